@@ -742,7 +742,7 @@ def test_enqueue_malformed_raw(oai, srv):
 
 def test_enqueue_raw_google_and_anthropic(gem, ant, srv):
     srv.enqueue(raw=b"not json at all", path_contains=":generateContent")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):  # json.JSONDecodeError escapes the SDK
         gem.models.generate_content(model="gemini-2.0-flash", contents="Hi")
     srv.enqueue(raw=b"{oops", path_contains="/v1/messages")
     with pytest.raises((anthropic.APIError, ValueError)):
@@ -830,3 +830,26 @@ def test_stop_interrupts_pending_delay():
     start = time.monotonic()
     srv.stop()
     assert time.monotonic() - start < 3
+
+
+def test_main_serves_until_interrupted():
+    import signal
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "demo_server.py"
+    proc = subprocess.Popen([sys.executable, str(script), "--port", "0", "--quiet"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert "http://127.0.0.1:" in first
+        base_url = first.split()[-1]
+        client = openai.OpenAI(base_url=base_url + "/v1", api_key="test", max_retries=0, timeout=5)
+        assert client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}]).choices
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
