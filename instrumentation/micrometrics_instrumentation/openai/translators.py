@@ -1,0 +1,558 @@
+"""OpenAI requests and responses -> call records. Translation only: no OpenTelemetry here."""
+
+from __future__ import annotations
+
+import json
+import weakref
+from typing import Any, Iterable
+
+from micrometrics.records import EmbeddingsRecord, InferenceRecord, text_part
+from micrometrics_semconv import attributes as A
+from micrometrics_semconv import values as V
+
+_SENTINELS = frozenset({"Omit", "NotGiven"})
+
+#: Well-known OpenAI-compatible hosts and their conventions' provider names.
+_HOST_PROVIDERS = (
+    ("openai.azure.com", V.PROVIDER_AZURE_OPENAI),
+    ("cognitiveservices.azure.com", V.PROVIDER_AZURE_OPENAI),
+    ("services.ai.azure.com", V.PROVIDER_AZURE_AI_INFERENCE),
+    ("models.inference.ai.azure.com", V.PROVIDER_AZURE_AI_INFERENCE),
+    ("api.deepseek.com", V.PROVIDER_DEEPSEEK),
+    ("api.groq.com", V.PROVIDER_GROQ),
+    ("api.mistral.ai", V.PROVIDER_MISTRAL_AI),
+    ("api.perplexity.ai", V.PROVIDER_PERPLEXITY),
+    ("api.x.ai", V.PROVIDER_X_AI),
+    ("generativelanguage.googleapis.com", "gcp.gemini"),
+)
+_FINISH = {"tool_calls": V.FINISH_TOOL_CALL, "function_call": V.FINISH_TOOL_CALL}
+
+
+def given(value: Any) -> bool:
+    return value is not None and type(value).__name__ not in _SENTINELS
+
+
+def get(obj: Any, key: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        value = obj.get(key, default)
+    else:
+        value = getattr(obj, key, default)
+    return value if given(value) else default
+
+
+_endpoints: "weakref.WeakKeyDictionary[Any, tuple[str, str | None, int | None]]" = weakref.WeakKeyDictionary()
+
+
+def endpoint(client: Any) -> tuple[str, str | None, int | None]:
+    """(provider name, server.address, server.port) of a client, cached per client."""
+    try:
+        return _endpoints[client]
+    except (KeyError, TypeError):
+        pass
+    provider, host, port = V.PROVIDER_OPENAI, None, None
+    url = getattr(client, "base_url", None)
+    if url is not None:
+        host = getattr(url, "host", None) or None
+        port = getattr(url, "port", None)
+        if port is None:
+            port = 443 if getattr(url, "scheme", "https") == "https" else 80
+    if host:
+        for suffix, name in _HOST_PROVIDERS:
+            if host == suffix or host.endswith("." + suffix):
+                provider = name
+                break
+    if type(client).__name__ in ("AzureOpenAI", "AsyncAzureOpenAI"):
+        provider = V.PROVIDER_AZURE_OPENAI
+    result = (provider, host, port)
+    try:
+        _endpoints[client] = result
+    except TypeError:
+        pass
+    return result
+
+
+def finish_reason(reason: Any) -> str:
+    return _FINISH.get(reason, reason) if isinstance(reason, str) else "error"
+
+
+def _json_or_text(arguments: Any) -> Any:
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments)
+        except ValueError:
+            return arguments
+    return arguments
+
+
+def content_parts(content: Any) -> list[dict[str, Any]]:
+    """OpenAI message content (str or list of parts) -> conventions' parts."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [text_part(content)]
+    parts: list[dict[str, Any]] = []
+    for item in content if isinstance(content, Iterable) else ():
+        kind = get(item, "type")
+        if kind in ("text", "input_text", "output_text"):
+            parts.append(text_part(get(item, "text") or ""))
+        elif kind == "refusal":
+            parts.append({"type": "refusal", "content": get(item, "refusal") or ""})
+        elif kind in ("image_url", "input_image"):
+            image = get(item, "image_url")
+            uri = get(image, "url") if not isinstance(image, str) else image
+            parts.append({"type": "uri", "modality": "image", "uri": uri or ""})
+        elif kind:
+            parts.append({"type": str(kind)})
+    return parts
+
+
+def _tool_call_part(call: Any) -> dict[str, Any]:
+    fn = get(call, "function")
+    return {"type": "tool_call", "id": get(call, "id"), "name": get(fn, "name"), "arguments": _json_or_text(get(fn, "arguments"))}
+
+
+def chat_messages(messages: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in messages or ():
+        role = get(m, "role") or "user"
+        if role == "tool":
+            out.append({"role": "tool", "parts": [{"type": "tool_call_response", "id": get(m, "tool_call_id"), "response": get(m, "content")}]})
+            continue
+        parts = content_parts(get(m, "content"))
+        for call in get(m, "tool_calls") or ():
+            parts.append(_tool_call_part(call))
+        out.append({"role": "system" if role == "developer" else role, "parts": parts})
+    return out
+
+
+def _set(params: dict[str, Any], key: str, value: Any) -> None:
+    if given(value):
+        params[key] = value
+
+
+def _stop(value: Any) -> Any:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value) if given(value) else None
+
+
+def _output_type(response_format: Any) -> str | None:
+    kind = get(response_format, "type")
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    if kind == "text":
+        return "text"
+    if isinstance(response_format, type):  # parse(response_format=PydanticModel)
+        return "json"
+    return None
+
+
+def _usage(record: Any, usage: Any, input_key: str, output_key: str, input_details: str, output_details: str) -> None:
+    if usage is None:
+        return
+    record.input_tokens = get(usage, input_key)
+    record.output_tokens = get(usage, output_key)
+    record.cache_read_tokens = get(get(usage, input_details), "cached_tokens")
+    record.reasoning_tokens = get(get(usage, output_details), "reasoning_tokens")
+
+
+def parsed(response: Any) -> Any:
+    """``with_raw_response`` returns an HTTP wrapper; its ``parse()`` is cached by the SDK."""
+    if hasattr(response, "http_response") and callable(getattr(response, "parse", None)):
+        return response.parse()
+    return response
+
+
+def _instance_client(instance: Any) -> Any:
+    return getattr(instance, "_client", None)
+
+
+def _append_system(messages: Any, instruction: str) -> list[Any]:
+    return [*list(messages or ()), {"role": "system", "content": instruction}]
+
+
+class ChatTranslator:
+    """``chat.completions.create`` and ``.parse``."""
+
+    operation = V.OPERATION_CHAT
+
+    def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
+        provider, host, port = endpoint(_instance_client(instance))
+        params: dict[str, Any] = {}
+        max_tokens = kwargs.get("max_completion_tokens")
+        _set(params, A.GEN_AI_REQUEST_MAX_TOKENS, max_tokens if given(max_tokens) else kwargs.get("max_tokens"))
+        _set(params, A.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
+        _set(params, A.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
+        _set(params, A.GEN_AI_REQUEST_SEED, kwargs.get("seed"))
+        _set(params, A.GEN_AI_REQUEST_FREQUENCY_PENALTY, kwargs.get("frequency_penalty"))
+        _set(params, A.GEN_AI_REQUEST_PRESENCE_PENALTY, kwargs.get("presence_penalty"))
+        _set(params, A.GEN_AI_REQUEST_STOP_SEQUENCES, _stop(kwargs.get("stop")))
+        n = kwargs.get("n")
+        if given(n) and n != 1:
+            params[A.GEN_AI_REQUEST_CHOICE_COUNT] = n
+        tools = kwargs.get("tools")
+        return InferenceRecord(
+            operation=V.OPERATION_CHAT,
+            provider=provider,
+            model=kwargs.get("model") if given(kwargs.get("model")) else None,
+            server_address=host,
+            server_port=port,
+            params=params,
+            stream=kwargs.get("stream") is True,
+            input_messages=chat_messages(kwargs.get("messages")),
+            tool_definitions=list(tools) if given(tools) else None,
+            output_type=_output_type(kwargs.get("response_format")),
+        )
+
+    def response(self, record: InferenceRecord, response: Any) -> None:
+        response = parsed(response)
+        record.response_id = get(response, "id")
+        record.response_model = get(response, "model")
+        outputs, reasons = [], []
+        for choice in get(response, "choices") or ():
+            message = get(choice, "message")
+            parts = content_parts(get(message, "content"))
+            refusal = get(message, "refusal")
+            if refusal:
+                parts.append({"type": "refusal", "content": refusal})
+            for call in get(message, "tool_calls") or ():
+                parts.append(_tool_call_part(call))
+            reason = finish_reason(get(choice, "finish_reason"))
+            reasons.append(reason)
+            outputs.append({"role": "assistant", "parts": parts, "finish_reason": reason})
+        record.output_messages = outputs
+        record.finish_reasons = reasons
+        _usage(record, get(response, "usage"), "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+
+    def accumulator(self, record: InferenceRecord, stream: Any) -> "ChatAccumulator | None":
+        if not hasattr(stream, "__next__") and not hasattr(stream, "__anext__"):
+            return None
+        return ChatAccumulator(record)
+
+    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
+        if not instruction:
+            return args, kwargs
+        return args, {**kwargs, "messages": _append_system(kwargs.get("messages"), instruction)}
+
+
+class _Choice:
+    __slots__ = ("text", "refusal", "tools", "reason")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.refusal: list[str] = []
+        self.tools: dict[int, list] = {}
+        self.reason: str | None = None
+
+
+class ChatAccumulator:
+    """Folds ``ChatCompletionChunk``s into the record; cheap per chunk."""
+
+    __slots__ = ("record", "choices", "usage", "id", "model")
+
+    def __init__(self, record: InferenceRecord) -> None:
+        self.record = record
+        self.choices: dict[int, _Choice] = {}
+        self.usage: Any = None
+        self.id: str | None = None
+        self.model: str | None = None
+
+    @property
+    def text(self) -> str:
+        first = self.choices.get(0)
+        return "".join(first.text) if first else ""
+
+    def add(self, chunk: Any) -> None:
+        if self.id is None:
+            self.id = getattr(chunk, "id", None)
+            self.model = getattr(chunk, "model", None)
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+        for c in getattr(chunk, "choices", None) or ():
+            state = self.choices.get(c.index)
+            if state is None:
+                state = self.choices[c.index] = _Choice()
+            delta = c.delta
+            if delta is not None:
+                if delta.content:
+                    state.text.append(delta.content)
+                if delta.refusal:
+                    state.refusal.append(delta.refusal)
+                if delta.tool_calls:
+                    for tc in delta.tool_calls:
+                        slot = state.tools.get(tc.index)
+                        if slot is None:
+                            slot = state.tools[tc.index] = [None, None, []]
+                        if tc.id:
+                            slot[0] = tc.id
+                        fn = tc.function
+                        if fn is not None:
+                            if fn.name:
+                                slot[1] = fn.name
+                            if fn.arguments:
+                                slot[2].append(fn.arguments)
+            if c.finish_reason:
+                state.reason = c.finish_reason
+
+    def apply(self) -> None:
+        record = self.record
+        record.response_id = self.id
+        record.response_model = self.model
+        outputs, reasons = [], []
+        for index in sorted(self.choices):
+            state = self.choices[index]
+            parts: list[dict[str, Any]] = [text_part("".join(state.text))] if state.text else []
+            if state.refusal:
+                parts.append({"type": "refusal", "content": "".join(state.refusal)})
+            for _, (call_id, name, pieces) in sorted(state.tools.items()):
+                parts.append({"type": "tool_call", "id": call_id, "name": name, "arguments": _json_or_text("".join(pieces))})
+            reason = finish_reason(state.reason) if state.reason else None
+            if reason:
+                reasons.append(reason)
+            outputs.append({"role": "assistant", "parts": parts, "finish_reason": reason or "error"})
+        record.output_messages = outputs
+        record.finish_reasons = reasons
+        _usage(record, self.usage, "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+
+
+def responses_input(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        return [{"role": "user", "parts": [text_part(value)]}]
+    out: list[dict[str, Any]] = []
+    for item in value or ():
+        kind = get(item, "type")
+        if kind == "function_call_output":
+            out.append({"role": "tool", "parts": [{"type": "tool_call_response", "id": get(item, "call_id"), "response": get(item, "output")}]})
+        elif kind == "function_call":
+            out.append({"role": "assistant", "parts": [{"type": "tool_call", "id": get(item, "call_id"), "name": get(item, "name"), "arguments": _json_or_text(get(item, "arguments"))}]})
+        else:
+            role = get(item, "role") or "user"
+            out.append({"role": "system" if role == "developer" else role, "parts": content_parts(get(item, "content"))})
+    return out
+
+
+class ResponsesTranslator:
+    """``responses.create``."""
+
+    def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
+        provider, host, port = endpoint(_instance_client(instance))
+        params: dict[str, Any] = {}
+        _set(params, A.GEN_AI_REQUEST_MAX_TOKENS, kwargs.get("max_output_tokens"))
+        _set(params, A.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
+        _set(params, A.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
+        instructions = kwargs.get("instructions")
+        text_format = get(get(kwargs.get("text"), "format"), "type")
+        tools = kwargs.get("tools")
+        return InferenceRecord(
+            operation=V.OPERATION_CHAT,
+            provider=provider,
+            model=kwargs.get("model") if given(kwargs.get("model")) else None,
+            server_address=host,
+            server_port=port,
+            params=params,
+            stream=kwargs.get("stream") is True,
+            input_messages=responses_input(kwargs.get("input")),
+            system_instructions=[text_part(instructions)] if isinstance(instructions, str) and instructions else [],
+            tool_definitions=list(tools) if given(tools) else None,
+            output_type="json" if text_format in ("json_object", "json_schema") else None,
+        )
+
+    def response(self, record: InferenceRecord, response: Any) -> None:
+        apply_response(record, parsed(response))
+
+    def accumulator(self, record: InferenceRecord, stream: Any) -> "ResponsesAccumulator | None":
+        if not hasattr(stream, "__next__") and not hasattr(stream, "__anext__"):
+            return None
+        return ResponsesAccumulator(record)
+
+    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
+        if not instruction:
+            return args, kwargs
+        current = kwargs.get("instructions")
+        merged = f"{current}\n\n{instruction}" if isinstance(current, str) and current else instruction
+        return args, {**kwargs, "instructions": merged}
+
+
+def apply_response(record: InferenceRecord, response: Any) -> None:
+    record.response_id = get(response, "id")
+    record.response_model = get(response, "model")
+    parts: list[dict[str, Any]] = []
+    tool_called = False
+    for item in get(response, "output") or ():
+        kind = get(item, "type")
+        if kind == "message":
+            parts.extend(content_parts(get(item, "content")))
+        elif kind == "function_call":
+            tool_called = True
+            parts.append({"type": "tool_call", "id": get(item, "call_id"), "name": get(item, "name"), "arguments": _json_or_text(get(item, "arguments"))})
+    status = get(response, "status")
+    if tool_called:
+        reason = V.FINISH_TOOL_CALL
+    elif status == "incomplete":
+        why = get(get(response, "incomplete_details"), "reason")
+        reason = V.FINISH_LENGTH if why == "max_output_tokens" else V.FINISH_CONTENT_FILTER if why == "content_filter" else "error"
+    elif status in ("failed", "cancelled"):
+        reason = "error"
+    else:
+        reason = V.FINISH_STOP
+    record.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": reason}]
+    record.finish_reasons = [reason]
+    _usage(record, get(response, "usage"), "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+
+
+class ResponsesAccumulator:
+    """Folds Responses API stream events; the final ``response.completed`` carries everything."""
+
+    __slots__ = ("record", "pieces", "final", "id", "model")
+
+    def __init__(self, record: InferenceRecord) -> None:
+        self.record = record
+        self.pieces: list[str] = []
+        self.final: Any = None
+        self.id: str | None = None
+        self.model: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def add(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind == "response.output_text.delta":
+            self.pieces.append(event.delta)
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.final = event.response
+        elif kind == "response.created":
+            self.id = event.response.id
+            self.model = event.response.model
+
+    def apply(self) -> None:
+        if self.final is not None:
+            apply_response(self.record, self.final)
+            if not self.record.output_text and self.pieces:
+                self.record.output_messages = [{"role": "assistant", "parts": [text_part(self.text)], "finish_reason": self.record.finish_reasons[0]}]
+            return
+        self.record.response_id = self.id
+        self.record.response_model = self.model
+        if self.pieces:
+            self.record.output_messages = [{"role": "assistant", "parts": [text_part(self.text)], "finish_reason": "error"}]
+
+
+class EmbeddingsTranslator:
+    """``embeddings.create``."""
+
+    def request(self, instance: Any, args: tuple, kwargs: dict) -> EmbeddingsRecord:
+        provider, host, port = endpoint(_instance_client(instance))
+        raw = kwargs.get("input")
+        if isinstance(raw, str):
+            inputs = [raw]
+        elif isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+            inputs = raw
+        else:
+            inputs = []  # token arrays: not text
+        params: dict[str, Any] = {}
+        fmt = kwargs.get("encoding_format")
+        if given(fmt):
+            params[A.GEN_AI_REQUEST_ENCODING_FORMATS] = (fmt,)
+        count = len(raw) if isinstance(raw, list) else 1
+        return EmbeddingsRecord(
+            operation=V.OPERATION_EMBEDDINGS,
+            provider=provider,
+            model=kwargs.get("model") if given(kwargs.get("model")) else None,
+            server_address=host,
+            server_port=port,
+            params=params,
+            input_count=count,
+            inputs=list(inputs),
+        )
+
+    def response(self, record: EmbeddingsRecord, response: Any) -> None:
+        response = parsed(response)
+        record.response_model = get(response, "model")
+        data = get(response, "data") or ()
+        if data:
+            first = get(data[0], "embedding")
+            if isinstance(first, list):
+                record.dimension_count = len(first)
+        usage = get(response, "usage")
+        record.input_tokens = get(usage, "prompt_tokens")
+
+    def accumulator(self, record: Any, stream: Any) -> None:
+        return None
+
+    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
+        return args, kwargs
+
+
+class CompletionsTranslator:
+    """Legacy ``completions.create`` (text completion)."""
+
+    def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
+        provider, host, port = endpoint(_instance_client(instance))
+        params: dict[str, Any] = {}
+        _set(params, A.GEN_AI_REQUEST_MAX_TOKENS, kwargs.get("max_tokens"))
+        _set(params, A.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
+        _set(params, A.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
+        _set(params, A.GEN_AI_REQUEST_SEED, kwargs.get("seed"))
+        _set(params, A.GEN_AI_REQUEST_STOP_SEQUENCES, _stop(kwargs.get("stop")))
+        n = kwargs.get("n")
+        if given(n) and n != 1:
+            params[A.GEN_AI_REQUEST_CHOICE_COUNT] = n
+        prompt = kwargs.get("prompt")
+        prompts = [prompt] if isinstance(prompt, str) else [p for p in (prompt or ()) if isinstance(p, str)]
+        return InferenceRecord(
+            operation=V.OPERATION_TEXT_COMPLETION,
+            provider=provider,
+            model=kwargs.get("model") if given(kwargs.get("model")) else None,
+            server_address=host,
+            server_port=port,
+            params=params,
+            stream=kwargs.get("stream") is True,
+            input_messages=[{"role": "user", "parts": [text_part(p)]} for p in prompts],
+        )
+
+    def response(self, record: InferenceRecord, response: Any) -> None:
+        response = parsed(response)
+        record.response_id = get(response, "id")
+        record.response_model = get(response, "model")
+        outputs, reasons = [], []
+        for choice in get(response, "choices") or ():
+            reason = finish_reason(get(choice, "finish_reason"))
+            reasons.append(reason)
+            outputs.append({"role": "assistant", "parts": [text_part(get(choice, "text") or "")], "finish_reason": reason})
+        record.output_messages = outputs
+        record.finish_reasons = reasons
+        _usage(record, get(response, "usage"), "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+
+    def accumulator(self, record: InferenceRecord, stream: Any) -> "CompletionsAccumulator | None":
+        if not hasattr(stream, "__next__") and not hasattr(stream, "__anext__"):
+            return None
+        return CompletionsAccumulator(record)
+
+    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
+        if not instruction or not isinstance(kwargs.get("prompt"), str):
+            return args, kwargs
+        return args, {**kwargs, "prompt": f"{instruction}\n\n{kwargs['prompt']}"}
+
+
+class CompletionsAccumulator(ChatAccumulator):
+    __slots__ = ()
+
+    def add(self, chunk: Any) -> None:
+        if self.id is None:
+            self.id = getattr(chunk, "id", None)
+            self.model = getattr(chunk, "model", None)
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+        for c in getattr(chunk, "choices", None) or ():
+            state = self.choices.get(c.index)
+            if state is None:
+                state = self.choices[c.index] = _Choice()
+            if c.text:
+                state.text.append(c.text)
+            if c.finish_reason:
+                state.reason = c.finish_reason

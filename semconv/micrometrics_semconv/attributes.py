@@ -1,0 +1,103 @@
+"""Span, log-record and metric attribute keys."""
+
+# --- GenAI semantic conventions (v1.41) ---------------------------------------
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+GEN_AI_OUTPUT_TYPE = "gen_ai.output.type"
+
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P = "gen_ai.request.top_p"
+GEN_AI_REQUEST_TOP_K = "gen_ai.request.top_k"
+GEN_AI_REQUEST_STOP_SEQUENCES = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_SEED = "gen_ai.request.seed"
+GEN_AI_REQUEST_FREQUENCY_PENALTY = "gen_ai.request.frequency_penalty"
+GEN_AI_REQUEST_PRESENCE_PENALTY = "gen_ai.request.presence_penalty"
+GEN_AI_REQUEST_CHOICE_COUNT = "gen_ai.request.choice.count"
+GEN_AI_REQUEST_STREAM = "gen_ai.request.stream"
+GEN_AI_REQUEST_ENCODING_FORMATS = "gen_ai.request.encoding_formats"
+
+GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+
+GEN_AI_EMBEDDINGS_DIMENSION_COUNT = "gen_ai.embeddings.dimension.count"
+
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+GEN_AI_TOOL_DEFINITIONS = "gen_ai.tool.definitions"
+
+GEN_AI_DATA_SOURCE_ID = "gen_ai.data_source.id"
+GEN_AI_RETRIEVAL_DOCUMENTS = "gen_ai.retrieval.documents"
+GEN_AI_RETRIEVAL_QUERY_TEXT = "gen_ai.retrieval.query.text"
+
+GEN_AI_EVALUATION_NAME = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
+
+# --- General conventions -------------------------------------------------------
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+ERROR_TYPE = "error.type"
+DB_SYSTEM_NAME = "db.system.name"
+EVENT_NAME = "event.name"
+
+SERVICE_NAME = "service.name"
+SERVICE_VERSION = "service.version"
+DEPLOYMENT_ENVIRONMENT_NAME = "deployment.environment.name"
+
+# --- micrometrics ----------------------------------------------------------------
+#: Prefix of every micro-metric result key: ``micrometrics.<metric>.<field>``.
+MICROMETRIC_ATTRIBUTE_PREFIX = "micrometrics."
+MICROMETRICS_ATTEMPT = "micrometrics.attempt"
+MICROMETRICS_GUARD_FAILED = "micrometrics.guard.failed"
+MICROMETRICS_METRIC_NAME = "micrometrics.metric.name"
+MICROMETRICS_METRIC_MODE = "micrometrics.metric.mode"
+MICROMETRICS_LABEL = "micrometrics.label"
+MICROMETRICS_SCORE = "micrometrics.score"
+MICROMETRICS_PASSED = "micrometrics.passed"
+MICROMETRICS_STAGE = "micrometrics.stage"
+MICROMETRICS_DROP_REASON = "micrometrics.drop.reason"
+MICROMETRICS_COST_CURRENCY = "micrometrics.cost.currency"
+MICROMETRICS_RETRIEVAL_SCORE_KIND = "micrometrics.retrieval.score_kind"
+MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS = "micrometrics.retrieval.document_contents"
+MICROMETRICS_CONTENT_TRUNCATED = "micrometrics.content.truncated"
+
+#: Result fields appended to ``micrometrics.<metric>.``
+RESULT_LABEL = "label"
+RESULT_SCORE = "score"
+RESULT_PASSED = "passed"
+RESULT_EXPLANATION = "explanation"
+
+#: The only attribute keys allowed on metric points (low cardinality by construction).
+METRIC_DIMENSIONS = frozenset(
+    {
+        GEN_AI_OPERATION_NAME,
+        GEN_AI_PROVIDER_NAME,
+        GEN_AI_REQUEST_MODEL,
+        GEN_AI_RESPONSE_MODEL,
+        GEN_AI_TOKEN_TYPE,
+        SERVER_ADDRESS,
+        SERVER_PORT,
+        ERROR_TYPE,
+        MICROMETRICS_METRIC_NAME,
+        MICROMETRICS_METRIC_MODE,
+        MICROMETRICS_LABEL,
+        MICROMETRICS_STAGE,
+        MICROMETRICS_DROP_REASON,
+        MICROMETRICS_COST_CURRENCY,
+        DB_SYSTEM_NAME,
+    }
+)

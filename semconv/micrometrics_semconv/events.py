@@ -1,0 +1,5 @@
+"""Event names: span events and log records (``event.name``)."""
+
+GEN_AI_EVALUATION_RESULT = "gen_ai.evaluation.result"
+GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS = "gen_ai.client.inference.operation.details"
+MICROMETRICS_EVALUATION_EVENT = "micrometrics.evaluation"

@@ -1,0 +1,32 @@
+"""Well-known attribute values: operation names, provider names, token types."""
+
+OPERATION_CHAT = "chat"
+OPERATION_TEXT_COMPLETION = "text_completion"
+OPERATION_EMBEDDINGS = "embeddings"
+OPERATION_GENERATE_CONTENT = "generate_content"
+OPERATION_RETRIEVAL = "retrieval"
+
+PROVIDER_OPENAI = "openai"
+PROVIDER_AZURE_OPENAI = "azure.ai.openai"
+PROVIDER_ANTHROPIC = "anthropic"
+PROVIDER_AWS_BEDROCK = "aws.bedrock"
+PROVIDER_GCP_VERTEX_AI = "gcp.vertex_ai"
+PROVIDER_GCP_GEN_AI = "gcp.gen_ai"
+PROVIDER_DEEPSEEK = "deepseek"
+PROVIDER_GROQ = "groq"
+PROVIDER_MISTRAL_AI = "mistral_ai"
+PROVIDER_PERPLEXITY = "perplexity"
+PROVIDER_X_AI = "x_ai"
+PROVIDER_AZURE_AI_INFERENCE = "azure.ai.inference"
+
+TOKEN_TYPE_INPUT = "input"
+TOKEN_TYPE_OUTPUT = "output"
+
+FINISH_STOP = "stop"
+FINISH_LENGTH = "length"
+FINISH_TOOL_CALL = "tool_call"
+FINISH_CONTENT_FILTER = "content_filter"
+FINISH_ERROR = "error"
+
+SCORE_KIND_SIMILARITY = "similarity"
+SCORE_KIND_DISTANCE = "distance"

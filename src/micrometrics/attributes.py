@@ -1,0 +1,188 @@
+"""Pure mapping from call records to OpenTelemetry attributes (no provider, no SDK)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Mapping
+
+from micrometrics.records import CallRecord, EmbeddingsRecord, InferenceRecord, RetrievalRecord
+from micrometrics_semconv import attributes as A
+from micrometrics_semconv import values as V
+
+TRUNCATION_MARKER = "…[truncated {n} chars]"
+
+
+def span_name(record: CallRecord) -> str:
+    if isinstance(record, RetrievalRecord):
+        return f"{V.OPERATION_RETRIEVAL} {record.data_source}" if record.data_source else V.OPERATION_RETRIEVAL
+    return f"{record.operation} {record.model}" if record.model else record.operation
+
+
+def request_attributes(record: CallRecord) -> dict[str, Any]:
+    """The attributes known before the call: set at span start, so samplers see them."""
+    attrs: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: record.operation, A.GEN_AI_PROVIDER_NAME: record.provider}
+    if record.model:
+        attrs[A.GEN_AI_REQUEST_MODEL] = record.model
+    if record.server_address:
+        attrs[A.SERVER_ADDRESS] = record.server_address
+        if record.server_port:
+            attrs[A.SERVER_PORT] = record.server_port
+    for key, value in record.params.items():
+        if value is not None:
+            attrs[key] = value
+    if record.stream:
+        attrs[A.GEN_AI_REQUEST_STREAM] = True
+    if isinstance(record, InferenceRecord) and record.output_type:
+        attrs[A.GEN_AI_OUTPUT_TYPE] = record.output_type
+    if isinstance(record, RetrievalRecord):
+        if record.data_source:
+            attrs[A.GEN_AI_DATA_SOURCE_ID] = record.data_source
+        if record.top_k is not None:
+            attrs[A.GEN_AI_REQUEST_TOP_K] = record.top_k
+        if record.db_system:
+            attrs[A.DB_SYSTEM_NAME] = record.db_system
+    if record.attempt > 1:
+        attrs[A.MICROMETRICS_ATTEMPT] = record.attempt
+    ctx = record.context
+    if ctx:
+        conv = ctx.get("conversation_id")
+        if conv is not None:
+            attrs[A.GEN_AI_CONVERSATION_ID] = str(conv)
+        extra = ctx.get("attributes")
+        if extra:
+            for k, v in extra.items():
+                attrs.setdefault(k, v)
+    return attrs
+
+
+def response_attributes(record: CallRecord) -> dict[str, Any]:
+    """The attributes known once the response (or the stream's end) arrived."""
+    attrs: dict[str, Any] = {}
+    if record.response_id:
+        attrs[A.GEN_AI_RESPONSE_ID] = record.response_id
+    if record.response_model:
+        attrs[A.GEN_AI_RESPONSE_MODEL] = record.response_model
+    if record.finish_reasons:
+        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(record.finish_reasons)
+    if record.input_tokens is not None:
+        attrs[A.GEN_AI_USAGE_INPUT_TOKENS] = record.input_tokens
+    if record.output_tokens is not None:
+        attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] = record.output_tokens
+    if record.cache_read_tokens is not None:
+        attrs[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = record.cache_read_tokens
+    if record.cache_creation_tokens is not None:
+        attrs[A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = record.cache_creation_tokens
+    if record.reasoning_tokens is not None:
+        attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = record.reasoning_tokens
+    if record.time_to_first_chunk is not None:
+        attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = record.time_to_first_chunk
+    if isinstance(record, EmbeddingsRecord) and record.dimension_count:
+        attrs[A.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = record.dimension_count
+    if isinstance(record, RetrievalRecord):
+        # Ids and scores are not content: always recorded.
+        attrs[A.GEN_AI_RETRIEVAL_DOCUMENTS] = json.dumps(
+            [{"id": d.id, "score": d.score} for d in record.documents], ensure_ascii=False
+        )
+        if record.score_kind:
+            attrs[A.MICROMETRICS_RETRIEVAL_SCORE_KIND] = record.score_kind
+    return attrs
+
+
+def metric_attributes(record: CallRecord) -> dict[str, Any]:
+    """Metric dimensions: an allow-list, never ids or content."""
+    attrs: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: record.operation, A.GEN_AI_PROVIDER_NAME: record.provider}
+    if record.model:
+        attrs[A.GEN_AI_REQUEST_MODEL] = record.model
+    if record.response_model:
+        attrs[A.GEN_AI_RESPONSE_MODEL] = record.response_model
+    if record.server_address:
+        attrs[A.SERVER_ADDRESS] = record.server_address
+        if record.server_port:
+            attrs[A.SERVER_PORT] = record.server_port
+    if record.error_type:
+        attrs[A.ERROR_TYPE] = record.error_type
+    if isinstance(record, RetrievalRecord) and record.db_system:
+        attrs[A.DB_SYSTEM_NAME] = record.db_system
+    return attrs
+
+
+class ContentPolicy:
+    """How content is exported when capture is on: redaction, then truncation with a marker."""
+
+    __slots__ = ("redact", "max_chars")
+
+    def __init__(self, redact: Callable[[str], str] | None = None, max_chars: int | None = None) -> None:
+        self.redact = redact
+        self.max_chars = max_chars
+
+    def text(self, value: str) -> str:
+        if self.redact is not None:
+            value = self.redact(value)
+            if not isinstance(value, str):
+                raise TypeError(f"redact must return a str, returned {type(value).__name__}")
+        if self.max_chars is not None and len(value) > self.max_chars:
+            cut = len(value) - self.max_chars
+            value = value[: self.max_chars] + TRUNCATION_MARKER.format(n=cut)
+        return value
+
+    def parts(self, parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for part in parts:
+            p = dict(part)
+            if isinstance(p.get("content"), str):
+                p["content"] = self.text(p["content"])
+            if isinstance(p.get("arguments"), str):
+                p["arguments"] = self.text(p["arguments"])
+            if isinstance(p.get("response"), str):
+                p["response"] = self.text(p["response"])
+            out.append(p)
+        return out
+
+    def messages(self, messages: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for m in messages:
+            msg = dict(m)
+            msg["parts"] = self.parts(list(m.get("parts") or ()))
+            out.append(msg)
+        return out
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def content_attributes(record: CallRecord, policy: ContentPolicy) -> dict[str, Any]:
+    """Opt-in content attributes, as the conventions' JSON message schema."""
+    attrs: dict[str, Any] = {}
+    if isinstance(record, InferenceRecord):
+        if record.input_messages:
+            attrs[A.GEN_AI_INPUT_MESSAGES] = _json(policy.messages(record.input_messages))
+        if record.system_instructions:
+            attrs[A.GEN_AI_SYSTEM_INSTRUCTIONS] = _json(policy.parts(record.system_instructions))
+        if record.output_messages:
+            attrs[A.GEN_AI_OUTPUT_MESSAGES] = _json(policy.messages(record.output_messages))
+        if record.tool_definitions:
+            attrs[A.GEN_AI_TOOL_DEFINITIONS] = policy.text(_json(record.tool_definitions))
+    elif isinstance(record, RetrievalRecord):
+        if record.query:
+            attrs[A.GEN_AI_RETRIEVAL_QUERY_TEXT] = policy.text(record.query)
+        if any(d.content for d in record.documents):
+            attrs[A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS] = _json(
+                [{"id": d.id, "content": policy.text(d.content or "")} for d in record.documents]
+            )
+    elif isinstance(record, EmbeddingsRecord) and record.inputs:
+        attrs[A.GEN_AI_INPUT_MESSAGES] = _json(
+            [{"role": "user", "parts": [{"type": "text", "content": policy.text(t)}]} for t in record.inputs]
+        )
+    return attrs
+
+
+def error_type(exc: BaseException) -> str:
+    """HTTP status code for API errors, else the exception's qualified class name."""
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        status = getattr(exc, "code", None) if type(getattr(exc, "code", None)) is int else None
+    if isinstance(status, int) and 100 <= status <= 599:
+        return str(status)
+    cls = type(exc)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"

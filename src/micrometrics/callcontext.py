@@ -1,0 +1,77 @@
+"""``micrometrics.context(...)``: values that travel with the calls of a block of code.
+
+A ContextVar holds an immutable mapping; nested blocks merge into their parent and
+asyncio tasks inherit the values they were created with.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections import deque
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping
+from contextlib import contextmanager
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_values: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("micrometrics_context", default=_EMPTY)
+
+_ATTRIBUTE_TYPES = (str, bool, int, float)
+#: Key under which a block keeps the documents retrieved inside it (ContextUtilization).
+RETRIEVED_KEY = "_retrieved_documents"
+MAX_REMEMBERED_DOCUMENTS = 64
+
+
+class RetrievedDocuments:
+    """Documents retrieved inside one ``context()`` block; bounded, forgotten at block exit."""
+
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items: deque = deque(maxlen=MAX_REMEMBERED_DOCUMENTS)
+
+
+def current() -> Mapping[str, Any]:
+    return _values.get()
+
+
+def _check(values: dict[str, Any]) -> None:
+    attrs = values.get("attributes")
+    if attrs is not None:
+        if not isinstance(attrs, Mapping):
+            raise TypeError(f"context(attributes=...) must be a mapping of str to str/bool/int/float, got {type(attrs).__name__}")
+        for k, v in attrs.items():
+            if not isinstance(k, str) or not isinstance(v, _ATTRIBUTE_TYPES):
+                raise TypeError(
+                    f"context(attributes=...): {k!r}={v!r} is not allowed; keys are str and values str, bool, int or float"
+                )
+    lang = values.get("expected_language")
+    if lang is not None and (not isinstance(lang, str) or not lang.strip()):
+        raise ValueError(f"context(expected_language=...) must be a language code such as 'de', got {lang!r}")
+    conv = values.get("conversation_id")
+    if conv is not None and not isinstance(conv, (str, int)):
+        raise TypeError(f"context(conversation_id=...) must be a str, got {type(conv).__name__}")
+
+
+@contextmanager
+def context(**values: Any) -> Iterator[Mapping[str, Any]]:
+    """Attach values to every instrumented call made inside the block.
+
+    Known keys: ``expected_language`` (for LanguageMatch), ``conversation_id``
+    (-> ``gen_ai.conversation.id``), ``attributes`` (added to spans, never to metric
+    dimensions), ``relevant_document_ids`` / ``relevance_grades`` (retrieval labels).
+    Any other key is passed to the metrics as a context value.
+    """
+    _check(values)
+    parent = _values.get()
+    merged = dict(parent)
+    if "attributes" in values and parent.get("attributes"):
+        values = dict(values)
+        values["attributes"] = {**parent["attributes"], **values["attributes"]}
+    merged.update(values)
+    merged[RETRIEVED_KEY] = RetrievedDocuments()
+    frozen = MappingProxyType(merged)
+    token = _values.set(frozen)
+    try:
+        yield frozen
+    finally:
+        _values.reset(token)

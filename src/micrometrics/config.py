@@ -1,0 +1,190 @@
+"""``instrument()`` options: validated, merged with the environment (explicit arguments win)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from micrometrics import registry
+from micrometrics.metric import MicroMetric
+
+EXPORTERS = ("console", "otlp", "jaeger", "datadog", "none")
+PROTOCOLS = ("http/protobuf", "grpc")
+_TRUE = {"1", "true", "yes", "on", "span_only", "event_only", "span_and_event"}
+_FALSE = {"", "0", "false", "no", "off", "no_content"}
+
+
+@dataclass
+class Settings:
+    service_name: str
+    exporter: str
+    exporter_explicit: bool
+    endpoint: str | None
+    protocol: str
+    headers: dict[str, str]
+    capture_content: bool
+    instrumentations: tuple[str, ...]
+    resource_attributes: dict[str, Any]
+    metrics: list[MicroMetric]
+    redact: Callable[[str], str] | None = None
+    max_content_chars: int | None = None
+    max_queue: int = 10_000
+    evaluation_deadline_s: float = 2.0
+    datadog_agentless: bool = False
+    jaeger_metrics: str = "none"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def comparable(self) -> tuple:
+        return (
+            self.service_name, self.exporter, self.endpoint, self.protocol, tuple(sorted(self.headers.items())),
+            self.capture_content, self.instrumentations, tuple(sorted(self.resource_attributes.items(), key=str)),
+            tuple(type(m).__name__ + ":" + m.name + ":" + m.mode for m in self.metrics), self.max_content_chars,
+        )
+
+
+def _choice(option: str, value: Any, allowed: Sequence[str]) -> str:
+    if not isinstance(value, str) or value.lower() not in allowed:
+        raise ValueError(f"instrument({option}={value!r}) is not supported; allowed: {', '.join(map(repr, allowed))}")
+    return value.lower()
+
+
+def env_flag(name: str) -> bool | None:
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    raw = raw.strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(f"environment variable {name}={raw!r} is not a boolean; use true or false")
+
+
+def default_metrics() -> list[MicroMetric]:
+    from micrometrics import metrics as builtin
+
+    return [m() for m in builtin.DEFAULTS]
+
+
+def resolve(
+    *,
+    service_name: str | None = None,
+    exporter: str | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    capture_content: bool | None = None,
+    instrumentations: Sequence[str] | None = None,
+    resource_attributes: Mapping[str, Any] | None = None,
+    metrics: Sequence[MicroMetric] | None = None,
+    redact: Callable[[str], str] | None = None,
+    max_content_chars: int | None = None,
+    max_queue: int = 10_000,
+    evaluation_deadline_s: float = 2.0,
+    datadog_agentless: bool | None = None,
+    jaeger_metrics: str = "none",
+) -> Settings:
+    env = os.environ
+    if service_name is None:
+        service_name = env.get("OTEL_SERVICE_NAME") or env.get("DD_SERVICE") or "unknown_service"
+    if not isinstance(service_name, str) or not service_name:
+        raise TypeError(f"instrument(service_name={service_name!r}) must be a non-empty str")
+
+    explicit = exporter is not None
+    if exporter is None:
+        exporter = env.get("MICROMETRICS_EXPORTER")
+        if exporter is None:
+            has_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            exporter = "otlp" if has_endpoint else "console"
+    exporter = _choice("exporter", exporter, EXPORTERS)
+
+    if protocol is None:
+        protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or (
+            "grpc" if exporter == "jaeger" else "http/protobuf"
+        )
+    protocol = _choice("protocol", protocol, PROTOCOLS)
+
+    if endpoint is not None and (not isinstance(endpoint, str) or "://" not in endpoint):
+        raise ValueError(f"instrument(endpoint={endpoint!r}) must be a URL such as 'http://localhost:4318'")
+
+    if headers is None:
+        headers = {}
+    if not isinstance(headers, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise TypeError("instrument(headers=...) must be a mapping of str to str")
+
+    if capture_content is None:
+        capture_content = env_flag("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT") or False
+    if not isinstance(capture_content, bool):
+        raise TypeError(f"instrument(capture_content={capture_content!r}) must be True or False")
+
+    supported = registry.supported()
+    if instrumentations is None:
+        chosen = registry.importable()
+    else:
+        if isinstance(instrumentations, str):
+            instrumentations = [instrumentations]
+        chosen_list = []
+        for name in instrumentations:
+            if name not in supported:
+                raise ValueError(
+                    f"instrument(instrumentations=[..., {name!r}, ...]): unknown library; supported: {', '.join(map(repr, supported))}"
+                )
+            chosen_list.append(name)
+        chosen = tuple(dict.fromkeys(chosen_list))
+
+    if resource_attributes is None:
+        resource_attributes = {}
+    if not isinstance(resource_attributes, Mapping) or not all(isinstance(k, str) for k in resource_attributes):
+        raise TypeError("instrument(resource_attributes=...) must be a mapping with str keys")
+
+    if metrics is None:
+        chosen_metrics = default_metrics()
+    else:
+        if isinstance(metrics, MicroMetric) or not isinstance(metrics, Sequence):
+            raise TypeError(f"instrument(metrics=...) takes a list of micrometrics.MicroMetric instances, got {metrics!r}")
+        chosen_metrics = []
+        seen: set[str] = set()
+        for m in metrics:
+            if isinstance(m, type) and issubclass(m, MicroMetric):
+                raise TypeError(f"instrument(metrics=[...]): {m.__name__} is a class; pass an instance, e.g. {m.__name__}()")
+            if not isinstance(m, MicroMetric):
+                raise TypeError(
+                    f"instrument(metrics=[...]): {m!r} is not a metric; pass MicroMetric instances or functions decorated with @micrometrics.micro_metric"
+                )
+            m.validate()
+            if m.name in seen:
+                raise ValueError(f"instrument(metrics=[...]): two metrics are named {m.name!r}; names must be unique")
+            seen.add(m.name)
+            chosen_metrics.append(m)
+
+    if redact is not None and not callable(redact):
+        raise TypeError(f"instrument(redact={redact!r}) must be a function str -> str")
+    if max_content_chars is not None and (isinstance(max_content_chars, bool) or not isinstance(max_content_chars, int) or max_content_chars < 1):
+        raise ValueError(f"instrument(max_content_chars={max_content_chars!r}) must be a positive int")
+    if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
+        raise ValueError(f"instrument(max_queue={max_queue!r}) must be a positive int")
+    if not isinstance(evaluation_deadline_s, (int, float)) or evaluation_deadline_s <= 0:
+        raise ValueError(f"instrument(evaluation_deadline_s={evaluation_deadline_s!r}) must be a positive number of seconds")
+    if datadog_agentless is None:
+        datadog_agentless = env_flag("MICROMETRICS_DATADOG_AGENTLESS") or False
+    jaeger_metrics = _choice("jaeger_metrics", jaeger_metrics, ("none", "console"))
+
+    return Settings(
+        service_name=service_name,
+        exporter=exporter,
+        exporter_explicit=explicit,
+        endpoint=endpoint,
+        protocol=protocol,
+        headers=dict(headers),
+        capture_content=capture_content,
+        instrumentations=tuple(chosen),
+        resource_attributes=dict(resource_attributes),
+        metrics=chosen_metrics,
+        redact=redact,
+        max_content_chars=max_content_chars,
+        max_queue=max_queue,
+        evaluation_deadline_s=float(evaluation_deadline_s),
+        datadog_agentless=bool(datadog_agentless),
+        jaeger_metrics=jaeger_metrics,
+    )

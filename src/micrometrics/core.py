@@ -1,0 +1,322 @@
+"""The core: turns call records into OpenTelemetry spans, metric points and log records.
+
+It knows OpenTelemetry and nothing about any client library; instrumentations hand
+it records through ``start`` / ``finish`` / ``fail``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from micrometrics import safety
+from micrometrics.attributes import (
+    ContentPolicy,
+    content_attributes,
+    error_type,
+    metric_attributes,
+    request_attributes,
+    response_attributes,
+    span_name,
+)
+from micrometrics.callcontext import RETRIEVED_KEY, current as current_context
+from micrometrics.engine import MetricSuite, MonitorWorker, evaluate, sampled
+from micrometrics.metric import CallView, MicroMetric, Result
+from micrometrics.records import CallRecord, InferenceRecord, RetrievalRecord
+from micrometrics_semconv import SCHEMA_URL
+from micrometrics_semconv import attributes as A
+from micrometrics_semconv import events as E
+from micrometrics_semconv import metrics as M
+from micrometrics_semconv import values as V
+
+_VERSION = "0.1.0"
+_SCOPE = "micrometrics"
+
+
+@dataclass(slots=True)
+class GuardVerdict:
+    """What the wrapper does after an attempt: return, retry (with an instruction), or raise."""
+
+    action: str  # "return" | "retry" | "raise"
+    instruction: str | None = None
+    results: tuple[tuple[str, Result], ...] = ()
+
+
+RETURN = GuardVerdict("return")
+
+
+class GuardError(Exception):
+    """Raised when a guard with ``on_fail="raise"`` still fails after its last retry.
+
+    ``response`` is the last response the provider returned; ``results`` maps metric
+    name to its ``Result``.
+    """
+
+    def __init__(self, message: str, response: Any = None, results: dict[str, Result] | None = None) -> None:
+        super().__init__(message)
+        self.response = response
+        self.results = results or {}
+
+
+class Runtime:
+    """Everything one ``instrument()`` call set up: instruments, metrics, the worker."""
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: Any,
+        meter_provider: Any,
+        logger_provider: Any,
+        metrics: Sequence[MicroMetric] = (),
+        capture_content: bool = False,
+        content_policy: ContentPolicy | None = None,
+        max_queue: int = 10_000,
+        deadline_s: float = 2.0,
+    ) -> None:
+        self.tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
+        meter = meter_provider.get_meter(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
+        self.logger = logger_provider.get_logger(_SCOPE, _VERSION, schema_url=SCHEMA_URL) if logger_provider else None
+        self.capture_content = capture_content
+        self.content_policy = content_policy or ContentPolicy()
+        self.suite = MetricSuite(metrics)
+        self.worker = MonitorWorker(self, max_queue=max_queue, deadline_s=deadline_s)
+
+        self.duration = meter.create_histogram(
+            M.GEN_AI_CLIENT_OPERATION_DURATION, unit="s", description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=list(M.DURATION_BUCKETS),
+        )
+        self.tokens = meter.create_histogram(
+            M.GEN_AI_CLIENT_TOKEN_USAGE, unit="{token}", description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=list(M.TOKEN_BUCKETS),
+        )
+        self.ttfc = meter.create_histogram(
+            M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, unit="s", description="Time to receive the first chunk of a streamed response.",
+            explicit_bucket_boundaries_advisory=list(M.DURATION_BUCKETS),
+        )
+        self.evaluations = meter.create_counter(M.MICROMETRICS_EVALUATIONS, unit="{evaluation}", description="Micro-metric evaluations by label.")
+        self.scores = meter.create_histogram(
+            M.MICROMETRICS_SCORE_HISTOGRAM, unit="1", description="Micro-metric scores.",
+            explicit_bucket_boundaries_advisory=list(M.SCORE_BUCKETS),
+        )
+        self.eval_duration = meter.create_histogram(
+            M.MICROMETRICS_EVALUATION_DURATION, unit="s", description="Time to evaluate one micro metric on one call.",
+            explicit_bucket_boundaries_advisory=list(M.EVALUATION_DURATION_BUCKETS),
+        )
+        self.dropped = meter.create_counter(M.MICROMETRICS_EVALUATIONS_DROPPED, unit="{call}", description="Calls whose monitors were not run because the queue was full.")
+        self.retries = meter.create_counter(M.MICROMETRICS_GUARD_RETRIES, unit="{retry}", description="Calls retried by a failing guard.")
+        self.failure_cost = meter.create_counter(M.MICROMETRICS_FAILURE_COST, unit="1", description="What the failures of each micro metric cost, in the metric's currency.")
+        safety.bind_counter(meter.create_counter(M.MICROMETRICS_INTERNAL_ERRORS, unit="{error}", description="Exceptions caught inside micrometrics, by pipeline stage."))
+
+    # ---- span lifecycle ------------------------------------------------------------
+
+    def start(self, record: CallRecord) -> Any:
+        """Start the call's span; returns the context token the wrapper detaches after the call."""
+        record.context = current_context()
+        span = self.tracer.start_span(span_name(record), kind=SpanKind.CLIENT, attributes=request_attributes(record))
+        record.span = span
+        record.start_perf = time.perf_counter()
+        return otel_context.attach(trace.set_span_in_context(span))
+
+    @staticmethod
+    def detach(token: Any) -> None:
+        try:
+            otel_context.detach(token)
+        except Exception as exc:  # pragma: no cover - a foreign context manager misbehaved
+            safety.report("context", exc)
+
+    def _ended(self, record: CallRecord) -> None:
+        record.end_time_ns = time.time_ns()
+        record.duration = time.perf_counter() - record.start_perf
+
+    def fail(self, record: CallRecord, exc: BaseException) -> None:
+        """The call raised: error status, error.type, the exception, metrics; the span ends now."""
+        self._ended(record)
+        record.error_type = error_type(exc)
+        span = record.span
+        if span.is_recording():
+            span.set_attributes(response_attributes(record))
+            span.set_attribute(A.ERROR_TYPE, record.error_type)
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:300]))
+        self.duration.record(record.duration, metric_attributes(record))
+        span.end(end_time=record.end_time_ns)
+
+    def finish(self, record: CallRecord, *, guards: str = "act", monitors: bool = True) -> GuardVerdict:
+        """The response is in the record: write it, run guards, queue monitors.
+
+        ``guards``: "act" (may ask for a retry), "report" (streams: the guards that did
+        not decide on the prefix only report), "skip".
+        """
+        self._ended(record)
+        span = record.span
+        recording = span.is_recording()
+        if recording:
+            span.set_attributes(response_attributes(record))
+            if self.capture_content:
+                span.set_attributes(content_attributes(record, self.content_policy))
+        dims = metric_attributes(record)
+        self.duration.record(record.duration, dims)
+        if record.time_to_first_chunk is not None:
+            self.ttfc.record(record.time_to_first_chunk, dims)
+        if record.input_tokens is not None:
+            self.tokens.record(record.input_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_INPUT})
+        if record.output_tokens is not None:
+            self.tokens.record(record.output_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_OUTPUT})
+        if self.capture_content and self.logger is not None and isinstance(record, InferenceRecord):
+            self._details_event(record)
+        if isinstance(record, RetrievalRecord):
+            self._remember_documents(record)
+
+        verdict = RETURN
+        if guards != "skip":
+            chosen_guards = self.suite.guards(record.operation)
+            if guards == "report":
+                chosen_guards = tuple(g for g in chosen_guards if not g.stream_prefix_chars)
+            if chosen_guards:
+                verdict = self.run_guards(record, sampled(chosen_guards), can_retry=guards == "act")
+        configured = self.suite.monitors(record.operation) if monitors else ()
+        if configured:
+            chosen = sampled(configured)
+            if chosen:
+                if self.worker.submit(record, chosen):
+                    return verdict  # the worker ends the span
+                self.dropped.add(1, dims)
+        span.end(end_time=record.end_time_ns)
+        return verdict
+
+    # ---- guards ----------------------------------------------------------------------
+
+    def finish_stream(self, record: CallRecord, *, report_guards: bool = True, monitors: bool = True) -> None:
+        self.finish(record, guards="report" if report_guards else "skip", monitors=monitors)
+
+    def stream_guards(self, operation: str) -> tuple[MicroMetric, ...]:
+        """The guards that decide on a stream's prefix, before the caller sees a chunk."""
+        return tuple(g for g in sampled(self.suite.guards(operation)) if g.stream_prefix_chars)
+
+    def run_guards(
+        self, record: CallRecord, guards: Sequence[MicroMetric], view: CallView | None = None, can_retry: bool = True
+    ) -> GuardVerdict:
+        """Evaluate guards now, on the caller's thread; decide retry / raise / return."""
+        view = view or CallView(record)
+        evaluated = []
+        for g in guards:
+            result, took = evaluate(g, view)
+            if result is None:
+                continue
+            if took > g.budget_s and result.label not in ("error",):
+                result = Result("timeout", explanation=f"guard took {took * 1000:.1f} ms, over its {g.budget_s * 1000:.0f} ms budget")
+            evaluated.append((g, result, took))
+        self.emit(record, evaluated)
+        failing = [(g, r) for g, r, _ in evaluated if r.passed is False]
+        results = tuple((m.name, res) for m, res, _ in evaluated)
+        if not failing:
+            return GuardVerdict("return", results=results)
+        g, r = failing[0]
+        if not can_retry:
+            return GuardVerdict("return", results=results)
+        if record.attempt <= g.max_retries:
+            self.retries.add(1, {**metric_attributes(record), A.MICROMETRICS_METRIC_NAME: g.name})
+            return GuardVerdict("retry", instruction=g.corrective_instruction(view, r), results=results)
+        if record.span.is_recording():
+            record.span.set_attribute(A.MICROMETRICS_GUARD_FAILED, True)
+        return GuardVerdict("raise" if g.on_fail == "raise" else "return", results=results)
+
+    # ---- monitors ----------------------------------------------------------------------
+
+    def complete_monitored(self, record: CallRecord, results: list[tuple[MicroMetric, Result, float]]) -> None:
+        """Worker callback: write the monitors' results, then end the span at the call's end time."""
+        try:
+            self.emit(record, results)
+        except Exception as exc:
+            safety.report("emission", exc)
+        finally:
+            record.span.end(end_time=record.end_time_ns)
+
+    # ---- emission ----------------------------------------------------------------------
+
+    def emit(self, record: CallRecord, results: Sequence[tuple[MicroMetric, Result, float]]) -> None:
+        span = record.span
+        recording = span.is_recording()
+        dims = metric_attributes(record)
+        span_ctx = trace.set_span_in_context(span) if self.logger is not None else None
+        for metric, result, took in results:
+            name = metric.name
+            record.results[name] = result
+            prefix = f"{A.MICROMETRIC_ATTRIBUTE_PREFIX}{name}."
+            if recording:
+                attrs: dict[str, Any] = {prefix + A.RESULT_LABEL: result.label}
+                if result.score is not None:
+                    attrs[prefix + A.RESULT_SCORE] = result.score
+                if result.passed is not None:
+                    attrs[prefix + A.RESULT_PASSED] = result.passed
+                if result.details:
+                    for k, v in result.details.items():
+                        if v is not None:
+                            attrs[prefix + k] = v if isinstance(v, (str, bool, int, float)) else str(v)
+                span.set_attributes(attrs)
+                event = {A.GEN_AI_EVALUATION_NAME: name, A.GEN_AI_EVALUATION_SCORE_LABEL: result.label, A.MICROMETRICS_METRIC_MODE: metric.mode}
+                if result.score is not None:
+                    event[A.GEN_AI_EVALUATION_SCORE_VALUE] = result.score
+                if result.explanation:
+                    event[A.GEN_AI_EVALUATION_EXPLANATION] = result.explanation
+                span.add_event(E.MICROMETRICS_EVALUATION_EVENT, event)
+            if self.logger is not None:
+                log_attrs: dict[str, Any] = {
+                    A.GEN_AI_EVALUATION_NAME: name,
+                    A.GEN_AI_EVALUATION_SCORE_LABEL: result.label,
+                    A.GEN_AI_OPERATION_NAME: record.operation,
+                    A.GEN_AI_PROVIDER_NAME: record.provider,
+                }
+                if result.score is not None:
+                    log_attrs[A.GEN_AI_EVALUATION_SCORE_VALUE] = result.score
+                if result.explanation:
+                    log_attrs[A.GEN_AI_EVALUATION_EXPLANATION] = result.explanation
+                if record.response_id:
+                    log_attrs[A.GEN_AI_RESPONSE_ID] = record.response_id
+                self.logger.emit(event_name=E.GEN_AI_EVALUATION_RESULT, attributes=log_attrs, context=span_ctx)
+            point = {**dims, A.MICROMETRICS_METRIC_NAME: name, A.MICROMETRICS_LABEL: result.label}
+            self.evaluations.add(1, point)
+            self.eval_duration.record(took, {**dims, A.MICROMETRICS_METRIC_NAME: name})
+            if result.score is not None:
+                self.scores.record(result.score, {**dims, A.MICROMETRICS_METRIC_NAME: name})
+            if result.passed is False and metric.cost_per_failure:
+                self.failure_cost.add(metric.cost_per_failure, {**dims, A.MICROMETRICS_METRIC_NAME: name, A.MICROMETRICS_COST_CURRENCY: metric.currency})
+
+    def _details_event(self, record: InferenceRecord) -> None:
+        attrs = {**request_attributes(record), **response_attributes(record), **content_attributes(record, self.content_policy)}
+        self.logger.emit(
+            event_name=E.GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
+            attributes=attrs,
+            context=trace.set_span_in_context(record.span),
+        )
+
+    @staticmethod
+    def _remember_documents(record: RetrievalRecord) -> None:
+        memory = record.context.get(RETRIEVED_KEY)
+        if memory is not None and record.documents:
+            memory.items.extend(record.documents)
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    def flush(self, timeout_s: float) -> bool:
+        return self.worker.flush(timeout_s)
+
+    def shutdown(self, timeout_s: float) -> bool:
+        return self.worker.shutdown(timeout_s)
+
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime | None:
+    return _current
+
+
+def set_current(runtime: Runtime | None) -> None:
+    global _current
+    _current = runtime

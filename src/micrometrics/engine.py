@@ -1,0 +1,240 @@
+"""The metric engine: evaluating micro metrics, on the request path (guards) or off it (monitors).
+
+Monitors run on one bounded worker thread. The caller pays an enqueue; the span of
+the call stays open until its results are written, then ends with the call's true
+end time. Full queue: the work is dropped and counted, the caller never waits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import random
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from micrometrics.metric import CallView, MicroMetric, Result
+
+if TYPE_CHECKING:
+    from micrometrics.core import Runtime
+    from micrometrics.records import CallRecord
+
+logger = logging.getLogger("micrometrics")
+
+DEFAULT_MAX_QUEUE = 10_000
+DEFAULT_DEADLINE_S = 2.0
+_STOP = object()
+
+
+class MetricSuite:
+    """The configured metrics, indexed by operation into guards and monitors."""
+
+    def __init__(self, metrics: Sequence[MicroMetric]) -> None:
+        self.metrics = tuple(metrics)
+        self._guards: dict[str, tuple[MicroMetric, ...]] = {}
+        self._monitors: dict[str, tuple[MicroMetric, ...]] = {}
+        for m in self.metrics:
+            target = self._guards if m.mode == "guard" else self._monitors
+            for op in m.applies_to:
+                target[op] = target.get(op, ()) + (m,)
+
+    def guards(self, operation: str) -> tuple[MicroMetric, ...]:
+        return self._guards.get(operation, ())
+
+    def monitors(self, operation: str) -> tuple[MicroMetric, ...]:
+        return self._monitors.get(operation, ())
+
+
+def sampled(metrics: Iterable[MicroMetric]) -> list[MicroMetric]:
+    rnd = random.random
+    return [m for m in metrics if m.sample_rate >= 1.0 or (m.sample_rate > 0.0 and rnd() < m.sample_rate)]
+
+
+_warned_metrics: set[str] = set()
+
+
+def evaluate(metric: MicroMetric, view: CallView) -> tuple[Result | None, float]:
+    """Run one metric; a metric that raises or returns garbage yields label ``error``;
+    one that does not apply to the call yields None."""
+    t0 = time.perf_counter()
+    try:
+        if not metric.applies(view):
+            return None, 0.0
+        result = metric.evaluate(view)
+        if not isinstance(result, Result):
+            result = Result("error", explanation=f"{type(metric).__name__}.evaluate returned {type(result).__name__}, not micrometrics.Result")
+    except Exception as exc:
+        if metric.name not in _warned_metrics:
+            _warned_metrics.add(metric.name)
+            logger.debug("micrometrics: metric %r raised; reported as label 'error'", metric.name, exc_info=exc)
+        result = Result("error", explanation=f"{type(exc).__name__}: {exc}"[:500])
+    return result, time.perf_counter() - t0
+
+
+class _Job:
+    __slots__ = ("record", "metrics", "done", "lock", "results", "position")
+
+    def __init__(self, record: "CallRecord", metrics: list[MicroMetric]) -> None:
+        self.record = record
+        self.metrics = metrics
+        self.done = False
+        self.lock = threading.Lock()
+        self.results: list[tuple[MicroMetric, Result, float]] = []
+        self.position = 0  # metrics evaluated (or skipped) so far
+
+
+class MonitorWorker:
+    """One daemon thread evaluating monitors, with a watchdog for metrics that hang."""
+
+    def __init__(self, runtime: "Runtime", max_queue: int = DEFAULT_MAX_QUEUE, deadline_s: float = DEFAULT_DEADLINE_S) -> None:
+        self._runtime = weakref.proxy(runtime)
+        self.max_queue = max_queue
+        self.deadline_s = deadline_s
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset_after_fork)
+
+    def _reset(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        # itertools.count's next() is atomic under the GIL: a lock-free bound.
+        self._submitted = itertools.count(1)
+        self._last_submitted = 0
+        self._processed = 0
+        self._dropped = 0
+        self._thread: threading.Thread | None = None
+        self._generation = 0
+        self._busy: _Job | None = None
+        self._busy_since = 0.0
+        self._busy_event = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+
+    def _reset_after_fork(self) -> None:
+        # Threads do not survive fork: the child starts its own worker on first use.
+        self._reset()
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    @property
+    def pending(self) -> int:
+        return self._last_submitted - self._processed
+
+    def submit(self, record: "CallRecord", metrics: list[MicroMetric]) -> bool:
+        """Enqueue without blocking; False (and counted) when the queue is full or closed."""
+        if self._closed or self._last_submitted - self._processed >= self.max_queue:
+            self._dropped += 1
+            return False
+        if self._thread is None:
+            self._start()
+        self._last_submitted = next(self._submitted)
+        self._queue.put(_Job(record, metrics))
+        return True
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            self._generation += 1
+            t = threading.Thread(target=self._run, args=(self._generation,), name="micrometrics-monitors", daemon=True)
+            self._thread = t
+            t.start()
+            if self._watchdog is None:
+                w = threading.Thread(target=self._watch, name="micrometrics-watchdog", daemon=True)
+                self._watchdog = w
+                w.start()
+
+    def _run(self, generation: int) -> None:
+        get = self._queue.get
+        while True:
+            job = get()
+            if job is _STOP:
+                self._processed += 1
+                return
+            self._busy = job
+            self._busy_since = time.monotonic()
+            self._busy_event.set()
+            try:
+                self._evaluate(job)
+            except Exception as exc:  # pragma: no cover - _evaluate guards itself
+                from micrometrics import safety
+
+                safety.report("evaluation", exc)
+            if generation != self._generation:
+                # The watchdog replaced this thread while it was stuck; it already counted the job.
+                return
+            self._busy = None
+            self._busy_event.clear()
+            self._processed += 1
+
+    def _evaluate(self, job: _Job) -> None:
+        view = CallView(job.record)
+        for metric in job.metrics:
+            if job.done:
+                return
+            result, duration = evaluate(metric, view)
+            if result is not None:
+                job.results.append((metric, result, duration))
+            job.position += 1
+        self._complete(job)
+
+    def _complete(self, job: _Job, timed_out: bool = False) -> None:
+        with job.lock:
+            if job.done:
+                return
+            job.done = True
+            results = list(job.results)
+        if timed_out:
+            for m in job.metrics[job.position :]:
+                results.append((m, Result("timeout", explanation=f"not finished within {self.deadline_s:g}s"), self.deadline_s))
+        try:
+            self._runtime.complete_monitored(job.record, results)
+        except ReferenceError:
+            pass
+
+    def _watch(self) -> None:
+        while not self._closed:
+            self._busy_event.wait()
+            job = self._busy
+            if job is None:
+                time.sleep(0.01)
+                continue
+            overdue = time.monotonic() - self._busy_since - self.deadline_s
+            if overdue < 0:
+                time.sleep(min(-overdue + 0.001, self.deadline_s / 4))
+                continue
+            if self._busy is job:
+                # A metric hangs: finish the call with 'timeout' and hand the queue to a fresh thread.
+                self._complete(job, timed_out=True)
+                with self._start_lock:
+                    self._busy = None
+                    self._busy_event.clear()
+                    self._processed += 1
+                    self._generation += 1
+                    t = threading.Thread(target=self._run, args=(self._generation,), name="micrometrics-monitors", daemon=True)
+                    self._thread = t
+                    t.start()
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every call submitted so far is evaluated and emitted."""
+        target = self._last_submitted
+        deadline = time.monotonic() + timeout_s
+        while self._processed < target:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+        return True
+
+    def shutdown(self, timeout_s: float = 5.0) -> bool:
+        ok = self.flush(timeout_s)
+        self._closed = True
+        if self._thread is not None:
+            self._last_submitted = next(self._submitted)
+            self._queue.put(_STOP)
+        self._busy_event.set()  # release the watchdog
+        return ok

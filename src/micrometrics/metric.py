@@ -1,0 +1,288 @@
+"""The public metric API: ``MicroMetric``, ``Result``, ``@micro_metric`` and ``CallView``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping
+
+from micrometrics.records import CallRecord, Document, InferenceRecord, RetrievalRecord, EmbeddingsRecord, message_text
+from micrometrics_semconv import values as V
+
+MODES = ("async", "guard")
+ON_FAIL = ("return", "raise")
+#: Labels every metric may produce; a metric may add domain labels (``match``/``mismatch``).
+STANDARD_LABELS = ("pass", "fail", "undetermined", "error", "timeout")
+PASSING_LABELS = frozenset({"pass", "match"})
+FAILING_LABELS = frozenset({"fail", "mismatch"})
+OPERATIONS = (
+    V.OPERATION_CHAT,
+    V.OPERATION_TEXT_COMPLETION,
+    V.OPERATION_GENERATE_CONTENT,
+    V.OPERATION_EMBEDDINGS,
+    V.OPERATION_RETRIEVAL,
+)
+INFERENCE_OPERATIONS = (V.OPERATION_CHAT, V.OPERATION_TEXT_COMPLETION, V.OPERATION_GENERATE_CONTENT)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One evaluation of one metric on one call.
+
+    ``passed`` defaults from the label: True for pass/match, False for fail/mismatch,
+    None otherwise (undetermined, error, timeout).
+    """
+
+    label: str
+    score: float | None = None
+    passed: bool | None = None
+    explanation: str | None = None
+    details: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.label, str) or not self.label:
+            raise TypeError(f"Result.label must be a non-empty str such as 'pass' or 'fail', got {self.label!r}")
+        if self.passed is None:
+            if self.label in PASSING_LABELS:
+                object.__setattr__(self, "passed", True)
+            elif self.label in FAILING_LABELS:
+                object.__setattr__(self, "passed", False)
+        if self.score is not None:
+            if isinstance(self.score, bool) or not isinstance(self.score, (int, float)) or math.isnan(self.score):
+                raise TypeError(f"Result.score must be a number, got {self.score!r}")
+            object.__setattr__(self, "score", float(self.score))
+
+    @property
+    def failed(self) -> bool:
+        return self.passed is False
+
+
+class CallView:
+    """Read-only view of a call for metrics: what was asked, what came back, the context.
+
+    Metrics always see the content in-process, whether or not content export is on.
+    """
+
+    __slots__ = ("_r",)
+
+    def __init__(self, record: CallRecord) -> None:
+        self._r = record
+
+    operation = property(lambda self: self._r.operation)
+    provider = property(lambda self: self._r.provider)
+    model = property(lambda self: self._r.response_model or self._r.model)
+    request_model = property(lambda self: self._r.model)
+    attempt = property(lambda self: self._r.attempt)
+    finish_reasons = property(lambda self: tuple(self._r.finish_reasons))
+    params = property(lambda self: MappingProxyType(self._r.params))
+
+    @property
+    def context(self) -> Mapping[str, Any]:
+        return self._r.context
+
+    @property
+    def usage(self) -> Mapping[str, int | None]:
+        r = self._r
+        return MappingProxyType(
+            {
+                "input_tokens": r.input_tokens,
+                "output_tokens": r.output_tokens,
+                "cache_read_input_tokens": r.cache_read_tokens,
+                "cache_creation_input_tokens": r.cache_creation_tokens,
+                "reasoning_output_tokens": r.reasoning_tokens,
+            }
+        )
+
+    @property
+    def input_messages(self) -> tuple[Mapping[str, Any], ...]:
+        return tuple(getattr(self._r, "input_messages", ()))
+
+    @property
+    def system_instructions(self) -> str:
+        parts = getattr(self._r, "system_instructions", ())
+        return "\n".join(p.get("content") or "" for p in parts if p.get("type") == "text")
+
+    @property
+    def output_messages(self) -> tuple[Mapping[str, Any], ...]:
+        return tuple(getattr(self._r, "output_messages", ()))
+
+    @property
+    def output_text(self) -> str:
+        r = self._r
+        return r.output_text if isinstance(r, InferenceRecord) else ""
+
+    @property
+    def output_type(self) -> str | None:
+        return getattr(self._r, "output_type", None)
+
+    def user_texts(self) -> list[str]:
+        """Text of the user turns, oldest first."""
+        return [message_text(m) for m in getattr(self._r, "input_messages", ()) if m.get("role") == "user"]
+
+    @property
+    def documents(self) -> tuple[Document, ...]:
+        r = self._r
+        if isinstance(r, RetrievalRecord):
+            return tuple(r.documents)
+        return ()
+
+    @property
+    def query(self) -> str | None:
+        return getattr(self._r, "query", None)
+
+    @property
+    def data_source(self) -> str | None:
+        return getattr(self._r, "data_source", None)
+
+    @property
+    def score_kind(self) -> str | None:
+        return getattr(self._r, "score_kind", None)
+
+    @property
+    def embedding_inputs(self) -> tuple[str, ...]:
+        r = self._r
+        return tuple(r.inputs) if isinstance(r, EmbeddingsRecord) else ()
+
+    def __repr__(self) -> str:
+        return f"<CallView {self.operation} {self.provider} {self.model}>"
+
+
+def _check_choice(owner: str, option: str, value: Any, allowed: Iterable[str]) -> None:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"{owner}: {option}={value!r} is not allowed; use one of {', '.join(map(repr, allowed))}")
+
+
+class MicroMetric:
+    """Base class of every micro metric.
+
+    Subclass it, set ``name`` (and ``applies_to``), and implement ``evaluate(call)``.
+    ``mode="async"`` (default) evaluates off the request path as a monitor;
+    ``mode="guard"`` evaluates on the request path and may retry the call
+    (``max_retries``) and then return or raise (``on_fail``).
+    """
+
+    name: str = ""
+    applies_to: tuple[str, ...] = INFERENCE_OPERATIONS
+    mode: str = "async"
+    sample_rate: float = 1.0
+    #: Guards only: retries after a failing result, and what to do after the last one.
+    max_retries: int = 0
+    on_fail: str = "return"
+    #: Guards only: time budget; a guard over budget reports ``timeout`` and never retries.
+    budget_s: float = 0.05
+    #: Streams: a guard with this set decides on the first N characters, before any reach the caller.
+    stream_prefix_chars: int | None = None
+    cost_per_failure: float | None = None
+    currency: str = "USD"
+    owner: str | None = None
+    review_by: _dt.date | None = None
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        mode: str | None = None,
+        applies_to: Iterable[str] | None = None,
+        sample_rate: float | None = None,
+        max_retries: int | None = None,
+        on_fail: str | None = None,
+        budget_s: float | None = None,
+        cost_per_failure: float | None = None,
+        currency: str | None = None,
+        owner: str | None = None,
+        review_by: _dt.date | str | None = None,
+    ) -> None:
+        if name is not None:
+            self.name = name
+        if mode is not None:
+            self.mode = mode
+        if applies_to is not None:
+            self.applies_to = (applies_to,) if isinstance(applies_to, str) else tuple(applies_to)
+        if sample_rate is not None:
+            self.sample_rate = sample_rate
+        if max_retries is not None:
+            self.max_retries = max_retries
+        if on_fail is not None:
+            self.on_fail = on_fail
+        if budget_s is not None:
+            self.budget_s = budget_s
+        if cost_per_failure is not None:
+            self.cost_per_failure = cost_per_failure
+        if currency is not None:
+            self.currency = currency
+        if owner is not None:
+            self.owner = owner
+        if review_by is not None:
+            self.review_by = _dt.date.fromisoformat(review_by) if isinstance(review_by, str) else review_by
+
+    def evaluate(self, call: CallView) -> Result:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}.evaluate(call) must return a micrometrics.Result")
+
+    def applies(self, call: CallView) -> bool:
+        """False skips this call without a result (e.g. JsonFormat on a call that did not ask for JSON)."""
+        return True
+
+    def corrective_instruction(self, call: CallView, result: Result) -> str | None:
+        """A system instruction for the retry of a failed guard; None retries unchanged."""
+        return None
+
+    def validate(self) -> None:
+        """Raise ValueError/TypeError for a bad configuration; called by ``instrument()``."""
+        owner = type(self).__name__
+        if not isinstance(self.name, str) or not self.name or not all(c.isalnum() or c == "_" for c in self.name):
+            raise ValueError(f"{owner}: name={self.name!r} must be a non-empty identifier of letters, digits and '_'")
+        _check_choice(owner, "mode", self.mode, MODES)
+        _check_choice(owner, "on_fail", self.on_fail, ON_FAIL)
+        for op in self.applies_to:
+            _check_choice(owner, "applies_to", op, OPERATIONS)
+        rate = self.sample_rate
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{owner}: sample_rate={rate!r} must be a number between 0 and 1")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ValueError(f"{owner}: max_retries={self.max_retries!r} must be an int >= 0")
+        if not isinstance(self.budget_s, (int, float)) or self.budget_s <= 0:
+            raise ValueError(f"{owner}: budget_s={self.budget_s!r} must be a positive number of seconds")
+        if self.cost_per_failure is not None and (
+            isinstance(self.cost_per_failure, bool) or not isinstance(self.cost_per_failure, (int, float)) or self.cost_per_failure < 0
+        ):
+            raise ValueError(f"{owner}: cost_per_failure={self.cost_per_failure!r} must be a number >= 0")
+        if self.review_by is not None and not isinstance(self.review_by, _dt.date):
+            raise TypeError(f"{owner}: review_by={self.review_by!r} must be a date or an ISO date string")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, mode={self.mode!r})"
+
+
+class _FunctionMetric(MicroMetric):
+    def __init__(self, fn: Callable[[CallView], Result], **options: Any) -> None:
+        self._fn = fn
+        super().__init__(**options)
+
+    def evaluate(self, call: CallView) -> Result:
+        return self._fn(call)
+
+
+def micro_metric(
+    fn: Callable[[CallView], Result] | None = None,
+    *,
+    name: str | None = None,
+    applies_to: Iterable[str] | None = None,
+    mode: str = "async",
+    **options: Any,
+) -> Any:
+    """Turn ``fn(call) -> Result`` into a MicroMetric instance.
+
+    ``@micro_metric`` or ``@micro_metric(name="polite", mode="guard", max_retries=1)``.
+    """
+
+    def build(f: Callable[[CallView], Result]) -> MicroMetric:
+        if not callable(f):
+            raise TypeError(f"@micro_metric decorates a function taking a call, got {f!r}")
+        metric = _FunctionMetric(f, name=name or f.__name__, applies_to=applies_to, mode=mode, **options)
+        metric.validate()
+        return metric
+
+    return build(fn) if fn is not None else build

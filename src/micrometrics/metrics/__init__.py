@@ -1,0 +1,17 @@
+"""The built-in micro metrics."""
+
+from micrometrics.metrics.language_match import LanguageMatch
+from micrometrics.metrics.text import BannedPhrases, JsonFormat, ResponseLength
+
+__all__ = ["LanguageMatch", "ResponseLength", "BannedPhrases", "JsonFormat", "DEFAULTS"]
+
+#: What ``instrument()`` runs when no ``metrics=`` is given.
+DEFAULTS: list[type] = [LanguageMatch, ResponseLength]
+
+try:  # the retrieval metrics ship with the retrieval instrumentations
+    from micrometrics.metrics.retrieval import ContextUtilization, RetrievalPrecision  # noqa: F401
+
+    __all__ += ["RetrievalPrecision", "ContextUtilization"]
+    DEFAULTS.append(RetrievalPrecision)
+except ImportError:  # pragma: no cover
+    pass

@@ -1,0 +1,144 @@
+"""Cheap text metrics: response length, banned phrases, JSON format."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterable
+
+from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class ResponseLength(MicroMetric):
+    """Details ``chars``, ``words``, ``output_tokens``; ``pass``/``fail`` against the bounds given.
+
+    With no bounds it only records the sizes (label ``pass``).
+    """
+
+    name = "response_length"
+    applies_to = INFERENCE_OPERATIONS
+
+    def __init__(
+        self,
+        min_words: int | None = None,
+        max_words: int | None = None,
+        max_chars: int | None = None,
+        max_output_tokens: int | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self.min_words = min_words
+        self.max_words = max_words
+        self.max_chars = max_chars
+        self.max_output_tokens = max_output_tokens
+
+    def validate(self) -> None:
+        super().validate()
+        for opt in ("min_words", "max_words", "max_chars", "max_output_tokens"):
+            v = getattr(self, opt)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise ValueError(f"ResponseLength: {opt}={v!r} must be an int >= 0 or None")
+        if self.min_words is not None and self.max_words is not None and self.min_words > self.max_words:
+            raise ValueError(f"ResponseLength: min_words={self.min_words} is above max_words={self.max_words}")
+
+    def evaluate(self, call: CallView) -> Result:
+        text = call.output_text
+        words = len(_WORD.findall(text))
+        tokens = call.usage["output_tokens"]
+        details = {"chars": len(text), "words": words, "output_tokens": tokens}
+        problems = []
+        if self.min_words is not None and words < self.min_words:
+            problems.append(f"{words} words < min_words={self.min_words}")
+        if self.max_words is not None and words > self.max_words:
+            problems.append(f"{words} words > max_words={self.max_words}")
+        if self.max_chars is not None and len(text) > self.max_chars:
+            problems.append(f"{len(text)} chars > max_chars={self.max_chars}")
+        if self.max_output_tokens is not None and tokens is not None and tokens > self.max_output_tokens:
+            problems.append(f"{tokens} output tokens > max_output_tokens={self.max_output_tokens}")
+        if problems:
+            return Result("fail", explanation="; ".join(problems), details=details)
+        return Result("pass", details=details)
+
+
+class BannedPhrases(MicroMetric):
+    """``fail`` when the response contains a banned phrase; details ``matched``."""
+
+    name = "banned_phrases"
+    applies_to = INFERENCE_OPERATIONS
+
+    def __init__(self, phrases: Iterable[str] = ("delve",), case_sensitive: bool = False, whole_words: bool = True, **options: Any) -> None:
+        super().__init__(**options)
+        if isinstance(phrases, str):
+            phrases = (phrases,)
+        self.phrases = tuple(phrases)
+        self.case_sensitive = case_sensitive
+        self.whole_words = whole_words
+        self._pattern: re.Pattern[str] | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.phrases or not all(isinstance(p, str) and p for p in self.phrases):
+            raise ValueError(f"BannedPhrases: phrases={self.phrases!r} must be non-empty strings")
+        alternatives = "|".join(re.escape(p) for p in sorted(self.phrases, key=len, reverse=True))
+        if self.whole_words:
+            alternatives = rf"(?<!\w)(?:{alternatives})(?!\w)"
+        self._pattern = re.compile(alternatives, 0 if self.case_sensitive else re.IGNORECASE)
+
+    def evaluate(self, call: CallView) -> Result:
+        if self._pattern is None:
+            self.validate()
+        found = self._pattern.findall(call.output_text)
+        matched = sorted({m if self.case_sensitive else m.lower() for m in found})
+        if matched:
+            return Result("fail", score=float(len(found)), explanation=f"banned phrase(s): {', '.join(matched)}", details={"matched": ", ".join(matched)})
+        return Result("pass", score=0.0, details={"matched": ""})
+
+
+class JsonFormat(MicroMetric):
+    """For calls that asked for JSON output (or every call with ``always=True``): parses,
+    and validates against ``schema`` (JSON Schema, needs ``jsonschema``) when given."""
+
+    name = "json_format"
+    applies_to = INFERENCE_OPERATIONS
+
+    def __init__(self, schema: dict | None = None, always: bool = False, **options: Any) -> None:
+        super().__init__(**options)
+        self.schema = schema
+        self.always = always
+        self._validator: Any = None
+
+    def validate(self) -> None:
+        super().validate()
+        if self.schema is not None:
+            if not isinstance(self.schema, dict):
+                raise TypeError(f"JsonFormat: schema must be a dict (a JSON Schema), got {type(self.schema).__name__}")
+            try:
+                import jsonschema
+            except ImportError as exc:
+                raise ValueError("JsonFormat(schema=...) needs the jsonschema package: pip install jsonschema") from exc
+            cls = jsonschema.validators.validator_for(self.schema)
+            cls.check_schema(self.schema)
+            self._validator = cls(self.schema)
+
+    def applies(self, call: CallView) -> bool:
+        return self.always or call.output_type == "json"
+
+    def evaluate(self, call: CallView) -> Result:
+        text = call.output_text.strip()
+        if text.startswith("```"):
+            text = text.strip("`").removeprefix("json").strip()
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            return Result("fail", explanation=f"not valid JSON: {exc}"[:300], details={"valid_json": False})
+        if self.schema is not None:
+            if self._validator is None:
+                self.validate()
+            errors = sorted(self._validator.iter_errors(value), key=lambda e: list(e.path))
+            if errors:
+                e = errors[0]
+                where = "/".join(map(str, e.path)) or "(root)"
+                return Result("fail", explanation=f"schema violation at {where}: {e.message}"[:300], details={"valid_json": True, "schema_errors": len(errors)})
+        return Result("pass", details={"valid_json": True})

@@ -1,0 +1,231 @@
+"""The one call path every instrumented method goes through, sync and async.
+
+request -> record -> span -> original call -> response (or stream proxy) -> finish,
+with guard retries. Anything of ours that fails is reported and the call goes on as
+if we were not there; the user's own exceptions propagate unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from micrometrics import core, safety
+from micrometrics.core import GuardError, GuardVerdict, Runtime
+from micrometrics.records import CallRecord
+from micrometrics.streams import Accumulator, AsyncStreamProxy, StreamProxy, _Attempt
+
+
+class Translator(Protocol):
+    """What an instrumentation supplies for one method: translate only."""
+
+    def request(self, instance: Any, args: tuple, kwargs: dict) -> CallRecord: ...
+
+    def response(self, record: CallRecord, response: Any) -> None: ...
+
+    def accumulator(self, record: CallRecord, stream: Any) -> Accumulator | None: ...
+
+    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]: ...
+
+
+def _begin(runtime: Runtime, translator: Translator, instance: Any, args: tuple, kwargs: dict, attempt: int) -> tuple[CallRecord, Any] | None:
+    try:
+        record = translator.request(instance, args, kwargs)
+        record.attempt = attempt
+        return record, runtime.start(record)
+    except Exception as exc:
+        safety.report("request", exc)
+        return None
+
+
+def _failed(runtime: Runtime, record: CallRecord, token: Any, exc: BaseException) -> None:
+    runtime.detach(token)
+    try:
+        runtime.fail(record, exc)
+    except Exception as inner:
+        safety.report("finish", inner)
+        _end(record)
+
+
+def _end(record: CallRecord) -> None:
+    try:
+        record.span.end()
+    except Exception:
+        pass
+
+
+def _complete(runtime: Runtime, translator: Translator, record: CallRecord, response: Any) -> GuardVerdict:
+    try:
+        translator.response(record, response)
+    except Exception as exc:
+        safety.report("response", exc)
+    try:
+        return runtime.finish(record)
+    except Exception as exc:
+        safety.report("finish", exc)
+        _end(record)
+        return core.RETURN
+
+
+def _retry_args(translator: Translator, args: tuple, kwargs: dict, verdict: GuardVerdict) -> tuple[tuple, dict] | None:
+    try:
+        return translator.retry(args, kwargs, verdict.instruction)
+    except Exception as exc:
+        safety.report("retry", exc)
+        return None
+
+
+def _raise_guard(verdict: GuardVerdict, response: Any) -> GuardError:
+    failed = ", ".join(name for name, r in verdict.results if r.passed is False)
+    return GuardError(f"micrometrics guard failed after the last retry: {failed}", response=response, results=dict(verdict.results))
+
+
+def run_sync(translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+    runtime = core.current()
+    if runtime is None:
+        return wrapped(*args, **kwargs)
+    attempt = 1
+    while True:
+        begun = _begin(runtime, translator, instance, args, kwargs, attempt)
+        if begun is None:
+            return wrapped(*args, **kwargs)
+        record, token = begun
+        try:
+            response = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _failed(runtime, record, token, exc)
+            raise
+        runtime.detach(token)
+        if record.stream:
+            return _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, response)
+        verdict = _complete(runtime, translator, record, response)
+        if verdict.action == "retry":
+            retried = _retry_args(translator, args, kwargs, verdict)
+            if retried is not None:
+                args, kwargs = retried
+                attempt += 1
+                continue
+        elif verdict.action == "raise":
+            raise _raise_guard(verdict, response)
+        return response
+
+
+async def run_async(translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+    runtime = core.current()
+    if runtime is None:
+        return await wrapped(*args, **kwargs)
+    attempt = 1
+    while True:
+        begun = _begin(runtime, translator, instance, args, kwargs, attempt)
+        if begun is None:
+            return await wrapped(*args, **kwargs)
+        record, token = begun
+        try:
+            response = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _failed(runtime, record, token, exc)
+            raise
+        runtime.detach(token)
+        if record.stream:
+            return _proxy_async(runtime, translator, wrapped, instance, args, kwargs, record, response)
+        verdict = _complete(runtime, translator, record, response)
+        if verdict.action == "retry":
+            retried = _retry_args(translator, args, kwargs, verdict)
+            if retried is not None:
+                args, kwargs = retried
+                attempt += 1
+                continue
+        elif verdict.action == "raise":
+            raise _raise_guard(verdict, response)
+        return response
+
+
+def _attempt_for(runtime: Runtime, translator: Translator, record: CallRecord, stream: Any) -> _Attempt | None:
+    acc = translator.accumulator(record, stream)
+    return _Attempt(runtime, record, acc, stream) if acc is not None else None
+
+
+def _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, response) -> Any:
+    try:
+        attempt = _attempt_for(runtime, translator, record, response)
+        if attempt is None:
+            # Not a stream we can watch (e.g. a raw HTTP response): end with what we know.
+            runtime.finish(record, guards="report")
+            return response
+        guards = runtime.stream_guards(record.operation)
+        restart = None
+        if guards:
+            state = {"args": args, "kwargs": kwargs, "attempt": record.attempt}
+
+            def restart(instruction: str | None) -> tuple[Any, _Attempt]:
+                a, k = translator.retry(state["args"], state["kwargs"], instruction)
+                state["args"], state["kwargs"] = a, k
+                state["attempt"] += 1
+                begun = _begin(runtime, translator, instance, a, k, state["attempt"])
+                if begun is None:
+                    raise RuntimeError("micrometrics could not restart the stream")
+                rec, token = begun
+                try:
+                    stream = wrapped(*a, **k)
+                except BaseException as exc:
+                    _failed(runtime, rec, token, exc)
+                    raise
+                runtime.detach(token)
+                return stream, _attempt_for(runtime, translator, rec, stream)
+
+        return StreamProxy(response, attempt, guards, restart)
+    except Exception as exc:
+        safety.report("stream_start", exc)
+        _end(record)
+        return response
+
+
+def _proxy_async(runtime, translator, wrapped, instance, args, kwargs, record, response) -> Any:
+    try:
+        attempt = _attempt_for(runtime, translator, record, response)
+        if attempt is None:
+            runtime.finish(record, guards="report")
+            return response
+        guards = runtime.stream_guards(record.operation)
+        restart = None
+        if guards:
+            state = {"args": args, "kwargs": kwargs, "attempt": record.attempt}
+
+            async def restart(instruction: str | None) -> tuple[Any, _Attempt]:
+                a, k = translator.retry(state["args"], state["kwargs"], instruction)
+                state["args"], state["kwargs"] = a, k
+                state["attempt"] += 1
+                begun = _begin(runtime, translator, instance, a, k, state["attempt"])
+                if begun is None:
+                    raise RuntimeError("micrometrics could not restart the stream")
+                rec, token = begun
+                try:
+                    stream = await wrapped(*a, **k)
+                except BaseException as exc:
+                    _failed(runtime, rec, token, exc)
+                    raise
+                runtime.detach(token)
+                return stream, _attempt_for(runtime, translator, rec, stream)
+
+        return AsyncStreamProxy(response, attempt, guards, restart)
+    except Exception as exc:
+        safety.report("stream_start", exc)
+        _end(record)
+        return response
+
+
+def sync_wrapper(translator: Translator) -> Callable:
+    """A wrapt wrapper for a synchronous method."""
+
+    def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+        return run_sync(translator, wrapped, instance, args, kwargs)
+
+    return wrapper
+
+
+def async_wrapper(translator: Translator) -> Callable:
+    """A wrapt wrapper for a coroutine method."""
+
+    async def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+        return await run_async(translator, wrapped, instance, args, kwargs)
+
+    return wrapper
