@@ -1,0 +1,298 @@
+"""A user instruments an app that calls OpenAI chat: what their backend shows."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+
+import openai
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+from micrometrics_semconv import attributes as A
+from micrometrics_semconv import events as E
+from micrometrics_semconv import metrics as M
+
+GERMAN = [{"role": "user", "content": "Hallo, ich habe eine Frage zu meiner Bestellung, bitte helfen Sie mir."}]
+
+
+def clients(demo, **kw):
+    opts = dict(base_url=demo.openai_base_url, api_key="sk-test-secret-key", max_retries=0, **kw)
+    return openai.OpenAI(**opts), openai.AsyncOpenAI(**opts)
+
+
+def call_chat(demo, is_async: bool, stream: bool, **kwargs):
+    sync, async_ = clients(demo)
+    kwargs.setdefault("model", "gpt-4o-mini")
+    kwargs.setdefault("messages", GERMAN)
+    if stream:
+        kwargs["stream"] = True
+
+    if not is_async:
+        result = sync.chat.completions.create(**kwargs)
+        return "".join(c.choices[0].delta.content or "" for c in result if c.choices) if stream else result.choices[0].message.content
+
+    async def go():
+        result = await async_.chat.completions.create(**kwargs)
+        if stream:
+            return "".join([c.choices[0].delta.content or "" async for c in result if c.choices])
+        return result.choices[0].message.content
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("capture", [False, True], ids=["nocontent", "content"])
+def test_chat_call_emits_span_metrics_and_logs(demo, telemetry, is_async, stream, capture):
+    telemetry.instrument(capture_content=capture, metrics=[])
+    extra = {"stream_options": {"include_usage": True}} if stream else {}
+    text = call_chat(demo, is_async, stream, temperature=0.2, max_tokens=100, top_p=0.9, seed=7, stop=["\n\n"], **extra)
+    assert text.startswith("Hallo")
+
+    span = telemetry.span("chat gpt-4o-mini")
+    attrs = span.attributes
+    assert span.kind == SpanKind.CLIENT
+    assert attrs[A.GEN_AI_OPERATION_NAME] == "chat"
+    assert attrs[A.GEN_AI_PROVIDER_NAME] == "openai"
+    assert "gen_ai.system" not in attrs
+    assert attrs[A.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+    assert attrs[A.GEN_AI_REQUEST_TEMPERATURE] == 0.2
+    assert attrs[A.GEN_AI_REQUEST_MAX_TOKENS] == 100
+    assert attrs[A.GEN_AI_REQUEST_TOP_P] == 0.9
+    assert attrs[A.GEN_AI_REQUEST_SEED] == 7
+    assert tuple(attrs[A.GEN_AI_REQUEST_STOP_SEQUENCES]) == ("\n\n",)
+    assert attrs[A.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2026-01-01"
+    assert attrs[A.GEN_AI_RESPONSE_ID].startswith("chatcmpl-")
+    assert tuple(attrs[A.GEN_AI_RESPONSE_FINISH_REASONS]) == ("stop",)
+    assert attrs[A.GEN_AI_USAGE_INPUT_TOKENS] > 0 and attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
+    assert attrs[A.SERVER_ADDRESS] == "127.0.0.1" and attrs[A.SERVER_PORT] == demo.port
+    assert span.status.status_code == StatusCode.UNSET
+    if stream:
+        assert attrs[A.GEN_AI_REQUEST_STREAM] is True
+        assert 0 < attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] < span.end_time - span.start_time
+    if capture:
+        inputs = json.loads(attrs[A.GEN_AI_INPUT_MESSAGES])
+        assert inputs == [{"role": "user", "parts": [{"type": "text", "content": GERMAN[0]["content"]}]}]
+        outputs = json.loads(attrs[A.GEN_AI_OUTPUT_MESSAGES])
+        assert outputs[0]["role"] == "assistant" and outputs[0]["finish_reason"] == "stop"
+        assert outputs[0]["parts"][0]["content"] == text
+    else:
+        assert A.GEN_AI_INPUT_MESSAGES not in attrs and A.GEN_AI_OUTPUT_MESSAGES not in attrs
+        assert not any(text in str(v) for v in attrs.values())
+
+    points = telemetry.metrics()
+    (duration,) = points[M.GEN_AI_CLIENT_OPERATION_DURATION]
+    assert duration.count == 1 and duration.sum > 0
+    assert duration.explicit_bounds[:3] == (0.01, 0.02, 0.04)
+    assert dict(duration.attributes) == {
+        A.GEN_AI_OPERATION_NAME: "chat", A.GEN_AI_PROVIDER_NAME: "openai", A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        A.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2026-01-01", A.SERVER_ADDRESS: "127.0.0.1", A.SERVER_PORT: demo.port,
+    }
+    tokens = {p.attributes[A.GEN_AI_TOKEN_TYPE]: p for p in points[M.GEN_AI_CLIENT_TOKEN_USAGE]}
+    assert tokens["input"].sum == attrs[A.GEN_AI_USAGE_INPUT_TOKENS]
+    assert tokens["output"].sum == attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS]
+    if stream:
+        assert points[M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK][0].count == 1
+    else:
+        assert M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK not in points
+
+    details = [r for r in telemetry.logs() if r.event_name == E.GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS]
+    if capture:
+        assert len(details) == 1
+        assert details[0].span_id == span.context.span_id
+        assert json.loads(details[0].attributes[A.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0]["content"] == text
+    else:
+        assert details == []
+    # The API key never reaches telemetry.
+    assert "sk-test-secret-key" not in repr([s.attributes for s in telemetry.spans()])
+
+
+def test_stream_without_usage_still_records_the_answer(demo, telemetry):
+    telemetry.instrument(capture_content=True, metrics=[])
+    text = call_chat(demo, False, True)
+    attrs = telemetry.span().attributes
+    assert A.GEN_AI_USAGE_INPUT_TOKENS not in attrs
+    assert json.loads(attrs[A.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0]["content"] == text
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize(
+    "model,exc_type,error_type",
+    [
+        ("error-400", openai.BadRequestError, "400"),
+        ("error-429", openai.RateLimitError, "429"),
+        ("error-500", openai.InternalServerError, "500"),
+    ],
+)
+def test_api_errors_propagate_and_mark_the_span(demo, telemetry, is_async, stream, model, exc_type, error_type):
+    telemetry.instrument(metrics=[])
+    with pytest.raises(exc_type):
+        call_chat(demo, is_async, stream, model=model)
+    span = telemetry.span(f"chat {model}")
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes[A.ERROR_TYPE] == error_type
+    assert any(e.name == "exception" for e in span.events)
+    (point,) = telemetry.metrics()[M.GEN_AI_CLIENT_OPERATION_DURATION]
+    assert point.attributes[A.ERROR_TYPE] == error_type
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_timeout_is_an_error_with_the_exception_class(demo, telemetry, is_async):
+    telemetry.instrument(metrics=[])
+    demo.enqueue(delay=2.0)
+    with pytest.raises(openai.APITimeoutError):
+        sync, async_ = clients(demo, timeout=0.3)
+        if is_async:
+            asyncio.run(async_.chat.completions.create(model="gpt-4o-mini", messages=GERMAN))
+        else:
+            sync.chat.completions.create(model="gpt-4o-mini", messages=GERMAN)
+    span = telemetry.span()
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes[A.ERROR_TYPE] == "openai.APITimeoutError"
+
+
+def test_tool_calls_map_to_tool_call_finish_reason(demo, telemetry):
+    telemetry.instrument(capture_content=True, metrics=[])
+    sync, _ = clients(demo)
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+    r = sync.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "What is the weather in Berlin?"}], tools=tools)
+    assert r.choices[0].finish_reason == "tool_calls"
+    attrs = telemetry.span().attributes
+    assert tuple(attrs[A.GEN_AI_RESPONSE_FINISH_REASONS]) == ("tool_call",)
+    (message,) = json.loads(attrs[A.GEN_AI_OUTPUT_MESSAGES])
+    call = [p for p in message["parts"] if p["type"] == "tool_call"][0]
+    assert call["name"] == "get_weather" and call["id"] == r.choices[0].message.tool_calls[0].id
+    assert isinstance(call["arguments"], dict)
+    assert json.loads(attrs[A.GEN_AI_TOOL_DEFINITIONS])[0]["function"]["name"] == "get_weather"
+
+
+def test_streamed_tool_calls_are_assembled(demo, telemetry):
+    telemetry.instrument(capture_content=True, metrics=[])
+    sync, _ = clients(demo)
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    for _ in sync.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "weather in Paris?"}], tools=tools, stream=True):
+        pass
+    attrs = telemetry.span().attributes
+    assert tuple(attrs[A.GEN_AI_RESPONSE_FINISH_REASONS]) == ("tool_call",)
+    parts = json.loads(attrs[A.GEN_AI_OUTPUT_MESSAGES])[0]["parts"]
+    assert [p["name"] for p in parts if p["type"] == "tool_call"] == ["get_weather"]
+
+
+def test_several_choices_and_refusal_and_cached_and_reasoning_tokens(demo, telemetry):
+    telemetry.instrument(capture_content=True, metrics=[])
+    demo.enqueue(json={
+        "id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": "o4-mini-2026",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Eins."}, "finish_reason": "stop"},
+            {"index": 1, "message": {"role": "assistant", "content": None, "refusal": "I can't help with that."}, "finish_reason": "content_filter"},
+        ],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 30, "total_tokens": 80,
+                  "prompt_tokens_details": {"cached_tokens": 40}, "completion_tokens_details": {"reasoning_tokens": 20}},
+    })
+    sync, _ = clients(demo)
+    sync.chat.completions.create(model="o4-mini", messages=GERMAN, n=2)
+    attrs = telemetry.span().attributes
+    assert attrs[A.GEN_AI_REQUEST_CHOICE_COUNT] == 2
+    assert tuple(attrs[A.GEN_AI_RESPONSE_FINISH_REASONS]) == ("stop", "content_filter")
+    assert attrs[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 40
+    assert attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 20
+    outputs = json.loads(attrs[A.GEN_AI_OUTPUT_MESSAGES])
+    assert outputs[1]["parts"] == [{"type": "refusal", "content": "I can't help with that."}]
+
+
+def test_parse_and_the_stream_helper_are_traced(demo, telemetry):
+    pydantic = pytest.importorskip("pydantic")
+
+    class Answer(pydantic.BaseModel):
+        answer: str
+
+    telemetry.instrument(metrics=[])
+    sync, _ = clients(demo)
+    parsed = sync.chat.completions.parse(model="gpt-4o-mini", messages=[{"role": "user", "content": "Reply in JSON"}], response_format=Answer)
+    assert parsed.choices[0].message.parsed is not None
+    with sync.chat.completions.stream(model="gpt-4o-mini", messages=GERMAN) as stream:
+        deltas = [e.delta for e in stream if e.type == "content.delta"]
+        final = stream.get_final_completion()
+    assert "".join(deltas) == final.choices[0].message.content
+    spans = telemetry.spans()
+    assert [s.name for s in spans] == ["chat gpt-4o-mini", "chat gpt-4o-mini"]
+    assert spans[0].attributes[A.GEN_AI_OUTPUT_TYPE] == "json"
+    assert spans[1].attributes[A.GEN_AI_REQUEST_STREAM] is True
+    assert tuple(spans[1].attributes[A.GEN_AI_RESPONSE_FINISH_REASONS]) == ("stop",)
+
+
+def test_with_raw_response_keeps_working_and_is_traced(demo, telemetry):
+    telemetry.instrument(metrics=[])
+    sync, _ = clients(demo)
+    raw = sync.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=GERMAN)
+    assert raw.http_response.status_code == 200
+    completion = raw.parse()
+    attrs = telemetry.span().attributes
+    assert attrs[A.GEN_AI_RESPONSE_ID] == completion.id
+    assert attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] == completion.usage.completion_tokens
+
+
+def test_azure_client_reports_azure_provider(demo, telemetry):
+    telemetry.instrument(metrics=[])
+    client = openai.AzureOpenAI(azure_endpoint=demo.base_url, api_key="azure-key", api_version="2024-10-21", max_retries=0)
+    client.chat.completions.create(model="gpt-4o", messages=GERMAN)
+    span = telemetry.span()
+    assert span.attributes[A.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
+    assert "azure-key" not in repr(dict(span.attributes))
+    assert demo.requests[-1].headers["api-key"] == "azure-key"  # the key went to the server, not to telemetry
+
+
+class TestStreamsEndExactlyOnce:
+    def test_abandoned_partly_consumed_stream_is_ended_by_gc(self, demo, telemetry):
+        telemetry.instrument(capture_content=True, metrics=[])
+        sync, _ = clients(demo)
+        stream = sync.chat.completions.create(model="gpt-4o-mini", messages=GERMAN, stream=True)
+        it = iter(stream)
+        read = "".join(next(it).choices[0].delta.content or "" for _ in range(3))
+        assert read
+        assert telemetry.spans() == []  # still open while the caller may read on
+        del stream, it
+        gc.collect()
+        (span,) = telemetry.spans()
+        received = json.loads(span.attributes[A.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0]["content"]
+        assert received == read
+        assert A.GEN_AI_RESPONSE_FINISH_REASONS not in span.attributes
+
+    def test_close_twice_and_context_exit_end_one_span(self, demo, telemetry):
+        telemetry.instrument(metrics=[])
+        sync, _ = clients(demo)
+        with sync.chat.completions.create(model="gpt-4o-mini", messages=GERMAN, stream=True) as stream:
+            next(stream)
+            stream.close()
+            stream.close()
+        assert len(telemetry.spans()) == 1
+
+    def test_async_stream_context_manager_and_aclose(self, demo, telemetry):
+        telemetry.instrument(metrics=[])
+        _, client = clients(demo)
+
+        async def go():
+            stream = await client.chat.completions.create(model="gpt-4o-mini", messages=GERMAN, stream=True)
+            async with stream:
+                async for _ in stream:
+                    break
+            await stream.close()
+
+        asyncio.run(go())
+        assert len(telemetry.spans()) == 1
+
+    def test_stream_raising_midway_records_the_error(self, demo, telemetry):
+        telemetry.instrument(metrics=[])
+        demo.enqueue(raw=b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hal"}}]}\n\ndata: {not json\n\n',
+                     headers={"content-type": "text/event-stream"})
+        sync, _ = clients(demo)
+        stream = sync.chat.completions.create(model="gpt-4o-mini", messages=GERMAN, stream=True)
+        with pytest.raises(Exception) as info:
+            for _ in stream:
+                pass
+        span = telemetry.span()
+        assert span.status.status_code == StatusCode.ERROR
+        assert span.attributes[A.ERROR_TYPE].endswith(type(info.value).__name__)
