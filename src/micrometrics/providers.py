@@ -123,13 +123,13 @@ def build(settings: Settings, tracer_provider: Any = None, meter_provider: Any =
         if pipe.span_processor is not None:
             tp.add_span_processor(pipe.span_processor)
         owned.append(tp)
-        _install(trace, "get_tracer_provider", "set_tracer_provider", tp, trace.ProxyTracerProvider)
+        _install(trace, "get_tracer_provider", "set_tracer_provider", tp)
 
     mp = meter_provider or otel_metrics.get_meter_provider()
     if not _is_sdk(mp, MeterProvider):
         mp = MeterProvider(resource=resource, metric_readers=[pipe.metric_reader] if pipe.metric_reader else [])
         owned.append(mp)
-        _install(otel_metrics, "get_meter_provider", "set_meter_provider", mp, _proxy_meter_type())
+        _install(otel_metrics, "get_meter_provider", "set_meter_provider", mp)
     elif settings.exporter_explicit and pipe.metric_reader is not None:
         # The SDK cannot add a reader to a running MeterProvider: say so rather than drop silently.
         logger.warning(
@@ -147,19 +147,14 @@ def build(settings: Settings, tracer_provider: Any = None, meter_provider: Any =
         if pipe.log_processor is not None:
             lp.add_log_record_processor(pipe.log_processor)
         owned.append(lp)
-        _install(otel_logs, "get_logger_provider", "set_logger_provider", lp, otel_logs.ProxyLoggerProvider)
+        _install(otel_logs, "get_logger_provider", "set_logger_provider", lp)
     for p in owned:
         _created.add(p)
     return Providers(tp, mp, lp, owned, attached)
 
 
-def _proxy_meter_type() -> type:
-    from opentelemetry.metrics import _internal
-
-    return _internal._ProxyMeterProvider
-
-
-def _install(api: Any, getter: str, setter: str, provider: Any, proxy_type: type) -> None:
+def _install(api: Any, getter: str, setter: str, provider: Any) -> None:
     """Install as the global provider only while none is installed (the API allows it once)."""
-    if isinstance(getattr(api, getter)(), proxy_type):
+    # Before any set_*_provider() the API hands out its proxy (or no-op) provider.
+    if type(getattr(api, getter)()).__name__.lstrip("_").startswith(("Proxy", "NoOp")):
         getattr(api, setter)(provider)

@@ -1,0 +1,214 @@
+"""instrument(): options, environment, idempotence, uninstrument, coexistence, faults."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import openai
+import pytest
+import wrapt
+
+import micrometrics
+from micrometrics import safety
+from micrometrics.metrics import LanguageMatch
+from micrometrics_instrumentation.openai.translators import ChatTranslator
+from micrometrics_semconv import attributes as A
+from micrometrics_semconv import metrics as M
+
+ROOT = Path(__file__).resolve().parents[2]
+MESSAGES = [{"role": "user", "content": "Hallo, wo ist meine Bestellung? Ich warte seit Tagen darauf."}]
+
+
+def client(demo):
+    return openai.OpenAI(base_url=demo.openai_base_url, api_key="sk-test", max_retries=0)
+
+
+@pytest.mark.parametrize(
+    "options,error,needle",
+    [
+        ({"exporter": "bogus"}, ValueError, "'console', 'otlp', 'jaeger', 'datadog', 'none'"),
+        ({"protocol": "thrift"}, ValueError, "'http/protobuf', 'grpc'"),
+        ({"instrumentations": ["openai", "cohere"]}, ValueError, "'cohere'"),
+        ({"metrics": [LanguageMatch]}, TypeError, "pass an instance"),
+        ({"metrics": ["language_match"]}, TypeError, "is not a metric"),
+        ({"metrics": LanguageMatch()}, TypeError, "list of micrometrics.MicroMetric"),
+        ({"metrics": [LanguageMatch(sample_rate=-0.1)]}, ValueError, "sample_rate=-0.1"),
+        ({"metrics": [LanguageMatch(mode="sometimes")]}, ValueError, "'async', 'guard'"),
+        ({"metrics": [LanguageMatch(), LanguageMatch()]}, ValueError, "two metrics are named 'language_match'"),
+        ({"endpoint": "localhost:4317"}, ValueError, "must be a URL"),
+        ({"capture_content": "yes"}, TypeError, "True or False"),
+        ({"max_content_chars": 0}, ValueError, "positive int"),
+    ],
+)
+def test_bad_options_raise_at_instrument_time_naming_value_and_allowed(options, error, needle):
+    with pytest.raises(error) as info:
+        micrometrics.instrument(**options)
+    assert needle in str(info.value)
+    assert micrometrics.lifecycle.current() is None
+
+
+def test_bogus_exporter_lists_the_allowed_exporters():
+    with pytest.raises(ValueError, match="exporter='bogus'.*'console', 'otlp'.*'none'"):
+        micrometrics.instrument(exporter="bogus")
+
+
+def test_second_instrument_returns_same_handle_and_warns_on_different_options(telemetry):
+    first = telemetry.instrument(metrics=[])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert telemetry.instrument(metrics=[]) is first  # same options: silent
+    with pytest.warns(RuntimeWarning, match="already called with other options"):
+        assert micrometrics.instrument(exporter="none", capture_content=True) is first
+
+
+def test_uninstrument_restores_every_wrapped_method(demo, telemetry):
+    from openai.resources.chat.completions import AsyncCompletions, Completions
+    from openai.resources.embeddings import Embeddings
+    from openai.resources.responses import Responses
+
+    originals = {c: c.__dict__["create"] for c in (Completions, AsyncCompletions, Embeddings, Responses)}
+    telemetry.instrument(metrics=[])
+    assert all(isinstance(c.__dict__["create"], wrapt.FunctionWrapper) for c in originals)
+    client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert len(telemetry.spans()) == 1
+    micrometrics.uninstrument()
+    assert all(c.__dict__["create"] is original for c, original in originals.items())
+    client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert len(telemetry.spans(flush=False)) == 1
+
+
+def test_environment_is_honoured_and_explicit_arguments_win(monkeypatch, telemetry):
+    monkeypatch.setenv("MICROMETRICS_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "support-bot")
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    from micrometrics import config
+
+    s = config.resolve()
+    assert (s.exporter, s.service_name, s.capture_content) == ("none", "support-bot", True)
+    s = config.resolve(exporter="console", service_name="other", capture_content=False)
+    assert (s.exporter, s.service_name, s.capture_content) == ("console", "other", False)
+    monkeypatch.delenv("MICROMETRICS_EXPORTER")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    assert config.resolve().exporter == "otlp"
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    assert config.resolve().exporter == "console"
+
+
+def test_a_fault_inside_our_translator_leaves_the_call_unchanged(demo, telemetry, monkeypatch):
+    telemetry.instrument(metrics=[])
+    safety.reset_for_tests()
+    expected = client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, seed=1)
+
+    def broken(self, record, response):
+        raise RuntimeError("translator bug")
+
+    monkeypatch.setattr(ChatTranslator, "response", broken)
+    got = client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, seed=1)
+    assert got.choices[0].message.content == expected.choices[0].message.content
+    assert type(got) is type(expected)
+    assert safety.totals == {"response": 1}
+    (point,) = telemetry.metrics()[M.MICROMETRICS_INTERNAL_ERRORS]
+    assert point.value == 1 and point.attributes[A.MICROMETRICS_STAGE] == "response"
+    assert len(telemetry.spans()) == 2  # the call is still traced, with what we could read
+
+
+def test_a_fault_building_the_request_record_calls_straight_through(demo, telemetry, monkeypatch):
+    telemetry.instrument(metrics=[])
+    safety.reset_for_tests()
+    monkeypatch.setattr(ChatTranslator, "request", lambda *a: 1 / 0)
+    r = client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert r.choices[0].message.content
+    assert safety.totals == {"request": 1}
+    assert telemetry.spans() == []
+
+
+def test_console_exporter_prints_one_line_per_span(demo, telemetry, capsys):
+    telemetry.instrument(exporter="console")
+    client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    telemetry.flush()
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.startswith("[micrometrics]")]
+    assert len(lines) == 1
+    assert "chat gpt-4o-mini" in lines[0] and "tokens in=" in lines[0] and "finish=stop" in lines[0]
+    assert "language_match=match" in lines[0] and "response_length=pass" in lines[0]
+    assert "\033[" not in lines[0]  # no colour when stderr is not a terminal
+
+
+def _run(script: str, env: dict | None = None, args: list[str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "examples"), **(env or {})}
+    cmd = (args or [sys.executable]) + ["-c", textwrap.dedent(script)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=120)
+
+
+APP_WITH_PROVIDERS = """
+    from opentelemetry import trace, metrics
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    import openai, micrometrics
+    from demo_server import DemoServer
+
+    exporter = InMemorySpanExporter()
+    app_tp = TracerProvider()
+    app_tp.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(app_tp)
+    with DemoServer() as srv:
+        handle = micrometrics.instrument(metrics=[])
+        assert trace.get_tracer_provider() is app_tp, "replaced the app's provider"
+        assert handle.tracer_provider is app_tp
+        openai.OpenAI(base_url=srv.openai_base_url, api_key="k", max_retries=0).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        handle.shutdown()
+    print([s.name for s in exporter.get_finished_spans()])
+"""
+
+
+def test_existing_application_providers_are_used_and_not_replaced():
+    out = _run(APP_WITH_PROVIDERS)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['chat gpt-4o-mini']"
+    assert "[micrometrics]" not in out.stderr  # no console exporter attached: exporter was not passed
+
+
+AUTO = """
+    import openai, wrapt
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from demo_server import DemoServer
+
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider(); tp.add_span_processor(SimpleSpanProcessor(exporter)); trace.set_tracer_provider(tp)
+    from openai.resources.chat.completions import Completions
+    print("wrapped" if isinstance(Completions.__dict__["create"], wrapt.FunctionWrapper) else "plain")
+    with DemoServer() as srv:
+        openai.OpenAI(base_url=srv.openai_base_url, api_key="k", max_retries=0).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello, where is my order? It has been a week."}])
+    import micrometrics.core as core
+    if core.current() is not None:
+        core.current().flush(5)
+    print(sorted({k for s in exporter.get_finished_spans() for k in s.attributes if k.endswith(".label")}))
+    print([s.name for s in exporter.get_finished_spans()])
+"""
+
+
+def test_opentelemetry_instrument_picks_up_the_openai_instrumentor():
+    tool = Path(sys.executable).with_name("opentelemetry-instrument")
+    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+    out = _run(AUTO, env, [str(tool), sys.executable])
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "wrapped"
+    assert lines[1] == "['micrometrics.language_match.label', 'micrometrics.response_length.label']"
+    assert lines[2] == "['chat gpt-4o-mini']"
+
+    off = _run(AUTO, {**env, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai"}, [str(tool), sys.executable])
+    assert off.returncode == 0, off.stderr
+    assert off.stdout.strip().splitlines()[0] == "plain"
+    assert off.stdout.strip().splitlines()[2] == "[]"
