@@ -593,6 +593,8 @@ def error_body(provider: str, status: int, message: Optional[str] = None) -> dic
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without this, delayed ACKs add ~40 ms per call.
+    disable_nagle_algorithm = True
     server_version = "micrometrics-demo/1.0"
     demo: "DemoServer"  # set on the subclass created per server
 

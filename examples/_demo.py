@@ -1,0 +1,30 @@
+"""Shared by the examples: a real OpenAI client, or the local demo server when no API key is set."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@contextmanager
+def openai_client(async_: bool = False) -> Iterator[object]:
+    import openai
+
+    cls = openai.AsyncOpenAI if async_ else openai.OpenAI
+    if os.environ.get("OPENAI_API_KEY"):
+        yield cls()
+        return
+    from demo_server import DemoServer
+
+    with DemoServer(chunk_delay=0.01) as server:
+        print(f"OPENAI_API_KEY is not set: using the local demo server at {server.openai_base_url}\n", file=sys.stderr)
+        yield cls(base_url=server.openai_base_url, api_key="demo", max_retries=0)
+
+
+def model() -> str:
+    return os.environ.get("MICROMETRICS_EXAMPLE_MODEL", "gpt-4o-mini")
