@@ -87,6 +87,18 @@ class _Job:
         self.position = 0  # metrics evaluated (or skipped) so far
 
 
+#: Live workers; one fork hook for all of them (os.register_at_fork cannot be undone).
+_workers: "weakref.WeakSet[MonitorWorker]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for worker in list(_workers):
+        worker._reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class MonitorWorker:
     """One daemon thread evaluating monitors, with a watchdog for metrics that hang."""
 
@@ -95,7 +107,7 @@ class MonitorWorker:
         self.max_queue = max_queue
         self.deadline_s = deadline_s
         self._reset()
-        os.register_at_fork(after_in_child=self._reset_after_fork)
+        _workers.add(self)
 
     def _reset(self) -> None:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
