@@ -1,0 +1,360 @@
+"""Anthropic Messages requests and responses -> call records. Translation only: no OpenTelemetry here."""
+
+from __future__ import annotations
+
+import json
+from contextvars import ContextVar
+from typing import Any, Iterable
+
+from micrometrics.records import InferenceRecord, text_part
+from micrometrics_semconv import attributes as A
+from micrometrics_semconv import values as V
+
+_SENTINELS = frozenset({"Omit", "NotGiven"})
+
+#: Anthropic stop reasons -> the conventions' finish reasons (others pass through as sent).
+_FINISH = {
+    "end_turn": V.FINISH_STOP,
+    "stop_sequence": V.FINISH_STOP,
+    "pause_turn": V.FINISH_STOP,
+    "max_tokens": V.FINISH_LENGTH,
+    "model_context_window_exceeded": V.FINISH_LENGTH,
+    "tool_use": V.FINISH_TOOL_CALL,
+    "refusal": V.FINISH_CONTENT_FILTER,
+}
+
+#: Client classes that predate ``_gen_ai_provider_name``, by name.
+_CLASS_PROVIDERS = {
+    "AnthropicBedrock": V.PROVIDER_AWS_BEDROCK,
+    "AsyncAnthropicBedrock": V.PROVIDER_AWS_BEDROCK,
+    "AnthropicBedrockMantle": V.PROVIDER_AWS_BEDROCK,
+    "AsyncAnthropicBedrockMantle": V.PROVIDER_AWS_BEDROCK,
+    "AnthropicVertex": V.PROVIDER_GCP_VERTEX_AI,
+    "AsyncAnthropicVertex": V.PROVIDER_GCP_VERTEX_AI,
+}
+
+#: The record of the call this context is starting: lets the instrumentor tell our span from any other.
+starting: ContextVar[InferenceRecord | None] = ContextVar("micrometrics_anthropic_starting", default=None)
+
+
+def given(value: Any) -> bool:
+    return value is not None and type(value).__name__ not in _SENTINELS
+
+
+def get(obj: Any, key: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    value = obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
+    return value if given(value) else default
+
+
+def endpoint(client: Any) -> tuple[str, str | None, int | None]:
+    """(provider name, server.address, server.port) of an Anthropic, Bedrock or Vertex client."""
+    provider = _CLASS_PROVIDERS.get(type(client).__name__) or getattr(client, "_gen_ai_provider_name", None) or V.PROVIDER_ANTHROPIC
+    host, port = None, None
+    url = getattr(client, "base_url", None)
+    if url is not None:
+        host = getattr(url, "host", None) or None
+        port = getattr(url, "port", None)
+        if port is None and host:
+            port = 443 if getattr(url, "scheme", "https") == "https" else 80
+    return str(provider), host, port
+
+
+def finish_reason(reason: Any) -> str:
+    return _FINISH.get(reason, reason) if isinstance(reason, str) and reason else V.FINISH_ERROR
+
+
+def _tool_result_response(content: Any) -> Any:
+    """A tool_result's content: a string, or the text of its blocks."""
+    if isinstance(content, str) or content is None:
+        return content
+    texts = [get(b, "text") for b in content if get(b, "type") == "text"] if isinstance(content, Iterable) else []
+    return "".join(t for t in texts if isinstance(t, str)) if texts else str(content)
+
+
+def block_part(block: Any) -> dict[str, Any] | None:
+    """One content block (request param or response model) -> a conventions' part."""
+    kind = get(block, "type")
+    if kind == "text":
+        return text_part(get(block, "text") or "")
+    if kind == "tool_use":
+        return {"type": "tool_call", "id": get(block, "id"), "name": get(block, "name"), "arguments": get(block, "input")}
+    if kind == "tool_result":
+        return {"type": "tool_call_response", "id": get(block, "tool_use_id"), "response": _tool_result_response(get(block, "content"))}
+    if kind == "thinking":
+        return {"type": "reasoning", "content": get(block, "thinking") or ""}
+    if kind == "redacted_thinking":
+        return {"type": "reasoning"}
+    if kind == "server_tool_use":
+        return {"type": "server_tool_call", "id": get(block, "id"), "name": get(block, "name")}
+    if kind in ("image", "document"):
+        source = get(block, "source")
+        modality = "image" if kind == "image" else "document"
+        if get(source, "type") == "url":
+            return {"type": "uri", "modality": modality, "uri": get(source, "url") or ""}
+        return {"type": "blob", "modality": modality, "mime_type": get(source, "media_type")}
+    if isinstance(kind, str) and kind.endswith("_tool_result"):
+        return {"type": "server_tool_call_response", "id": get(block, "tool_use_id")}
+    return {"type": str(kind)} if kind else None
+
+
+def content_parts(content: Any) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [text_part(content)]
+    parts = []
+    for block in content if isinstance(content, Iterable) else ():
+        part = block_part(block)
+        if part is not None:
+            parts.append(part)
+    return parts
+
+
+def input_messages(messages: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in messages or ():
+        role = get(m, "role") or "user"
+        parts = content_parts(get(m, "content"))
+        # Tool results travel in user turns; the conventions give them the tool role.
+        if parts and all(p["type"] == "tool_call_response" for p in parts):
+            role = "tool"
+        out.append({"role": role, "parts": parts})
+    return out
+
+
+def system_parts(system: Any) -> list[dict[str, Any]]:
+    if not given(system):
+        return []
+    if isinstance(system, str):
+        return [text_part(system)] if system else []
+    return [text_part(get(b, "text") or "") for b in system if get(b, "type", "text") == "text"]
+
+
+def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
+    if not given(tools):
+        return None
+    out = []
+    for tool in tools:
+        if get(tool, "input_schema") is not None or get(tool, "type") in (None, "custom"):
+            out.append({"type": "function", "name": get(tool, "name"), "description": get(tool, "description"), "parameters": get(tool, "input_schema")})
+        else:  # a server tool (web search, code execution, ...)
+            out.append({"type": get(tool, "type"), "name": get(tool, "name")})
+    return out
+
+
+def _output_type(kwargs: dict) -> str | None:
+    if given(kwargs.get("output_format")):
+        return "json"
+    formats = (get(get(kwargs.get("output_config"), "format"), "type"),)
+    return "json" if "json_schema" in formats else None
+
+
+def apply_usage(record: InferenceRecord, usage: Any) -> None:
+    """Anthropic reports cached input apart; the conventions' input tokens include it."""
+    if usage is None:
+        return
+    uncached = get(usage, "input_tokens")
+    read = get(usage, "cache_read_input_tokens")
+    created = get(usage, "cache_creation_input_tokens")
+    if isinstance(uncached, int):
+        record.input_tokens = uncached + (read or 0) + (created or 0)
+    if isinstance(read, int):
+        record.cache_read_tokens = read
+    if isinstance(created, int):
+        record.cache_creation_tokens = created
+    output = get(usage, "output_tokens")
+    if isinstance(output, int):
+        record.output_tokens = output
+    thinking = get(get(usage, "output_tokens_details"), "thinking_tokens")
+    if isinstance(thinking, int):
+        record.reasoning_tokens = thinking
+
+
+def parsed(response: Any) -> Any:
+    """``with_raw_response`` returns an HTTP wrapper whose ``parse()`` the SDK caches."""
+    if hasattr(response, "http_response") and callable(getattr(response, "parse", None)):
+        return response.parse()
+    return response
+
+
+def with_instruction(kwargs: dict, instruction: str) -> dict:
+    """The request with ``instruction`` appended to its system prompt, the Anthropic way."""
+    system = kwargs.get("system")
+    if isinstance(system, str) and system:
+        merged: Any = f"{system}\n\n{instruction}"
+    elif given(system) and not isinstance(system, str):
+        merged = [*list(system), {"type": "text", "text": instruction}]
+    else:
+        merged = instruction
+    return {**kwargs, "system": merged}
+
+
+class MessagesTranslator:
+    """``messages.create`` / ``.parse`` (and their beta twins)."""
+
+    #: ``messages.stream()`` always streams, whatever its arguments say.
+    always_streams = False
+
+    def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
+        provider, host, port = endpoint(getattr(instance, "_client", None))
+        params: dict[str, Any] = {}
+        for key, attr in (
+            ("max_tokens", A.GEN_AI_REQUEST_MAX_TOKENS),
+            ("temperature", A.GEN_AI_REQUEST_TEMPERATURE),
+            ("top_p", A.GEN_AI_REQUEST_TOP_P),
+            ("top_k", A.GEN_AI_REQUEST_TOP_K),
+        ):
+            if given(kwargs.get(key)):
+                params[attr] = kwargs[key]
+        stop = kwargs.get("stop_sequences")
+        if given(stop):
+            params[A.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,) if isinstance(stop, str) else tuple(stop)
+        model = kwargs.get("model")
+        record = InferenceRecord(
+            operation=V.OPERATION_CHAT,
+            provider=provider,
+            model=model if given(model) else None,
+            server_address=host,
+            server_port=port,
+            params=params,
+            stream=self.always_streams or kwargs.get("stream") is True,
+            input_messages=input_messages(kwargs.get("messages")),
+            system_instructions=system_parts(kwargs.get("system")),
+            tool_definitions=tool_definitions(kwargs.get("tools")),
+            output_type=_output_type(kwargs),
+        )
+        starting.set(record)
+        return record
+
+    def response(self, record: InferenceRecord, response: Any) -> None:
+        apply_message(record, parsed(response))
+
+    def accumulator(self, record: InferenceRecord, stream: Any) -> "MessageAccumulator | None":
+        if not hasattr(stream, "__next__") and not hasattr(stream, "__anext__"):
+            return None  # a raw or streaming-response wrapper: we do not read its body
+        return MessageAccumulator(record)
+
+    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
+        if not instruction:
+            return args, kwargs
+        return args, with_instruction(kwargs, instruction)
+
+
+class StreamHelperTranslator(MessagesTranslator):
+    """``messages.stream()``: the raw event stream under the helper's ``MessageStream``."""
+
+    always_streams = True
+
+
+def apply_message(record: InferenceRecord, message: Any) -> None:
+    record.response_id = get(message, "id")
+    record.response_model = get(message, "model")
+    reason = finish_reason(get(message, "stop_reason"))
+    record.output_messages = [{"role": "assistant", "parts": content_parts(get(message, "content")), "finish_reason": reason}]
+    record.finish_reasons = [reason]
+    apply_usage(record, get(message, "usage"))
+
+
+def _json_or_text(text: str) -> Any:
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class _Block:
+    __slots__ = ("kind", "pieces", "id", "name")
+
+    def __init__(self, kind: str, id: str | None = None, name: str | None = None) -> None:
+        self.kind = kind
+        self.pieces: list[str] = []
+        self.id = id
+        self.name = name
+
+
+class MessageAccumulator:
+    """Folds raw Messages stream events into the record; cheap per event."""
+
+    __slots__ = ("record", "blocks", "texts", "id", "model", "usage", "stop_reason")
+
+    def __init__(self, record: InferenceRecord) -> None:
+        self.record = record
+        self.blocks: dict[int, _Block] = {}
+        self.texts: list[str] = []  # every text delta, in order: what the reader reads
+        self.id: str | None = None
+        self.model: str | None = None
+        self.usage: dict[str, Any] = {}
+        self.stop_reason: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.texts)
+
+    def _usage(self, usage: Any) -> None:
+        if usage is None:
+            return
+        for key in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens_details"):
+            value = getattr(usage, key, None)
+            if value is not None:
+                self.usage[key] = value
+
+    def add(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind == "content_block_delta":
+            delta = event.delta
+            dtype = delta.type
+            block = self.blocks.get(event.index)
+            if dtype == "text_delta":
+                self.texts.append(delta.text)
+                if block is not None:
+                    block.pieces.append(delta.text)
+            elif block is not None:
+                if dtype == "input_json_delta":
+                    block.pieces.append(delta.partial_json)
+                elif dtype == "thinking_delta":
+                    block.pieces.append(delta.thinking)
+        elif kind == "content_block_start":
+            cb = event.content_block
+            block = self.blocks[event.index] = _Block(cb.type, getattr(cb, "id", None), getattr(cb, "name", None))
+            initial = getattr(cb, "text", None) if cb.type == "text" else None
+            if initial:
+                block.pieces.append(initial)
+                self.texts.append(initial)
+        elif kind == "message_start":
+            message = event.message
+            self.id = message.id
+            self.model = message.model
+            self._usage(message.usage)
+        elif kind == "message_delta":
+            self.stop_reason = getattr(event.delta, "stop_reason", None) or self.stop_reason
+            self._usage(getattr(event, "usage", None))
+
+    def apply(self) -> None:
+        record = self.record
+        record.response_id = self.id
+        record.response_model = self.model
+        parts: list[dict[str, Any]] = []
+        for _, block in sorted(self.blocks.items()):
+            joined = "".join(block.pieces)
+            if block.kind == "text":
+                parts.append(text_part(joined))
+            elif block.kind == "tool_use":
+                parts.append({"type": "tool_call", "id": block.id, "name": block.name, "arguments": _json_or_text(joined)})
+            elif block.kind == "thinking":
+                parts.append({"type": "reasoning", "content": joined})
+            elif block.kind == "server_tool_use":
+                parts.append({"type": "server_tool_call", "id": block.id, "name": block.name})
+            else:
+                parts.append({"type": block.kind})
+        if self.stop_reason:
+            reason = finish_reason(self.stop_reason)
+            record.finish_reasons = [reason]
+        else:
+            reason = V.FINISH_ERROR  # the stream ended before message_delta
+        if parts or self.id:
+            record.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": reason}]
+        apply_usage(record, self.usage or None)
