@@ -1,0 +1,5 @@
+import sys
+
+from micrometrics.cli import main
+
+sys.exit(main())
