@@ -30,3 +30,12 @@ FINISH_ERROR = "error"
 
 SCORE_KIND_SIMILARITY = "similarity"
 SCORE_KIND_DISTANCE = "distance"
+
+#: Retrieval: ``db.system.name`` / ``gen_ai.provider.name`` of the vector stores we instrument.
+DB_SYSTEM_CHROMA = "chroma"
+DB_SYSTEM_QDRANT = "qdrant"
+PROVIDER_CHROMA = "chroma"
+PROVIDER_QDRANT = "qdrant"
+PROVIDER_LANGCHAIN = "langchain"
+#: ``@micrometrics.retriever`` / ``record_retrieval`` when the caller names no provider.
+PROVIDER_CUSTOM = "custom"

@@ -7,7 +7,8 @@ asyncio tasks inherit the values they were created with.
 from __future__ import annotations
 
 import contextvars
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 from contextlib import contextmanager
@@ -28,6 +29,48 @@ class RetrievedDocuments:
 
     def __init__(self) -> None:
         self.items: deque = deque(maxlen=MAX_REMEMBERED_DOCUMENTS)
+
+
+#: Traces whose retrieved documents are remembered at once; the least recently used goes first.
+MAX_REMEMBERED_TRACES = 1024
+
+
+class TraceDocuments:
+    """Documents retrieved per trace id, for the calls that follow in the same trace.
+
+    Bounded: at most ``MAX_REMEMBERED_TRACES`` traces of ``MAX_REMEMBERED_DOCUMENTS``
+    each. No span processor tells us when a trace ends, so a trace is forgotten when
+    newer traces push it out (LRU), or when ``uninstrument()`` drops the runtime.
+    """
+
+    __slots__ = ("_traces", "_lock", "max_traces")
+
+    def __init__(self, max_traces: int = MAX_REMEMBERED_TRACES) -> None:
+        self._traces: OrderedDict[int, deque] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_traces = max_traces
+
+    def remember(self, trace_id: int, documents: Any) -> None:
+        with self._lock:
+            items = self._traces.get(trace_id)
+            if items is None:
+                items = self._traces[trace_id] = deque(maxlen=MAX_REMEMBERED_DOCUMENTS)
+                if len(self._traces) > self.max_traces:
+                    self._traces.popitem(last=False)
+            else:
+                self._traces.move_to_end(trace_id)
+            items.extend(documents)
+
+    def recall(self, trace_id: int) -> tuple:
+        # A plain dict read: no lock on the path of every call that has nothing to recall.
+        items = self._traces.get(trace_id)
+        if not items:
+            return ()
+        with self._lock:
+            return tuple(items)
+
+    def __len__(self) -> int:
+        return len(self._traces)
 
 
 def current() -> Mapping[str, Any]:

@@ -24,7 +24,7 @@ from micrometrics.attributes import (
     response_attributes,
     span_name,
 )
-from micrometrics.callcontext import RETRIEVED_KEY, current as current_context
+from micrometrics.callcontext import RETRIEVED_KEY, TraceDocuments, current as current_context
 from micrometrics.engine import MetricSuite, MonitorWorker, evaluate, sampled
 from micrometrics.metric import CallView, MicroMetric, Result
 from micrometrics.records import CallRecord, InferenceRecord, RetrievalRecord
@@ -84,6 +84,7 @@ class Runtime:
         self.capture_content = capture_content
         self.content_policy = content_policy or ContentPolicy()
         self.suite = MetricSuite(metrics)
+        self.trace_documents = TraceDocuments()
         self.worker = MonitorWorker(self, max_queue=max_queue, deadline_s=deadline_s)
 
         self.duration = meter.create_histogram(
@@ -119,6 +120,8 @@ class Runtime:
         record.context = current_context()
         span = self.tracer.start_span(span_name(record), kind=SpanKind.CLIENT, attributes=request_attributes(record))
         record.span = span
+        if isinstance(record, InferenceRecord):
+            record.retrieved_documents = self._recall_documents(record)
         record.start_perf = time.perf_counter()
         return otel_context.attach(trace.set_span_in_context(span))
 
@@ -295,11 +298,34 @@ class Runtime:
             context=trace.set_span_in_context(record.span),
         )
 
-    @staticmethod
-    def _remember_documents(record: RetrievalRecord) -> None:
+    def _remember_documents(self, record: RetrievalRecord) -> None:
+        if not record.documents:
+            return
         memory = record.context.get(RETRIEVED_KEY)
-        if memory is not None and record.documents:
+        if memory is not None:
             memory.items.extend(record.documents)
+        span = record.span
+        # A root retrieval span ends its own trace: nothing later can recall by its id.
+        if getattr(span, "parent", True) is not None:
+            trace_id = span.get_span_context().trace_id
+            if trace_id:
+                self.trace_documents.remember(trace_id, record.documents)
+
+    def _recall_documents(self, record: InferenceRecord) -> tuple:
+        """What the context block and the trace retrieved so far, each document once."""
+        memory = record.context.get(RETRIEVED_KEY)
+        block = tuple(memory.items) if memory is not None and memory.items else ()
+        found = block + self.trace_documents.recall(record.span.get_span_context().trace_id)
+        if not found:
+            return ()
+        seen: set = set()
+        out = []
+        for doc in found:
+            key = doc.id if doc.id is not None else doc.content
+            if key not in seen:
+                seen.add(key)
+                out.append(doc)
+        return tuple(out)
 
     # ---- lifecycle -----------------------------------------------------------------------
 

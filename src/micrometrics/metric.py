@@ -129,6 +129,11 @@ class CallView:
         return ()
 
     @property
+    def retrieved_documents(self) -> tuple[Document, ...]:
+        """Inference calls: the documents retrieved before them in the same ``context()`` block or trace."""
+        return getattr(self._r, "retrieved_documents", ())
+
+    @property
     def query(self) -> str | None:
         return getattr(self._r, "query", None)
 

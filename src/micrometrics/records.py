@@ -65,6 +65,8 @@ class InferenceRecord(CallRecord):
     output_messages: list[dict[str, Any]] = field(default_factory=list)
     tool_definitions: list[Any] | None = None
     output_type: str | None = None
+    #: Documents retrieved before this call in the same ``context()`` block or trace (set by the core).
+    retrieved_documents: tuple[Document, ...] = ()
 
     @property
     def output_text(self) -> str:
