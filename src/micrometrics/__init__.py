@@ -8,6 +8,7 @@ from micrometrics.callcontext import context
 from micrometrics.core import GuardError
 from micrometrics.lifecycle import Instrumentation, instrument, uninstrument
 from micrometrics.metric import CallView, MicroMetric, Result, micro_metric
+from micrometrics.retrieval import record_retrieval, retriever
 
 __version__ = "0.1.0"
 
@@ -21,5 +22,7 @@ __all__ = [
     "micro_metric",
     "CallView",
     "GuardError",
+    "retriever",
+    "record_retrieval",
     "__version__",
 ]
