@@ -1,0 +1,101 @@
+"""Chroma ``Collection.query`` calls and results -> retrieval records. Translation only."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+from urllib.parse import urlsplit
+
+from micrometrics.records import Document, RetrievalRecord
+from micrometrics_semconv import values as V
+
+#: ``Collection.query``'s parameters in their positional order.
+_PARAMS = ("query_embeddings", "query_texts", "query_images", "query_uris", "ids", "n_results", "where", "where_document", "include")
+_N_RESULTS_DEFAULT = 10
+
+_servers: "weakref.WeakKeyDictionary[Any, tuple[str | None, int | None]]" = weakref.WeakKeyDictionary()
+
+
+def _arg(args: tuple, kwargs: dict, name: str, default: Any = None) -> Any:
+    if name in kwargs:
+        return kwargs[name]
+    index = _PARAMS.index(name)
+    return args[index] if index < len(args) else default
+
+
+def server(client: Any) -> tuple[str | None, int | None]:
+    """(server.address, server.port) of an HTTP client; (None, None) in-process. Cached per client."""
+    try:
+        return _servers[client]
+    except (KeyError, TypeError):
+        pass
+    host, port = None, None
+    url = getattr(client, "_api_url", None)
+    if isinstance(url, str):
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _servers[client] = (host, port)
+    except TypeError:
+        pass
+    return host, port
+
+
+def _first_row(result: Any, key: str) -> list:
+    rows = result.get(key) if isinstance(result, dict) else getattr(result, key, None)
+    if not rows:
+        return []
+    first = rows[0]
+    return list(first) if first is not None else []
+
+
+class QueryTranslator:
+    """``Collection.query`` / ``AsyncCollection.query``.
+
+    A batch of queries is one call and one span: it records the first query's
+    documents (the ones its metrics can judge against the first query text).
+    """
+
+    def request(self, instance: Any, args: tuple, kwargs: dict) -> RetrievalRecord:
+        texts = _arg(args, kwargs, "query_texts")
+        query = texts if isinstance(texts, str) else texts[0] if isinstance(texts, list) and texts and isinstance(texts[0], str) else None
+        n_results = _arg(args, kwargs, "n_results", _N_RESULTS_DEFAULT)
+        host, port = server(getattr(instance, "_client", None))
+        return RetrievalRecord(
+            operation=V.OPERATION_RETRIEVAL,
+            provider=V.PROVIDER_CHROMA,
+            server_address=host,
+            server_port=port,
+            data_source=getattr(instance, "name", None),
+            query=query,
+            top_k=n_results if isinstance(n_results, int) and not isinstance(n_results, bool) else None,
+            score_kind=V.SCORE_KIND_DISTANCE,
+            db_system=V.DB_SYSTEM_CHROMA,
+        )
+
+    def response(self, record: RetrievalRecord, response: Any) -> None:
+        ids = _first_row(response, "ids")
+        distances = _first_row(response, "distances")
+        contents = _first_row(response, "documents")
+        metadatas = _first_row(response, "metadatas")
+        docs = []
+        for i, doc_id in enumerate(ids):
+            distance = distances[i] if i < len(distances) else None
+            content = contents[i] if i < len(contents) else None
+            metadata = metadatas[i] if i < len(metadatas) else None
+            docs.append(
+                Document(
+                    id=str(doc_id),
+                    score=float(distance) if distance is not None else None,
+                    content=content if isinstance(content, str) else None,
+                    metadata=metadata if isinstance(metadata, dict) else None,
+                )
+            )
+        record.documents = docs
+
+    def accumulator(self, record: RetrievalRecord, stream: Any) -> None:
+        return None
+
+    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
+        return args, kwargs
