@@ -1,0 +1,225 @@
+"""The incident, on every provider: a German chat answered in English at turn five.
+
+One test body for OpenAI, Anthropic and Google Gen AI: ``LanguageMatch`` as a guard
+sees the English answer, retries the call with a corrective system instruction (put
+where each provider takes it), and the user only ever reads the German answer. The
+backend shows two attempt spans, the first labelled ``mismatch``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import anthropic
+import openai
+import pytest
+from demo_server import INCIDENT_REPLY, _DE_REPLIES
+from google import genai
+
+from micrometrics.metrics import language
+from micrometrics.metrics.language_match import LanguageMatch
+from micrometrics_semconv import attributes as A
+from micrometrics_semconv import events as E
+from micrometrics_semconv import metrics as M
+
+#: Five German user turns; the demo model slips into English on the fifth.
+USER_TURNS = [
+    "Hallo, ich habe eine Frage zu meiner Bestellung.",
+    "Meine Bestellnummer ist 12345. Wo ist mein Paket?",
+    "Warum dauert die Lieferung so lange?",
+    "Kann ich die Lieferadresse noch ändern?",
+    "Danke. Wann bekomme ich mein Geld zurück?",
+]
+GERMAN_ANSWER = _DE_REPLIES[4]
+
+
+@pytest.fixture(autouse=True)
+def _language_profiles_loaded():
+    # Loading the profiles takes longer than a guard's budget: this test is about providers, not cold starts.
+    language.prepare()
+
+
+def _turns() -> list[tuple[str, str]]:
+    """(role, text) of the conversation so far: user turns with the bot's German answers between them."""
+    out: list[tuple[str, str]] = []
+    for i, text in enumerate(USER_TURNS):
+        if i:
+            out.append(("assistant", _DE_REPLIES[i - 1]))
+        out.append(("user", text))
+    return out
+
+
+async def _join_async(stream: Any, text_of: Callable[[Any], str]) -> str:
+    return "".join([text_of(chunk) async for chunk in stream])
+
+
+@dataclass
+class Driver:
+    """How one provider's client holds the same conversation."""
+
+    provider: str
+    span_name: str
+    call: Callable[[Any, bool, str], str]  # (demo server, is_async, mode) -> the text the user reads
+    instruction_of: Callable[[dict], str]  # request body -> where the corrective instruction went
+
+
+# ---- OpenAI ---------------------------------------------------------------------------
+
+
+def _openai_call(demo: Any, is_async: bool, mode: str) -> str:
+    opts = dict(base_url=demo.openai_base_url, api_key="sk-test", max_retries=0)
+    kwargs = dict(model="gpt-4o-mini", messages=[{"role": r, "content": t} for r, t in _turns()])
+    stream = mode == "stream"
+
+    def text(chunk: Any) -> str:
+        return (chunk.choices[0].delta.content or "") if chunk.choices else ""
+
+    if not is_async:
+        r = openai.OpenAI(**opts).chat.completions.create(stream=stream, **kwargs)
+        return "".join(text(c) for c in r) if stream else r.choices[0].message.content
+
+    async def go() -> str:
+        r = await openai.AsyncOpenAI(**opts).chat.completions.create(stream=stream, **kwargs)
+        return await _join_async(r, text) if stream else r.choices[0].message.content
+
+    return asyncio.run(go())
+
+
+def _openai_instruction(body: dict) -> str:
+    return " ".join(m["content"] for m in body["messages"] if m["role"] == "system")
+
+
+# ---- Anthropic --------------------------------------------------------------------------
+
+
+def _anthropic_call(demo: Any, is_async: bool, mode: str) -> str:
+    opts = dict(base_url=demo.anthropic_base_url, api_key="test", max_retries=0)
+    kwargs = dict(model="claude-sonnet-5-5", max_tokens=400, system="Du bist der Kundenservice eines Onlineshops.",
+                  messages=[{"role": r, "content": t} for r, t in _turns()])
+
+    def text(event: Any) -> str:
+        return event.delta.text if event.type == "content_block_delta" and event.delta.type == "text_delta" else ""
+
+    if not is_async:
+        client = anthropic.Anthropic(**opts)
+        if mode == "helper":
+            with client.messages.stream(**kwargs) as s:
+                answer = "".join(s.text_stream)
+                assert s.get_final_message().content[0].text == answer
+                return answer
+        r = client.messages.create(stream=mode == "stream", **kwargs)
+        return "".join(text(e) for e in r) if mode == "stream" else r.content[0].text
+
+    async def go() -> str:
+        client = anthropic.AsyncAnthropic(**opts)
+        if mode == "helper":
+            async with client.messages.stream(**kwargs) as s:
+                answer = "".join([t async for t in s.text_stream])
+                assert (await s.get_final_message()).content[0].text == answer
+                return answer
+        r = await client.messages.create(stream=mode == "stream", **kwargs)
+        return await _join_async(r, text) if mode == "stream" else r.content[0].text
+
+    return asyncio.run(go())
+
+
+def _anthropic_instruction(body: dict) -> str:
+    system = body.get("system")
+    return system if isinstance(system, str) else " ".join(b["text"] for b in system or ())
+
+
+# ---- Google Gen AI ------------------------------------------------------------------------
+
+
+def _google_call(demo: Any, is_async: bool, mode: str) -> str:
+    client = genai.Client(api_key="test", http_options={"base_url": demo.google_base_url})
+    contents = [{"role": "model" if r == "assistant" else "user", "parts": [{"text": t}]} for r, t in _turns()]
+    kwargs = dict(model="gemini-2.0-flash", contents=contents, config={"temperature": 0.2})
+
+    def text(chunk: Any) -> str:
+        return chunk.text or ""
+
+    if not is_async:
+        if mode == "stream":
+            return "".join(text(c) for c in client.models.generate_content_stream(**kwargs))
+        return client.models.generate_content(**kwargs).text
+
+    async def go() -> str:
+        if mode == "stream":
+            return await _join_async(await client.aio.models.generate_content_stream(**kwargs), text)
+        return (await client.aio.models.generate_content(**kwargs)).text
+
+    return asyncio.run(go())
+
+
+def _google_instruction(body: dict) -> str:
+    si = body.get("systemInstruction") or {}
+    return " ".join(p.get("text", "") for p in si.get("parts", ()))
+
+
+DRIVERS = {
+    "openai": Driver("openai", "chat gpt-4o-mini", _openai_call, _openai_instruction),
+    "anthropic": Driver("anthropic", "chat claude-sonnet-5-5", _anthropic_call, _anthropic_instruction),
+    "google_genai": Driver("gcp.gen_ai", "generate_content gemini-2.0-flash", _google_call, _google_instruction),
+}
+CASES = [
+    ("openai", "plain"), ("openai", "stream"),
+    ("anthropic", "plain"), ("anthropic", "stream"), ("anthropic", "helper"),
+    ("google_genai", "plain"), ("google_genai", "stream"),
+]
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("name,mode", CASES, ids=[f"{n}-{m}" for n, m in CASES])
+def test_language_guard_retries_in_the_conversation_language(demo, telemetry, name, mode, is_async):
+    driver = DRIVERS[name]
+    telemetry.instrument(metrics=[LanguageMatch(mode="guard")])
+
+    answer = driver.call(demo, is_async, mode)
+
+    # The user reads German only: the English attempt never reached them, not even a prefix.
+    assert answer == GERMAN_ANSWER
+    first_request, retried_request = demo.requests
+    assert "German" not in driver.instruction_of(first_request.body)
+    assert "Answer only in German (de)" in driver.instruction_of(retried_request.body)
+
+    spans = sorted((s for s in telemetry.spans() if s.name == driver.span_name), key=lambda s: s.start_time)
+    assert len(spans) == 2, [s.name for s in telemetry.spans(False)]
+    first, second = (s.attributes for s in spans)
+    assert first[A.GEN_AI_PROVIDER_NAME] == second[A.GEN_AI_PROVIDER_NAME] == driver.provider
+    assert first.get(A.MICROMETRICS_ATTEMPT, 1) == 1 and second[A.MICROMETRICS_ATTEMPT] == 2
+    assert first["micrometrics.language_match.label"] == "mismatch"
+    assert first["micrometrics.language_match.passed"] is False
+    assert first["micrometrics.language_match.expected"] == "de"
+    assert first["micrometrics.language_match.detected"] == "en"
+    assert second["micrometrics.language_match.label"] == "match"
+    assert second["micrometrics.language_match.detected"] == "de"
+    assert A.MICROMETRICS_GUARD_FAILED not in second
+    assert [e.name for e in spans[0].events] == [E.MICROMETRICS_EVALUATION_EVENT]
+
+    points = telemetry.metrics()
+    [retry] = points[M.MICROMETRICS_GUARD_RETRIES]
+    assert retry.value == 1 and retry.attributes[A.GEN_AI_PROVIDER_NAME] == driver.provider
+    assert retry.attributes[A.MICROMETRICS_METRIC_NAME] == "language_match"
+    labels = {p.attributes[A.MICROMETRICS_LABEL]: p.value for p in points[M.MICROMETRICS_EVALUATIONS]}
+    assert labels == {"mismatch": 1, "match": 1}
+
+    results = [r for r in telemetry.logs() if r.event_name == E.GEN_AI_EVALUATION_RESULT]
+    assert sorted(r.attributes[A.GEN_AI_EVALUATION_SCORE_LABEL] for r in results) == ["match", "mismatch"]
+    assert {r.attributes[A.GEN_AI_PROVIDER_NAME] for r in results} == {driver.provider}
+
+
+@pytest.mark.parametrize("name", sorted(DRIVERS))
+def test_without_the_guard_the_incident_reaches_the_user(demo, telemetry, name):
+    """The same conversation, monitored only: one span, labelled mismatch, English answer."""
+    driver = DRIVERS[name]
+    telemetry.instrument(metrics=[LanguageMatch()])
+
+    assert driver.call(demo, False, "plain") == INCIDENT_REPLY
+
+    span = telemetry.span(driver.span_name)
+    assert span.attributes["micrometrics.language_match.label"] == "mismatch"
+    assert A.MICROMETRICS_ATTEMPT not in span.attributes
+    assert len(demo.requests) == 1
