@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
@@ -102,13 +103,17 @@ def _replay(args: argparse.Namespace, rows: list, base_metrics: list[MicroMetric
     try:
         with ReplayTarget() as target:
             if owned:
-                handle = micrometrics.instrument(
-                    service_name=os.environ.get("OTEL_SERVICE_NAME") or "micrometrics-eval",
-                    exporter=args.exporter or _default_exporter(),
-                    instrumentations=["openai"],
-                    metrics=base_metrics,
-                    capture_content=True if args.capture_content else None,
-                )
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    handle = micrometrics.instrument(
+                        service_name=os.environ.get("OTEL_SERVICE_NAME") or "micrometrics-eval",
+                        exporter=args.exporter or _default_exporter(),
+                        instrumentations=["openai"],
+                        metrics=base_metrics,
+                        capture_content=True if args.capture_content else None,
+                    )
+                for w in caught:  # e.g. an overdue review_by: one line, not a source excerpt
+                    print(f"warning: {w.message}", file=sys.stderr)
             if args.traces_out:
                 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from micrometrics.callcontext import RETRIEVED_KEY, RetrievedDocuments
 from micrometrics.records import CallRecord, Document, InferenceRecord, RetrievalRecord, message_text, text_part
 from micrometrics_semconv import values as V
 
@@ -227,10 +226,6 @@ def row_context(row: Row) -> dict[str, Any]:
         ctx["relevant_document_ids"] = list(row.relevant_ids)
     if row.relevance_grades is not None:
         ctx["relevance_grades"] = dict(row.relevance_grades)
-    if row.documents:
-        memory = RetrievedDocuments()
-        memory.items.extend(row.documents)
-        ctx[RETRIEVED_KEY] = memory
     return ctx
 
 
@@ -253,11 +248,12 @@ def records(row: Row) -> list[CallRecord]:
             output = [{"role": "assistant", "parts": [text_part(row.response or "")], "finish_reason": V.FINISH_STOP}]
         fields: dict[str, Any] = {"operation": V.OPERATION_CHAT, "response_model": row.model, "finish_reasons": [V.FINISH_STOP]}
         fields.update(row.record_fields)
-        out.append(
-            InferenceRecord(
-                provider=provider, model=row.model, input_messages=list(row.messages),
-                system_instructions=list(row.system_instructions), output_messages=list(output),
-                output_type=row.output_type, context=ctx, **fields,
-            )
+        chat = InferenceRecord(
+            provider=provider, model=row.model, input_messages=list(row.messages),
+            system_instructions=list(row.system_instructions), output_messages=list(output),
+            output_type=row.output_type, context=ctx, **fields,
         )
+        # What the core records online for a chat call that follows a retrieval (ContextUtilization reads it).
+        chat.retrieved_documents = tuple(row.documents)  # type: ignore[attr-defined]
+        out.append(chat)
     return out
