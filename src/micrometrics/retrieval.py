@@ -22,7 +22,7 @@ __all__ = ["retriever", "record_retrieval", "to_document", "as_documents"]
 SCORE_KINDS = (V.SCORE_KIND_SIMILARITY, V.SCORE_KIND_DISTANCE)
 
 _ID_KEYS = ("id", "_id", "doc_id", "document_id", "chunk_id")
-_SCORE_KEYS = ("score", "relevance_score", "similarity_score", "similarity", "_score", "distance")
+_SCORE_KEYS = ("score", "relevance_score", "similarity_score", "similarity", "_score")
 _CONTENT_KEYS = ("content", "page_content", "text", "document", "chunk", "body")
 #: Parameter names a decorated function's query / cut-off is found under, in this order.
 _QUERY_PARAMS = ("query", "question", "q", "input", "text", "prompt")
