@@ -1,0 +1,94 @@
+"""One support question, three providers, the same telemetry.
+
+    python examples/multi_provider.py
+
+Asks OpenAI, Anthropic and Google Gen AI the same German support question, each
+with its own client library as an app would, instrumented by the same one line.
+A provider uses its real API when its key is set (OPENAI_API_KEY, ANTHROPIC_API_KEY,
+GOOGLE_API_KEY or GEMINI_API_KEY); otherwise the local demo server answers, which
+speaks all three wire formats, so the example runs offline. The console exporter
+prints one span per provider on stderr: the same span shape, token usage, finish
+reasons and micro metrics, whichever provider answered.
+
+Models: MICROMETRICS_OPENAI_MODEL, MICROMETRICS_ANTHROPIC_MODEL, MICROMETRICS_GEMINI_MODEL.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import micrometrics
+
+micrometrics.instrument(service_name="support-bot", exporter="console")
+
+import anthropic  # noqa: E402
+import openai  # noqa: E402
+from google import genai  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+QUESTION = "Hallo! Ich habe letzte Woche eine Bestellung aufgegeben, die Nummer ist 4711. Wo ist mein Paket?"
+SYSTEM = "You are the friendly support assistant of an online shop. Answer in the customer's language."
+
+
+def clients(stack: ExitStack) -> tuple[openai.OpenAI, anthropic.Anthropic, genai.Client]:
+    """Real clients where a key is set, clients of one local demo server for the others."""
+    google_key = os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY")
+    server = None
+    if not (os.environ.get("OPENAI_API_KEY") and os.environ.get("ANTHROPIC_API_KEY") and google_key):
+        from demo_server import DemoServer
+
+        server = stack.enter_context(DemoServer(chunk_delay=0.01))
+        print(f"(providers without an API key use the local demo server at {server.base_url})\n", file=sys.stderr)
+
+    if os.environ.get("OPENAI_API_KEY"):
+        openai_client = openai.OpenAI()
+    else:
+        openai_client = openai.OpenAI(base_url=server.openai_base_url, api_key="demo", max_retries=0)
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        anthropic_client = anthropic.Anthropic()
+    else:
+        anthropic_client = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="demo", max_retries=0)
+    if google_key:
+        google_client = genai.Client(api_key=google_key)
+    else:
+        google_client = genai.Client(api_key="demo", http_options={"base_url": server.google_base_url})
+    return openai_client, anthropic_client, google_client
+
+
+with ExitStack() as stack:
+    openai_client, anthropic_client, google_client = clients(stack)
+
+    # OpenAI: a plain chat completion.
+    reply = openai_client.chat.completions.create(
+        model=os.environ.get("MICROMETRICS_OPENAI_MODEL", "gpt-4o-mini"),
+        messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}],
+    )
+    print(f"openai:    {reply.choices[0].message.content}\n")
+
+    # Anthropic: the streaming helper; the span ends when the stream does.
+    print("anthropic: ", end="")
+    with anthropic_client.messages.stream(
+        model=os.environ.get("MICROMETRICS_ANTHROPIC_MODEL", "claude-haiku-4-5"),
+        max_tokens=400,
+        system=SYSTEM,
+        messages=[{"role": "user", "content": QUESTION}],
+    ) as stream:
+        for text in stream.text_stream:
+            print(text, end="", flush=True)
+    print("\n")
+
+    # Google Gen AI: a streamed generate_content.
+    print("gemini:    ", end="")
+    for chunk in google_client.models.generate_content_stream(
+        model=os.environ.get("MICROMETRICS_GEMINI_MODEL", "gemini-2.5-flash"),
+        contents=QUESTION,
+        config={"system_instruction": SYSTEM},
+    ):
+        print(chunk.text or "", end="", flush=True)
+    print("\n")
+
+    micrometrics.uninstrument()  # flushes: the monitors' results, then one span line per provider
