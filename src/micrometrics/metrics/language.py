@@ -1,17 +1,19 @@
 """Fast, deterministic language detection for LLM responses.
 
-langdetect's language profiles are good, but its ``Detector`` samples n-grams at
-random (7 trials of up to 1,000 pure-Python Bayesian updates over 55 languages):
-it costs milliseconds per response, answers differ between runs unless seeded,
-and it is confidently wrong on "OK" or "Danke!". A micro metric runs on every
-LLM response, so it must be cheap, reproducible and rather silent than wrong.
-This module therefore keeps langdetect's 55 profiles and its character
-normalisation, but scores them deterministically: naive-Bayes log-likelihood
-sums over a bounded set of n-grams, computed with C-level dict lookups, only
-among the languages written in the text's script, pruned to a few finalists.
-The confidence is a tempered posterior averaged over chunks of the text, so it
-drops for short, ambiguous and mixed-language text; non-prose input (empty,
-too short, digits, emoji, code) is reported as undetermined with a reason.
+A micro metric such as LanguageMatch runs on every LLM response, so its
+language detector must be cheap, reproducible and rather silent than wrong.
+langdetect's profiles (55 languages) are good, but its ``Detector`` samples
+n-grams at random (7 trials of up to 1,000 pure-Python Bayesian updates): it
+takes milliseconds, answers differ between runs unless seeded, and it is
+confidently wrong on "OK" or "Danke!". This module keeps the profiles and
+langdetect's character normalisation and scores them deterministically instead:
+naive-Bayes log-likelihoods as exact fixed-point integers, all languages of a
+script packed into one big int per n-gram so that a single C-level ``sum()``
+scores every candidate, only among languages written in the text's script. The
+confidence is a tempered posterior, reduced by the share of letters in other
+scripts or in sentences that are confidently another language, so that short,
+ambiguous and mixed-language text stays undetermined; so does text that is not
+prose (empty, too short, digits, emoji, code), with the reason.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import json
 import math
 import os
 import re
+import struct
 import threading
 import unicodedata
 from dataclasses import dataclass
-from itertools import groupby, repeat
-from operator import add, itemgetter
+from itertools import repeat
+from operator import add
 
 import langdetect
 from langdetect.utils.ngram import NGram
@@ -34,9 +37,11 @@ __all__ = ["Detection", "detect_language", "language_name", "prepare"]
 
 @dataclass(frozen=True, slots=True)
 class Detection:
-    language: str | None
-    confidence: float
-    reason: str | None = None
+    """Result of :func:`detect_language`."""
+
+    language: str | None  # langdetect's code ("de", "zh-cn"), None when undetermined
+    confidence: float  # the winner's posterior, 0..1; 0.0 when undetermined
+    reason: str | None = None  # "empty", "too_short", "no_letters", "code" or "low_confidence"
 
 
 _NAMES: dict[str, str] = {
@@ -59,46 +64,66 @@ _NAMES: dict[str, str] = {
 
 
 def language_name(code: str) -> str:
-    """English name of a langdetect language code; unknown codes are returned as is."""
-    return _NAMES.get(code, code)
+    """English name of a language code ("de", "pt-BR", "zh-TW"); unknown codes are returned as is."""
+    key = code.strip().lower().replace("_", "-")
+    if key in _NAMES:
+        return _NAMES[key]
+    primary = key.split("-", 1)[0]
+    if primary == "zh":
+        return "Chinese"
+    return _NAMES.get(primary, code)
 
 
 # --- model ---------------------------------------------------------------------
 
-# langdetect's smoothing: every language gets alpha / BASE_FREQ added to the
-# relative frequency of an n-gram, so an unseen n-gram costs log(5e-5).
-_SMOOTHING = 0.5 / 10_000
+# Additive smoothing of the n-gram frequencies. langdetect adds 5e-5, about
+# the frequency of the rarest n-grams its profiles keep; 1e-5 lets the kept
+# rare n-grams count and separated related languages better on 20-45 letter
+# snippets (per-language floors at the pruning threshold did not do better).
+_SMOOTHING = 1e-5
 _FLOOR = math.log(_SMOOTHING)
-# Per-n-gram scores log(p + smoothing) - log(smoothing) lie in [0, 10); as
+# Per-n-gram scores log(p + smoothing) - log(smoothing) lie in [0, 12); as
 # fixed-point integers they are exact to add in any order, and the scores of
 # all languages of a script are packed into one int, one bit field each, so a
 # single C-level sum() scores every candidate at once.
 _SCALE = 1024
-# Chunks hold at most a few hundred letters (tokens are split at 48), i.e.
-# under 2,000 n-grams of at most 10 * _SCALE each: 28 bits never overflow.
-_FIELD_BITS = 28
-_FIELD_MASK = (1 << _FIELD_BITS) - 1
+# Chunks hold under 300 letters (tokens are split at 48), i.e. under 1,500
+# n-grams of at most 12 * _SCALE each: 32-bit fields never overflow, and
+# struct unpacks them in one call.
+_FIELD_BITS = 32
 
 # The 1-, 2- and 3-gram windows over the same characters are far from
 # independent evidence; dividing the log-likelihoods by this temperature keeps
 # the posterior honest (calibrated so that wrong answers on 20-40 letter
 # snippets of closely related languages stay below 0.8).
-_TEMPERATURE = 8.0
-# The confidence is the letter-weighted mean of per-chunk posteriors, so text
-# that is half German and half English gets about 0.5 for either.
-_CHUNK_LETTERS = 120
+_TEMPERATURE = 7.0
+# Text is scored as a whole, and also in chunks of whole sentences (at least
+# _MIN_CHUNK letters, at most about _MAX_CHUNK): letters in chunks that are
+# confidently another language do not count for the winner, so half-German,
+# half-English text gets about 0.5.
+_MIN_CHUNK = 40
+_MAX_CHUNK = 200
+_FOREIGN_CHUNK_CONFIDENCE = 0.9
 # Runs of another script than the text's main one shorter than this are
 # ignored rather than judged as a second language.
 _MIN_FOREIGN_RUN = 24
+# Short text made mostly of capitalised words is judged a name or product list.
+_NAME_GUARD_LETTERS = 60
 # Raw input beyond this many characters per max_chars is sampled, not read.
 _RAW_FACTOR = 8
 _MAX_CHARS_CAP = 100_000
 _CACHE_MAX = 1 << 16
 
 # Prior odds for languages that are rare in LLM traffic and share most
-# n-grams with a common one, so that short Dutch is not called Afrikaans
-# and short Russian not Macedonian; longer text overrides the prior.
-_PRIOR = {"af": 0.25, "mk": 0.25, "bg": 0.5}
+# n-grams with a common one, so that short Dutch is not called Afrikaans,
+# short Spanish not Catalan, short Russian not Macedonian; longer text
+# overrides the prior.
+_PRIOR = {"af": 0.25, "mk": 0.25, "bg": 0.5, "ca": 0.5}
+
+# Simplified and Traditional Chinese share their confidence: a short text is
+# surely Chinese long before it is surely one of the two, and the label still
+# names the likelier one.
+_VARIANT_OF = {"zh-cn": "zh", "zh-tw": "zh"}
 
 _SCRIPT_GROUPS = {"HIRAGANA": "CJK", "KATAKANA": "CJK"}
 # A language competes for text in a script if at least this share of its
@@ -107,7 +132,7 @@ _MIN_SCRIPT_SHARE = 0.2
 
 
 class _Model:
-    __slots__ = ("groups", "packed", "log_prior")
+    __slots__ = ("groups", "packed", "log_prior", "unpack", "width", "with_variants")
 
     def __init__(
         self, groups: dict[str, tuple[str, ...]], packed: dict[str, dict[str, int]]
@@ -118,6 +143,11 @@ class _Model:
             script: [math.log(_PRIOR.get(lang, 1.0)) for lang in langs]
             for script, langs in groups.items()
         }
+        self.unpack = {script: struct.Struct(f"<{len(langs)}I").unpack for script, langs in groups.items()}
+        self.width = {script: 4 * len(langs) for script, langs in groups.items()}
+        self.with_variants = frozenset(
+            script for script, langs in groups.items() if any(lang in _VARIANT_OF for lang in langs)
+        )
 
 
 def _script(ch: str) -> str:
@@ -202,8 +232,11 @@ def _get_model() -> _Model:
 # --- normalisation ---------------------------------------------------------------
 
 
+_SENTENCE_ENDS = frozenset(".!?;:\n\r\u2026\u3002\uff01\uff1f\u061f\u0964\u06d4")
+
+
 class _NormTable(dict):
-    """``str.translate`` table: langdetect-normalised letter, or a space for anything else.
+    """``str.translate`` table: langdetect-normalised letter, newline at a sentence end, else space.
 
     Filled lazily so that only characters actually seen are classified; the
     size cap keeps adversarial input from growing it without bound.
@@ -213,13 +246,20 @@ class _NormTable(dict):
 
     def __missing__(self, cp: int) -> str:
         ch = chr(cp)
-        out = NGram.normalize(ch) if unicodedata.category(ch)[0] in "LM" else " "
+        if ch in _SENTENCE_ENDS:
+            out = "\n"
+        elif unicodedata.category(ch)[0] in "LM":
+            out = NGram.normalize(ch)
+        else:
+            out = " "
         if len(self) < _CACHE_MAX:
             self[cp] = out
         return out
 
 
 class _ScriptTable(dict):
+    """Character -> script name (first word of its Unicode name), filled lazily."""
+
     __slots__ = ()
 
     def __missing__(self, ch: str) -> str:
@@ -236,43 +276,54 @@ _LATIN = "A-Za-z\u00aa\u00b5\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02af\u0300-
 # Latin runs and non-Latin runs become separate tokens, so "Wi-Fiの設定" does
 # not turn a Japanese clause into a Latin token; the length cap bounds chunks
 # of unspaced scripts.
-_TOKEN_RE = re.compile(f"[{_LATIN}]{{1,48}}|[^\\s{_LATIN}]{{1,48}}")
+_TOKEN_RE = re.compile(f"[{_LATIN}]{{1,48}}|[^\\s{_LATIN}]{{1,48}}|\n")
+_BREAK = "\n"
 
-_URL_RE = re.compile(r"(?:https?://|www\.)\S{1,2076}|[-_.0-9A-Za-z]{1,64}@[-_0-9A-Za-z]{1,255}[-_.0-9A-Za-z]{0,255}")
+_URL_RE = re.compile(
+    r"(?:https?://|www\.)\S{1,2076}|[-_.0-9A-Za-z]{1,64}@[-_0-9A-Za-z]{1,255}[-_.0-9A-Za-z]{0,255}"
+)
 _FENCE_RE = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)", re.S)
 _INLINE_CODE_RE = re.compile(r"`[^`\n]{0,400}`")
 _TAG_RE = re.compile(r"</?[A-Za-z][^<>\n]{0,200}>")
 
 # --- code heuristics ---------------------------------------------------------------
 
+# Line starts that prose (even lower-case chat) practically never has.
 _CODE_LINE_RE = re.compile(
-    r"""^\s*(?:
-        (?:def|class|import|from\s+\S+\s+import|function|return|const|let|var|
-           public|private|protected|static|package|using|namespace|fn|func|
-           if\s*\(|for\s*\(|while\s*\(|elif|else\s*:|try\s*:|except|catch|
-           \#include|\#!|@\w+|console\.|print\(|echo\s|sudo\s|pip\s|npm\s|\$\s)\b
-      | (?:SELECT|INSERT\s+INTO|UPDATE|DELETE\s+FROM|CREATE\s+(?:TABLE|INDEX|VIEW)|
-           ALTER\s+TABLE|DROP\s+TABLE|WITH)\s
-      | [{}\[\]]
-      | </?[A-Za-z!?]
-      | \w+(?:\.\w+)*\s*\(.*\)\s*;?\s*$
-      | [\w.\[\]"']+\s*(?:=|:=|\+=|-=|=>)\s*\S
-      | "[^"\n]*"\s*:
+    r"""\s*(?:
+        def\s+\w+\s*\( | class\s+\w+\s*[(:{] | function\b\s*\w*\s*\(
+      | import\s+[\w.]+\s*(?:$|,|as\s|;) | from\s+[\w.]+\s+import\s | \#include\b | \#!/
+      | (?:const|let|var|val|auto)\s+\w+\s*[:=] | (?:fn|func)\s+\w+\s*[(<]
+      | (?:public|private|protected|static|final)\s+[\w<>\[\],\s]+\(
+      | (?:package|using|namespace)\s+[\w.]+\s*[;{]?\s*$
+      | (?:if|for|while|switch|catch)\s*\( | (?:elif|except|else|try|finally)\b[^\n]*[:{]\s*$
+      | return\b[^\n]*;\s*$ | console\.\w | print\( | >>>\s | \$\s+\w
+      | (?:sudo|pip3?|npm|npx|yarn|git|docker|kubectl|brew|apt-get|apt|conda|cargo|go)\s+
+        (?:-|install|uninstall|run|add|remove|clone|commit|push|pull|checkout|status|build|
+           start|exec|get|apply|init|update|upgrade|ci|compose|logs|test)\b
+      | curl\s+(?:-|https?:)
+      | (?:SELECT|INSERT\s+INTO|UPDATE|DELETE\s+FROM|CREATE\s+(?:TABLE|INDEX|VIEW)
+         |ALTER\s+TABLE|DROP\s+TABLE|WITH)\s
+      | [{}\]] | \[\s*[\[{"'\]] | \[\s*-?\d+(?:\.\d+)?\s*,
+      | <[!?] | \w+(?:\.\w+)*\(.*\)\s*;?\s*$
+      | [\w.\[\]"']+\s*(?:=|:=|\+=|-=|=>)\s*\S | "[^"\n]*"\s*:
     )""",
     re.X,
 )
-_CODE_TOKEN_RE = re.compile(r"[{}\[\];=<>|&\\]|\w\(|\)\.|::|->|\w_\w|\w\.\w+\(")
+# Brackets are left out: citations, links and checkboxes use them in prose.
+_CODE_MARK_RE = re.compile(r"[{};=<>\\]|&&|\|\||\w\(|\)\.|::|->|\w_\w|\w\.\w+\(")
 
 
-def _looks_like_code(text: str) -> bool:
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        return False
-    code_lines = sum(1 for ln in lines if _CODE_LINE_RE.match(ln))
-    if code_lines * 2 >= len(lines) + (len(lines) > 2):
-        return True
-    marks = len(_CODE_TOKEN_RE.findall(text))
-    return marks >= 2 and marks * 4 >= len(text.split())
+def _strip_code(text: str) -> tuple[str, bool, bool]:
+    """The prose lines of ``text``, whether code lines were dropped, and whether it is mostly code."""
+    lines = [line for line in text.splitlines() if line and not line.isspace()]
+    prose = [line for line in lines if not _CODE_LINE_RE.match(line)]
+    n_code = len(lines) - len(prose)
+    if n_code and n_code * 2 >= len(lines) + (len(lines) > 2):
+        return "", True, True
+    kept = "\n".join(prose)
+    marks = len(_CODE_MARK_RE.findall(kept))
+    return kept, n_code > 0, marks >= 2 and marks * 4 >= len(kept.split())
 
 
 # --- detection ---------------------------------------------------------------------
@@ -297,17 +348,101 @@ def _select_tokens(tokens: list[str], max_chars: int) -> list[str]:
     per_window = max(1, max_chars // windows)
     starts = sorted({i * (len(tokens) - 1) // (windows - 1) for i in range(windows)})
     chosen: list[str] = []
-    taken = 0
+    end = 0
     for start in starts:
-        start = max(start, taken)
+        i = max(start, end)
         size = 0
-        i = start
         while i < len(tokens) and size < per_window:
             chosen.append(tokens[i])
             size += len(tokens[i]) + 1
             i += 1
-        taken = i
+        chosen.append(_BREAK)
+        end = i
     return chosen
+
+
+def _chunks(tokens: list[str]) -> list[tuple[str, list[str], int]]:
+    """Chunks of whole sentences in one script: (script, tokens, letters)."""
+    scripts = [None if token == _BREAK else _SCRIPTS[token[0]] for token in tokens]
+    present = set(scripts)
+    present.discard(None)
+    if not present:
+        return []
+    keep = [True] * len(tokens)
+    if len(present) > 1:
+        per_script: dict[str, int] = {}
+        for token, script in zip(tokens, scripts):
+            if script is not None:
+                per_script[script] = per_script.get(script, 0) + len(token)
+        dominant = min(per_script, key=lambda script: (-per_script[script], script))
+        # "Bluetooth" in Russian text or "配送" in an English one is a name or
+        # a loanword, part of the surrounding language: short runs of another
+        # script (sentence ends do not interrupt a run) are left out.
+        i = 0
+        while i < len(tokens):
+            script = scripts[i]
+            if script is None or script == dominant:
+                i += 1
+                continue
+            members: list[int] = []
+            letters = 0
+            while i < len(tokens) and scripts[i] in (None, script):
+                if scripts[i] is not None:
+                    members.append(i)
+                    letters += len(tokens[i])
+                i += 1
+            if letters < _MIN_FOREIGN_RUN:
+                for k in members:
+                    keep[k] = False
+
+    chunks: list[tuple[str, list[str], int]] = []
+    current: list[str] = []
+    current_script = ""
+    size = 0
+    for token, script, kept in zip(tokens, scripts, keep):
+        if script is None:
+            if size >= _MIN_CHUNK:
+                chunks.append((current_script, current, size))
+                current, size = [], 0
+            continue
+        if not kept:
+            continue
+        if token.isupper():
+            # Acronyms and product codes say little about the language;
+            # longer all-caps words are shouting, judged in lower case.
+            if len(token) <= 4:
+                continue
+            token = token.lower()
+        if current and (script != current_script or size >= _MAX_CHUNK):
+            chunks.append((current_script, current, size))
+            current, size = [], 0
+        current_script = script
+        current.append(token)
+        size += len(token)
+    if current:
+        chunks.append((current_script, current, size))
+
+    # A short chunk is judged together with the one before it.
+    merged: list[tuple[str, list[str], int]] = []
+    for script, chunk_tokens, n in chunks:
+        if merged and merged[-1][0] == script and n < _MIN_CHUNK:
+            _, prev_tokens, prev_n = merged.pop()
+            merged.append((script, prev_tokens + chunk_tokens, prev_n + n))
+        else:
+            merged.append((script, chunk_tokens, n))
+    return merged
+
+
+def _looks_like_names(tokens: list[str], letters: int) -> bool:
+    """Names or a product list ("iPhone 15 Pro Max, AirPods Pro", "Maria García, Calle Mayor 12").
+
+    Short text in a cased script with fewer than two lower-case words is no
+    sentence; German nouns are capitalised, its articles and verbs are not.
+    """
+    cased = [token for token in tokens if len(token) > 1 and token.lower() != token.upper()]
+    if sum(map(len, cased)) * 2 < letters:
+        return False
+    return sum(1 for token in cased if token.islower()) < 2
 
 
 def _grams(tokens: list[str]) -> list[str]:
@@ -317,16 +452,33 @@ def _grams(tokens: list[str]) -> list[str]:
     return [*s.replace(" ", ""), *bigrams, *map(add, bigrams, s[2:])]
 
 
-def _posterior(packed_sum: int, log_prior: list[float]) -> list[float]:
+def _posterior(scores: list[int], log_prior: list[float]) -> list[float]:
+    """Tempered softmax over fixed-point log-likelihoods plus log prior."""
     scale = 1.0 / (_SCALE * _TEMPERATURE)
-    scores = [
-        ((packed_sum >> (i * _FIELD_BITS)) & _FIELD_MASK) * scale + lp
-        for i, lp in enumerate(log_prior)
-    ]
-    top = max(scores)
-    weights = [math.exp(s - top) for s in scores]
+    logits = [score * scale + lp for score, lp in zip(scores, log_prior)]
+    top = max(logits)
+    weights = [math.exp(x - top) for x in logits]
     total = sum(weights)
     return [w / total for w in weights]
+
+
+def _family_of(lang: str) -> str:
+    return _VARIANT_OF.get(lang, lang)
+
+
+def _top(model: _Model, script: str, posterior: list[float]) -> tuple[float, str, str]:
+    """(probability, family, likeliest member) of the likeliest language family."""
+    langs = model.groups[script]
+    if script not in model.with_variants:
+        best = max(range(len(langs)), key=posterior.__getitem__)  # first of equals: sorted codes
+        return posterior[best], langs[best], langs[best]
+    families: dict[str, tuple[float, str]] = {}
+    for i in sorted(range(len(langs)), key=lambda i: (-posterior[i], langs[i])):
+        family = _family_of(langs[i])
+        total, member = families.get(family, (0.0, langs[i]))
+        families[family] = (total + posterior[i], member)
+    family = min(families, key=lambda f: (-families[f][0], f))
+    return families[family][0], family, families[family][1]
 
 
 def detect_language(
@@ -336,94 +488,84 @@ def detect_language(
     min_confidence: float = 0.8,
     max_chars: int = 400,
 ) -> Detection:
-    """Detect the language of ``text``; ``language`` is None when it cannot be told reliably."""
+    """Detect the language of ``text``; ``language`` is None when it cannot be told reliably.
+
+    ``min_chars`` is the minimum number of letters, ``min_confidence`` the
+    minimum confidence of the winner, ``max_chars`` the amount of text scored
+    (longer text is sampled in evenly spaced windows). Never raises for a ``str``.
+    """
     if not isinstance(text, str) or not text or text.isspace():
         return Detection(None, 0.0, "empty")
     max_chars = min(max(int(max_chars), 1), _MAX_CHARS_CAP)
     text = _bounded(text, _RAW_FACTOR * max(max_chars, 100))
 
-    prose = _FENCE_RE.sub("\n", text)
+    # Fenced and inline code, URLs and markup are not language; a German
+    # explanation around a Python snippet is still German.
+    prose = _FENCE_RE.sub("\n", text) if "```" in text or "~~~" in text else text
     had_code = len(prose) != len(text)
-    prose = _INLINE_CODE_RE.sub(" ", prose)
-    prose = _URL_RE.sub(" ", prose)
-    prose = _TAG_RE.sub(" ", prose)
-    if _looks_like_code(prose):
+    if "`" in prose:
+        prose = _INLINE_CODE_RE.sub(" ", prose)
+    if "@" in prose or "://" in prose or "www." in prose:
+        prose = _URL_RE.sub(" ", prose)
+    if "<" in prose:
+        prose = _TAG_RE.sub(" ", prose)
+    prose, dropped_lines, mostly_code = _strip_code(prose)
+    if mostly_code:
         return Detection(None, 0.0, "code")
+    had_code = had_code or dropped_lines
 
-    normalized = NGram.normalize_vi(prose).translate(_NORM)
-    tokens = _TOKEN_RE.findall(normalized)
-    letters = sum(map(len, tokens))
+    tokens = _TOKEN_RE.findall(NGram.normalize_vi(prose).translate(_NORM))
+    letters = sum(map(len, tokens)) - tokens.count(_BREAK)
     if letters == 0:
         return Detection(None, 0.0, "code" if had_code else "no_letters")
-    visible = len("".join(prose.split()))
-    if letters * 5 < visible * 2:
+    if letters * 5 < len("".join(prose.split())) * 2:
         return Detection(None, 0.0, "no_letters")
     if letters < min_chars:
         return Detection(None, 0.0, "code" if had_code else "too_short")
 
+    if letters < _NAME_GUARD_LETTERS and _looks_like_names(tokens, letters):
+        # Names and product lists are not sentences; their n-grams would give
+        # a confident but meaningless answer.
+        return Detection(None, 0.0, "low_confidence")
+
     model = _get_model()
-    selected = _select_tokens(tokens, max_chars)
-    scripts = [_SCRIPTS[token[0]] for token in selected]
-    runs = [
-        (script, [token for _, token in run])
-        for script, run in groupby(zip(scripts, selected), key=itemgetter(0))
-    ]
-    per_script: dict[str, int] = {}
-    for script, run_tokens in runs:
-        per_script[script] = per_script.get(script, 0) + sum(map(len, run_tokens))
-    dominant = min(per_script, key=lambda script: (-per_script[script], script))
-
-    # Chunks of consecutive same-script tokens, ~_CHUNK_LETTERS letters each.
-    chunks: list[tuple[str, list[str], int]] = []
-    current: list[str] = []
-    current_script = ""
-    size = 0
-    for script, run_tokens in runs:
-        if script != dominant and sum(map(len, run_tokens)) < _MIN_FOREIGN_RUN:
-            # "Bluetooth" in Russian text or "配送" in an English one is a name
-            # or a loanword, part of the surrounding language.
-            continue
-        for token in run_tokens:
-            if token.isupper():
-                # Acronyms and product codes say little about the language;
-                # longer all-caps words are shouting, judged in lower case.
-                if len(token) <= 4:
-                    continue
-                token = token.lower()
-            if current and (script != current_script or size >= _CHUNK_LETTERS):
-                chunks.append((current_script, current, size))
-                current, size = [], 0
-            current_script = script
-            current.append(token)
-            size += len(token)
-    if current:
-        chunks.append((current_script, current, size))
-    # A short tail is judged together with the chunk before it.
-    merged: list[tuple[str, list[str], int]] = []
-    for script, toks, n in chunks:
-        if merged and merged[-1][0] == script and n < _CHUNK_LETTERS // 2:
-            prev = merged.pop()
-            merged.append((script, prev[1] + toks, prev[2] + n))
-        else:
-            merged.append((script, toks, n))
-
-    mass: dict[str, float] = {}
-    total_letters = 0
-    for script, toks, n in merged:
-        total_letters += n
+    group_scores: dict[str, list[int]] = {}
+    group_letters: dict[str, int] = {}
+    scored_chunks: list[tuple[str, int, list[int]]] = []
+    total = 0
+    for script, chunk_tokens, n in _chunks(_select_tokens(tokens, max_chars)):
+        total += n
         langs = model.groups.get(script)
         if langs is None:
             continue
-        packed_sum = sum(map(model.packed[script].get, _grams(toks), repeat(0)))
-        if not packed_sum:
-            continue
-        for lang, p in zip(langs, _posterior(packed_sum, model.log_prior[script])):
-            mass[lang] = mass.get(lang, 0.0) + p * n
-
-    if not mass:
+        # Each distinct n-gram counts once per chunk: "haha haha haha" or a
+        # repeated phrase is one piece of evidence, not many.
+        packed = sum(map(model.packed[script].get, dict.fromkeys(_grams(chunk_tokens)), repeat(0)))
+        scores = list(model.unpack[script](packed.to_bytes(model.width[script], "little")))
+        previous = group_scores.get(script)
+        group_scores[script] = scores if previous is None else list(map(add, previous, scores))
+        group_letters[script] = group_letters.get(script, 0) + n
+        scored_chunks.append((script, n, scores))
+    if not group_scores:
         return Detection(None, 0.0, "low_confidence")
-    best = min(mass, key=lambda lang: (-mass[lang], lang))
-    confidence = min(1.0, mass[best] / total_letters)
+
+    # Whole-text posterior per script, weighted by the script's share of the
+    # letters: letters in other scripts (or in none we know) count against.
+    candidates: list[tuple[float, str, str, str]] = []
+    for script, scores in group_scores.items():
+        p, family, lang = _top(model, script, _posterior(scores, model.log_prior[script]))
+        candidates.append((p * group_letters[script], family, lang, script))
+    best_mass, family, best, best_script = min(candidates, key=lambda c: (-c[0], c[1]))
+
+    foreign = 0
+    if len(scored_chunks) > 1:
+        for script, n, scores in scored_chunks:
+            if script == best_script:
+                p, chunk_family, _ = _top(model, script, _posterior(scores, model.log_prior[script]))
+                if chunk_family != family and p >= _FOREIGN_CHUNK_CONFIDENCE:
+                    foreign += n
+    in_script = group_letters[best_script]
+    confidence = min(1.0, best_mass / total * (in_script - foreign) / in_script)
     if confidence < min_confidence:
         return Detection(None, 0.0, "low_confidence")
     return Detection(best, confidence)
