@@ -334,6 +334,17 @@ def test_parse_structured_output_and_with_raw_response(demo, telemetry):
     assert second.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == message.usage.output_tokens
 
 
+def test_with_streaming_response_leaves_the_body_to_the_app(demo, telemetry):
+    telemetry.instrument(metrics=[])
+    sync, _ = clients(demo)
+    with sync.messages.with_streaming_response.create(model=MODEL, max_tokens=300, messages=GERMAN) as response:
+        body = json.loads(b"".join(response.iter_bytes()))  # the app reads every byte itself
+    assert body["content"][0]["text"].startswith("Hallo")
+    attrs = telemetry.span(SPAN).attributes
+    assert attrs[A.GEN_AI_REQUEST_MODEL] == MODEL
+    assert A.GEN_AI_RESPONSE_FINISH_REASONS not in attrs and A.GEN_AI_RESPONSE_ID not in attrs
+
+
 def test_beta_messages_are_traced_too(demo, telemetry):
     telemetry.instrument(metrics=[])
     sync, _ = clients(demo)

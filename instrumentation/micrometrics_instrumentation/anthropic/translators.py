@@ -173,9 +173,14 @@ def apply_usage(record: InferenceRecord, usage: Any) -> None:
 
 
 def parsed(response: Any) -> Any:
-    """``with_raw_response`` returns an HTTP wrapper whose ``parse()`` the SDK caches."""
-    if hasattr(response, "http_response") and callable(getattr(response, "parse", None)):
-        return response.parse()
+    """The Message of a raw response (``parse()`` is cached by the SDK), if its body was read already.
+
+    ``with_streaming_response`` leaves the body to the app: we never read it, so the
+    span has what the request said and no response details.
+    """
+    http = getattr(response, "http_response", None)
+    if http is not None and callable(getattr(response, "parse", None)):
+        return response.parse() if getattr(http, "is_closed", False) else None
     return response
 
 
@@ -229,7 +234,9 @@ class MessagesTranslator:
         return record
 
     def response(self, record: InferenceRecord, response: Any) -> None:
-        apply_message(record, parsed(response))
+        message = parsed(response)
+        if message is not None:
+            apply_message(record, message)
 
     def accumulator(self, record: InferenceRecord, stream: Any) -> "MessageAccumulator | None":
         if not hasattr(stream, "__next__") and not hasattr(stream, "__anext__"):
