@@ -17,6 +17,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from micrometrics import safety
 from micrometrics.metric import CallView, MicroMetric, Result
 
 if TYPE_CHECKING:
@@ -54,9 +55,6 @@ def sampled(metrics: Iterable[MicroMetric]) -> list[MicroMetric]:
     return [m for m in metrics if m.sample_rate >= 1.0 or (m.sample_rate > 0.0 and rnd() < m.sample_rate)]
 
 
-_warned_metrics: set[str] = set()
-
-
 def evaluate(metric: MicroMetric, view: CallView) -> tuple[Result | None, float]:
     """Run one metric; a metric that raises or returns garbage yields label ``error``;
     one that does not apply to the call yields None."""
@@ -68,9 +66,8 @@ def evaluate(metric: MicroMetric, view: CallView) -> tuple[Result | None, float]
         if not isinstance(result, Result):
             result = Result("error", explanation=f"{type(metric).__name__}.evaluate returned {type(result).__name__}, not micrometrics.Result")
     except Exception as exc:
-        if metric.name not in _warned_metrics:
-            _warned_metrics.add(metric.name)
-            logger.debug("micrometrics: metric %r raised; reported as label 'error'", metric.name, exc_info=exc)
+        # Counted in micrometrics.internal.errors and logged once, like every fault we catch.
+        safety.report("evaluation", exc)
         result = Result("error", explanation=f"{type(exc).__name__}: {exc}"[:500])
     return result, time.perf_counter() - t0
 
@@ -138,9 +135,10 @@ class MonitorWorker:
         return self._last_submitted - self._processed
 
     def submit(self, record: "CallRecord", metrics: list[MicroMetric]) -> bool:
-        """Enqueue without blocking; False (and counted) when the queue is full or closed."""
+        """Enqueue without blocking; False (and counted, when it had monitors) when the queue is full or closed."""
         if self._closed or self._last_submitted - self._processed >= self.max_queue:
-            self._dropped += 1
+            if metrics:
+                self._dropped += 1
             return False
         if self._thread is None:
             self._start()
@@ -173,10 +171,9 @@ class MonitorWorker:
             self._busy_event.set()
             try:
                 self._evaluate(job)
-            except Exception as exc:  # pragma: no cover - _evaluate guards itself
-                from micrometrics import safety
-
+            except Exception as exc:
                 safety.report("evaluation", exc)
+                self._abandon(job)
             if generation != self._generation:
                 # The watchdog replaced this thread while it was stuck; it already counted the job.
                 return
@@ -194,6 +191,17 @@ class MonitorWorker:
                 job.results.append((metric, result, duration))
             job.position += 1
         self._complete(job)
+
+    def _abandon(self, job: _Job) -> None:
+        """Evaluation itself broke: still end the span, with the results so far."""
+        try:
+            self._complete(job)
+        except Exception as exc:
+            safety.report("emission", exc)
+            try:
+                job.record.span.end(end_time=job.record.end_time_ns)
+            except Exception:
+                pass
 
     def _complete(self, job: _Job, timed_out: bool = False) -> None:
         with job.lock:

@@ -47,7 +47,7 @@ class _PrefixView(CallView):
 class _Attempt:
     """State shared by the sync and async proxies for one attempt of a streamed call."""
 
-    __slots__ = ("runtime", "record", "acc", "done", "first", "stream")
+    __slots__ = ("runtime", "record", "acc", "done", "first", "stream", "broken")
 
     def __init__(self, runtime: Runtime, record: CallRecord, acc: Accumulator, stream: Any) -> None:
         self.runtime = runtime
@@ -56,14 +56,19 @@ class _Attempt:
         self.stream = stream
         self.done = False
         self.first = True
+        self.broken = False
 
     def chunk(self, chunk: Any) -> None:
+        if self.broken:
+            return
         try:
             if self.first:
                 self.first = False
                 self.record.time_to_first_chunk = time.perf_counter() - self.record.start_perf
             self.acc.add(chunk)
         except Exception as exc:
+            # One report per stream, not per chunk: the accumulator stops being fed.
+            self.broken = True
             safety.report("stream_chunk", exc)
 
     def end(self, *, report_guards: bool = True, monitors: bool = True) -> None:

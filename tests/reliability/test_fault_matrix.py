@@ -1,0 +1,130 @@
+"""Fault matrix: every instrumented library x sync/async x plain/stream x every stage of our pipeline.
+
+Each case breaks one stage of micrometrics (fault injection: the stage's function
+raises), makes the same call twice, and checks what the application and its
+operators see: the call returns exactly what it returns uninstrumented (or raises
+exactly the provider's exception), the fault is counted in
+``micrometrics.internal.errors`` by stage, and logged once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pytest
+
+from micrometrics import core, engine, safety
+from micrometrics.metrics import LanguageMatch
+from micrometrics_semconv import attributes as A
+from micrometrics_semconv import metrics as M
+from reliability_libraries import MODES, Library, libraries
+
+
+class InjectedFault(Exception):
+    """What a broken stage raises."""
+
+
+def _boom(*args: Any, **kwargs: Any) -> Any:
+    raise InjectedFault("injected by the reliability suite")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    reported_as: str  # the stage name micrometrics.internal.errors counts it under
+    applies: Callable[[Library, str, bool], bool]  # (library, mode, error call)
+    inject: Callable[[Library, Any], None]  # (library, monkeypatch)
+    span_survives: bool  # the call's span is still exported
+
+
+def _inference(lib: Library) -> bool:
+    return lib.id != "openai-embeddings" and not lib.id.endswith("embeddings")
+
+
+def _break_metric(lib: Library, mp: Any) -> None:
+    mp.setattr(LanguageMatch, "evaluate", _boom)
+
+
+STAGES = [
+    Stage("request_translation", "request", lambda lib, mode, err: True,
+          lambda lib, mp: mp.setattr(lib.translator(), "request", _boom), False),
+    Stage("span_start", "request", lambda lib, mode, err: True,
+          lambda lib, mp: mp.setattr(core.Runtime, "start", _boom), False),
+    Stage("response_translation", "response", lambda lib, mode, err: not err and "stream" not in mode,
+          lambda lib, mp: mp.setattr(lib.translator(), "response", _boom), True),
+    Stage("stream_start", "stream_start", lambda lib, mode, err: not err and "stream" in mode,
+          lambda lib, mp: mp.setattr(lib.translator(), "accumulator", _boom), True),
+    Stage("stream_chunk", "stream_chunk", lambda lib, mode, err: not err and "stream" in mode,
+          lambda lib, mp: mp.setattr(lib.accumulator(), "add", _boom), True),
+    Stage("stream_end", "response", lambda lib, mode, err: not err and "stream" in mode,
+          lambda lib, mp: mp.setattr(lib.accumulator(), "apply", _boom), True),
+    Stage("finish", "finish", lambda lib, mode, err: not err,
+          lambda lib, mp: mp.setattr(core.Runtime, "finish", _boom), True),
+    Stage("error_finish", "finish", lambda lib, mode, err: err,
+          lambda lib, mp: mp.setattr(core.Runtime, "fail", _boom), True),
+    Stage("emission", "emission", lambda lib, mode, err: not err and _inference(lib),
+          lambda lib, mp: mp.setattr(core.Runtime, "emit", _boom), True),
+    Stage("evaluation", "evaluation", lambda lib, mode, err: not err and _inference(lib),
+          _break_metric, True),
+    Stage("evaluation_setup", "evaluation", lambda lib, mode, err: not err and _inference(lib),
+          lambda lib, mp: mp.setattr(engine, "CallView", _boom), True),
+]
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for lib in libraries():
+        for mode in MODES:
+            if "stream" in mode and not lib.streams:
+                continue
+            for err in (False, True):
+                for stage in STAGES:
+                    if stage.applies(lib, mode, err):
+                        cid = f"{lib.id}-{mode}-{'error' if err else 'ok'}-{stage.name}"
+                        cases.append(pytest.param(lib, mode, err, stage, id=cid))
+    return cases
+
+
+CASES = _cases()
+
+
+def internal_error_points(telemetry: Any) -> dict[tuple[str, str], int]:
+    points = telemetry.metrics().get(M.MICROMETRICS_INTERNAL_ERRORS, [])
+    return {(p.attributes[A.MICROMETRICS_STAGE], p.attributes[A.ERROR_TYPE]): p.value for p in points}
+
+
+@pytest.mark.parametrize("lib, mode, error, stage", CASES)
+def test_a_broken_stage_never_changes_the_call(lib, mode, error, stage, demo, telemetry, monkeypatch, debug_log):
+    uninstrumented = lib.run(demo, mode, error=error)
+    assert uninstrumented.kind == ("error" if error else "stream" if "stream" in mode else "value")
+
+    telemetry.instrument(instrumentations=[lib.instrumentation])
+    stage.inject(lib, monkeypatch)
+    first = lib.run(demo, mode, error=error)
+    second = lib.run(demo, mode, error=error)
+    telemetry.flush()  # the monitors run with the stage still broken
+    monkeypatch.undo()
+
+    # The application sees exactly what it sees without micrometrics.
+    assert first == uninstrumented
+    assert second == uninstrumented
+
+    # Operators see the fault: counted by stage (twice), logged once.
+    telemetry.flush()
+    assert safety.totals.get(stage.reported_as) == 2, safety.totals
+    assert internal_error_points(telemetry) == {(stage.reported_as, "InjectedFault"): 2}
+    logged = [r for r in debug_log.records if "internal error at stage" in r.getMessage()]
+    assert len(logged) == 1 and repr(stage.reported_as) in logged[0].getMessage()
+
+    # The span is not lost to a fault after it started.
+    spans = [s for s in telemetry.spans() if s.name == lib.span(error)]
+    assert len(spans) == (2 if stage.span_survives else 0)
+    if error and stage.name != "error_finish":
+        assert all(s.attributes[A.ERROR_TYPE] == "500" for s in spans)
+
+
+def test_the_matrix_covers_every_library_mode_and_stage():
+    ids = {p.id for p in CASES}
+    assert len(ids) == len(CASES) >= 40
+    assert {s.name for s in STAGES} == {p.values[3].name for p in CASES}
