@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics import registry
+from micrometrics import metricsconfig, registry
 from micrometrics.metric import MicroMetric
 
 EXPORTERS = ("console", "otlp", "jaeger", "datadog", "none")
@@ -157,6 +157,8 @@ def resolve(
                 raise ValueError(f"instrument(metrics=[...]): two metrics are named {m.name!r}; names must be unique")
             seen.add(m.name)
             chosen_metrics.append(m)
+    # Operations' overrides (MICROMETRICS_CONFIG) win over code: that is their point.
+    chosen_metrics = metricsconfig.apply_env(chosen_metrics)
 
     if redact is not None and not callable(redact):
         raise TypeError(f"instrument(redact={redact!r}) must be a function str -> str")

@@ -9,7 +9,7 @@ import threading
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics import config, core, providers, registry
+from micrometrics import config, core, metricsconfig, providers, registry
 from micrometrics.attributes import ContentPolicy
 from micrometrics.metric import MicroMetric
 
@@ -215,7 +215,7 @@ def runtime_for_auto_instrumentation(**kwargs: Any) -> core.Runtime:
             tracer_provider=kwargs.get("tracer_provider") or trace.get_tracer_provider(),
             meter_provider=kwargs.get("meter_provider") or otel_metrics.get_meter_provider(),
             logger_provider=kwargs.get("logger_provider") or _logs.get_logger_provider(),
-            metrics=config.default_metrics(),
+            metrics=metricsconfig.apply_env(config.default_metrics()),
             capture_content=capture,
         )
         core.set_current(runtime)

@@ -25,7 +25,7 @@ import datetime as _dt
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -53,6 +53,8 @@ class MetricSettings:
 
     name: str
     line: int | None
+    #: Line of each setting, for errors found when the settings are applied.
+    lines: Mapping[str, int | None] = field(default_factory=dict)
     enabled: bool | None = None
     mode: str | None = None
     sample_rate: float | None = None
@@ -116,13 +118,15 @@ def _toml_lines(text: str) -> dict[tuple[str, ...], int]:
             path = _split_dotted(header.group(1))
             if path is not None:
                 table = path
-                lines.setdefault(table, number)
+                for i in range(1, len(path) + 1):  # [a.b] also defines a
+                    lines.setdefault(path[:i], number)
             continue
         eq = line.find("=")
         if eq > 0:
             key = _split_dotted(line[:eq])
             if key is not None:
-                lines.setdefault(table + key, number)
+                for i in range(1, len(key) + 1):
+                    lines.setdefault(table + key[:i], number)
     return lines
 
 
@@ -215,7 +219,8 @@ def parse(data: Any, path: str = "<config>", lines: Mapping[tuple[str, ...], int
             if key not in KEYS:
                 raise fail(where, f"unknown setting; allowed: {', '.join(KEYS)}")
             values[key] = _check(key, value, lambda msg, w=where: fail(w, msg))
-        out[str(name)] = MetricSettings(name=str(name), line=_line(lines, base), **values)
+        key_lines = {str(k): _line(lines, base + (str(k),)) for k in table}
+        out[str(name)] = MetricSettings(name=str(name), line=_line(lines, base), lines=key_lines, **values)
     return MetricsConfig(path=path, metrics=out)
 
 
@@ -293,7 +298,7 @@ def apply(metrics: Sequence[MicroMetric], config: MetricsConfig) -> list[MicroMe
                 raise MetricsConfigError(
                     f"metrics.{name}.enabled: {name!r} is not a built-in metric (built-ins: {', '.join(sorted(builtins))}); "
                     "metrics of your own are turned on in code",
-                    config.path, s.line, f"metrics.{name}.enabled",
+                    config.path, s.lines.get("enabled", s.line), f"metrics.{name}.enabled",
                 )
             out.append(_configured(cls(), s, config.path))
     return out
