@@ -133,3 +133,19 @@ def test_a_bad_dataset_line_is_named_with_its_line_number(cli, tmp_path):
 def test_version_and_the_module_entry_point(cli):
     done = cli("--version")
     assert done.code == 0 and done.out.startswith("micrometrics ")
+
+
+def test_the_example_gate_script_produces_the_reports_and_fails_the_gate(tmp_path):
+    """examples/evaluation/gate.sh: the README's commands, from the repository root."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "OTEL_", "MICROMETRICS_"))}
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    done = subprocess.run(["bash", "examples/evaluation/gate.sh", str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAIL: language_match regressed beyond 2 points" in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json", "candidate.html", "candidate.json", "recorded.json", "report.html"]
+    assert 'class="pass-rate-chart"' in (tmp_path / "report.html").read_text()

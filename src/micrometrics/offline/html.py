@@ -204,9 +204,6 @@ def render(report: Mapping[str, Any], title: str = "micrometrics evaluation", ma
     parts.append("<section><h2>Metrics</h2><table><tr><th>metric</th><th>evaluated</th><th>pass rate</th><th>labels</th>"
                  f"<th>failure cost</th><th>owner</th><th>review by</th></tr>{''.join(rows)}</table></section>")
 
-    parts.append(_group_table(summary, "by_model", "model"))
-    parts.append(_group_table(summary, "by_tag", "tag"))
-
     failing = [row for row in report["rows"] if any(r["passed"] is False for r in row["results"].values())]
     items = []
     for row in failing[:max_failures]:
@@ -227,5 +224,8 @@ def render(report: Mapping[str, Any], title: str = "micrometrics evaluation", ma
         )
     more = f'<p class="muted">… and {len(failing) - max_failures} more failing rows in the JSON report.</p>' if len(failing) > max_failures else ""
     parts.append(f'<section class="failing-rows"><h2>Failing rows ({len(failing)})</h2>{"".join(items) or "<p>None: every determinate result passed.</p>"}{more}</section>')
+    # Failing rows first: they are what a reader acts on; the breakdowns follow.
+    parts.append(_group_table(summary, "by_model", "model"))
+    parts.append(_group_table(summary, "by_tag", "tag"))
     parts.append("</main></body></html>\n")
     return "".join(parts)
