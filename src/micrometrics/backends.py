@@ -18,8 +18,10 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import sys
 import threading
 import time
+import weakref
 from typing import Any, Callable, Sequence
 
 from opentelemetry.sdk._logs.export import (
@@ -70,7 +72,8 @@ RETRY_MAX_S = 60.0
 REWARN_AFTER_S = 600.0
 #: Metric exports kept while the backend is unreachable (an hour at the default 60 s interval).
 METRIC_OUTBOX_EXPORTS = 60
-_CHUNK = 512
+#: A reconnect after an outage starts afresh: gRPC's shared subchannels would keep a long backoff (up to 120 s).
+GRPC_CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1), ("grpc.max_reconnect_backoff_ms", 5000))
 
 
 def pipeline_for(settings: Settings) -> providers.Pipeline:
@@ -93,8 +96,9 @@ def jaeger_pipeline(settings: Settings) -> providers.Pipeline:
     spans = _guarded_spans(settings, protocol, default, {}, health)
     pipe = providers.Pipeline(span_processor=spans)
     if settings.jaeger_metrics == "console":
-        pipe.metric_reader = PeriodicExportingMetricReader(ConsoleMetricExporter())
-        pipe.log_processor = BatchLogRecordProcessor(ConsoleLogRecordExporter())
+        # sys.stdout of now, not of when the SDK was imported (their default).
+        pipe.metric_reader = PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stdout))
+        pipe.log_processor = BatchLogRecordProcessor(ConsoleLogRecordExporter(out=sys.stdout))
     return pipe
 
 
@@ -185,14 +189,17 @@ def otlp_exporter(protocol: str, signal: str, endpoint: str, headers: dict[str, 
         if signal == "traces":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-            return OTLPSpanExporter(endpoint=endpoint, headers=headers or None, insecure=insecure)
+            return OTLPSpanExporter(endpoint=endpoint, headers=headers or None, insecure=insecure, channel_options=GRPC_CHANNEL_OPTIONS)
         if signal == "metrics":
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
-            return OTLPMetricExporter(endpoint=endpoint, headers=headers or None, insecure=insecure, preferred_temporality=temporality)
+            return OTLPMetricExporter(
+                endpoint=endpoint, headers=headers or None, insecure=insecure, preferred_temporality=temporality,
+                channel_options=GRPC_CHANNEL_OPTIONS,
+            )
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 
-        return OTLPLogExporter(endpoint=endpoint, headers=headers or None, insecure=insecure)
+        return OTLPLogExporter(endpoint=endpoint, headers=headers or None, insecure=insecure, channel_options=GRPC_CHANNEL_OPTIONS)
     if signal == "traces":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -282,6 +289,29 @@ class ExporterLogFilter(logging.Filter):
 _filter = ExporterLogFilter()
 
 
+class QueueFullFilter(logging.Filter):
+    """The SDK's batch processors warn per item dropped on a full queue: while our backend is in trouble, count instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Queue full"):
+            return True
+        troubled = [h for h in list(_live) if h.troubled]
+        if not troubled:
+            return True
+        what = str(record.args[0]).lower() if isinstance(record.args, tuple) and record.args else "item"
+        troubled[0].count_dropped(f"{what}s (batch queue full)", 1)
+        return False
+
+
+#: Backends of live pipelines, for the queue-full filter.
+_live: "weakref.WeakSet[ExportHealth]" = weakref.WeakSet()
+_queue_filter = QueueFullFilter()
+_sdk_logger = logging.getLogger("opentelemetry.sdk._shared_internal")
+if _queue_filter not in _sdk_logger.filters:
+    # Ahead of the SDK's own duplicate filter, which would hide most drops from the count.
+    _sdk_logger.filters.insert(0, _queue_filter)
+
+
 def _quiet(exporter: Any) -> None:
     """Attach the filter to the loggers the exporter's classes log through (filters do not propagate)."""
     names = {cls.__module__ for cls in type(exporter).__mro__ if cls.__module__.startswith("opentelemetry.")}
@@ -303,6 +333,12 @@ class ExportHealth:
         self._retry_at = 0.0
         self._pause = RETRY_FIRST_S
         self._warned_at: float | None = None
+        self.attempting = 0
+        _live.add(self)
+
+    @property
+    def troubled(self) -> bool:
+        return self.failing or self.attempting > 0
 
     def may_attempt(self) -> bool:
         with self._lock:
@@ -418,6 +454,7 @@ class Outbox:
             chunk = [self._pending[i] for i in range(min(self.chunk, len(self._pending)))]
             self._reason = None
             _exporting.outbox = self
+            self.health.attempting += 1
             try:
                 ok = bool(self._send(chunk))
             except Exception as exc:
@@ -425,8 +462,11 @@ class Outbox:
                 self._reason = self._reason or f"{type(exc).__name__}: {exc}"
             finally:
                 _exporting.outbox = None
+                self.health.attempting -= 1
             if not ok:
-                self.health.failed(self.signal, self.endpoint, _short(self._reason or "the exporter reported a failure"))
+                reason = _short(self._reason or "the exporter reported a failure")
+                logger.debug("micrometrics: %s export to %s failed: %s", self.signal, self.endpoint, reason)
+                self.health.failed(self.signal, self.endpoint, reason)
                 return False
             for _ in chunk:
                 self._pending.popleft()

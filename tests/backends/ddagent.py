@@ -132,5 +132,6 @@ class TestAgent:
         self._get("/test/session/clear")
 
     def requests(self, signal: str) -> list[Any]:
-        """What the agent received for ``signal`` ("traces", "metrics", "logs"), as protobuf requests."""
-        return from_json(signal, json.loads(self._get(f"/test/session/{signal}")))
+        """What the agent received for ``signal`` ("traces", "metrics", "logs"), as protobuf requests, oldest first."""
+        newest_first = json.loads(self._get(f"/test/session/{signal}"))
+        return from_json(signal, newest_first[::-1])

@@ -38,9 +38,9 @@ MODES = ("ok", "fail", "hang")
 HANG_LIMIT_S = 30.0
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -171,6 +171,7 @@ class OtlpReceiver:
 
     protocol: str = "http/protobuf"
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
     mode: str = "ok"
     received: list[Received] = field(default_factory=list)
     refused: int = 0
@@ -183,7 +184,7 @@ class OtlpReceiver:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     # -- lifecycle
 
@@ -289,7 +290,7 @@ class OtlpReceiver:
                 except OSError:
                     pass  # the exporter hung up (timeout)
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server = http.server.ThreadingHTTPServer((self.host, self.port), Handler)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, name="otlp-receiver-http", daemon=True).start()
         self._http = server
@@ -311,6 +312,7 @@ class OtlpReceiver:
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(servicer("traces", trace_service_pb2_grpc.TraceServiceServicer), server)
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(servicer("metrics", metrics_service_pb2_grpc.MetricsServiceServicer), server)
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(servicer("logs", logs_service_pb2_grpc.LogsServiceServicer), server)
-        server.add_insecure_port(f"127.0.0.1:{self.port}")
+        if not server.add_insecure_port(f"{self.host}:{self.port}"):
+            raise OSError(f"cannot listen on {self.host}:{self.port}")
         server.start()
         self._grpc = server
