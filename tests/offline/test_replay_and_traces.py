@@ -7,12 +7,11 @@ import json
 import openai
 import pytest
 
-import micrometrics
 from micrometrics import cli
 from micrometrics.metrics import LanguageMatch, ResponseLength
 from micrometrics.offline.traces import OTLPJsonFileSpanExporter, encode_spans
 from micrometrics_semconv import attributes as A
-from offline_cli import DATASET, EXAMPLE, METRICS
+from offline_cli import DATASET, EXAMPLE
 
 
 def test_replay_runs_through_the_instrumented_client_and_is_traced(telemetry, demo, monkeypatch, tmp_path):

@@ -20,7 +20,7 @@ class Progress:
         self.enabled = enabled if enabled is not None else bool(isatty and isatty())
         self.done = 0
         self._started = time.monotonic()
-        self._drawn = 0.0
+        self._drawn = self._started  # the first draw waits a moment: no rate from a single item
 
     def advance(self, n: int = 1) -> None:
         self.done += n
