@@ -48,7 +48,7 @@ def agent_python() -> str:
     with open(cache / ".ddapm-test-agent.lock", "w") as lock:
         # Parallel test runs build it once.
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not marker.exists():
+        if not (marker.exists() and _has_otlp(str(python))):
             subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
             subprocess.run(
                 [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", DDAPM_TEST_AGENT],
