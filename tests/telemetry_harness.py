@@ -18,6 +18,10 @@ import micrometrics
 emitted_names: dict[str, set[str]] = {"attributes": set(), "metrics": set(), "events": set()}
 
 
+def _ours(scope: Any) -> bool:
+    return scope is None or getattr(scope, "name", "micrometrics") == "micrometrics"
+
+
 class Telemetry:
     def __init__(self) -> None:
         self.span_exporter = InMemorySpanExporter()
@@ -51,6 +55,8 @@ class Telemetry:
             self.flush()
         spans = list(self.span_exporter.get_finished_spans())
         for s in spans:
+            if not _ours(s.instrumentation_scope):
+                continue  # e.g. a client library's own spans
             emitted_names["attributes"].update((s.attributes or {}).keys())
             for e in s.events:
                 emitted_names["events"].add(e.name)
@@ -64,8 +70,11 @@ class Telemetry:
 
     def logs(self) -> list[Any]:
         self.flush()
-        records = [r.log_record if hasattr(r, "log_record") else r for r in self.log_exporter.get_finished_logs()]
-        for r in records:
+        finished = self.log_exporter.get_finished_logs()
+        records = [r.log_record if hasattr(r, "log_record") else r for r in finished]
+        for item, r in zip(finished, records):
+            if not _ours(getattr(item, "instrumentation_scope", None)):
+                continue
             if getattr(r, "event_name", None):
                 emitted_names["events"].add(r.event_name)
             emitted_names["attributes"].update((r.attributes or {}).keys())
@@ -81,10 +90,11 @@ class Telemetry:
         for rm in data.resource_metrics:
             for sm in rm.scope_metrics:
                 for m in sm.metrics:
-                    emitted_names["metrics"].add(m.name)
                     points = list(m.data.data_points)
-                    for p in points:
-                        emitted_names["attributes"].update((p.attributes or {}).keys())
+                    if _ours(sm.scope):
+                        emitted_names["metrics"].add(m.name)
+                        for p in points:
+                            emitted_names["attributes"].update((p.attributes or {}).keys())
                     out.setdefault(m.name, []).extend(points)
         return out
 
