@@ -48,6 +48,7 @@ class GuardVerdict:
 
 
 RETURN = GuardVerdict("return")
+_TOKEN_COUNTS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens")
 
 
 class GuardError(Exception):
@@ -135,6 +136,11 @@ class Runtime:
     def _ended(self, record: CallRecord) -> None:
         record.end_time_ns = time.time_ns()
         record.duration = time.perf_counter() - record.start_perf
+        # Provider data is untrusted: a token count that is not a count is dropped, not exported.
+        for name in _TOKEN_COUNTS:
+            value = getattr(record, name)
+            if value is not None and (type(value) is not int or value < 0):
+                setattr(record, name, None)
 
     def fail(self, record: CallRecord, exc: BaseException) -> None:
         """The call raised: error status, error.type, the exception, metrics; the span ends now."""

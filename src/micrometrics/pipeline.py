@@ -12,7 +12,7 @@ from typing import Any, Callable, Protocol
 from micrometrics import core, safety
 from micrometrics.core import GuardError, GuardVerdict, Runtime
 from micrometrics.records import CallRecord
-from micrometrics.streams import Accumulator, AsyncStreamProxy, StreamProxy, _Attempt
+from micrometrics.streams import Accumulator, AsyncStreamProxy, StreamProxy, Unwatched, _Attempt
 
 
 class Translator(Protocol):
@@ -66,9 +66,9 @@ def _complete(runtime: Runtime, translator: Translator, record: CallRecord, resp
         return core.RETURN
 
 
-def _retry_args(translator: Translator, args: tuple, kwargs: dict, verdict: GuardVerdict) -> tuple[tuple, dict] | None:
+def _retry_args(translator: Translator, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict] | None:
     try:
-        return translator.retry(args, kwargs, verdict.instruction)
+        return translator.retry(args, kwargs, instruction)
     except Exception as exc:
         safety.report("retry", exc)
         return None
@@ -99,7 +99,7 @@ def run_sync(translator: Translator, wrapped: Callable, instance: Any, args: tup
             return _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, response)
         verdict = _complete(runtime, translator, record, response)
         if verdict.action == "retry":
-            retried = _retry_args(translator, args, kwargs, verdict)
+            retried = _retry_args(translator, args, kwargs, verdict.instruction)
             if retried is not None:
                 args, kwargs = retried
                 attempt += 1
@@ -129,7 +129,7 @@ async def run_async(translator: Translator, wrapped: Callable, instance: Any, ar
             return _proxy_async(runtime, translator, wrapped, instance, args, kwargs, record, response)
         verdict = _complete(runtime, translator, record, response)
         if verdict.action == "retry":
-            retried = _retry_args(translator, args, kwargs, verdict)
+            retried = _retry_args(translator, args, kwargs, verdict.instruction)
             if retried is not None:
                 args, kwargs = retried
                 attempt += 1
@@ -144,6 +144,16 @@ def _attempt_for(runtime: Runtime, translator: Translator, record: CallRecord, s
     return _Attempt(runtime, record, acc, stream) if acc is not None else None
 
 
+def _next_attempt(runtime: Runtime, translator: Translator, record: CallRecord, stream: Any) -> _Attempt:
+    """The restarted stream's attempt; one we cannot watch is still ended (with what we know)."""
+    try:
+        attempt = _attempt_for(runtime, translator, record, stream)
+    except Exception as exc:
+        safety.report("stream_start", exc)
+        attempt = None
+    return attempt if attempt is not None else _Attempt(runtime, record, Unwatched(), stream)
+
+
 def _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, response) -> Any:
     try:
         attempt = _attempt_for(runtime, translator, record, response)
@@ -156,13 +166,17 @@ def _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, re
         if guards:
             state = {"args": args, "kwargs": kwargs, "attempt": record.attempt}
 
-            def restart(instruction: str | None) -> tuple[Any, _Attempt]:
-                a, k = translator.retry(state["args"], state["kwargs"], instruction)
+            def restart(instruction: str | None) -> tuple[Any, _Attempt] | None:
+                # None: we cannot make the next attempt (reported); the caller keeps the current stream.
+                retried = _retry_args(translator, state["args"], state["kwargs"], instruction)
+                if retried is None:
+                    return None
+                a, k = retried
+                begun = _begin(runtime, translator, instance, a, k, state["attempt"] + 1)
+                if begun is None:
+                    return None
                 state["args"], state["kwargs"] = a, k
                 state["attempt"] += 1
-                begun = _begin(runtime, translator, instance, a, k, state["attempt"])
-                if begun is None:
-                    raise RuntimeError("micrometrics could not restart the stream")
                 rec, token = begun
                 try:
                     stream = wrapped(*a, **k)
@@ -170,7 +184,7 @@ def _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, re
                     _failed(runtime, rec, token, exc)
                     raise
                 runtime.detach(token)
-                return stream, _attempt_for(runtime, translator, rec, stream)
+                return stream, _next_attempt(runtime, translator, rec, stream)
 
         return StreamProxy(response, attempt, guards, restart)
     except Exception as exc:
@@ -190,13 +204,17 @@ def _proxy_async(runtime, translator, wrapped, instance, args, kwargs, record, r
         if guards:
             state = {"args": args, "kwargs": kwargs, "attempt": record.attempt}
 
-            async def restart(instruction: str | None) -> tuple[Any, _Attempt]:
-                a, k = translator.retry(state["args"], state["kwargs"], instruction)
+            async def restart(instruction: str | None) -> tuple[Any, _Attempt] | None:
+                # None: we cannot make the next attempt (reported); the caller keeps the current stream.
+                retried = _retry_args(translator, state["args"], state["kwargs"], instruction)
+                if retried is None:
+                    return None
+                a, k = retried
+                begun = _begin(runtime, translator, instance, a, k, state["attempt"] + 1)
+                if begun is None:
+                    return None
                 state["args"], state["kwargs"] = a, k
                 state["attempt"] += 1
-                begun = _begin(runtime, translator, instance, a, k, state["attempt"])
-                if begun is None:
-                    raise RuntimeError("micrometrics could not restart the stream")
                 rec, token = begun
                 try:
                     stream = await wrapped(*a, **k)
@@ -204,7 +222,7 @@ def _proxy_async(runtime, translator, wrapped, instance, args, kwargs, record, r
                     _failed(runtime, rec, token, exc)
                     raise
                 runtime.detach(token)
-                return stream, _attempt_for(runtime, translator, rec, stream)
+                return stream, _next_attempt(runtime, translator, rec, stream)
 
         return AsyncStreamProxy(response, attempt, guards, restart)
     except Exception as exc:

@@ -5,19 +5,20 @@ from __future__ import annotations
 import logging
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry import _logs as otel_logs
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 
+from micrometrics import safety
 from micrometrics.config import Settings
 from micrometrics.console import ConsoleSpanExporter
 from micrometrics_semconv import attributes as A
@@ -70,6 +71,63 @@ def otlp_exporters(settings: Settings, endpoint: str | None, headers: dict[str, 
     )
 
 
+class ReportedSpanExporter(SpanExporter):
+    """An exporter we built: an exception in it fails the batch, counted and logged once (safety.report)."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        try:
+            return self.inner.export(spans)
+        except Exception as exc:
+            safety.report("export", exc)
+            return SpanExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+
+class ReportedLogExporter(LogRecordExporter):
+    def __init__(self, inner: LogRecordExporter) -> None:
+        self.inner = inner
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        try:
+            return self.inner.export(batch)
+        except Exception as exc:
+            safety.report("export", exc)
+            return LogRecordExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+
+class ReportedMetricExporter(MetricExporter):
+    def __init__(self, inner: MetricExporter) -> None:
+        super().__init__(preferred_temporality=inner._preferred_temporality, preferred_aggregation=inner._preferred_aggregation)
+        self.inner = inner
+
+    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        try:
+            return self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        except Exception as exc:
+            safety.report("export", exc)
+            return MetricExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self.inner.force_flush(timeout_millis=timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
 @dataclass
 class Pipeline:
     """What to export where, decided from the settings (presets live in ``backends``)."""
@@ -88,9 +146,9 @@ def pipeline_for(settings: Settings) -> Pipeline:
     if settings.exporter == "otlp":
         spans, metrics_, logs = otlp_exporters(settings, settings.endpoint, settings.headers)
         return Pipeline(
-            span_processor=BatchSpanProcessor(spans),
-            metric_reader=PeriodicExportingMetricReader(metrics_),
-            log_processor=BatchLogRecordProcessor(logs),
+            span_processor=BatchSpanProcessor(ReportedSpanExporter(spans)),
+            metric_reader=PeriodicExportingMetricReader(ReportedMetricExporter(metrics_)),
+            log_processor=BatchLogRecordProcessor(ReportedLogExporter(logs)),
         )
     from micrometrics import backends
 

@@ -30,6 +30,18 @@ class Accumulator(Protocol):
     def apply(self) -> None: ...
 
 
+class Unwatched:
+    """The accumulator of a stream whose chunks we cannot read: records nothing."""
+
+    text = ""
+
+    def add(self, chunk: Any) -> None:
+        pass
+
+    def apply(self) -> None:
+        pass
+
+
 class _PrefixView(CallView):
     """The call as seen by a streaming guard: the output is the prefix received so far."""
 
@@ -98,6 +110,23 @@ class _Attempt:
             _end_quietly(self.record)
 
 
+def _drop(attempt: _Attempt) -> None:
+    """Close an attempt a guard rejected: its span ends without monitors."""
+    try:
+        attempt.stream.close()
+    except Exception:
+        pass
+    attempt.end(report_guards=False, monitors=False)
+
+
+async def _adrop(attempt: _Attempt) -> None:
+    try:
+        await _aclose(attempt.stream)
+    except Exception:
+        pass
+    attempt.end(report_guards=False, monitors=False)
+
+
 def _end_quietly(record: CallRecord) -> None:
     try:
         record.span.end()
@@ -143,7 +172,7 @@ class StreamProxy(wrapt.ObjectProxy):
         stream: Any,
         attempt: _Attempt,
         guards: tuple = (),
-        restart: Callable[[str | None], tuple[Any, _Attempt]] | None = None,
+        restart: Callable[[str | None], tuple[Any, _Attempt] | None] | None = None,
     ) -> None:
         super().__init__(stream)
         self._self_attempt = attempt
@@ -196,14 +225,16 @@ class StreamProxy(wrapt.ObjectProxy):
             decision = decide_prefix(attempt, self._self_guards)
             if decision.action == "retry" and self._self_restart is not None:
                 try:
-                    attempt.stream.close()
-                except Exception:
-                    pass
-                attempt.end(report_guards=False, monitors=False)
-                stream, new_attempt = self._self_restart(decision.instruction)
-                self._self_attempt = new_attempt
-                self.__wrapped__ = stream
-                continue
+                    restarted = self._self_restart(decision.instruction)
+                except BaseException:
+                    _drop(attempt)
+                    raise
+                if restarted is not None:
+                    _drop(attempt)
+                    stream, self._self_attempt = restarted
+                    self.__wrapped__ = stream
+                    continue
+                # No next attempt could be made: the caller gets this one.
             if decision.action == "raise":
                 attempt.end(report_guards=False)
                 raise _guard_error(decision, attempt.stream)
@@ -300,14 +331,16 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
             decision = decide_prefix(attempt, self._self_guards)
             if decision.action == "retry" and self._self_restart is not None:
                 try:
-                    await _aclose(attempt.stream)
-                except Exception:
-                    pass
-                attempt.end(report_guards=False, monitors=False)
-                stream, new_attempt = await self._self_restart(decision.instruction)
-                self._self_attempt = new_attempt
-                self.__wrapped__ = stream
-                continue
+                    restarted = await self._self_restart(decision.instruction)
+                except BaseException:
+                    await _adrop(attempt)
+                    raise
+                if restarted is not None:
+                    await _adrop(attempt)
+                    stream, self._self_attempt = restarted
+                    self.__wrapped__ = stream
+                    continue
+                # No next attempt could be made: the caller gets this one.
             if decision.action == "raise":
                 attempt.end(report_guards=False)
                 raise _guard_error(decision, attempt.stream)

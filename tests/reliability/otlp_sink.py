@@ -100,6 +100,22 @@ class OtlpSink:
                     names.update(m.name for m in sm.metrics)
         return names
 
+    def metric_points(self, name: str) -> list[tuple[dict[str, Any], Any]]:
+        """(attributes, value) of every data point of the metric ``name`` received."""
+        out = []
+        for body in self.raw("metrics"):
+            req = metrics_service_pb2.ExportMetricsServiceRequest.FromString(body)
+            for rm in req.resource_metrics:
+                for sm in rm.scope_metrics:
+                    for m in sm.metrics:
+                        if m.name != name:
+                            continue
+                        data = getattr(m, m.WhichOneof("data"))
+                        for p in data.data_points:
+                            v = p.as_int if p.HasField("as_int") else p.as_double if hasattr(p, "as_double") else p.sum
+                            out.append((attributes(p), v))
+        return out
+
     def log_records(self) -> list[Any]:
         out = []
         for body in self.raw("logs"):

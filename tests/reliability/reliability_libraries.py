@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -60,7 +61,8 @@ def scrub(value: Any) -> Any:
     if isinstance(value, str):
         return _IDS.sub(r"\1#", value)
     if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items()}
+        # HTTP Date headers (google-genai keeps the response headers) tick every second.
+        return {k: "<date>" if isinstance(k, str) and k.lower() == "date" else scrub(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [scrub(v) for v in value]
     return value
@@ -71,7 +73,7 @@ def normal(obj: Any) -> Any:
     cls = obj.__class__  # a proxy reports the class of the object it wraps
     name = f"{cls.__module__}.{cls.__qualname__}"
     if hasattr(obj, "model_dump"):
-        return name, scrub(obj.model_dump(mode="json"))
+        return name, scrub(obj.model_dump(mode="json", warnings=False))
     if isinstance(obj, (str, int, float, bool, type(None), dict, list, tuple)):
         return name, scrub(obj)
     return name
@@ -98,6 +100,8 @@ class Library:
     streams: bool = True
     ok_model: str = ""
     error_model: str = "error-500"
+    #: Top-level modules whose exceptions are the library's own (and its HTTP stack's).
+    own_modules: tuple[str, ...] = ("httpx", "httpcore", "httpx2", "httpcore2")
 
     # ---- to override -------------------------------------------------------------------
 
@@ -123,6 +127,20 @@ class Library:
     def accumulator(self) -> type | None:
         """The stream accumulator class whose add/apply the fault matrix breaks."""
         return None
+
+    def stream_prefix(self) -> list[Any]:
+        """A few valid stream events (as DemoServer.enqueue(sse=...) takes them)."""
+        return []
+
+    def broken_stream(self, breakage: str) -> list[Any]:
+        """The valid prefix, then an event the library cannot parse ("garbage" or "truncated-json")."""
+        prefix = self.stream_prefix()
+        bad = "{not json" if breakage == "garbage" else json.dumps(prefix[0])[:-7]
+        return [*prefix, bad]
+
+    def malformed_bodies(self) -> list[Any]:
+        """Non-stream JSON bodies with missing, extra and wrongly typed fields."""
+        return [{}, {"unexpected": True}, [], "text", 42, None]
 
     def span(self, error: bool = False) -> str:
         """The name of the call's span."""
@@ -197,6 +215,7 @@ class Library:
 
 class _OpenAI(Library):
     instrumentation = "openai"
+    own_modules = ("openai", *Library.own_modules)
 
     def client(self, server: Any, aio: bool) -> Any:
         import openai
@@ -225,6 +244,22 @@ class OpenAIChat(_OpenAI):
     async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
         return await client.chat.completions.create(**self._kwargs(stream, model, prompt))
 
+    def stream_prefix(self) -> list[Any]:
+        chunk = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+        return [
+            {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hallo"}, "finish_reason": None}]},
+            {**chunk, "choices": [{"index": 0, "delta": {"content": " und"}, "finish_reason": None}]},
+        ]
+
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [
+            {"choices": None, "usage": None},
+            {"id": 5, "model": ["x"], "choices": "not a list", "usage": {"prompt_tokens": "many", "completion_tokens": -3}},
+            {"choices": [None, 3, {"message": None}, {"message": {"content": 7, "tool_calls": "x"}, "finish_reason": 9, "index": "a"}]},
+            {"choices": [{"message": {"content": [{"type": "text", "text": None}, {"type": None}], "tool_calls": [{"function": None}, {}]}}]},
+            {"usage": {"prompt_tokens": 1.5, "completion_tokens": True, "prompt_tokens_details": {"cached_tokens": "x"}}},
+        ]
+
     def translator(self) -> type:
         return self._translators().ChatTranslator
 
@@ -243,6 +278,19 @@ class OpenAIResponses(_OpenAI):
     async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
         return await client.responses.create(model=model, input=prompt, stream=stream)
 
+    def stream_prefix(self) -> list[Any]:
+        return [
+            {"type": "response.output_text.delta", "delta": "Hallo", "item_id": "msg_x", "output_index": 0, "content_index": 0, "sequence_number": 1},
+            {"type": "response.output_text.delta", "delta": " und", "item_id": "msg_x", "output_index": 0, "content_index": 0, "sequence_number": 2},
+        ]
+
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [
+            {"output": None, "status": 3, "usage": {"input_tokens": "x", "output_tokens_details": []}},
+            {"output": [None, 1, {"type": "message", "content": "x"}, {"type": "function_call", "arguments": {"a": 1}}], "incomplete_details": 5},
+            {"id": {"nested": 1}, "model": 1.5, "output": [{"type": "message", "content": [{"type": "output_text", "text": 12}]}]},
+        ]
+
     def translator(self) -> type:
         return self._translators().ResponsesTranslator
 
@@ -260,6 +308,19 @@ class OpenAICompletions(_OpenAI):
 
     async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
         return await client.completions.create(model=model, prompt=prompt, stream=stream)
+
+    def stream_prefix(self) -> list[Any]:
+        chunk = {"id": "cmpl-x", "object": "text_completion", "created": 1, "model": "gpt-3.5-turbo-instruct"}
+        return [
+            {**chunk, "choices": [{"index": 0, "text": "Hallo", "finish_reason": None, "logprobs": None}]},
+            {**chunk, "choices": [{"index": 0, "text": " und", "finish_reason": None, "logprobs": None}]},
+        ]
+
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [
+            {"choices": [{"text": None}, {"text": 5, "finish_reason": []}], "usage": {"prompt_tokens": None}},
+            {"choices": {"0": "x"}, "usage": "none"},
+        ]
 
     def translator(self) -> type:
         return self._translators().CompletionsTranslator
@@ -280,11 +341,163 @@ class OpenAIEmbeddings(_OpenAI):
     async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
         return await client.embeddings.create(model=model, input=[prompt, "zweiter Text"])
 
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [
+            {"data": None, "usage": {"prompt_tokens": "x"}},
+            {"data": [{"embedding": "base64=="}, None], "model": 3},
+            {"data": [None]},
+            {"data": "x"},
+        ]
+
     def translator(self) -> type:
         return self._translators().EmbeddingsTranslator
 
 
-ALL: list[Library] = [OpenAIChat(), OpenAIResponses(), OpenAICompletions(), OpenAIEmbeddings()]
+# ---- anthropic ---------------------------------------------------------------------------
+
+
+class AnthropicMessages(Library):
+    id = "anthropic-messages"
+    instrumentation = "anthropic"
+    own_modules = ("anthropic", *Library.own_modules)
+    span_name = "chat claude-sonnet-5-5"
+    ok_model = "claude-sonnet-5-5"
+
+    def client(self, server: Any, aio: bool) -> Any:
+        import anthropic
+
+        cls = anthropic.AsyncAnthropic if aio else anthropic.Anthropic
+        return cls(base_url=server.anthropic_base_url, api_key=API_KEY, max_retries=0)
+
+    def _kwargs(self, stream: bool, model: str, prompt: str) -> dict:
+        return {"model": model, "max_tokens": 300, "messages": [{"role": "user", "content": prompt}], "stream": stream}
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return client.messages.create(**self._kwargs(stream, model, prompt))
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return await client.messages.create(**self._kwargs(stream, model, prompt))
+
+    def _translators(self) -> Any:
+        return importlib.import_module("micrometrics_instrumentation.anthropic.translators")
+
+    def translator(self) -> type:
+        return self._translators().MessagesTranslator
+
+    def accumulator(self) -> type:
+        return self._translators().MessageAccumulator
+
+    def stream_prefix(self) -> list[Any]:
+        message = {"id": "msg_x", "type": "message", "role": "assistant", "model": self.ok_model, "content": [],
+                   "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 9, "output_tokens": 1}}
+        return [
+            ("message_start", {"type": "message_start", "message": message}),
+            ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hallo"}}),
+        ]
+
+    def broken_stream(self, breakage: str) -> list[Any]:
+        prefix = self.stream_prefix()
+        bad = "{not json" if breakage == "garbage" else json.dumps(prefix[-1][1])[:-7]
+        return [*prefix, ("content_block_delta", bad)]
+
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [
+            {"content": None, "usage": None, "stop_reason": 5},
+            {"id": 3, "model": [], "content": "text", "usage": {"input_tokens": "x", "output_tokens": -1, "cache_read_input_tokens": 2.5}},
+            {"content": [None, 1, {"type": "text", "text": None}, {"type": "tool_use", "input": "x"}, {"type": "thinking"}, {"type": None}]},
+            {"type": "message", "role": "assistant", "content": [{"type": "text", "text": 5}], "stop_reason": "weird", "usage": {}},
+        ]
+
+
+# ---- google-genai -----------------------------------------------------------------------
+
+
+class _Google(Library):
+    instrumentation = "google_genai"
+    own_modules = ("google", "aiohttp", "json", "pydantic", "pydantic_core", *Library.own_modules)
+
+    def client(self, server: Any, aio: bool) -> Any:
+        from google import genai
+
+        # A genai.Client closes its connections when collected: the same object serves .aio.
+        return genai.Client(api_key=API_KEY, http_options={"base_url": server.google_base_url})
+
+    def close(self, client: Any) -> None:
+        client.close()
+
+    async def aclose(self, client: Any) -> None:
+        await client.aio.aclose()
+
+    def _translators(self) -> Any:
+        return importlib.import_module("micrometrics_instrumentation.google_genai.translators")
+
+
+class GoogleGenerateContent(_Google):
+    id = "google_genai-generate_content"
+    span_name = "generate_content gemini-2.0-flash"
+    ok_model = "gemini-2.0-flash"
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        if stream:
+            return client.models.generate_content_stream(model=model, contents=prompt)
+        return client.models.generate_content(model=model, contents=prompt)
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        if stream:
+            return await client.aio.models.generate_content_stream(model=model, contents=prompt)
+        return await client.aio.models.generate_content(model=model, contents=prompt)
+
+    def translator(self) -> type:
+        return self._translators().GenerateContentTranslator
+
+    def accumulator(self) -> type:
+        return self._translators().ContentAccumulator
+
+    def stream_prefix(self) -> list[Any]:
+        def chunk(text: str) -> dict:
+            return {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}],
+                    "modelVersion": "gemini-2.0-flash-001", "responseId": "resp-x"}
+
+        return [chunk("Hallo"), chunk(" und")]
+
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [
+            {"candidates": None, "usageMetadata": None},
+            {"candidates": [{"content": None, "finishReason": 5}], "usageMetadata": {"promptTokenCount": "x", "candidatesTokenCount": -1}},
+            {"candidates": [{"content": {"parts": [None, {"text": None}, {"functionCall": {"name": None, "args": "x"}}, {}]}}]},
+            {"candidates": "x", "modelVersion": 3, "responseId": ["a"]},
+        ]
+
+
+class GoogleEmbeddings(_Google):
+    id = "google_genai-embeddings"
+    span_name = "embeddings text-embedding-004"
+    ok_model = "text-embedding-004"
+    streams = False
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return client.models.embed_content(model=model, contents=[prompt, "zweiter Text"])
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return await client.aio.models.embed_content(model=model, contents=[prompt, "zweiter Text"])
+
+    def translator(self) -> type:
+        return self._translators().EmbedContentTranslator
+
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [
+            {"embeddings": None},
+            {"embeddings": [{"values": "x"}, None, {"values": [1, "a"]}], "metadata": 5},
+            {"embeddings": "x"},
+        ]
+
+
+ALL: list[Library] = [
+    OpenAIChat(), OpenAIResponses(), OpenAICompletions(), OpenAIEmbeddings(),
+    AnthropicMessages(),
+    GoogleGenerateContent(), GoogleEmbeddings(),
+]
 
 
 def libraries(*, streams: bool | None = None, kinds: Callable[[Library], bool] | None = None) -> list[Library]:

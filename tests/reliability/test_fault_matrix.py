@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+import micrometrics
 from micrometrics import core, engine, safety
+from micrometrics.metric import CallView, MicroMetric, Result
 from micrometrics.metrics import LanguageMatch
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import metrics as M
@@ -29,6 +32,41 @@ def _boom(*args: Any, **kwargs: Any) -> Any:
     raise InjectedFault("injected by the reliability suite")
 
 
+class FirstAttemptFails(MicroMetric):
+    """A guard that asks for one retry: it fails the first attempt of every call."""
+
+    name = "first_attempt_fails"
+    mode = "guard"
+    max_retries = 1
+
+    def evaluate(self, call: CallView) -> Result:
+        return Result("fail" if call.attempt == 1 else "pass")
+
+
+class FirstStreamPrefixFails(FirstAttemptFails):
+    """The same on a stream's prefix, before the caller sees a chunk."""
+
+    name = "first_stream_prefix_fails"
+    stream_prefix_chars = 1
+
+
+def _break_second_accumulator(lib: Library, mp: Any) -> None:
+    """Only the restarted stream's accumulator cannot be built."""
+    cls = lib.translator()
+    original = cls.accumulator
+
+    def accumulator(self: Any, record: Any, stream: Any) -> Any:
+        if record.attempt > 1:
+            raise InjectedFault("injected by the reliability suite")
+        return original(self, record, stream)
+
+    mp.setattr(cls, "accumulator", accumulator)
+
+
+def _guards(mode: str) -> list[MicroMetric]:
+    return [FirstStreamPrefixFails() if "stream" in mode else FirstAttemptFails()]
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
@@ -36,6 +74,8 @@ class Stage:
     applies: Callable[[Library, str, bool], bool]  # (library, mode, error call)
     inject: Callable[[Library, Any], None]  # (library, monkeypatch)
     span_survives: bool  # the call's span is still exported
+    metrics: Callable[[str], list[MicroMetric]] | None = None  # instrument(metrics=...) by mode; None: defaults
+    spans_per_call: int = 1
 
 
 def _inference(lib: Library) -> bool:
@@ -69,6 +109,14 @@ STAGES = [
           _break_metric, True),
     Stage("evaluation_setup", "evaluation", lambda lib, mode, err: not err and _inference(lib),
           lambda lib, mp: mp.setattr(engine, "CallView", _boom), True),
+    Stage("guard_retry", "retry", lambda lib, mode, err: not err and _inference(lib),
+          lambda lib, mp: mp.setattr(lib.translator(), "retry", _boom), True, _guards),
+    Stage("guard_evaluation", "evaluation", lambda lib, mode, err: not err and _inference(lib),
+          lambda lib, mp: mp.setattr(FirstAttemptFails, "evaluate", _boom), True, _guards),
+    Stage("guard_emission", "finish", lambda lib, mode, err: not err and _inference(lib) and "stream" not in mode,
+          lambda lib, mp: mp.setattr(core.Runtime, "emit", _boom), True, _guards),
+    Stage("guard_restart_stream_start", "stream_start", lambda lib, mode, err: not err and _inference(lib) and "stream" in mode,
+          _break_second_accumulator, True, _guards, spans_per_call=2),
 ]
 
 
@@ -99,7 +147,8 @@ def test_a_broken_stage_never_changes_the_call(lib, mode, error, stage, demo, te
     uninstrumented = lib.run(demo, mode, error=error)
     assert uninstrumented.kind == ("error" if error else "stream" if "stream" in mode else "value")
 
-    telemetry.instrument(instrumentations=[lib.instrumentation])
+    options = {"metrics": stage.metrics(mode)} if stage.metrics else {}
+    telemetry.instrument(instrumentations=[lib.instrumentation], **options)
     stage.inject(lib, monkeypatch)
     first = lib.run(demo, mode, error=error)
     second = lib.run(demo, mode, error=error)
@@ -119,7 +168,7 @@ def test_a_broken_stage_never_changes_the_call(lib, mode, error, stage, demo, te
 
     # The span is not lost to a fault after it started.
     spans = [s for s in telemetry.spans() if s.name == lib.span(error)]
-    assert len(spans) == (2 if stage.span_survives else 0)
+    assert len(spans) == (2 * stage.spans_per_call if stage.span_survives else 0)
     if error and stage.name != "error_finish":
         assert all(s.attributes[A.ERROR_TYPE] == "500" for s in spans)
 
@@ -128,3 +177,31 @@ def test_the_matrix_covers_every_library_mode_and_stage():
     ids = {p.id for p in CASES}
     assert len(ids) == len(CASES) >= 40
     assert {s.name for s in STAGES} == {p.values[3].name for p in CASES}
+
+
+@pytest.mark.parametrize(
+    "lib, mode",
+    [pytest.param(lib, mode, id=f"{lib.id}-{mode}") for lib in libraries() for mode in MODES if lib.streams or "stream" not in mode],
+)
+def test_a_broken_exporter_never_changes_the_call_and_export_resumes(lib, mode, demo, sink, monkeypatch, debug_log):
+    """The export stage, with the OTLP pipeline instrument() builds: the exporter itself raises."""
+    uninstrumented = lib.run(demo, mode)
+    handle = micrometrics.instrument(exporter="otlp", endpoint=sink.url, instrumentations=[lib.instrumentation], metrics=[])
+    try:
+        monkeypatch.setattr(OTLPSpanExporter, "export", _boom)
+        broken = [lib.run(demo, mode), lib.run(demo, mode)]
+        handle.force_flush()
+        monkeypatch.undo()
+        healed = lib.run(demo, mode)
+        handle.force_flush()
+    finally:
+        micrometrics.uninstrument()
+
+    assert broken == [uninstrumented, uninstrumented] and healed == uninstrumented
+    assert safety.totals.get("export", 0) >= 1 and set(safety.totals) == {"export"}
+    logged = [r for r in debug_log.records if "internal error at stage" in r.getMessage()]
+    assert len(logged) == 1
+    counted = [(a, v) for a, v in sink.metric_points(M.MICROMETRICS_INTERNAL_ERRORS) if a[A.MICROMETRICS_STAGE] == "export"]
+    assert counted and counted[-1][1] == safety.totals["export"]
+    # The pipeline is not wedged: the call after the fault is exported.
+    assert [s.name for s in sink.spans()] == [lib.span()]
