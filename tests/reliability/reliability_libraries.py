@@ -74,6 +74,8 @@ def normal(obj: Any) -> Any:
     name = f"{cls.__module__}.{cls.__qualname__}"
     if hasattr(obj, "model_dump"):
         return name, scrub(obj.model_dump(mode="json", warnings=False))
+    if isinstance(obj, list) and any(hasattr(x, "model_dump") for x in obj):
+        return name, [normal(x) for x in obj]
     if isinstance(obj, (str, int, float, bool, type(None), dict, list, tuple)):
         return name, scrub(obj)
     return name
@@ -100,6 +102,12 @@ class Library:
     streams: bool = True
     ok_model: str = ""
     error_model: str = "error-500"
+    #: Answers come from the demo server (so malformed ones can be scripted).
+    http: bool = True
+    #: The modes this library has (streams add "sync-stream" and "async-stream").
+    modes: tuple[str, ...] = ("sync", "async")
+    #: The built-in metric (class name) that evaluates its calls by default; None: none does.
+    evaluated_by: str | None = "LanguageMatch"
     #: Top-level modules whose exceptions are the library's own (and its HTTP stack's).
     own_modules: tuple[str, ...] = ("httpx", "httpcore", "httpx2", "httpcore2")
 
@@ -151,6 +159,9 @@ class Library:
         return repr(outcome.data)
 
     # ---- shared ------------------------------------------------------------------------
+
+    def all_modes(self) -> tuple[str, ...]:
+        return (*self.modes, *(f"{m}-stream" for m in self.modes)) if self.streams else self.modes
 
     def available(self) -> bool:
         from micrometrics import registry
@@ -334,6 +345,7 @@ class OpenAIEmbeddings(_OpenAI):
     span_name = "embeddings text-embedding-3-small"
     ok_model = "text-embedding-3-small"
     streams = False
+    evaluated_by = None
 
     def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
         return client.embeddings.create(model=model, input=[prompt, "zweiter Text"])
@@ -475,6 +487,7 @@ class GoogleEmbeddings(_Google):
     span_name = "embeddings text-embedding-004"
     ok_model = "text-embedding-004"
     streams = False
+    evaluated_by = None
 
     def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
         return client.models.embed_content(model=model, contents=[prompt, "zweiter Text"])
@@ -493,10 +506,199 @@ class GoogleEmbeddings(_Google):
         ]
 
 
+# ---- retrieval ---------------------------------------------------------------------------
+
+#: A tiny knowledge base (German support answers) for the retrieval adapters.
+CORPUS = {
+    "versand-de": "Der Versand nach Deutschland dauert zwei bis drei Werktage und ist ab 50 Euro kostenlos.",
+    "retoure": "Eine Retoure ist innerhalb von 30 Tagen kostenlos, das Etikett liegt der Bestellung bei.",
+    "zahlung": "Wir akzeptieren Kreditkarte, PayPal und Rechnung; die Zahlung wird beim Versand belastet.",
+    "buero": "Unser Büro in Berlin ist montags bis freitags von 9 bis 17 Uhr erreichbar.",
+}
+QUERY = "Wie lange dauert der Versand nach Deutschland?"
+DIMENSION = 64
+
+
+def embed(text: str) -> list[float]:
+    """A hashed bag of words, L2-normalised: deterministic, no model."""
+    import hashlib
+    import math
+
+    vector = [0.0] * DIMENSION
+    for word in re.findall(r"\w+", text.lower()):
+        vector[int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big") % DIMENSION] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+class _Retrieval(Library):
+    streams = False
+    http = False
+    modes = ("sync", "async")
+    ok_model = "kb"
+    error_model = "missing"
+    evaluated_by = "RetrievalPrecision"
+
+    def close(self, client: Any) -> None:
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
+
+    async def aclose(self, client: Any) -> None:
+        close = getattr(client, "close", None)
+        if close is not None:
+            result = close()
+            if hasattr(result, "__await__"):
+                await result
+
+    def malformed_bodies(self) -> list[Any]:
+        return []
+
+
+class ChromaQuery(_Retrieval):
+    id = "chromadb-query"
+    instrumentation = "chromadb"
+    own_modules = ("chromadb", "builtins")
+    modes = ("sync",)  # the async client needs a Chroma server: tests/retrieval covers it
+
+    def __init__(self) -> None:
+        self.collection = f"kb_{os.getpid()}"
+        self.span_name = f"retrieval {self.collection}"
+
+    def client(self, server: Any, aio: bool) -> Any:
+        import chromadb
+        from chromadb import Documents, EmbeddingFunction, Embeddings
+
+        class HashEmbedding(EmbeddingFunction[Documents]):
+            def __init__(self) -> None:
+                pass
+
+            def __call__(self, input: Documents) -> Embeddings:  # noqa: A002 - chromadb's name
+                return [embed(t) for t in input]
+
+            @staticmethod
+            def name() -> str:
+                return "micrometrics-reliability-hash"
+
+            def get_config(self) -> dict:
+                return {}
+
+            @staticmethod
+            def build_from_config(config: dict) -> "HashEmbedding":
+                return HashEmbedding()
+
+        client = chromadb.EphemeralClient()
+        kb = client.get_or_create_collection(self.collection, embedding_function=HashEmbedding())
+        if kb.count() == 0:
+            kb.add(ids=list(CORPUS), documents=list(CORPUS.values()))
+        return kb
+
+    def close(self, client: Any) -> None:
+        pass
+
+    def span(self, error: bool = False) -> str:
+        return self.span_name
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        if model == self.error_model:
+            return client.query(query_texts=[prompt], n_results=2, where={"$bogus": 1})
+        return client.query(query_texts=[prompt], n_results=2)
+
+    def translator(self) -> type:
+        return importlib.import_module("micrometrics_instrumentation.chromadb.translators").QueryTranslator
+
+
+class QdrantQuery(_Retrieval):
+    id = "qdrant-query_points"
+    instrumentation = "qdrant"
+    own_modules = ("qdrant_client", "builtins")
+    span_name = "retrieval kb"
+
+    def span(self, error: bool = False) -> str:
+        return "retrieval missing" if error else self.span_name
+
+    def client(self, server: Any, aio: bool) -> Any:
+        from qdrant_client import AsyncQdrantClient, QdrantClient
+
+        return AsyncQdrantClient(":memory:") if aio else QdrantClient(":memory:")
+
+    def _points(self) -> list[Any]:
+        from qdrant_client import models
+
+        return [models.PointStruct(id=i, vector=embed(t), payload={"text": t, "slug": k}) for i, (k, t) in enumerate(CORPUS.items(), 1)]
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        from qdrant_client import models
+
+        if not client.collection_exists("kb"):
+            client.create_collection("kb", vectors_config=models.VectorParams(size=DIMENSION, distance=models.Distance.COSINE))
+            client.upsert("kb", points=self._points())
+        return client.query_points(model, query=embed(prompt), limit=2)
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        from qdrant_client import models
+
+        if not await client.collection_exists("kb"):
+            await client.create_collection("kb", vectors_config=models.VectorParams(size=DIMENSION, distance=models.Distance.COSINE))
+            await client.upsert("kb", points=self._points())
+        return await client.query_points(model, query=embed(prompt), limit=2)
+
+    def translator(self) -> type:
+        return importlib.import_module("micrometrics_instrumentation.qdrant.translators").QueryPointsTranslator
+
+
+class LangChainRetriever(_Retrieval):
+    id = "langchain-retriever"
+    instrumentation = "langchain"
+    own_modules = ("langchain_core", "builtins")
+    span_name = "retrieval KeywordRetriever"
+
+    def span(self, error: bool = False) -> str:
+        return "retrieval BrokenRetriever" if error else self.span_name
+
+    def client(self, server: Any, aio: bool) -> Any:
+        from langchain_core.documents import Document as LCDocument
+        from langchain_core.retrievers import BaseRetriever
+
+        class KeywordRetriever(BaseRetriever):
+            k: int = 2
+
+            def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+                terms = set(re.findall(r"\w+", query.lower()))
+                scored = []
+                for slug, text in CORPUS.items():
+                    overlap = len(terms & set(re.findall(r"\w+", text.lower())))
+                    if overlap:
+                        scored.append(LCDocument(id=slug, page_content=text, metadata={"score": overlap / max(len(terms), 1)}))
+                return sorted(scored, key=lambda d: -d.metadata["score"])[: self.k]
+
+        class BrokenRetriever(BaseRetriever):
+            def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Any]:
+                raise LookupError("index offline")
+
+        return {"kb": KeywordRetriever(), "missing": BrokenRetriever()}
+
+    def close(self, client: Any) -> None:
+        pass
+
+    async def aclose(self, client: Any) -> None:
+        pass
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return client[model].invoke(prompt)
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return await client[model].ainvoke(prompt)
+
+    def translator(self) -> type:
+        return importlib.import_module("micrometrics_instrumentation.langchain.translators").RetrieverTranslator
+
+
 ALL: list[Library] = [
     OpenAIChat(), OpenAIResponses(), OpenAICompletions(), OpenAIEmbeddings(),
     AnthropicMessages(),
     GoogleGenerateContent(), GoogleEmbeddings(),
+    ChromaQuery(), QdrantQuery(), LangChainRetriever(),
 ]
 
 

@@ -18,10 +18,10 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 import micrometrics
 from micrometrics import core, engine, safety
 from micrometrics.metric import CallView, MicroMetric, Result
-from micrometrics.metrics import LanguageMatch
+from micrometrics import metrics as builtin_metrics
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import metrics as M
-from reliability_libraries import MODES, Library, libraries
+from reliability_libraries import Library, libraries
 
 
 class InjectedFault(Exception):
@@ -79,11 +79,15 @@ class Stage:
 
 
 def _inference(lib: Library) -> bool:
-    return lib.id != "openai-embeddings" and not lib.id.endswith("embeddings")
+    return lib.evaluated_by == "LanguageMatch"
+
+
+def _evaluated(lib: Library) -> bool:
+    return lib.evaluated_by is not None
 
 
 def _break_metric(lib: Library, mp: Any) -> None:
-    mp.setattr(LanguageMatch, "evaluate", _boom)
+    mp.setattr(getattr(builtin_metrics, lib.evaluated_by), "evaluate", _boom)
 
 
 STAGES = [
@@ -103,11 +107,11 @@ STAGES = [
           lambda lib, mp: mp.setattr(core.Runtime, "finish", _boom), True),
     Stage("error_finish", "finish", lambda lib, mode, err: err,
           lambda lib, mp: mp.setattr(core.Runtime, "fail", _boom), True),
-    Stage("emission", "emission", lambda lib, mode, err: not err and _inference(lib),
+    Stage("emission", "emission", lambda lib, mode, err: not err and _evaluated(lib),
           lambda lib, mp: mp.setattr(core.Runtime, "emit", _boom), True),
-    Stage("evaluation", "evaluation", lambda lib, mode, err: not err and _inference(lib),
+    Stage("evaluation", "evaluation", lambda lib, mode, err: not err and _evaluated(lib),
           _break_metric, True),
-    Stage("evaluation_setup", "evaluation", lambda lib, mode, err: not err and _inference(lib),
+    Stage("evaluation_setup", "evaluation", lambda lib, mode, err: not err and _evaluated(lib),
           lambda lib, mp: mp.setattr(engine, "CallView", _boom), True),
     Stage("guard_retry", "retry", lambda lib, mode, err: not err and _inference(lib),
           lambda lib, mp: mp.setattr(lib.translator(), "retry", _boom), True, _guards),
@@ -123,9 +127,7 @@ STAGES = [
 def _cases() -> list[Any]:
     cases = []
     for lib in libraries():
-        for mode in MODES:
-            if "stream" in mode and not lib.streams:
-                continue
+        for mode in lib.all_modes():
             for err in (False, True):
                 for stage in STAGES:
                     if stage.applies(lib, mode, err):
@@ -181,7 +183,7 @@ def test_the_matrix_covers_every_library_mode_and_stage():
 
 @pytest.mark.parametrize(
     "lib, mode",
-    [pytest.param(lib, mode, id=f"{lib.id}-{mode}") for lib in libraries() for mode in MODES if lib.streams or "stream" not in mode],
+    [pytest.param(lib, mode, id=f"{lib.id}-{mode}") for lib in libraries() for mode in lib.all_modes()],
 )
 def test_a_broken_exporter_never_changes_the_call_and_export_resumes(lib, mode, demo, sink, monkeypatch, debug_log):
     """The export stage, with the OTLP pipeline instrument() builds: the exporter itself raises."""
