@@ -156,30 +156,17 @@ class Runtime:
         span.end(end_time=record.end_time_ns)
 
     def finish(self, record: CallRecord, *, guards: str = "act", monitors: bool = True) -> GuardVerdict:
-        """The response is in the record: write it, run guards, queue monitors.
+        """The response is in the record: run guards now, hand the rest to the worker.
 
         ``guards``: "act" (may ask for a retry), "report" (streams: the guards that did
-        not decide on the prefix only report), "skip".
+        not decide on the prefix only report), "skip". The worker writes the response
+        attributes and metric points, runs the monitors and ends the span at the call's
+        end time, so the caller pays an enqueue; with the queue full or closed, all of it
+        happens here.
         """
         self._ended(record)
-        span = record.span
-        recording = span.is_recording()
-        if recording:
-            span.set_attributes(response_attributes(record))
-            if self.capture_content:
-                span.set_attributes(content_attributes(record, self.content_policy))
-        dims = metric_attributes(record)
-        self.duration.record(record.duration, dims)
-        if record.time_to_first_chunk is not None:
-            self.ttfc.record(record.time_to_first_chunk, dims)
-        if record.input_tokens is not None:
-            self.tokens.record(record.input_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_INPUT})
-        if record.output_tokens is not None:
-            self.tokens.record(record.output_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_OUTPUT})
-        if self.capture_content and self.logger is not None and isinstance(record, InferenceRecord):
-            self._details_event(record)
         if isinstance(record, RetrievalRecord):
-            self._remember_documents(record)
+            self._remember_documents(record)  # the trace's next call reads it: now, not later
 
         verdict = RETURN
         if guards != "skip":
@@ -189,14 +176,34 @@ class Runtime:
             if chosen_guards:
                 verdict = self.run_guards(record, sampled(chosen_guards), can_retry=guards == "act")
         configured = self.suite.monitors(record.operation) if monitors else ()
-        if configured:
-            chosen = sampled(configured)
-            if chosen:
-                if self.worker.submit(record, chosen):
-                    return verdict  # the worker ends the span
-                self.dropped.add(1, dims)
-        span.end(end_time=record.end_time_ns)
+        chosen = sampled(configured) if configured else []
+        if self.worker.submit(record, chosen):
+            return verdict  # the worker writes the response and ends the span
+        if chosen:
+            self.dropped.add(1, metric_attributes(record))
+        self.write(record)
+        record.span.end(end_time=record.end_time_ns)
         return verdict
+
+    def write(self, record: CallRecord) -> None:
+        """Response attributes, duration and token metric points, the details event."""
+        span = record.span
+        if span.is_recording():
+            span.set_attributes(response_attributes(record))
+            if self.capture_content:
+                span.set_attributes(content_attributes(record, self.content_policy))
+        dims = metric_attributes(record)
+        # Exemplars link to the call's span, whichever thread records the point.
+        ctx = trace.set_span_in_context(span)
+        self.duration.record(record.duration, dims, context=ctx)
+        if record.time_to_first_chunk is not None:
+            self.ttfc.record(record.time_to_first_chunk, dims, context=ctx)
+        if record.input_tokens is not None:
+            self.tokens.record(record.input_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_INPUT}, context=ctx)
+        if record.output_tokens is not None:
+            self.tokens.record(record.output_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_OUTPUT}, context=ctx)
+        if self.capture_content and self.logger is not None and isinstance(record, InferenceRecord):
+            self._details_event(record)
 
     # ---- guards ----------------------------------------------------------------------
 
@@ -238,8 +245,12 @@ class Runtime:
     # ---- monitors ----------------------------------------------------------------------
 
     def complete_monitored(self, record: CallRecord, results: list[tuple[MicroMetric, Result, float]]) -> None:
-        """Worker callback: write the monitors' results, then end the span at the call's end time."""
+        """Worker callback: write the response and the monitors' results, then end the span at the call's end time."""
         try:
+            try:
+                self.write(record)
+            except Exception as exc:
+                safety.report("finish", exc)
             self.emit(record, results)
         except Exception as exc:
             safety.report("emission", exc)
