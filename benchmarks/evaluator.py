@@ -1,0 +1,219 @@
+"""The metric engine under load: LanguageMatch throughput, the guard's decision time, the
+async queue at saturation.
+
+    python benchmarks/evaluator.py [--quick] [--json out.json]
+
+* throughput: LanguageMatch evaluations per second on one thread, on distinct ~300-character
+  responses in seven languages (no two texts alike, so no cache helps), with the expected
+  language given by ``context(expected_language=...)`` and inferred from distinct user turns
+  (the default, two detections per call);
+* guard: the decision time of LanguageMatch as a guard (``evaluate()`` on the request path),
+  on the full response and on the 120-character prefix a streaming guard decides on;
+* saturation: calls offered through the real call pipeline at twice the monitors' capacity,
+  with ``max_queue=1000``: how long the caller waits per call (it never waits for the queue),
+  how many calls were evaluated, how many dropped and counted in
+  ``micrometrics.evaluations.dropped``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import workload as w  # noqa: E402
+
+
+def _records(count: int, context: bool) -> list[Any]:
+    from micrometrics.records import InferenceRecord, text_part
+
+    out = []
+    for i, (lang, text) in enumerate(w.responses(count)):
+        rec = InferenceRecord(
+            operation="chat",
+            provider="openai",
+            model=w.MODEL,
+            input_messages=[{"role": "user", "parts": [text_part(f"{w.QUESTIONS[lang]} (Ticket {10000 + i})")]}],
+            output_messages=[{"role": "assistant", "parts": [text_part(text)], "finish_reason": "stop"}],
+        )
+        if context:
+            rec.context = {"expected_language": lang}
+        out.append(rec)
+    return out
+
+
+def throughput(count: int) -> dict[str, Any]:
+    from micrometrics.engine import evaluate
+    from micrometrics.metric import CallView
+    from micrometrics.metrics import LanguageMatch
+    from micrometrics.metrics.language import prepare
+
+    prepare()
+    out: dict[str, Any] = {"texts": count, "chars": round(statistics.mean(len(t) for _, t in w.responses(count)))}
+    for name, context in (("given", True), ("inferred", False)):
+        metric = LanguageMatch()
+        views = [CallView(r) for r in _records(count, context)]
+        for v in views[:20]:
+            evaluate(metric, v)
+        metric = LanguageMatch()  # a fresh inference cache: every user turn is new
+        labels: dict[str, int] = {}
+        wall0, cpu0 = time.perf_counter(), time.thread_time()
+        for v in views:
+            result, _ = evaluate(metric, v)
+            labels[result.label] = labels.get(result.label, 0) + 1
+        wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
+        out[name] = {"evals_per_s": count / cpu, "evals_per_s_wall": count / wall, "us_per_eval": cpu / count * 1e6, "labels": labels}
+    return out
+
+
+def guard(count: int) -> dict[str, Any]:
+    from micrometrics.engine import evaluate
+    from micrometrics.metric import CallView
+    from micrometrics.metrics import LanguageMatch
+    from micrometrics.streams import _PrefixView
+
+    metric = LanguageMatch(mode="guard")
+    records = _records(count, context=False)
+    out: dict[str, Any] = {}
+    for name, view_of in (
+        ("response", CallView),
+        ("stream_prefix", lambda r: _PrefixView(r, r.output_text[: metric.stream_prefix_chars])),
+    ):
+        views = [view_of(r) for r in records]
+        for v in views[:20]:
+            evaluate(metric, v)
+        took = []
+        labels: dict[str, int] = {}
+        for v in views:
+            result, seconds = evaluate(metric, v)
+            took.append(seconds)
+            labels[result.label] = labels.get(result.label, 0) + 1
+        took.sort()
+        out[name] = {
+            "median_ms": statistics.median(took) * 1e3,
+            "p99_ms": took[int(len(took) * 0.99) - 1] * 1e3,
+            "max_ms": took[-1] * 1e3,
+            "labels": labels,
+        }
+    return out
+
+
+def saturation(capacity: float, seconds: float, factor: float = 2.0, max_queue: int = 1000) -> dict[str, Any]:
+    """Offer ``factor`` x ``capacity`` calls/s through the real pipeline for ``seconds``."""
+    import openai
+
+    import micrometrics
+    from micrometrics import pipeline
+    from micrometrics_instrumentation.openai.translators import ChatTranslator
+    from micrometrics_semconv import metrics as M
+
+    sink = w.Sink()
+    handle = micrometrics.instrument(
+        exporter="none", instrumentations=[], metrics=None, max_queue=max_queue,
+        tracer_provider=sink.tracer_provider, meter_provider=sink.meter_provider, logger_provider=sink.logger_provider,
+    )
+    c = w.client(w.Transport())
+    inst = c.chat.completions
+    body = json.loads(w.completion_body())
+    answers = []
+    for lang, text in w.responses(2000):
+        body["choices"][0]["message"]["content"] = text
+        answers.append((lang, openai.types.chat.ChatCompletion.model_validate(body)))
+    translator = ChatTranslator()
+
+    rate = capacity * factor
+    tick = 0.01
+    per_tick = max(1, round(rate * tick))
+    waits: list[float] = []
+    offered = 0
+    t_start = time.perf_counter()
+    next_tick = t_start
+    while time.perf_counter() - t_start < seconds:
+        for _ in range(per_tick):
+            lang, resp = answers[offered % len(answers)]
+            kwargs = {"model": w.MODEL, "messages": [{"role": "user", "content": f"{w.QUESTIONS[lang]} ({offered})"}]}
+            t0 = time.perf_counter()
+            pipeline.run_sync(translator, lambda *a, _r=resp, **k: _r, inst, (), kwargs)
+            waits.append(time.perf_counter() - t0)
+            offered += 1
+        next_tick += tick
+        pause = next_tick - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+    elapsed = time.perf_counter() - t_start
+    worker = handle.runtime.worker
+    dropped_at_end = worker.dropped
+    handle.force_flush(30)
+    spans = sink.spans.count
+    evaluated = offered - dropped_at_end
+    data = sink.reader.get_metrics_data()
+    dropped_metric = 0
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                if m.name == M.MICROMETRICS_EVALUATIONS_DROPPED:
+                    dropped_metric += sum(p.value for p in m.data.data_points)
+    micrometrics.uninstrument()
+    waits.sort()
+    return {
+        "offered_per_s": offered / elapsed,
+        "capacity_per_s": capacity,
+        "max_queue": max_queue,
+        "offered": offered,
+        "evaluated": evaluated,
+        "dropped": dropped_at_end,
+        "dropped_metric": dropped_metric,
+        "spans": spans,
+        "caller_median_us": statistics.median(waits) * 1e6,
+        "caller_p99_us": waits[int(len(waits) * 0.99) - 1] * 1e6,
+        "caller_max_us": waits[-1] * 1e6,
+        "switch_interval_ms": sys.getswitchinterval() * 1e3,
+    }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    n = 600 if quick else 3000
+    out: dict[str, Any] = {"throughput": throughput(n), "guard": guard(n // 2)}
+    capacity = out["throughput"]["inferred"]["evals_per_s"]
+    out["saturation"] = saturation(capacity, seconds=1.5 if quick else 4.0)
+    return out
+
+
+def report(data: dict[str, Any]) -> str:
+    t, g, s = data["throughput"], data["guard"], data["saturation"]
+    return "\n".join(
+        [
+            f"LanguageMatch, {t['texts']} distinct ~{t['chars']}-char responses, one thread:",
+            f"  expected language given:    {t['given']['evals_per_s']:7.0f} evals/s ({t['given']['us_per_eval']:.0f} µs each) {t['given']['labels']}",
+            f"  expected language inferred: {t['inferred']['evals_per_s']:7.0f} evals/s ({t['inferred']['us_per_eval']:.0f} µs each) {t['inferred']['labels']}",
+            f"guard decision: response median {g['response']['median_ms']:.2f} ms (p99 {g['response']['p99_ms']:.2f}), "
+            f"stream prefix median {g['stream_prefix']['median_ms']:.2f} ms (p99 {g['stream_prefix']['p99_ms']:.2f})",
+            f"saturation: offered {s['offered_per_s']:.0f} calls/s for {s['offered']} calls (capacity {s['capacity_per_s']:.0f}/s, max_queue {s['max_queue']}): "
+            f"evaluated {s['evaluated']}, dropped {s['dropped']} (counter says {s['dropped_metric']}), spans {s['spans']}; "
+            f"caller per call median {s['caller_median_us']:.0f} µs, p99 {s['caller_p99_us']:.0f} µs, max {s['caller_max_us']:.0f} µs",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    data = run(args.quick)
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=1))
+    print(report(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
