@@ -44,8 +44,10 @@ def given(value: Any) -> bool:
 def get(obj: Any, key: str, default: Any = None) -> Any:
     if obj is None:
         return default
-    value = obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
-    return value if given(value) else default
+    value = obj.get(key) if type(obj) is dict else getattr(obj, key, None)
+    if value is None or type(value).__name__ in _SENTINELS:
+        return default
+    return value
 
 
 def endpoint(client: Any) -> tuple[str, str | None, int | None]:
@@ -116,7 +118,11 @@ def input_messages(messages: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for m in messages or ():
         role = get(m, "role") or "user"
-        parts = content_parts(get(m, "content"))
+        content = get(m, "content")
+        if type(content) is str:  # the common case, kept cheap: long conversations are translated every call
+            out.append({"role": role, "parts": [text_part(content)]})
+            continue
+        parts = content_parts(content)
         # Tool results travel in user turns; the conventions give them the tool role.
         if parts and all(p["type"] == "tool_call_response" for p in parts):
             role = "tool"

@@ -41,7 +41,7 @@ _PARAMS = (
 def get(obj: Any, key: str, default: Any = None) -> Any:
     if obj is None:
         return default
-    value = obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
+    value = obj.get(key) if type(obj) is dict else getattr(obj, key, None)
     return default if value is None else value
 
 
@@ -125,6 +125,8 @@ def _parts(parts: Any) -> list[dict[str, Any]]:
 
 
 def _is_content(item: Any) -> bool:
+    if type(item) is str:
+        return False
     return get(item, "parts") is not None or get(item, "role") is not None
 
 
