@@ -334,11 +334,13 @@ class ExportHealth:
         self._pause = RETRY_FIRST_S
         self._warned_at: float | None = None
         self.attempting = 0
+        #: Shut down: its state no longer speaks for anything still exporting.
+        self.retired = False
         _live.add(self)
 
     @property
     def troubled(self) -> bool:
-        return self.failing or self.attempting > 0
+        return not self.retired and (self.failing or self.attempting > 0)
 
     def may_attempt(self) -> bool:
         with self._lock:
@@ -437,6 +439,7 @@ class Outbox:
             if self._pending and self.health.may_attempt():
                 self._drain(None if timeout_s is None else time.monotonic() + timeout_s)
             self._closed = True
+            self.health.retired = True
             left = len(self._pending)
             self._pending.clear()
         if left:
