@@ -2,13 +2,15 @@
 
     python examples/quickstart.py
 
-Uses OpenAI when OPENAI_API_KEY is set, else the local demo server. Each call prints
-one line on stderr: the span, its tokens, and the micro-metric labels.
+Uses OpenAI when OPENAI_API_KEY is set, else the local demo server. With the default
+console exporter each call prints one line on stderr: the span, its tokens, and the
+micro-metric labels. ``MICROMETRICS_EXPORTER=jaeger`` (or ``otlp``, ``datadog``) sends
+the same telemetry to a backend instead.
 """
 
 import micrometrics
 
-micrometrics.instrument(service_name="support-bot", exporter="console")
+micrometrics.instrument(service_name="support-bot")
 
 from _demo import model, openai_client  # noqa: E402
 
