@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Mapping
 
+from micrometrics import safety
 from micrometrics.records import CallRecord, EmbeddingsRecord, InferenceRecord, RetrievalRecord
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
@@ -106,6 +107,10 @@ def metric_attributes(record: CallRecord) -> dict[str, Any]:
     return attrs
 
 
+#: The fields of a message part that hold content (text, tool arguments and results, URIs).
+_CONTENT_KEYS = ("content", "arguments", "response", "uri")
+
+
 class ContentPolicy:
     """How content is exported when capture is on: redaction, then truncation with a marker."""
 
@@ -125,16 +130,25 @@ class ContentPolicy:
             value = value[: self.max_chars] + TRUNCATION_MARKER.format(n=cut)
         return value
 
+    def value(self, value: Any) -> Any:
+        """Every string inside a structured value (tool arguments, tool results) through ``text``."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.value(v) for v in value]
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        return self.text(str(value))  # what json.dumps(default=str) would export
+
     def parts(self, parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for part in parts:
             p = dict(part)
-            if isinstance(p.get("content"), str):
-                p["content"] = self.text(p["content"])
-            if isinstance(p.get("arguments"), str):
-                p["arguments"] = self.text(p["arguments"])
-            if isinstance(p.get("response"), str):
-                p["response"] = self.text(p["response"])
+            for key in _CONTENT_KEYS:
+                if p.get(key) is not None:
+                    p[key] = self.value(p[key])
             out.append(p)
         return out
 
@@ -152,7 +166,18 @@ def _json(value: Any) -> str:
 
 
 def content_attributes(record: CallRecord, policy: ContentPolicy) -> dict[str, Any]:
-    """Opt-in content attributes, as the conventions' JSON message schema."""
+    """Opt-in content attributes, as the conventions' JSON message schema.
+
+    Fails closed: if the policy (a user's ``redact``) breaks, no content is exported.
+    """
+    try:
+        return _content_attributes(record, policy)
+    except Exception as exc:
+        safety.report("content", exc)
+        return {}
+
+
+def _content_attributes(record: CallRecord, policy: ContentPolicy) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     if isinstance(record, InferenceRecord):
         if record.input_messages:

@@ -112,7 +112,8 @@ class OtlpSink:
                             continue
                         data = getattr(m, m.WhichOneof("data"))
                         for p in data.data_points:
-                            v = p.as_int if p.HasField("as_int") else p.as_double if hasattr(p, "as_double") else p.sum
+                            fields = {f.name for f, _ in p.ListFields()}
+                            v = p.as_int if "as_int" in fields else p.as_double if "as_double" in fields else p.sum
                             out.append((attributes(p), v))
         return out
 

@@ -104,6 +104,8 @@ class Library:
     error_model: str = "error-500"
     #: Answers come from the demo server (so malformed ones can be scripted).
     http: bool = True
+    #: The request carries the prompt (or query) as text; False: a vector.
+    text_request: bool = True
     #: The modes this library has (streams add "sync-stream" and "async-stream").
     modes: tuple[str, ...] = ("sync", "async")
     #: The built-in metric (class name) that evaluates its calls by default; None: none does.
@@ -613,6 +615,7 @@ class QdrantQuery(_Retrieval):
     instrumentation = "qdrant"
     own_modules = ("qdrant_client", "builtins")
     span_name = "retrieval kb"
+    text_request = False
 
     def span(self, error: bool = False) -> str:
         return "retrieval missing" if error else self.span_name

@@ -138,7 +138,8 @@ class JsonFormat(MicroMetric):
                 self.validate()
             errors = sorted(self._validator.iter_errors(value), key=lambda e: list(e.path))
             if errors:
+                # Named by the schema's rule, never by the offending value: that is the response's content.
                 e = errors[0]
-                where = "/".join(map(str, e.path)) or "(root)"
-                return Result("fail", explanation=f"schema violation at {where}: {e.message}"[:300], details={"valid_json": True, "schema_errors": len(errors)})
+                rule = "/".join(map(str, e.relative_schema_path)) or str(e.validator)
+                return Result("fail", explanation=f"schema violation: {rule}"[:300], details={"valid_json": True, "schema_errors": len(errors)})
         return Result("pass", details={"valid_json": True})
