@@ -154,6 +154,9 @@ def instrument(
                 )
             return _handle
         _warn_overdue(settings.metrics)
+        for metric in settings.metrics:
+            if metric.mode == "guard":
+                metric.prepare()
         provs = providers.build(settings, tracer_provider, meter_provider, logger_provider)
         runtime = core.Runtime(
             tracer_provider=provs.tracer_provider,

@@ -226,6 +226,10 @@ class MicroMetric:
     def evaluate(self, call: CallView) -> Result:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.evaluate(call) must return a micrometrics.Result")
 
+    def prepare(self) -> None:
+        """Load what evaluation needs (models, profiles). ``instrument()`` calls it for guards,
+        so their first decision is not spent loading; monitors load on first use."""
+
     def applies(self, call: CallView) -> bool:
         """False skips this call without a result (e.g. JsonFormat on a call that did not ask for JSON)."""
         return True

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result
-from micrometrics.metrics.language import Detection, detect_language, language_name
+from micrometrics.metrics.language import Detection, detect_language, language_name, prepare
 
 #: Letters of user text to gather (latest turns first) before inferring the expected language.
 _INFER_TARGET_CHARS = 160
@@ -59,6 +59,9 @@ class LanguageMatch(MicroMetric):
             raise ValueError(f"LanguageMatch: min_confidence={self.min_confidence!r} must be between 0 and 1")
         if isinstance(self.stream_prefix_chars, bool) or not isinstance(self.stream_prefix_chars, int) or self.stream_prefix_chars < 1:
             raise ValueError(f"LanguageMatch: stream_prefix_chars={self.stream_prefix_chars!r} must be an int >= 1")
+
+    def prepare(self) -> None:
+        prepare()
 
     def _detect(self, text: str) -> Detection:
         return detect_language(text, min_chars=self.min_chars, min_confidence=self.min_confidence)
