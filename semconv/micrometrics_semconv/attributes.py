@@ -101,3 +101,6 @@ METRIC_DIMENSIONS = frozenset(
         DB_SYSTEM_NAME,
     }
 )
+
+#: Lower-priority span attributes (app extras, content, results) left out to keep the core ones under the SDK's attribute limit.
+MICROMETRICS_ATTRIBUTES_DROPPED = "micrometrics.attributes.dropped"

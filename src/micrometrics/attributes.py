@@ -19,8 +19,11 @@ def span_name(record: CallRecord) -> str:
     return f"{record.operation} {record.model}" if record.model else record.operation
 
 
-def request_attributes(record: CallRecord) -> dict[str, Any]:
-    """The attributes known before the call: set at span start, so samplers see them."""
+def request_attributes(record: CallRecord, extra: bool = True) -> dict[str, Any]:
+    """The attributes known before the call: set at span start, so samplers see them.
+
+    ``extra=False``: without the application's ``context(attributes=...)`` (see ``extra_attributes``).
+    """
     attrs: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: record.operation, A.GEN_AI_PROVIDER_NAME: record.provider}
     if record.model:
         attrs[A.GEN_AI_REQUEST_MODEL] = record.model
@@ -49,11 +52,15 @@ def request_attributes(record: CallRecord) -> dict[str, Any]:
         conv = ctx.get("conversation_id")
         if conv is not None:
             attrs[A.GEN_AI_CONVERSATION_ID] = str(conv)
-        extra = ctx.get("attributes")
         if extra:
-            for k, v in extra.items():
+            for k, v in extra_attributes(record).items():
                 attrs.setdefault(k, v)
     return attrs
+
+
+def extra_attributes(record: CallRecord) -> Mapping[str, Any]:
+    """The application's own span attributes, from ``micrometrics.context(attributes=...)``."""
+    return (record.context.get("attributes") if record.context else None) or {}
 
 
 def response_attributes(record: CallRecord) -> dict[str, Any]:
@@ -165,40 +172,67 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def content_attributes(record: CallRecord, policy: ContentPolicy) -> dict[str, Any]:
+def cut(value: str, max_length: int | None) -> str:
+    """``value`` within ``max_length`` characters, the cut marked (never cut silently)."""
+    if max_length is None or len(value) <= max_length:
+        return value
+    marker = TRUNCATION_MARKER.format(n=len(value))
+    keep = max(0, max_length - len(marker))
+    marker = TRUNCATION_MARKER.format(n=len(value) - keep)
+    return (value[:keep] + marker)[:max_length]
+
+
+def _fitted(value: list[Any], messages: bool, max_length: int | None) -> str:
+    """JSON of messages (or parts) within ``max_length``: each text cut shorter, with its marker,
+    until the JSON fits; when even empty texts do not fit, the JSON itself is cut."""
+    text = _json(value)
+    if max_length is None or len(text) <= max_length:
+        return text
+    best, low, high = None, 0, max_length
+    while low <= high:  # the longest per-text limit that fits
+        mid = (low + high) // 2
+        shorter = ContentPolicy(max_chars=mid)
+        trial = _json(shorter.messages(value) if messages else shorter.parts(value))
+        if len(trial) <= max_length:
+            best, low = trial, mid + 1
+        else:
+            high = mid - 1
+    return best if best is not None else cut(text, max_length)
+
+
+def content_attributes(record: CallRecord, policy: ContentPolicy, max_length: int | None = None) -> dict[str, Any]:
     """Opt-in content attributes, as the conventions' JSON message schema.
 
-    Fails closed: if the policy (a user's ``redact``) breaks, no content is exported.
+    Each value fits ``max_length`` (the SDK's attribute length limit), cut with a
+    marker. Fails closed: if the policy (a user's ``redact``) breaks, no content is exported.
     """
     try:
-        return _content_attributes(record, policy)
+        return _content_attributes(record, policy, max_length)
     except Exception as exc:
         safety.report("content", exc)
         return {}
 
 
-def _content_attributes(record: CallRecord, policy: ContentPolicy) -> dict[str, Any]:
+def _content_attributes(record: CallRecord, policy: ContentPolicy, max_length: int | None) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     if isinstance(record, InferenceRecord):
         if record.input_messages:
-            attrs[A.GEN_AI_INPUT_MESSAGES] = _json(policy.messages(record.input_messages))
+            attrs[A.GEN_AI_INPUT_MESSAGES] = _fitted(policy.messages(record.input_messages), True, max_length)
         if record.system_instructions:
-            attrs[A.GEN_AI_SYSTEM_INSTRUCTIONS] = _json(policy.parts(record.system_instructions))
+            attrs[A.GEN_AI_SYSTEM_INSTRUCTIONS] = _fitted(policy.parts(record.system_instructions), False, max_length)
         if record.output_messages:
-            attrs[A.GEN_AI_OUTPUT_MESSAGES] = _json(policy.messages(record.output_messages))
+            attrs[A.GEN_AI_OUTPUT_MESSAGES] = _fitted(policy.messages(record.output_messages), True, max_length)
         if record.tool_definitions:
-            attrs[A.GEN_AI_TOOL_DEFINITIONS] = policy.text(_json(record.tool_definitions))
+            attrs[A.GEN_AI_TOOL_DEFINITIONS] = cut(policy.text(_json(record.tool_definitions)), max_length)
     elif isinstance(record, RetrievalRecord):
         if record.query:
-            attrs[A.GEN_AI_RETRIEVAL_QUERY_TEXT] = policy.text(record.query)
+            attrs[A.GEN_AI_RETRIEVAL_QUERY_TEXT] = cut(policy.text(record.query), max_length)
         if any(d.content for d in record.documents):
-            attrs[A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS] = _json(
-                [{"id": d.id, "content": policy.text(d.content or "")} for d in record.documents]
-            )
+            contents = [{"id": d.id, "content": policy.text(d.content or "")} for d in record.documents]
+            attrs[A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS] = _fitted(contents, False, max_length)
     elif isinstance(record, EmbeddingsRecord) and record.inputs:
-        attrs[A.GEN_AI_INPUT_MESSAGES] = _json(
-            [{"role": "user", "parts": [{"type": "text", "content": policy.text(t)}]} for t in record.inputs]
-        )
+        inputs = [{"role": "user", "parts": [{"type": "text", "content": policy.text(t)}]} for t in record.inputs]
+        attrs[A.GEN_AI_INPUT_MESSAGES] = _fitted(inputs, True, max_length)
     return attrs
 
 

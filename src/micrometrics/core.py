@@ -19,11 +19,13 @@ from micrometrics.attributes import (
     ContentPolicy,
     content_attributes,
     error_type,
+    extra_attributes,
     metric_attributes,
     request_attributes,
     response_attributes,
     span_name,
 )
+from micrometrics.budget import CONTENT, PER_RESULT, Budget
 from micrometrics.callcontext import RETRIEVED_KEY, TraceDocuments, current as current_context
 from micrometrics.engine import MetricSuite, MonitorWorker, evaluate, sampled
 from micrometrics.metric import CallView, MicroMetric, Result
@@ -80,6 +82,7 @@ class Runtime:
         deadline_s: float = 2.0,
     ) -> None:
         self.tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
+        self.budget = Budget(self.tracer)
         meter = meter_provider.get_meter(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
         self.logger = logger_provider.get_logger(_SCOPE, _VERSION, schema_url=SCHEMA_URL) if logger_provider else None
         self.capture_content = capture_content
@@ -119,7 +122,14 @@ class Runtime:
     def start(self, record: CallRecord) -> Any:
         """Start the call's span; returns the context token the wrapper detaches after the call."""
         record.context = current_context()
-        span = self.tracer.start_span(span_name(record), kind=SpanKind.CLIENT, attributes=request_attributes(record))
+        attrs = request_attributes(record, extra=False)
+        extra = extra_attributes(record)
+        if extra:
+            # The app's extra attributes leave room for the response, content and results.
+            op = record.operation
+            reserve = PER_RESULT * (len(self.suite.guards(op)) + len(self.suite.monitors(op))) + (CONTENT if self.capture_content else 0)
+            attrs = self.budget.start(attrs, extra, reserve)
+        span = self.tracer.start_span(span_name(record), kind=SpanKind.CLIENT, attributes=attrs)
         record.span = span
         if isinstance(record, InferenceRecord):
             record.retrieved_documents = self._recall_documents(record)
@@ -153,6 +163,7 @@ class Runtime:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:300]))
         self.duration.record(record.duration, metric_attributes(record))
+        self.seal(record)
         span.end(end_time=record.end_time_ns)
 
     def finish(self, record: CallRecord, *, guards: str = "act", monitors: bool = True) -> GuardVerdict:
@@ -182,6 +193,7 @@ class Runtime:
         if chosen:
             self.dropped.add(1, metric_attributes(record))
         self.write(record)
+        self.seal(record)
         record.span.end(end_time=record.end_time_ns)
         return verdict
 
@@ -191,7 +203,7 @@ class Runtime:
         if span.is_recording():
             span.set_attributes(response_attributes(record))
             if self.capture_content:
-                span.set_attributes(content_attributes(record, self.content_policy))
+                self.budget.add(span, content_attributes(record, self.content_policy, self.budget.max_length))
         dims = metric_attributes(record)
         # Exemplars link to the call's span, whichever thread records the point.
         ctx = trace.set_span_in_context(span)
@@ -227,7 +239,7 @@ class Runtime:
             if took > g.budget_s and result.label not in ("error",):
                 result = Result("timeout", explanation=f"guard took {took * 1000:.1f} ms, over its {g.budget_s * 1000:.0f} ms budget")
             evaluated.append((g, result, took))
-        self.emit(record, evaluated)
+        self.emit(record, evaluated, written=False)
         failing = [(g, r) for g, r, _ in evaluated if r.passed is False]
         results = tuple((m.name, res) for m, res, _ in evaluated)
         if not failing:
@@ -255,11 +267,28 @@ class Runtime:
         except Exception as exc:
             safety.report("emission", exc)
         finally:
+            self.seal(record)
             record.span.end(end_time=record.end_time_ns)
+
+    def seal(self, record: CallRecord) -> None:
+        """Before the span ends: core attributes evicted under the SDK's attribute limit are put back."""
+        span = record.span
+        try:
+            if getattr(span, "dropped_attributes", 0) and span.is_recording():
+                core = {**request_attributes(record, extra=False), **response_attributes(record)}
+                if record.error_type:
+                    core[A.ERROR_TYPE] = record.error_type
+                self.budget.seal(span, core)
+        except Exception as exc:
+            safety.report("finish", exc)
 
     # ---- emission ----------------------------------------------------------------------
 
-    def emit(self, record: CallRecord, results: Sequence[tuple[MicroMetric, Result, float]]) -> None:
+    def emit(self, record: CallRecord, results: Sequence[tuple[MicroMetric, Result, float]], *, written: bool = True) -> None:
+        """Results as span attributes, span events, log records and metric points.
+
+        ``written=False``: the response's attributes are still to come (guards): room is kept for them.
+        """
         span = record.span
         recording = span.is_recording()
         dims = metric_attributes(record)
@@ -278,7 +307,7 @@ class Runtime:
                     for k, v in result.details.items():
                         if v is not None:
                             attrs[prefix + k] = v if isinstance(v, (str, bool, int, float)) else str(v)
-                span.set_attributes(attrs)
+                self.budget.add(span, attrs, before_response=not written)
                 event = {A.GEN_AI_EVALUATION_NAME: name, A.GEN_AI_EVALUATION_SCORE_LABEL: result.label, A.MICROMETRICS_METRIC_MODE: metric.mode}
                 if result.score is not None:
                     event[A.GEN_AI_EVALUATION_SCORE_VALUE] = result.score
