@@ -1,21 +1,23 @@
-"""Per-call client-side cost of OpenAI chat calls: uninstrumented, micrometrics, and the peers.
+"""Per-call client-side cost of OpenAI chat calls: micrometrics and the peers, against no instrumentation.
 
-    python benchmarks/overhead.py [--quick] [--rounds N] [--json out.json]
+    python benchmarks/overhead.py [--quick] [--rounds N] [--only PEER ...] [--json out.json]
 
 Each mode runs in its own process (the peers in their own venvs, see environments.py),
-the processes interleaved over several rounds; medians over rounds are reported. A
-process measures, through an in-process transport (workload.py):
+the processes interleaved over several rounds; medians over rounds are reported. Inside a
+process, blocks of calls alternate between the client uninstrumented and instrumented
+(``instrument()`` / ``uninstrument()`` between blocks), so every added cost is a paired
+difference against the same client, same venv, same minute of a shared machine. Through an
+in-process transport (workload.py), per block:
 
-* ``call``: caller-visible µs per non-streamed call in a tight loop, steady state
-  (our evaluation worker, when it has work, competes for the GIL and shows up here);
+* ``call``: caller-visible µs per non-streamed call in a tight loop (our evaluation
+  worker, when it has work, competes for the GIL and shows up here);
 * ``call_thread_cpu``: CPU µs per call of the calling thread alone (the request path);
-* ``cpu``: CPU µs per call of all threads, after draining our evaluation worker and
+* ``call_cpu``: CPU µs per call of all threads, after draining our evaluation worker and
   the batch span processor (evaluation and export included);
-* ``stream``: µs per streamed call of 50 content chunks (added cost / 50 = per chunk);
-* ``load``: median caller-visible latency with 8 concurrent callers and a transport
-  answering after 20 ms, and its client-side part (latency minus the 20 ms wait).
-
-Added costs are always against the uninstrumented client in the same venv.
+* ``stream*``: the same per streamed call of 50 content chunks (added / 50 = per chunk);
+* ``load_*``: median, mean and p90 caller-visible latency with 8 concurrent callers and a
+  transport answering after 20 ms (the GIL is shared by the callers and our worker: waiting
+  for it after the provider answered is part of the latency), and CPU per call.
 """
 
 from __future__ import annotations
@@ -38,118 +40,128 @@ sys.path.insert(0, str(HERE))
 import environments  # noqa: E402
 from workload import STREAM_CHUNKS  # noqa: E402
 
-#: (warm-up calls, batches, calls per batch, streamed batches, streamed calls per batch, calls per load thread)
-FULL = dict(warmup=300, batches=12, batch=150, stream_batches=10, stream_batch=12, load_calls=40)
-QUICK = dict(warmup=150, batches=6, batch=100, stream_batches=5, stream_batch=8, load_calls=15)
+#: Per process: warm-up calls; pairs of (uninstrumented, instrumented) blocks and calls per block,
+#: for non-streamed calls, streamed calls, and the 8-caller load (calls per caller per block).
+FULL = dict(warmup=200, pairs=10, block=120, stream_pairs=8, stream_block=10, load_pairs=5, load_block=12)
+QUICK = dict(warmup=100, pairs=4, block=80, stream_pairs=3, stream_block=8, load_pairs=2, load_block=6)
 LOAD_THREADS = 8
 LOAD_DELAY_S = 0.020
+#: Untimed calls after each switch (fresh runtime, caches, worker thread).
+SETTLE = 3
 
 
 # ---- one mode, in its own process -----------------------------------------------------------
 
 
-def _median_per_call(samples: list[float]) -> float:
-    return statistics.median(samples) * 1e6
-
-
-def measure(mode: str, sizes: dict[str, int]) -> dict[str, Any]:
-    import gc
-
-    import workload as w
-
-    sink = w.Sink()
-    flush = w.setup(mode, sink)
-    out: dict[str, Any] = {"mode": mode, "versions": w.versions(mode), "python": sys.version.split()[0]}
-
-    c = w.client(w.Transport())
-    assert len(w.chat(c).choices[0].message.content) > 250
-    assert w.chat_streamed(c) >= w.STREAM_CHUNKS
-    for _ in range(sizes["warmup"]):
-        w.chat(c)
-    for _ in range(max(1, sizes["warmup"] // 10)):
-        w.chat_streamed(c)
-    flush()
-    gc.collect()
-
-    # Non-streamed tight loop: wall per call per batch, caller-thread CPU, all-thread CPU incl. draining.
-    per_call, thread_cpu = [], []
-    n = sizes["batch"]
-    cpu0 = time.process_time()
-    for _ in range(sizes["batches"]):
-        t0, c0 = time.perf_counter(), time.thread_time()
-        for _ in range(n):
-            w.chat(c)
-        per_call.append((time.perf_counter() - t0) / n)
-        thread_cpu.append((time.thread_time() - c0) / n)
-    flush()
-    calls = sizes["batches"] * n
-    out["call"] = _median_per_call(per_call)
-    out["call_thread_cpu"] = _median_per_call(thread_cpu)
-    out["cpu"] = (time.process_time() - cpu0) / calls * 1e6
-
-    # Streamed tight loop.
-    per_stream, stream_thread = [], []
-    n = sizes["stream_batch"]
-    cpu0 = time.process_time()
-    for _ in range(sizes["stream_batches"]):
-        t0, c0 = time.perf_counter(), time.thread_time()
-        for _ in range(n):
-            w.chat_streamed(c)
-        per_stream.append((time.perf_counter() - t0) / n)
-        stream_thread.append((time.thread_time() - c0) / n)
-    flush()
-    out["stream"] = _median_per_call(per_stream)
-    out["stream_thread_cpu"] = _median_per_call(stream_thread)
-    out["stream_cpu"] = (time.process_time() - cpu0) / (sizes["stream_batches"] * n) * 1e6
-
-    # Realistic load: 8 callers, the provider answers after 20 ms.
-    slow = w.Transport(delay_s=LOAD_DELAY_S)
-    clients = [w.client(slow) for _ in range(LOAD_THREADS)]
-    for cl in clients:
-        w.chat(cl)
-    flush()
+def _load_block(w: Any, clients: list[Any], calls: int) -> list[float]:
+    """One thread per client, ``calls`` each, all at once: the caller-visible latencies."""
     latencies: list[float] = []
-    client_side: list[float] = []
     lock = threading.Lock()
-    start = threading.Barrier(LOAD_THREADS)
+    start = threading.Barrier(len(clients))
 
     def caller(cl: Any) -> None:
-        mine, mine_client = [], []
+        mine = []
         start.wait()
-        for _ in range(sizes["load_calls"]):
-            waited = slow.waited
+        for _ in range(calls):
             t0 = time.perf_counter()
             w.chat(cl)
-            took = time.perf_counter() - t0
-            mine.append(took)
-            mine_client.append(took - (slow.waited - waited))
+            mine.append(time.perf_counter() - t0)
         with lock:
             latencies.extend(mine)
-            client_side.extend(mine_client)
 
-    cpu0 = time.process_time()
     threads = [threading.Thread(target=caller, args=(cl,)) for cl in clients]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    flush()
-    out["load_latency"] = statistics.median(latencies) * 1e6
-    out["load_client"] = statistics.median(client_side) * 1e6
-    out["load_client_p90"] = statistics.quantiles(client_side, n=10)[-1] * 1e6
-    out["load_cpu"] = (time.process_time() - cpu0) / len(latencies) * 1e6
+    return latencies
 
-    from micrometrics import core
 
-    runtime = core.current()
-    out["dropped"] = runtime.worker.dropped if runtime is not None else 0
+def measure(mode: str, sizes: dict[str, int]) -> dict[str, Any]:
+    """Alternate uninstrumented and instrumented blocks; per figure, the median paired difference."""
+    import gc
+    import logging
+
+    import workload as w
+
+    logging.disable(logging.WARNING)  # re-instrumenting re-creates instruments: the SDK warns
+    sink = w.Sink()
+    switch = w.Switch(mode, sink)
+    out: dict[str, Any] = {"mode": mode, "versions": w.versions(mode), "python": sys.version.split()[0]}
+    c = w.client(w.Transport())
+    slow = w.Transport(delay_s=LOAD_DELAY_S)
+    clients = [w.client(slow) for _ in range(LOAD_THREADS)]
+
+    switch.on()
+    assert len(w.chat(c).choices[0].message.content) > 250
+    assert w.chat_streamed(c) >= w.STREAM_CHUNKS
+    switch.flush()
+    spans_before = sink.spans.count
+    assert spans_before >= 2 or mode == "none", f"{mode} exported no span"
+    for state in ("on", "off"):
+        switch.set(state)
+        for _ in range(sizes["warmup"]):
+            w.chat(c)
+        for _ in range(max(1, sizes["warmup"] // 10)):
+            w.chat_streamed(c)
+    switch.flush()
+    gc.collect()
+
+    samples: dict[str, dict[str, list[float]]] = {}
+
+    def add(figure: str, state: str, value: float) -> None:
+        samples.setdefault(figure, {"on": [], "off": []})[state].append(value)
+
+    def settle(state: str, fn: Any) -> None:
+        switch.set(state)
+        for _ in range(SETTLE):
+            fn(c)
+        switch.flush()
+
+    for kind, fn, pairs, n in (("call", w.chat, sizes["pairs"], sizes["block"]), ("stream", w.chat_streamed, sizes["stream_pairs"], sizes["stream_block"])):
+        for i in range(pairs):
+            for state in ("off", "on") if i % 2 == 0 else ("on", "off"):
+                settle(state, fn)
+                cpu0, t0, c0 = time.process_time(), time.perf_counter(), time.thread_time()
+                for _ in range(n):
+                    fn(c)
+                wall, thread = time.perf_counter() - t0, time.thread_time() - c0
+                switch.flush()  # the evaluation worker and the exporter finish their share
+                cpu = time.process_time() - cpu0
+                add(kind, state, wall / n)
+                add(f"{kind}_thread_cpu", state, thread / n)
+                add(f"{kind}_cpu", state, cpu / n)
+
+    for i in range(sizes["load_pairs"]):
+        for state in ("off", "on") if i % 2 == 0 else ("on", "off"):
+            switch.set(state)
+            for cl in clients:
+                w.chat(cl)
+            switch.flush()
+            cpu0 = time.process_time()
+            latencies = _load_block(w, clients, sizes["load_block"])
+            switch.flush()
+            cpu = time.process_time() - cpu0
+            add("load_latency", state, statistics.median(latencies))
+            add("load_latency_mean", state, statistics.fmean(latencies))
+            add("load_latency_p90", state, statistics.quantiles(latencies, n=10)[-1])
+            add("load_cpu", state, cpu / len(latencies))
+
+    switch.set("on")
+    out["dropped"] = switch.dropped
+    switch.off()
     out["spans"] = sink.spans.count
+    for figure, by in samples.items():
+        on, off = by["on"], by["off"]
+        out[figure] = statistics.median(on) * 1e6
+        out[f"{figure}_base"] = statistics.median(off) * 1e6
+        out[f"{figure}_added"] = statistics.median(a - b for a, b in zip(on, off)) * 1e6
     return out
 
 
 # ---- orchestration ---------------------------------------------------------------------------
 
-FIGURES = ("call", "call_thread_cpu", "cpu", "stream", "stream_thread_cpu", "stream_cpu", "load_latency", "load_client", "load_client_p90", "load_cpu", "dropped", "spans")
+FIGURES = ("call", "call_thread_cpu", "call_cpu", "stream", "stream_thread_cpu", "stream_cpu", "load_latency", "load_latency_mean", "load_latency_p90", "load_cpu")
 
 
 def run_one(python: str, mode: str, quick: bool) -> dict[str, Any]:
@@ -179,41 +191,46 @@ def run(rounds: int, quick: bool, latest: bool = False, only: list[str] | None =
         for env, mode in order:
             t0 = time.time()
             samples[(env.name, mode)].append(run_one(env.python, mode, quick))
-            log(f"  round {r + 1}/{rounds} {env.name:18} {mode:24} {time.time() - t0:5.1f}s  call {samples[(env.name, mode)][-1]['call']:8.1f} µs")
+            got = samples[(env.name, mode)][-1]
+            log(f"  round {r + 1}/{rounds} {env.name:18} {mode:24} {time.time() - t0:5.1f}s  +{got['call_added']:7.1f} µs/call (uninstrumented {got['call_base']:7.1f})")
     results = []
     for (env_name, mode), got in samples.items():
-        row = {"env": env_name, "mode": mode, "versions": got[0]["versions"], "python": got[0]["python"], "rounds": len(got)}
+        row: dict[str, Any] = {"env": env_name, "mode": mode, "versions": got[0]["versions"], "python": got[0]["python"], "rounds": len(got)}
         for f in FIGURES:
-            row[f] = statistics.median(g[f] for g in got)
+            for suffix in ("", "_base", "_added"):
+                row[f + suffix] = statistics.median(g[f + suffix] for g in got)
+            row[f + "_added_rounds"] = [round(g[f + "_added"], 2) for g in got]
+        row["dropped"] = max(g["dropped"] for g in got)
         results.append(row)
     return {"rounds": rounds, "quick": quick, "sizes": QUICK if quick else FULL, "notes": notes, "results": results}
 
 
 def added(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows for each instrumented mode: costs minus the same venv's uninstrumented figures."""
-    base = {r["env"]: r for r in data["results"] if r["mode"] == "none"}
+    """Per instrumented mode: what it adds over the uninstrumented client of the same process."""
     rows = []
     for r in data["results"]:
-        if r["mode"] == "none":
-            continue
-        b = base[r["env"]]
         rows.append(
             {
                 "env": r["env"],
                 "mode": r["mode"],
                 "versions": r["versions"],
-                "call": r["call"] - b["call"],
-                "call_thread_cpu": r["call_thread_cpu"] - b["call_thread_cpu"],
-                "cpu": r["cpu"] - b["cpu"],
-                "chunk": (r["stream"] - b["stream"]) / STREAM_CHUNKS,
-                "chunk_thread_cpu": (r["stream_thread_cpu"] - b["stream_thread_cpu"]) / STREAM_CHUNKS,
-                "stream_cpu_chunk": (r["stream_cpu"] - b["stream_cpu"]) / STREAM_CHUNKS,
-                "load_latency": r["load_latency"] - b["load_latency"],
-                "load_client": r["load_client"] - b["load_client"],
-                "load_cpu": r["load_cpu"] - b["load_cpu"],
+                "call": r["call_added"],
+                "call_thread_cpu": r["call_thread_cpu_added"],
+                "cpu": r["call_cpu_added"],
+                "chunk": r["stream_added"] / STREAM_CHUNKS,
+                "chunk_thread_cpu": r["stream_thread_cpu_added"] / STREAM_CHUNKS,
+                "stream_cpu_chunk": r["stream_cpu_added"] / STREAM_CHUNKS,
+                "load_latency": r["load_latency_added"],
+                "load_latency_mean": r["load_latency_mean_added"],
+                "load_latency_p90": r["load_latency_p90_added"],
+                "load_latency_rounds": r["load_latency_added_rounds"],
+                "load_cpu": r["load_cpu_added"],
                 "dropped": r["dropped"],
-                "base_call": b["call"],
-                "base_stream": b["stream"],
+                "base_call": r["call_base"],
+                "base_stream": r["stream_base"],
+                "base_load": r["load_latency_base"],
+                "call_rounds": r["call_added_rounds"],
+                "call_thread_cpu_rounds": r["call_thread_cpu_added_rounds"],
             }
         )
     return rows
@@ -222,16 +239,15 @@ def added(data: dict[str, Any]) -> list[dict[str, Any]]:
 def report(data: dict[str, Any]) -> str:
     rows = added(data)
     lines = [
-        f"{'venv':18} {'mode':24} {'+call µs':>9} {'+thread':>8} {'+cpu':>8} {'+µs/chunk':>9} {'+lat@8':>8} {'+client@8':>9} {'+cpu@8':>8}",
+        f"{'venv':18} {'mode':24} {'+call µs':>9} {'+thread':>8} {'+cpu':>8} {'+µs/chunk':>9} {'+thr/chunk':>10} {'+lat@8':>8} {'+mean@8':>8} {'+p90@8':>9} {'+cpu@8':>8}",
     ]
     for r in rows:
         lines.append(
-            f"{r['env']:18} {r['mode']:24} {r['call']:9.1f} {r['call_thread_cpu']:8.1f} {r['cpu']:8.1f} {r['chunk']:9.2f} "
-            f"{r['load_latency']:8.1f} {r['load_client']:9.1f} {r['load_cpu']:8.1f}"
+            f"{r['env']:18} {r['mode']:24} {r['call']:9.1f} {r['call_thread_cpu']:8.1f} {r['cpu']:8.1f} {r['chunk']:9.2f} {r['chunk_thread_cpu']:10.2f} "
+            f"{r['load_latency']:8.1f} {r['load_latency_mean']:8.1f} {r['load_latency_p90']:9.1f} {r['load_cpu']:8.1f}"
         )
-    for r in data["results"]:
-        if r["mode"] == "none":
-            lines.append(f"baseline in {r['env']}: {r['call']:.1f} µs/call, {r['stream']:.1f} µs/streamed call, openai {r['versions']['openai']}")
+    for r in rows:
+        lines.append(f"  uninstrumented in {r['env']}/{r['mode']}: {r['base_call']:.1f} µs/call, {r['base_stream']:.1f} µs/streamed call, openai {r['versions']['openai']}; +call by round {r['call_rounds']}")
     return "\n".join(lines)
 
 

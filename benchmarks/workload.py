@@ -328,40 +328,83 @@ OURS = ("micrometrics-default", "micrometrics-no-metrics")
 MODES = ("none",) + OURS + tuple(PEERS)
 
 
-def setup(mode: str, sink: Sink) -> Callable[[], None]:
-    """Instrument for ``mode``; returns a flush that also drains our evaluation worker."""
-    tp, mp, lp = sink.tracer_provider, sink.meter_provider, sink.logger_provider
-    if mode == "none":
-        return sink.flush
-    if mode in OURS:
-        import micrometrics
+class Switch:
+    """Turns ``mode``'s instrumentation on and off in this process (the peers and we all can undo it)."""
 
-        handle = micrometrics.instrument(
-            exporter="none",
-            instrumentations=["openai"],
-            metrics=None if mode == "micrometrics-default" else [],
-            tracer_provider=tp,
-            meter_provider=mp,
-            logger_provider=lp,
-        )
+    def __init__(self, mode: str, sink: Sink) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
+        self.mode = mode
+        self.sink = sink
+        self.state = "off"
+        self._handle: Any = None
+        self._peer: Any = None
+        if mode in PEERS:
+            self._peer = _peer_instrumentor(mode)
 
-        def flush() -> None:
-            handle.runtime.flush(60.0)
-            sink.flush()
+    def on(self) -> None:
+        if self.state == "on" or self.mode == "none":
+            self.state = "on"
+            return
+        tp, mp, lp = self.sink.tracer_provider, self.sink.meter_provider, self.sink.logger_provider
+        if self.mode in OURS:
+            import micrometrics
 
-        return flush
+            self._handle = micrometrics.instrument(
+                exporter="none",
+                instrumentations=["openai"],
+                metrics=None if self.mode == "micrometrics-default" else [],
+                tracer_provider=tp,
+                meter_provider=mp,
+                logger_provider=lp,
+            )
+        else:
+            self._peer.instrument(tracer_provider=tp, meter_provider=mp, logger_provider=lp)
+        self.state = "on"
+
+    def off(self) -> None:
+        if self.state == "off" or self.mode == "none":
+            self.state = "off"
+            return
+        self.flush()
+        if self.mode in OURS:
+            self._handle.shutdown()
+            self._handle = None
+        else:
+            self._peer.uninstrument()
+        self.state = "off"
+
+    def set(self, state: str) -> None:
+        self.on() if state == "on" else self.off()
+
+    def flush(self) -> None:
+        """Drain our evaluation worker, then the batch processors."""
+        if self._handle is not None:
+            self._handle.runtime.flush(60.0)
+        self.sink.flush()
+
+    @property
+    def dropped(self) -> int:
+        return self._handle.runtime.worker.dropped if self._handle is not None else 0
+
+
+def _peer_instrumentor(mode: str) -> Any:
     if mode == "otel-openai-v2":
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
     elif mode == "otel-genai-openai":
         from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor  # type: ignore[no-redef]
     elif mode == "openinference":
         from openinference.instrumentation.openai import OpenAIInstrumentor  # type: ignore[no-redef]
-    elif mode == "openllmetry":
-        from opentelemetry.instrumentation.openai import OpenAIInstrumentor  # type: ignore[no-redef]
     else:
-        raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
-    OpenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp, logger_provider=lp)
-    return sink.flush
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor  # type: ignore[no-redef]
+    return OpenAIInstrumentor()
+
+
+def setup(mode: str, sink: Sink) -> Callable[[], None]:
+    """Instrument for ``mode`` for good; returns a flush that also drains our evaluation worker."""
+    switch = Switch(mode, sink)
+    switch.on()
+    return switch.flush
 
 
 def versions(mode: str) -> dict[str, str]:
