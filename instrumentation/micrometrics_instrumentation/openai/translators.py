@@ -275,27 +275,32 @@ class ChatAccumulator:
             state = self.choices.get(c.index)
             if state is None:
                 state = self.choices[c.index] = _Choice()
-            delta = c.delta
-            if delta is not None:
-                if delta.content:
-                    state.text.append(delta.content)
-                if delta.refusal:
-                    state.refusal.append(delta.refusal)
-                if delta.tool_calls:
-                    for tc in delta.tool_calls:
-                        slot = state.tools.get(tc.index)
-                        if slot is None:
-                            slot = state.tools[tc.index] = [None, None, []]
-                        if tc.id:
-                            slot[0] = tc.id
-                        fn = tc.function
-                        if fn is not None:
-                            if fn.name:
-                                slot[1] = fn.name
-                            if fn.arguments:
-                                slot[2].append(fn.arguments)
+            self._fold(c, state)
             if c.finish_reason:
                 state.reason = c.finish_reason
+
+    @staticmethod
+    def _fold(c: Any, state: _Choice) -> None:
+        delta = c.delta
+        if delta is None:
+            return
+        if delta.content:
+            state.text.append(delta.content)
+        if delta.refusal:
+            state.refusal.append(delta.refusal)
+        if delta.tool_calls:
+            for tc in delta.tool_calls:
+                slot = state.tools.get(tc.index)
+                if slot is None:
+                    slot = state.tools[tc.index] = [None, None, []]
+                if tc.id:
+                    slot[0] = tc.id
+                fn = tc.function
+                if fn is not None:
+                    if fn.name:
+                        slot[1] = fn.name
+                    if fn.arguments:
+                        slot[2].append(fn.arguments)
 
     def apply(self) -> None:
         record = self.record
@@ -539,20 +544,11 @@ class CompletionsTranslator:
 
 
 class CompletionsAccumulator(ChatAccumulator):
+    """Legacy completion chunks carry ``choices[].text`` instead of a delta."""
+
     __slots__ = ()
 
-    def add(self, chunk: Any) -> None:
-        if self.id is None:
-            self.id = getattr(chunk, "id", None)
-            self.model = getattr(chunk, "model", None)
-        usage = getattr(chunk, "usage", None)
-        if usage is not None:
-            self.usage = usage
-        for c in getattr(chunk, "choices", None) or ():
-            state = self.choices.get(c.index)
-            if state is None:
-                state = self.choices[c.index] = _Choice()
-            if c.text:
-                state.text.append(c.text)
-            if c.finish_reason:
-                state.reason = c.finish_reason
+    @staticmethod
+    def _fold(c: Any, state: _Choice) -> None:
+        if c.text:
+            state.text.append(c.text)
