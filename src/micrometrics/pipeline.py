@@ -79,6 +79,15 @@ def _raise_guard(verdict: GuardVerdict, response: Any) -> GuardError:
     return GuardError(f"micrometrics guard failed after the last retry: {failed}", response=response, results=dict(verdict.results))
 
 
+def _after_guards(translator: Translator, args: tuple, kwargs: dict, verdict: GuardVerdict, response: Any) -> tuple[tuple, dict] | None:
+    """The next attempt's arguments when a guard asks for a retry; None returns the response; may raise GuardError."""
+    if verdict.action == "retry":
+        return _retry_args(translator, args, kwargs, verdict.instruction)
+    if verdict.action == "raise":
+        raise _raise_guard(verdict, response)
+    return None
+
+
 def run_sync(translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
     runtime = core.current()
     if runtime is None:
@@ -97,16 +106,11 @@ def run_sync(translator: Translator, wrapped: Callable, instance: Any, args: tup
         runtime.detach(token)
         if record.stream:
             return _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, response)
-        verdict = _complete(runtime, translator, record, response)
-        if verdict.action == "retry":
-            retried = _retry_args(translator, args, kwargs, verdict.instruction)
-            if retried is not None:
-                args, kwargs = retried
-                attempt += 1
-                continue
-        elif verdict.action == "raise":
-            raise _raise_guard(verdict, response)
-        return response
+        retried = _after_guards(translator, args, kwargs, _complete(runtime, translator, record, response), response)
+        if retried is None:
+            return response
+        args, kwargs = retried
+        attempt += 1
 
 
 async def run_async(translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -127,16 +131,11 @@ async def run_async(translator: Translator, wrapped: Callable, instance: Any, ar
         runtime.detach(token)
         if record.stream:
             return _proxy_async(runtime, translator, wrapped, instance, args, kwargs, record, response)
-        verdict = _complete(runtime, translator, record, response)
-        if verdict.action == "retry":
-            retried = _retry_args(translator, args, kwargs, verdict.instruction)
-            if retried is not None:
-                args, kwargs = retried
-                attempt += 1
-                continue
-        elif verdict.action == "raise":
-            raise _raise_guard(verdict, response)
-        return response
+        retried = _after_guards(translator, args, kwargs, _complete(runtime, translator, record, response), response)
+        if retried is None:
+            return response
+        args, kwargs = retried
+        attempt += 1
 
 
 def _attempt_for(runtime: Runtime, translator: Translator, record: CallRecord, stream: Any) -> _Attempt | None:
