@@ -11,12 +11,49 @@ from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
 TRUNCATION_MARKER = "…[truncated {n} chars]"
+_PRIMITIVES = (str, bool, int, float)
+
+
+def exportable(text: str) -> str:
+    """``text`` with lone surrogates (JSON's "\\ud800" decodes to one) replaced: OTLP encodes UTF-8,
+    and one such string would fail the export of its whole batch, the application's spans included."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _name(value: Any) -> str | None:
+    """A model, id or address as exported: a non-empty str, else nothing (providers' data is untrusted)."""
+    if isinstance(value, str):
+        return exportable(value) if value else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _value(value: Any) -> Any:
+    """An attribute value every backend takes (a primitive or a homogeneous sequence of one), else None."""
+    if isinstance(value, str):
+        return exportable(value)
+    if isinstance(value, _PRIMITIVES):
+        return value
+    if isinstance(value, (list, tuple)) and value:
+        kinds = {type(v) for v in value}
+        if len(kinds) == 1 and kinds <= {str, bool, int, float}:
+            return tuple(exportable(v) for v in value) if str in kinds else tuple(value)
+    return None
 
 
 def span_name(record: CallRecord) -> str:
     if isinstance(record, RetrievalRecord):
-        return f"{V.OPERATION_RETRIEVAL} {record.data_source}" if record.data_source else V.OPERATION_RETRIEVAL
-    return f"{record.operation} {record.model}" if record.model else record.operation
+        source = _name(record.data_source)
+        return f"{V.OPERATION_RETRIEVAL} {source}" if source else V.OPERATION_RETRIEVAL
+    model = _name(record.model)
+    return f"{record.operation} {model}" if model else record.operation
 
 
 def request_attributes(record: CallRecord, extra: bool = True) -> dict[str, Any]:
@@ -24,24 +61,19 @@ def request_attributes(record: CallRecord, extra: bool = True) -> dict[str, Any]
 
     ``extra=False``: without the application's ``context(attributes=...)`` (see ``extra_attributes``).
     """
-    attrs: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: record.operation, A.GEN_AI_PROVIDER_NAME: record.provider}
-    if record.model:
-        attrs[A.GEN_AI_REQUEST_MODEL] = record.model
-    if record.server_address:
-        attrs[A.SERVER_ADDRESS] = record.server_address
-        if record.server_port:
-            attrs[A.SERVER_PORT] = record.server_port
+    attrs: dict[str, Any] = _endpoint_attributes(record)
     for key, value in record.params.items():
+        value = _value(value)
         if value is not None:
             attrs[key] = value
     if record.stream:
         attrs[A.GEN_AI_REQUEST_STREAM] = True
-    if isinstance(record, InferenceRecord) and record.output_type:
-        attrs[A.GEN_AI_OUTPUT_TYPE] = record.output_type
+    if isinstance(record, InferenceRecord) and _name(record.output_type):
+        attrs[A.GEN_AI_OUTPUT_TYPE] = _name(record.output_type)
     if isinstance(record, RetrievalRecord):
-        if record.data_source:
-            attrs[A.GEN_AI_DATA_SOURCE_ID] = record.data_source
-        if record.top_k is not None:
+        if _name(record.data_source):
+            attrs[A.GEN_AI_DATA_SOURCE_ID] = _name(record.data_source)
+        if isinstance(record.top_k, int) and not isinstance(record.top_k, bool):
             attrs[A.GEN_AI_REQUEST_TOP_K] = record.top_k
         if record.db_system:
             attrs[A.DB_SYSTEM_NAME] = record.db_system
@@ -51,7 +83,7 @@ def request_attributes(record: CallRecord, extra: bool = True) -> dict[str, Any]
     if ctx:
         conv = ctx.get("conversation_id")
         if conv is not None:
-            attrs[A.GEN_AI_CONVERSATION_ID] = str(conv)
+            attrs[A.GEN_AI_CONVERSATION_ID] = exportable(str(conv))
         if extra:
             for k, v in extra_attributes(record).items():
                 attrs.setdefault(k, v)
@@ -66,12 +98,13 @@ def extra_attributes(record: CallRecord) -> Mapping[str, Any]:
 def response_attributes(record: CallRecord) -> dict[str, Any]:
     """The attributes known once the response (or the stream's end) arrived."""
     attrs: dict[str, Any] = {}
-    if record.response_id:
-        attrs[A.GEN_AI_RESPONSE_ID] = record.response_id
-    if record.response_model:
-        attrs[A.GEN_AI_RESPONSE_MODEL] = record.response_model
-    if record.finish_reasons:
-        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(record.finish_reasons)
+    if _name(record.response_id):
+        attrs[A.GEN_AI_RESPONSE_ID] = _name(record.response_id)
+    if _name(record.response_model):
+        attrs[A.GEN_AI_RESPONSE_MODEL] = _name(record.response_model)
+    reasons = tuple(exportable(r) for r in record.finish_reasons or () if isinstance(r, str))
+    if reasons:
+        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
     if record.input_tokens is not None:
         attrs[A.GEN_AI_USAGE_INPUT_TOKENS] = record.input_tokens
     if record.output_tokens is not None:
@@ -84,29 +117,35 @@ def response_attributes(record: CallRecord) -> dict[str, Any]:
         attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = record.reasoning_tokens
     if record.time_to_first_chunk is not None:
         attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = record.time_to_first_chunk
-    if isinstance(record, EmbeddingsRecord) and record.dimension_count:
+    if isinstance(record, EmbeddingsRecord) and type(record.dimension_count) is int and record.dimension_count > 0:
         attrs[A.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = record.dimension_count
     if isinstance(record, RetrievalRecord):
         # Ids and scores are not content: always recorded.
-        attrs[A.GEN_AI_RETRIEVAL_DOCUMENTS] = json.dumps(
-            [{"id": d.id, "score": d.score} for d in record.documents], ensure_ascii=False
-        )
+        attrs[A.GEN_AI_RETRIEVAL_DOCUMENTS] = _json([{"id": d.id, "score": d.score} for d in record.documents or ()])
         if record.score_kind:
             attrs[A.MICROMETRICS_RETRIEVAL_SCORE_KIND] = record.score_kind
     return attrs
 
 
+def _endpoint_attributes(record: CallRecord) -> dict[str, Any]:
+    """Operation, provider, requested model and server: on spans and metric points alike."""
+    attrs: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: record.operation, A.GEN_AI_PROVIDER_NAME: record.provider}
+    model = _name(record.model)
+    if model:
+        attrs[A.GEN_AI_REQUEST_MODEL] = model
+    address = record.server_address
+    if isinstance(address, str) and address:
+        attrs[A.SERVER_ADDRESS] = exportable(address)
+        if isinstance(record.server_port, int) and not isinstance(record.server_port, bool) and record.server_port > 0:
+            attrs[A.SERVER_PORT] = record.server_port
+    return attrs
+
+
 def metric_attributes(record: CallRecord) -> dict[str, Any]:
     """Metric dimensions: an allow-list, never ids or content."""
-    attrs: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: record.operation, A.GEN_AI_PROVIDER_NAME: record.provider}
-    if record.model:
-        attrs[A.GEN_AI_REQUEST_MODEL] = record.model
-    if record.response_model:
-        attrs[A.GEN_AI_RESPONSE_MODEL] = record.response_model
-    if record.server_address:
-        attrs[A.SERVER_ADDRESS] = record.server_address
-        if record.server_port:
-            attrs[A.SERVER_PORT] = record.server_port
+    attrs = _endpoint_attributes(record)
+    if _name(record.response_model):
+        attrs[A.GEN_AI_RESPONSE_MODEL] = _name(record.response_model)
     if record.error_type:
         attrs[A.ERROR_TYPE] = record.error_type
     if isinstance(record, RetrievalRecord) and record.db_system:
@@ -169,11 +208,12 @@ class ContentPolicy:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return exportable(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def cut(value: str, max_length: int | None) -> str:
     """``value`` within ``max_length`` characters, the cut marked (never cut silently)."""
+    value = exportable(value)
     if max_length is None or len(value) <= max_length:
         return value
     marker = TRUNCATION_MARKER.format(n=len(value))

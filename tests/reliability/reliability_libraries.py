@@ -54,12 +54,13 @@ async def _aclose(stream: Any) -> None:
 
 
 _IDS = re.compile(r"(demo[-_a-z]*)\d{6}")
+_ADDRESSES = re.compile(r" at 0x[0-9a-f]+")  # object reprs in error messages
 
 
 def scrub(value: Any) -> Any:
     """Replace the demo server's counter-based ids, which differ call to call."""
     if isinstance(value, str):
-        return _IDS.sub(r"\1#", value)
+        return _ADDRESSES.sub(" at 0x#", _IDS.sub(r"\1#", value))
     if isinstance(value, dict):
         # HTTP Date headers (google-genai keeps the response headers) tick every second.
         return {k: "<date>" if isinstance(k, str) and k.lower() == "date" else scrub(v) for k, v in value.items()}
