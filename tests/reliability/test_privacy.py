@@ -264,3 +264,21 @@ def test_a_broken_redact_fails_closed_and_the_call_goes_on(bad, demo, sink):
     assert "gen_ai.client.token.usage" in sink.metric_names()
     assert leaks(sink, [SECRET, *answer_snippets(uninstrumented)]) == []
     assert set(safety.totals) == {"content"}
+
+
+def test_a_lone_surrogate_never_costs_the_export_batch(demo, sink):
+    """JSON's "\\ud800" decodes to a lone surrogate, which UTF-8 (and so OTLP) cannot encode: one such
+    attribute would fail the whole batch, the application's own spans with it."""
+    answer = b'{"id": "chatcmpl-\\udc00x", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini\\ud800", ' \
+             b'"choices": [{"index": 0, "message": {"role": "assistant", "content": "Hallo \\ud83d Welt"}, "finish_reason": "stop"}]}'
+    demo.enqueue(raw=answer)
+    with exported(sink, capture_content=True, instrumentations=["openai"]) as handle:
+        with handle.tracer_provider.get_tracer("shop").start_as_current_span("checkout"):
+            client = openai.OpenAI(base_url=demo.openai_base_url, api_key=API_KEY, max_retries=0)
+            reply = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hallo Welt"}])
+            client.close()
+    assert reply.choices[0].message.content == "Hallo \ud83d Welt"  # the application's data, untouched
+    names = sorted(s.name for s in sink.spans())
+    assert names == ["chat gpt-4o-mini", "checkout"]
+    (chat,) = [s for s in sink.spans() if s.name.startswith("chat")]
+    assert "\ufffd" in attributes(chat)[A.GEN_AI_OUTPUT_MESSAGES]
