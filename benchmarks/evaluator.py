@@ -129,6 +129,11 @@ def saturation(capacity: float, seconds: float, factor: float = 2.0, max_queue: 
         answers.append((lang, openai.types.chat.ChatCompletion.model_validate(body)))
     translator = ChatTranslator()
 
+    import memory
+
+    gc_collect = __import__("gc").collect
+    gc_collect()
+    rss_before = memory.rss_mb()
     rate = capacity * factor
     tick = 0.01
     per_tick = max(1, round(rate * tick))
@@ -151,6 +156,9 @@ def saturation(capacity: float, seconds: float, factor: float = 2.0, max_queue: 
     elapsed = time.perf_counter() - t_start
     worker = handle.runtime.worker
     dropped_at_end = worker.dropped
+    pending = worker.pending
+    gc_collect()
+    rss_full = memory.rss_mb()
     handle.force_flush(30)
     spans = sink.spans.count
     evaluated = offered - dropped_at_end
@@ -176,6 +184,9 @@ def saturation(capacity: float, seconds: float, factor: float = 2.0, max_queue: 
         "caller_p99_us": waits[int(len(waits) * 0.99) - 1] * 1e6,
         "caller_max_us": waits[-1] * 1e6,
         "switch_interval_ms": sys.getswitchinterval() * 1e3,
+        "pending_at_end": pending,
+        "rss_growth_mb": rss_full - rss_before,
+        "kb_per_pending": (rss_full - rss_before) * 1024 / pending if pending else None,
     }
 
 
@@ -198,7 +209,8 @@ def report(data: dict[str, Any]) -> str:
             f"stream prefix median {g['stream_prefix']['median_ms']:.2f} ms (p99 {g['stream_prefix']['p99_ms']:.2f})",
             f"saturation: offered {s['offered_per_s']:.0f} calls/s for {s['offered']} calls (capacity {s['capacity_per_s']:.0f}/s, max_queue {s['max_queue']}): "
             f"evaluated {s['evaluated']}, dropped {s['dropped']} (counter says {s['dropped_metric']}), spans {s['spans']}; "
-            f"caller per call median {s['caller_median_us']:.0f} µs, p99 {s['caller_p99_us']:.0f} µs, max {s['caller_max_us']:.0f} µs",
+            f"caller per call median {s['caller_median_us']:.0f} µs, p99 {s['caller_p99_us']:.0f} µs, max {s['caller_max_us']:.0f} µs; "
+            f"RSS +{s['rss_growth_mb']:.1f} MB with {s['pending_at_end']} calls pending",
         ]
     )
 

@@ -4,7 +4,8 @@
 
 Each scenario runs in a fresh process: ``micrometrics.instrument(exporter="otlp", endpoint=...)``
 exactly as a user would, default metrics, OpenAI chat calls through the in-process transport
-(distinct answers in seven languages and distinct user turns, so no cache can hold them all).
+(distinct answers in seven languages and distinct user turns, so no cache can hold them all),
+the provider answering after 1 ms.
 "live": the OTLP/HTTP endpoint is a loopback receiver in another process that answers 200;
 "down": the endpoint is a closed loopback port (every export fails). RSS is sampled after
 1,000 calls and then regularly; the target is RSS after 100,000 within 50 MB of after 1,000.
@@ -31,6 +32,10 @@ sys.path.insert(0, str(HERE))
 import workload as w  # noqa: E402
 
 TARGET_MB = 50.0
+#: The provider answers after 1 ms (a real one takes 100+): the callers are I/O-bound, as in an
+#: application, so the evaluation thread keeps up; a caller that never waits starves it of the GIL
+#: and fills the queue (bounded by max_queue; what a full queue weighs is in evaluator.py).
+PROVIDER_DELAY_S = 0.001
 
 
 def rss_mb() -> float:
@@ -83,8 +88,8 @@ def serve(port_file: str) -> None:
 class VariedTransport(w.Transport):
     """Answers with a different response each call (the same sequence in every run)."""
 
-    def __init__(self, count: int = 500) -> None:
-        super().__init__()
+    def __init__(self, count: int = 500, delay_s: float = 0.0) -> None:
+        super().__init__(delay_s=delay_s)
         body = json.loads(w.completion_body())
         self.bodies = []
         for _, text in w.responses(count):
@@ -93,6 +98,8 @@ class VariedTransport(w.Transport):
         self.i = 0
 
     def handle(self, request: Any) -> Any:
+        if self.delay_s:
+            time.sleep(self.delay_s)
         self.i += 1
         return self._httpx.Response(200, content=self.bodies[self.i % len(self.bodies)], headers={"content-type": "application/json"})
 
@@ -104,10 +111,11 @@ def measure(endpoint: str, calls: int, sample_every: int) -> dict[str, Any]:
 
     logging.disable(logging.WARNING)  # the exporter-down scenario would log every failed export
     handle = micrometrics.instrument(exporter="otlp", endpoint=endpoint, instrumentations=["openai"], service_name="memory-bench")
-    transport = VariedTransport()
+    transport = VariedTransport(delay_s=PROVIDER_DELAY_S)
     client = w.client(transport)
     langs = list(w.QUESTIONS)
     samples: list[tuple[int, float]] = []
+    pending: list[tuple[int, int]] = []  # calls whose monitors wait in the queue, when sampled
     t0 = time.perf_counter()
     for i in range(1, calls + 1):
         lang = langs[i % len(langs)]
@@ -115,6 +123,7 @@ def measure(endpoint: str, calls: int, sample_every: int) -> dict[str, Any]:
         if i == 1000 or i % sample_every == 0:
             gc.collect()
             samples.append((i, rss_mb()))
+            pending.append((i, handle.runtime.worker.pending))
     elapsed = time.perf_counter() - t0
     worker = handle.runtime.worker
     out = {
@@ -124,6 +133,7 @@ def measure(endpoint: str, calls: int, sample_every: int) -> dict[str, Any]:
         "rss_1000": dict(samples)[1000],
         "rss_end": samples[-1][1],
         "pending_at_end": worker.pending,
+        "pending": pending,
         "monitors_dropped": worker.dropped,
     }
     out["growth"] = out["rss_end"] - out["rss_1000"]
