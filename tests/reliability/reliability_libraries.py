@@ -94,6 +94,22 @@ class Outcome:
         return Outcome("error", (type(exc), scrub(str(exc)), getattr(exc, "status_code", None), scrub(getattr(exc, "body", None))))
 
 
+class Unbuildable(Exception):
+    """The library itself rejects this data: the application sees the library's error, we see nothing."""
+
+
+def _openai_build(type_: Any, data: Any) -> Any:
+    from openai._models import construct_type
+
+    return construct_type(type_=type_, value=data)  # lenient: wrong types pass through, as from the wire
+
+
+def _anthropic_build(type_: Any, data: Any) -> Any:
+    from anthropic._models import construct_type
+
+    return construct_type(type_=type_, value=data)
+
+
 class Library:
     """Subclasses: ``id``, ``instrumentation``, ``span_name``, the calls, the stage hooks."""
 
@@ -152,6 +168,11 @@ class Library:
     def malformed_bodies(self) -> list[Any]:
         """Non-stream JSON bodies with missing, extra and wrongly typed fields."""
         return [{}, {"unexpected": True}, [], "text", 42, None]
+
+    def from_wire(self, kind: str, data: Any) -> Any:
+        """What the library hands the application for this JSON (``kind``: "response" or "chunk"),
+        built the way the library builds it; raises ``Unbuildable`` if the library would raise itself."""
+        return data
 
     def span(self, error: bool = False) -> str:
         """The name of the call's span."""
@@ -277,6 +298,11 @@ class OpenAIChat(_OpenAI):
     def translator(self) -> type:
         return self._translators().ChatTranslator
 
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+        return _openai_build(ChatCompletion if kind == "response" else ChatCompletionChunk, data)
+
     def accumulator(self) -> type:
         return self._translators().ChatAccumulator
 
@@ -307,6 +333,11 @@ class OpenAIResponses(_OpenAI):
 
     def translator(self) -> type:
         return self._translators().ResponsesTranslator
+
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from openai.types.responses import Response, ResponseStreamEvent
+
+        return _openai_build(Response if kind == "response" else ResponseStreamEvent, data)
 
     def accumulator(self) -> type:
         return self._translators().ResponsesAccumulator
@@ -339,6 +370,11 @@ class OpenAICompletions(_OpenAI):
     def translator(self) -> type:
         return self._translators().CompletionsTranslator
 
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from openai.types import Completion
+
+        return _openai_build(Completion, data)
+
     def accumulator(self) -> type:
         return self._translators().CompletionsAccumulator
 
@@ -366,6 +402,11 @@ class OpenAIEmbeddings(_OpenAI):
 
     def translator(self) -> type:
         return self._translators().EmbeddingsTranslator
+
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from openai.types import CreateEmbeddingResponse
+
+        return _openai_build(CreateEmbeddingResponse, data)
 
 
 # ---- anthropic ---------------------------------------------------------------------------
@@ -398,6 +439,11 @@ class AnthropicMessages(Library):
 
     def translator(self) -> type:
         return self._translators().MessagesTranslator
+
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from anthropic.types import Message, RawMessageStreamEvent
+
+        return _anthropic_build(Message if kind == "response" else RawMessageStreamEvent, data)
 
     def accumulator(self) -> type:
         return self._translators().MessageAccumulator
@@ -466,6 +512,14 @@ class GoogleGenerateContent(_Google):
     def translator(self) -> type:
         return self._translators().GenerateContentTranslator
 
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from google.genai import types
+
+        try:  # google-genai validates what it receives: invalid data is its own error
+            return types.GenerateContentResponse._from_response(response=data, kwargs={})
+        except Exception as exc:
+            raise Unbuildable from exc
+
     def accumulator(self) -> type:
         return self._translators().ContentAccumulator
 
@@ -500,6 +554,14 @@ class GoogleEmbeddings(_Google):
 
     def translator(self) -> type:
         return self._translators().EmbedContentTranslator
+
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from google.genai import types
+
+        try:
+            return types.EmbedContentResponse._from_response(response=data, kwargs={})
+        except Exception as exc:
+            raise Unbuildable from exc
 
     def malformed_bodies(self) -> list[Any]:
         return super().malformed_bodies() + [

@@ -116,7 +116,7 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
 
 def input_messages(messages: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for m in messages or ():
+    for m in messages if isinstance(messages, (list, tuple)) else ():
         role = get(m, "role") or "user"
         content = get(m, "content")
         if type(content) is str:  # the common case, kept cheap: long conversations are translated every call
@@ -135,14 +135,15 @@ def system_parts(system: Any) -> list[dict[str, Any]]:
         return []
     if isinstance(system, str):
         return [text_part(system)] if system else []
-    return [text_part(get(b, "text") or "") for b in system if get(b, "type", "text") == "text"]
+    blocks = system if isinstance(system, (list, tuple)) else ()
+    return [text_part(get(b, "text") or "") for b in blocks if get(b, "type", "text") == "text"]
 
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
     if not given(tools):
         return None
     out = []
-    for tool in tools:
+    for tool in tools if isinstance(tools, (list, tuple)) else ():
         if get(tool, "input_schema") is not None or get(tool, "type") in (None, "custom"):
             out.append({"type": "function", "name": get(tool, "name"), "description": get(tool, "description"), "parameters": get(tool, "input_schema")})
         else:  # a server tool (web search, code execution, ...)
@@ -195,8 +196,8 @@ def with_instruction(kwargs: dict, instruction: str) -> dict:
     system = kwargs.get("system")
     if isinstance(system, str) and system:
         merged: Any = f"{system}\n\n{instruction}"
-    elif given(system) and not isinstance(system, str):
-        merged = [*list(system), {"type": "text", "text": instruction}]
+    elif isinstance(system, (list, tuple)):
+        merged = [*system, {"type": "text", "text": instruction}]
     else:
         merged = instruction
     return {**kwargs, "system": merged}
@@ -221,7 +222,7 @@ class MessagesTranslator:
                 params[attr] = kwargs[key]
         stop = kwargs.get("stop_sequences")
         if given(stop):
-            params[A.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,) if isinstance(stop, str) else tuple(stop)
+            params[A.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,) if isinstance(stop, str) else tuple(stop) if isinstance(stop, (list, tuple)) else None
         model = kwargs.get("model")
         record = InferenceRecord(
             operation=V.OPERATION_CHAT,

@@ -44,10 +44,10 @@ def server(client: Any) -> tuple[str | None, int | None]:
 
 def _first_row(result: Any, key: str) -> list:
     rows = result.get(key) if isinstance(result, dict) else getattr(result, key, None)
-    if not rows:
+    if not isinstance(rows, (list, tuple)) or not rows:  # absent, or not what Chroma returns
         return []
     first = rows[0]
-    return list(first) if first is not None else []
+    return list(first) if isinstance(first, (list, tuple)) else []
 
 
 class QueryTranslator:

@@ -262,8 +262,10 @@ def with_instruction(kwargs: dict, instruction: str) -> dict:
         new_config: Any = {"system_instruction": merged}
     elif isinstance(config, dict):
         new_config = {**config, "system_instruction": merged}
-    else:
+    elif hasattr(config, "model_copy"):
         new_config = config.model_copy(update={"system_instruction": merged})
+    else:  # not a config google-genai takes: retry the request as it was
+        return kwargs
     return {**kwargs, "config": new_config}
 
 

@@ -28,6 +28,11 @@ _HOST_PROVIDERS = (
 _FINISH = {"tool_calls": V.FINISH_TOOL_CALL, "function_call": V.FINISH_TOOL_CALL}
 
 
+def _items(value: Any) -> list | tuple:
+    """A list field as sent or received; anything else (absent, malformed) reads as empty."""
+    return value if isinstance(value, (list, tuple)) else ()
+
+
 def given(value: Any) -> bool:
     return value is not None and type(value).__name__ not in _SENTINELS
 
@@ -115,13 +120,13 @@ def _tool_call_part(call: Any) -> dict[str, Any]:
 
 def chat_messages(messages: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for m in messages or ():
+    for m in _items(messages):
         role = get(m, "role") or "user"
         if role == "tool":
             out.append({"role": "tool", "parts": [{"type": "tool_call_response", "id": get(m, "tool_call_id"), "response": get(m, "content")}]})
             continue
         parts = content_parts(get(m, "content"))
-        for call in get(m, "tool_calls") or ():
+        for call in _items(get(m, "tool_calls")):
             parts.append(_tool_call_part(call))
         out.append({"role": "system" if role == "developer" else role, "parts": parts})
     return out
@@ -135,7 +140,7 @@ def _set(params: dict[str, Any], key: str, value: Any) -> None:
 def _stop(value: Any) -> Any:
     if isinstance(value, str):
         return (value,)
-    return tuple(value) if given(value) else None
+    return tuple(value) if isinstance(value, (list, tuple)) else None
 
 
 def _output_type(response_format: Any) -> str | None:
@@ -170,7 +175,7 @@ def _instance_client(instance: Any) -> Any:
 
 
 def _append_system(messages: Any, instruction: str) -> list[Any]:
-    return [*list(messages or ()), {"role": "system", "content": instruction}]
+    return [*_items(messages), {"role": "system", "content": instruction}]
 
 
 class ChatTranslator:
@@ -202,7 +207,7 @@ class ChatTranslator:
             params=params,
             stream=kwargs.get("stream") is True,
             input_messages=chat_messages(kwargs.get("messages")),
-            tool_definitions=list(tools) if given(tools) else None,
+            tool_definitions=list(tools) if isinstance(tools, (list, tuple)) else None,
             output_type=_output_type(kwargs.get("response_format")),
         )
 
@@ -211,13 +216,13 @@ class ChatTranslator:
         record.response_id = get(response, "id")
         record.response_model = get(response, "model")
         outputs, reasons = [], []
-        for choice in get(response, "choices") or ():
+        for choice in _items(get(response, "choices")):
             message = get(choice, "message")
             parts = content_parts(get(message, "content"))
             refusal = get(message, "refusal")
             if refusal:
                 parts.append({"type": "refusal", "content": refusal})
-            for call in get(message, "tool_calls") or ():
+            for call in _items(get(message, "tool_calls")):
                 parts.append(_tool_call_part(call))
             reason = finish_reason(get(choice, "finish_reason"))
             reasons.append(reason)
@@ -247,6 +252,11 @@ class _Choice:
         self.reason: str | None = None
 
 
+def _index(value: Any) -> int:
+    """A choice's (or tool call's) index; a malformed one counts as the first."""
+    return value if type(value) is int else 0
+
+
 class ChatAccumulator:
     """Folds ``ChatCompletionChunk``s into the record; cheap per chunk."""
 
@@ -271,36 +281,46 @@ class ChatAccumulator:
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
-        for c in getattr(chunk, "choices", None) or ():
-            state = self.choices.get(c.index)
+        choices = getattr(chunk, "choices", None)
+        if type(choices) is not list:  # absent, or malformed on the wire
+            return
+        for c in choices:
+            index = _index(getattr(c, "index", None))
+            state = self.choices.get(index)
             if state is None:
-                state = self.choices[c.index] = _Choice()
+                state = self.choices[index] = _Choice()
             self._fold(c, state)
-            if c.finish_reason:
-                state.reason = c.finish_reason
+            reason = getattr(c, "finish_reason", None)
+            if reason:
+                state.reason = reason
 
     @staticmethod
     def _fold(c: Any, state: _Choice) -> None:
-        delta = c.delta
+        delta = getattr(c, "delta", None)
         if delta is None:
             return
-        if delta.content:
-            state.text.append(delta.content)
-        if delta.refusal:
-            state.refusal.append(delta.refusal)
-        if delta.tool_calls:
-            for tc in delta.tool_calls:
-                slot = state.tools.get(tc.index)
+        content = getattr(delta, "content", None)
+        if content and type(content) is str:
+            state.text.append(content)
+        refusal = getattr(delta, "refusal", None)
+        if refusal and type(refusal) is str:
+            state.refusal.append(refusal)
+        tool_calls = getattr(delta, "tool_calls", None)
+        if tool_calls and type(tool_calls) is list:
+            for tc in tool_calls:
+                index = _index(getattr(tc, "index", None))
+                slot = state.tools.get(index)
                 if slot is None:
-                    slot = state.tools[tc.index] = [None, None, []]
-                if tc.id:
+                    slot = state.tools[index] = [None, None, []]
+                if getattr(tc, "id", None):
                     slot[0] = tc.id
-                fn = tc.function
+                fn = getattr(tc, "function", None)
                 if fn is not None:
-                    if fn.name:
+                    if getattr(fn, "name", None):
                         slot[1] = fn.name
-                    if fn.arguments:
-                        slot[2].append(fn.arguments)
+                    arguments = getattr(fn, "arguments", None)
+                    if arguments and type(arguments) is str:
+                        slot[2].append(arguments)
 
     def apply(self) -> None:
         record = self.record
@@ -327,7 +347,7 @@ def responses_input(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, str):
         return [{"role": "user", "parts": [text_part(value)]}]
     out: list[dict[str, Any]] = []
-    for item in value or ():
+    for item in value if isinstance(value, (list, tuple)) else ():
         kind = get(item, "type")
         if kind == "function_call_output":
             out.append({"role": "tool", "parts": [{"type": "tool_call_response", "id": get(item, "call_id"), "response": get(item, "output")}]})
@@ -361,7 +381,7 @@ class ResponsesTranslator:
             stream=kwargs.get("stream") is True,
             input_messages=responses_input(kwargs.get("input")),
             system_instructions=[text_part(instructions)] if isinstance(instructions, str) and instructions else [],
-            tool_definitions=list(tools) if given(tools) else None,
+            tool_definitions=list(tools) if isinstance(tools, (list, tuple)) else None,
             output_type="json" if text_format in ("json_object", "json_schema") else None,
         )
 
@@ -386,7 +406,7 @@ def apply_response(record: InferenceRecord, response: Any) -> None:
     record.response_model = get(response, "model")
     parts: list[dict[str, Any]] = []
     tool_called = False
-    for item in get(response, "output") or ():
+    for item in _items(get(response, "output")):
         kind = get(item, "type")
         if kind == "message":
             parts.extend(content_parts(get(item, "content")))
@@ -477,8 +497,8 @@ class EmbeddingsTranslator:
     def response(self, record: EmbeddingsRecord, response: Any) -> None:
         response = parsed(response)
         record.response_model = get(response, "model")
-        data = get(response, "data") or ()
-        if data:
+        data = get(response, "data")
+        if isinstance(data, list) and data:
             first = get(data[0], "embedding")
             if isinstance(first, list):
                 record.dimension_count = len(first)
@@ -507,7 +527,7 @@ class CompletionsTranslator:
         if given(n) and n != 1:
             params[A.GEN_AI_REQUEST_CHOICE_COUNT] = n
         prompt = kwargs.get("prompt")
-        prompts = [prompt] if isinstance(prompt, str) else [p for p in (prompt or ()) if isinstance(p, str)]
+        prompts = [prompt] if isinstance(prompt, str) else [p for p in _items(prompt) if isinstance(p, str)]
         return InferenceRecord(
             operation=V.OPERATION_TEXT_COMPLETION,
             provider=provider,
@@ -524,7 +544,7 @@ class CompletionsTranslator:
         record.response_id = get(response, "id")
         record.response_model = get(response, "model")
         outputs, reasons = [], []
-        for choice in get(response, "choices") or ():
+        for choice in _items(get(response, "choices")):
             reason = finish_reason(get(choice, "finish_reason"))
             reasons.append(reason)
             outputs.append({"role": "assistant", "parts": [text_part(get(choice, "text") or "")], "finish_reason": reason})
@@ -550,5 +570,6 @@ class CompletionsAccumulator(ChatAccumulator):
 
     @staticmethod
     def _fold(c: Any, state: _Choice) -> None:
-        if c.text:
-            state.text.append(c.text)
+        text = getattr(c, "text", None)
+        if text and type(text) is str:
+            state.text.append(text)
