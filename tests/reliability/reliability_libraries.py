@@ -121,6 +121,8 @@ class Library:
     error_model: str = "error-500"
     #: Answers come from the demo server (so malformed ones can be scripted).
     http: bool = True
+    #: ``create(stream=True)`` returns the stream itself (not a helper's manager).
+    plain_create: bool = True
     #: The request carries the prompt (or query) as text; False: a vector.
     text_request: bool = True
     #: The modes this library has (streams add "sync-stream" and "async-stream").
@@ -471,6 +473,52 @@ class AnthropicMessages(Library):
         ]
 
 
+class AnthropicStreamHelper(AnthropicMessages):
+    """``with client.messages.stream(...) as stream``: the helper's events and final message."""
+
+    id = "anthropic-stream_helper"
+    plain_create = False
+
+    def all_modes(self) -> tuple[str, ...]:
+        return ("sync-stream", "async-stream")
+
+    def translator(self) -> type:
+        return self._translators().StreamHelperTranslator
+
+    def _kwargs(self, stream: bool, model: str, prompt: str) -> dict:
+        return {"model": model, "max_tokens": 300, "messages": [{"role": "user", "content": prompt}]}
+
+    def run(self, server: Any, mode: str, *, error: bool = False, prompt: str = PROMPT, take: int | None = None) -> Outcome:
+        if mode.startswith("async"):
+            return loop().run_until_complete(self.arun(server, mode, error=error, prompt=prompt, take=take))
+        client = self.shared_client(server, aio=False)
+        try:
+            with client.messages.stream(**self._kwargs(True, self.error_model if error else self.ok_model, prompt)) as stream:
+                items = []
+                for event in stream:
+                    items.append(normal(event))
+                    if take is not None and len(items) >= take:
+                        break
+                final = normal(stream.get_final_message()) if take is None else None
+            return Outcome("stream", (items, final))
+        except Exception as exc:
+            return Outcome.of_error(exc)
+
+    async def arun(self, server: Any, mode: str, *, error: bool = False, prompt: str = PROMPT, take: int | None = None) -> Outcome:
+        client = self.shared_client(server, aio=True)
+        try:
+            async with client.messages.stream(**self._kwargs(True, self.error_model if error else self.ok_model, prompt)) as stream:
+                items = []
+                async for event in stream:
+                    items.append(normal(event))
+                    if take is not None and len(items) >= take:
+                        break
+                final = normal(await stream.get_final_message()) if take is None else None
+            return Outcome("stream", (items, final))
+        except Exception as exc:
+            return Outcome.of_error(exc)
+
+
 # ---- google-genai -----------------------------------------------------------------------
 
 
@@ -762,7 +810,7 @@ class LangChainRetriever(_Retrieval):
 
 ALL: list[Library] = [
     OpenAIChat(), OpenAIResponses(), OpenAICompletions(), OpenAIEmbeddings(),
-    AnthropicMessages(),
+    AnthropicMessages(), AnthropicStreamHelper(),
     GoogleGenerateContent(), GoogleEmbeddings(),
     ChromaQuery(), QdrantQuery(), LangChainRetriever(),
 ]

@@ -16,7 +16,7 @@ from micrometrics import safety
 from micrometrics_semconv import attributes as A
 from reliability_libraries import Library, _aclose, libraries, loop, normal
 
-STREAMING = [pytest.param(lib, id=lib.id) for lib in libraries() if lib.streams]
+STREAMING = [pytest.param(lib, id=lib.id) for lib in libraries() if lib.streams and lib.plain_create]
 FLAVOURS = pytest.mark.parametrize("aio", [False, True], ids=["sync", "async"])
 
 
@@ -167,7 +167,7 @@ def _bodies(lib: Library) -> list[Any]:
     return out
 
 
-@pytest.mark.parametrize("lib, body", [p for lib in libraries() if lib.http for p in _bodies(lib)])
+@pytest.mark.parametrize("lib, body", [p for lib in libraries() if lib.http and lib.plain_create for p in _bodies(lib)])
 @FLAVOURS
 def test_unknown_and_malformed_responses_come_back_unchanged(lib, body, aio, demo, telemetry):
     kind, payload = body
