@@ -174,6 +174,22 @@ def _instance_client(instance: Any) -> Any:
     return getattr(instance, "_client", None)
 
 
+def _record(cls: type, instance: Any, kwargs: dict, operation: str, params: dict[str, Any], **fields: Any) -> Any:
+    """A record with what every OpenAI method shares: provider, model, server, stream flag."""
+    provider, host, port = endpoint(_instance_client(instance))
+    model = kwargs.get("model")
+    return cls(
+        operation=operation,
+        provider=provider,
+        model=model if given(model) else None,
+        server_address=host,
+        server_port=port,
+        params=params,
+        stream=kwargs.get("stream") is True,
+        **fields,
+    )
+
+
 def _append_system(messages: Any, instruction: str) -> list[Any]:
     return [*_items(messages), {"role": "system", "content": instruction}]
 
@@ -184,7 +200,6 @@ class ChatTranslator:
     operation = V.OPERATION_CHAT
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
-        provider, host, port = endpoint(_instance_client(instance))
         params: dict[str, Any] = {}
         max_tokens = kwargs.get("max_completion_tokens")
         _set(params, A.GEN_AI_REQUEST_MAX_TOKENS, max_tokens if given(max_tokens) else kwargs.get("max_tokens"))
@@ -198,14 +213,8 @@ class ChatTranslator:
         if given(n) and n != 1:
             params[A.GEN_AI_REQUEST_CHOICE_COUNT] = n
         tools = kwargs.get("tools")
-        return InferenceRecord(
-            operation=V.OPERATION_CHAT,
-            provider=provider,
-            model=kwargs.get("model") if given(kwargs.get("model")) else None,
-            server_address=host,
-            server_port=port,
-            params=params,
-            stream=kwargs.get("stream") is True,
+        return _record(
+            InferenceRecord, instance, kwargs, V.OPERATION_CHAT, params,
             input_messages=chat_messages(kwargs.get("messages")),
             tool_definitions=list(tools) if isinstance(tools, (list, tuple)) else None,
             output_type=_output_type(kwargs.get("response_format")),
@@ -363,7 +372,6 @@ class ResponsesTranslator:
     """``responses.create``."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
-        provider, host, port = endpoint(_instance_client(instance))
         params: dict[str, Any] = {}
         _set(params, A.GEN_AI_REQUEST_MAX_TOKENS, kwargs.get("max_output_tokens"))
         _set(params, A.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
@@ -371,14 +379,8 @@ class ResponsesTranslator:
         instructions = kwargs.get("instructions")
         text_format = get(get(kwargs.get("text"), "format"), "type")
         tools = kwargs.get("tools")
-        return InferenceRecord(
-            operation=V.OPERATION_CHAT,
-            provider=provider,
-            model=kwargs.get("model") if given(kwargs.get("model")) else None,
-            server_address=host,
-            server_port=port,
-            params=params,
-            stream=kwargs.get("stream") is True,
+        return _record(
+            InferenceRecord, instance, kwargs, V.OPERATION_CHAT, params,
             input_messages=responses_input(kwargs.get("input")),
             system_instructions=[text_part(instructions)] if isinstance(instructions, str) and instructions else [],
             tool_definitions=list(tools) if isinstance(tools, (list, tuple)) else None,
@@ -470,7 +472,6 @@ class EmbeddingsTranslator:
     """``embeddings.create``."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> EmbeddingsRecord:
-        provider, host, port = endpoint(_instance_client(instance))
         raw = kwargs.get("input")
         if isinstance(raw, str):
             inputs = [raw]
@@ -483,13 +484,8 @@ class EmbeddingsTranslator:
         if given(fmt):
             params[A.GEN_AI_REQUEST_ENCODING_FORMATS] = (fmt,)
         count = len(raw) if isinstance(raw, list) else 1
-        return EmbeddingsRecord(
-            operation=V.OPERATION_EMBEDDINGS,
-            provider=provider,
-            model=kwargs.get("model") if given(kwargs.get("model")) else None,
-            server_address=host,
-            server_port=port,
-            params=params,
+        return _record(
+            EmbeddingsRecord, instance, kwargs, V.OPERATION_EMBEDDINGS, params,
             input_count=count,
             inputs=list(inputs),
         )
@@ -516,7 +512,6 @@ class CompletionsTranslator:
     """Legacy ``completions.create`` (text completion)."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
-        provider, host, port = endpoint(_instance_client(instance))
         params: dict[str, Any] = {}
         _set(params, A.GEN_AI_REQUEST_MAX_TOKENS, kwargs.get("max_tokens"))
         _set(params, A.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
@@ -528,14 +523,8 @@ class CompletionsTranslator:
             params[A.GEN_AI_REQUEST_CHOICE_COUNT] = n
         prompt = kwargs.get("prompt")
         prompts = [prompt] if isinstance(prompt, str) else [p for p in _items(prompt) if isinstance(p, str)]
-        return InferenceRecord(
-            operation=V.OPERATION_TEXT_COMPLETION,
-            provider=provider,
-            model=kwargs.get("model") if given(kwargs.get("model")) else None,
-            server_address=host,
-            server_port=port,
-            params=params,
-            stream=kwargs.get("stream") is True,
+        return _record(
+            InferenceRecord, instance, kwargs, V.OPERATION_TEXT_COMPLETION, params,
             input_messages=[{"role": "user", "parts": [text_part(p)]} for p in prompts],
         )
 
