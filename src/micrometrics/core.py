@@ -28,7 +28,7 @@ from micrometrics.attributes import (
 from micrometrics.budget import CONTENT, PER_RESULT, Budget
 from micrometrics.callcontext import RETRIEVED_KEY, TraceDocuments, current as current_context
 from micrometrics.engine import MetricSuite, MonitorWorker, evaluate, sampled
-from micrometrics.metric import CallView, MicroMetric, Result
+from micrometrics.metric import CallView, MicroMetric, Result, yield_point
 from micrometrics.records import CallRecord, InferenceRecord, RetrievalRecord
 from micrometrics_semconv import SCHEMA_URL
 from micrometrics_semconv import attributes as A
@@ -263,6 +263,7 @@ class Runtime:
                 self.write(record)
             except Exception as exc:
                 safety.report("finish", exc)
+            yield_point()
             self.emit(record, results)
         except Exception as exc:
             safety.report("emission", exc)
@@ -294,6 +295,7 @@ class Runtime:
         dims = metric_attributes(record)
         span_ctx = trace.set_span_in_context(span) if self.logger is not None else None
         for metric, result, took in results:
+            yield_point()
             name = metric.name
             record.results[name] = result
             prefix = f"{A.MICROMETRIC_ATTRIBUTE_PREFIX}{name}."

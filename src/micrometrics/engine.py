@@ -18,7 +18,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from micrometrics import safety
-from micrometrics.metric import CallView, MicroMetric, Result
+from micrometrics.metric import CallView, MicroMetric, Result, mark_monitor_thread, yield_point
 
 if TYPE_CHECKING:
     from micrometrics.core import Runtime
@@ -203,6 +203,7 @@ class MonitorWorker:
                 w.start()
 
     def _run(self, generation: int) -> None:
+        mark_monitor_thread()
         get = self._queue.get
         while True:
             job = get()
@@ -229,10 +230,12 @@ class MonitorWorker:
         for metric in job.metrics:
             if job.done:
                 return
+            yield_point()
             result, duration = evaluate(metric, view)
             if result is not None:
                 job.results.append((metric, result, duration))
             job.position += 1
+        yield_point()
         self._complete(job)
 
     def _abandon(self, job: _Job) -> None:

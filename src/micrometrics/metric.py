@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import threading
+import time
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
@@ -25,6 +27,24 @@ OPERATIONS = (
     V.OPERATION_RETRIEVAL,
 )
 INFERENCE_OPERATIONS = (V.OPERATION_CHAT, V.OPERATION_TEXT_COMPLETION, V.OPERATION_GENERATE_CONTENT)
+
+
+_monitor_thread = threading.local()
+
+
+def yield_point() -> None:
+    """Let the application's threads run: a long metric calls it between its steps.
+
+    On the monitor thread it releases the interpreter lock (``time.sleep(0)``), so a
+    caller whose answer just arrived does not wait up to the 5 ms switch interval for
+    the evaluation to be preempted; elsewhere (guards, offline runs) it does nothing.
+    """
+    if getattr(_monitor_thread, "active", False):
+        time.sleep(0)
+
+
+def mark_monitor_thread() -> None:
+    _monitor_thread.active = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result
+from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result, yield_point
 from micrometrics.metrics.language import Detection, detect_language, language_name, prepare
 
 #: Letters of user text to gather (latest turns first) before inferring the expected language.
@@ -87,6 +87,7 @@ class LanguageMatch(MicroMetric):
 
     def evaluate(self, call: CallView) -> Result:
         expected, source = self.expected_language(call)
+        yield_point()  # two detections: let the app's threads in between them
         if not expected:
             return Result("undetermined", explanation="no expected language: set context(expected_language=...) or LanguageMatch(expected=...)")
         detection = self._detect(call.output_text)
