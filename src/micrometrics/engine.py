@@ -161,6 +161,7 @@ class MonitorWorker:
         self._busy: _Job | None = None
         self._busy_since = 0.0
         self._busy_event = threading.Event()
+        self._closing = threading.Event()  # wakes the watchdog out of its naps at shutdown
         self._watchdog: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
@@ -264,15 +265,16 @@ class MonitorWorker:
             pass
 
     def _watch(self) -> None:
+        nap = self._closing.wait
         while not self._closed:
             self._busy_event.wait()
             job = self._busy
             if job is None:
-                time.sleep(0.01)
+                nap(0.01)
                 continue
             overdue = time.monotonic() - self._busy_since - self.deadline_s
             if overdue < 0:
-                time.sleep(min(-overdue + 0.001, self.deadline_s / 4))
+                nap(min(-overdue + 0.001, self.deadline_s / 4))
                 continue
             if self._busy is job:
                 # A metric hangs: finish the call with 'timeout' and hand the queue to a fresh thread.
@@ -302,5 +304,6 @@ class MonitorWorker:
         if self._thread is not None:
             self._last_submitted = next(self._submitted)
             self._queue.put(_STOP)
+        self._closing.set()
         self._busy_event.set()  # release the watchdog
         return ok
