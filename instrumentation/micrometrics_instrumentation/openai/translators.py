@@ -194,6 +194,37 @@ def _append_system(messages: Any, instruction: str) -> list[Any]:
     return [*_items(messages), {"role": "system", "content": instruction}]
 
 
+def _message_parts(choice: Any) -> list[dict[str, Any]]:
+    """A chat choice's message: text, refusal and tool calls as the conventions' parts."""
+    message = get(choice, "message")
+    parts = content_parts(get(message, "content"))
+    refusal = get(message, "refusal")
+    if refusal:
+        parts.append({"type": "refusal", "content": refusal})
+    for call in _items(get(message, "tool_calls")):
+        parts.append(_tool_call_part(call))
+    return parts
+
+
+def apply_choices(record: InferenceRecord, response: Any, parts_of: Any) -> None:
+    """Chat and legacy completions: id, model, one output message per choice, usage."""
+    record.response_id = get(response, "id")
+    record.response_model = get(response, "model")
+    outputs, reasons = [], []
+    for choice in _items(get(response, "choices")):
+        reason = finish_reason(get(choice, "finish_reason"))
+        reasons.append(reason)
+        outputs.append({"role": "assistant", "parts": parts_of(choice), "finish_reason": reason})
+    record.output_messages = outputs
+    record.finish_reasons = reasons
+    _usage(record, get(response, "usage"), "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+
+
+def is_stream(response: Any) -> bool:
+    """An SDK stream we can proxy (not, e.g., the raw HTTP response of ``with_raw_response``)."""
+    return hasattr(response, "__next__") or hasattr(response, "__anext__")
+
+
 class ChatTranslator:
     """``chat.completions.create`` and ``.parse``."""
 
@@ -221,29 +252,10 @@ class ChatTranslator:
         )
 
     def response(self, record: InferenceRecord, response: Any) -> None:
-        response = parsed(response)
-        record.response_id = get(response, "id")
-        record.response_model = get(response, "model")
-        outputs, reasons = [], []
-        for choice in _items(get(response, "choices")):
-            message = get(choice, "message")
-            parts = content_parts(get(message, "content"))
-            refusal = get(message, "refusal")
-            if refusal:
-                parts.append({"type": "refusal", "content": refusal})
-            for call in _items(get(message, "tool_calls")):
-                parts.append(_tool_call_part(call))
-            reason = finish_reason(get(choice, "finish_reason"))
-            reasons.append(reason)
-            outputs.append({"role": "assistant", "parts": parts, "finish_reason": reason})
-        record.output_messages = outputs
-        record.finish_reasons = reasons
-        _usage(record, get(response, "usage"), "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+        apply_choices(record, parsed(response), _message_parts)
 
     def accumulator(self, record: InferenceRecord, stream: Any) -> "ChatAccumulator | None":
-        if not hasattr(stream, "__next__") and not hasattr(stream, "__anext__"):
-            return None
-        return ChatAccumulator(record)
+        return ChatAccumulator(record) if is_stream(stream) else None
 
     def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
         if not instruction:
@@ -391,9 +403,7 @@ class ResponsesTranslator:
         apply_response(record, parsed(response))
 
     def accumulator(self, record: InferenceRecord, stream: Any) -> "ResponsesAccumulator | None":
-        if not hasattr(stream, "__next__") and not hasattr(stream, "__anext__"):
-            return None
-        return ResponsesAccumulator(record)
+        return ResponsesAccumulator(record) if is_stream(stream) else None
 
     def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
         if not instruction:
@@ -529,22 +539,10 @@ class CompletionsTranslator:
         )
 
     def response(self, record: InferenceRecord, response: Any) -> None:
-        response = parsed(response)
-        record.response_id = get(response, "id")
-        record.response_model = get(response, "model")
-        outputs, reasons = [], []
-        for choice in _items(get(response, "choices")):
-            reason = finish_reason(get(choice, "finish_reason"))
-            reasons.append(reason)
-            outputs.append({"role": "assistant", "parts": [text_part(get(choice, "text") or "")], "finish_reason": reason})
-        record.output_messages = outputs
-        record.finish_reasons = reasons
-        _usage(record, get(response, "usage"), "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+        apply_choices(record, parsed(response), lambda choice: [text_part(get(choice, "text") or "")])
 
     def accumulator(self, record: InferenceRecord, stream: Any) -> "CompletionsAccumulator | None":
-        if not hasattr(stream, "__next__") and not hasattr(stream, "__anext__"):
-            return None
-        return CompletionsAccumulator(record)
+        return CompletionsAccumulator(record) if is_stream(stream) else None
 
     def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
         if not instruction or not isinstance(kwargs.get("prompt"), str):
