@@ -1,0 +1,202 @@
+"""What the default monitors add to caller-visible latency under load, over micrometrics with ``metrics=[]``.
+
+    python benchmarks/monitor_latency.py [--rounds 30] [--calls 40] [--json out.json]
+
+Issue 3's target (a): 8 concurrent callers, a provider that answers after 20 ms (an
+in-process transport), the default async metrics must add at most 10 µs to the latency the
+caller sees, against micrometrics without metrics in the same run; the total CPU per call,
+evaluation included, is reported beside it.
+
+One process, one client per caller. Three arms, switched by ``instrument()`` /
+``shutdown()`` between blocks: ``no-metrics`` (``metrics=[]``), ``default`` (the default
+metrics) and ``no-metrics-2`` (``metrics=[]`` again: an A/A control, so the noise of this
+machine is measured by the same run). Each round runs one block per arm, in a shuffled
+order; a block is ``--calls`` calls per caller, all 8 callers at once. Every answer is a
+different ~300-character text, mostly in the conversation's language, so the detector does
+its real work. Per round the block medians (and means, p90s) are differenced against
+``no-metrics``; reported are the median of those per-round differences with a bootstrap 95%
+interval, and the same for the A/A arm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import workload as w  # noqa: E402
+
+THREADS = 8
+DELAY_S = 0.020
+ARMS = ("no-metrics", "default", "no-metrics-2")
+
+
+class VaryingTransport(w.Transport):
+    """The 20 ms provider, answering each call with the next of many distinct texts."""
+
+    def __init__(self, delay_s: float, texts: list[str]) -> None:
+        super().__init__(delay_s=delay_s)
+        template = json.loads(w.completion_body())
+        bodies = []
+        for text in texts:
+            template["choices"][0]["message"]["content"] = text
+            bodies.append(json.dumps(template).encode())
+        self._bodies = itertools.cycle(bodies)
+
+    def handle(self, request: Any) -> Any:
+        time.sleep(self.delay_s)
+        return self._httpx.Response(200, content=next(self._bodies), headers={"content-type": "application/json"})
+
+
+def _answers(n: int) -> list[str]:
+    # A German conversation: most answers German, every eighth in another language (a mismatch).
+    german = [t for _, t in w.responses(n, languages=["de"])]
+    other = [t for _, t in w.responses(n // 8 + 1, languages=["en", "fr", "es", "it", "pt", "nl"])]
+    return [other[i // 8] if i % 8 == 7 else german[i] for i in range(n)]
+
+
+def _block(clients: list[Any], calls: int) -> list[float]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(clients))
+
+    def caller(cl: Any) -> None:
+        mine = []
+        start.wait()
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            w.chat(cl)
+            mine.append(time.perf_counter() - t0)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=caller, args=(cl,)) for cl in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies
+
+
+def _ci(values: list[float], rng: random.Random, n: int = 2000) -> tuple[float, float]:
+    """Bootstrap 95% interval of the median of ``values``."""
+    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(n))
+    return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
+
+
+def run(rounds: int, calls: int, log=print) -> dict[str, Any]:
+    import gc
+    import logging
+
+    logging.disable(logging.WARNING)  # re-instrumenting re-creates instruments: the SDK warns
+    sink = w.Sink()
+    switches = {
+        "no-metrics": w.Switch("micrometrics-no-metrics", sink),
+        "default": w.Switch("micrometrics-default", sink),
+        "no-metrics-2": w.Switch("micrometrics-no-metrics", sink),
+    }
+    transport = VaryingTransport(DELAY_S, _answers(997))
+    clients = [w.client(transport) for _ in range(THREADS)]
+
+    def use(arm: str) -> None:
+        for name, sw in switches.items():
+            if name != arm:
+                sw.off()
+        switches[arm].on()
+
+    # Warm up every arm (imports, language profiles, caches).
+    for arm in ARMS:
+        use(arm)
+        _block(clients, 3)
+        switches[arm].flush()
+
+    rng = random.Random(3)
+    per_round: dict[str, list[dict[str, float]]] = {arm: [] for arm in ARMS}
+    dropped = 0
+    t_start = time.time()
+    for r in range(rounds):
+        order = list(ARMS)
+        rng.shuffle(order)
+        for arm in order:
+            use(arm)
+            for cl in clients:  # settle: a fresh runtime's first call on each client
+                w.chat(cl)
+            switches[arm].flush()
+            gc.collect()
+            cpu0 = time.process_time()
+            lat = _block(clients, calls)
+            switches[arm].flush()  # evaluation and export of this block are part of its CPU
+            cpu = time.process_time() - cpu0
+            dropped += switches[arm].dropped
+            per_round[arm].append(
+                {
+                    "median": statistics.median(lat) * 1e6,
+                    "mean": statistics.fmean(lat) * 1e6,
+                    "p90": statistics.quantiles(lat, n=10)[-1] * 1e6,
+                    "cpu": cpu / len(lat) * 1e6,
+                }
+            )
+        if log and (r + 1) % 5 == 0:
+            log(f"  round {r + 1}/{rounds}  {time.time() - t_start:5.0f}s")
+    for sw in switches.values():
+        sw.off()
+
+    boot = random.Random(11)
+    out: dict[str, Any] = {
+        "rounds": rounds,
+        "calls_per_arm": rounds * calls * THREADS,
+        "threads": THREADS,
+        "delay_ms": DELAY_S * 1e3,
+        "dropped": dropped,
+        "base": {k: statistics.median(b[k] for b in per_round["no-metrics"]) for k in ("median", "mean", "p90", "cpu")},
+    }
+    for arm in ("default", "no-metrics-2"):
+        figures = {}
+        for k in ("median", "mean", "p90", "cpu"):
+            diffs = [a[k] - b[k] for a, b in zip(per_round[arm], per_round["no-metrics"])]
+            lo, hi = _ci(diffs, boot)
+            figures[k] = {"added": statistics.median(diffs), "ci95": [lo, hi], "rounds": [round(d, 1) for d in diffs]}
+        out[arm] = figures
+    return out
+
+
+def report(data: dict[str, Any]) -> str:
+    b = data["base"]
+    lines = [
+        f"{data['threads']} callers, provider answers after {data['delay_ms']:.0f} ms, {data['rounds']} rounds, "
+        f"{data['calls_per_arm']} calls per arm; dropped evaluations: {data['dropped']}",
+        f"micrometrics metrics=[]: latency median {b['median']:.0f} µs, mean {b['mean']:.0f}, p90 {b['p90']:.0f}; CPU {b['cpu']:.0f} µs/call",
+        f"{'arm':14} {'figure':8} {'added µs':>9}   95% interval",
+    ]
+    for arm, label in (("default", "default"), ("no-metrics-2", "A/A")):
+        for k in ("median", "mean", "p90", "cpu"):
+            f = data[arm][k]
+            lines.append(f"{label:14} {k:8} {f['added']:9.1f}   [{f['ci95'][0]:.1f}, {f['ci95'][1]:.1f}]")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--calls", type=int, default=40, help="calls per caller per block")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    data = run(args.rounds, args.calls, log=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=1))
+    print(report(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
