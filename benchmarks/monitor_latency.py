@@ -9,8 +9,9 @@ evaluation included, is reported beside it.
 
 One process, one client per caller. Three arms, switched by ``instrument()`` /
 ``shutdown()`` between blocks: ``no-metrics`` (``metrics=[]``), ``default`` (the default
-metrics) and ``no-metrics-2`` (``metrics=[]`` again: an A/A control, so the noise of this
-machine is measured by the same run). Each round runs one block per arm, in a shuffled
+metrics) and ``default-thread`` (the default metrics evaluated on the monitor thread,
+``evaluator="thread"``) and ``no-metrics-2`` (``metrics=[]`` again: an A/A control, so the
+noise of this machine is measured by the same run). Each round runs one block per arm, in a shuffled
 order; a block is ``--calls`` calls per caller, all 8 callers at once. Every answer is a
 different ~300-character text, mostly in the conversation's language, so the detector does
 its real work. Per round the block medians (and means, p90s) are differenced against
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
 import statistics
 import sys
@@ -36,9 +38,51 @@ sys.path.insert(0, str(HERE))
 
 import workload as w  # noqa: E402
 
+FIGURES = ("median", "mean", "p90", "cpu", "app_cpu")
 THREADS = 8
 DELAY_S = 0.020
-ARMS = ("no-metrics", "default", "no-metrics-2")
+#: arm -> instrument() options; "no-metrics-2" repeats "no-metrics" as the A/A control.
+ARMS = {
+    "no-metrics": {"metrics": []},
+    "default": {},
+    "default-thread": {"evaluator": "thread"},
+    "no-metrics-2": {"metrics": []},
+}
+
+
+class Arm:
+    """Turns one arm's instrumentation on and off (the shared sink stays)."""
+
+    def __init__(self, options: dict[str, Any], sink: Any) -> None:
+        self.options = options
+        self.sink = sink
+        self.handle: Any = None
+        self.dropped = 0
+
+    def on(self) -> None:
+        import micrometrics
+
+        if self.handle is None:
+            self.handle = micrometrics.instrument(
+                exporter="none",
+                instrumentations=["openai"],
+                tracer_provider=self.sink.tracer_provider,
+                meter_provider=self.sink.meter_provider,
+                logger_provider=self.sink.logger_provider,
+                **self.options,
+            )
+
+    def off(self) -> None:
+        if self.handle is not None:
+            self.flush()
+            self.dropped += self.handle.runtime.worker.dropped
+            self.handle.shutdown()
+            self.handle = None
+
+    def flush(self) -> None:
+        if self.handle is not None:
+            self.handle.runtime.flush(60.0)
+        self.sink.flush()
 
 
 class VaryingTransport(w.Transport):
@@ -63,6 +107,21 @@ def _answers(n: int) -> list[str]:
     german = [t for _, t in w.responses(n, languages=["de"])]
     other = [t for _, t in w.responses(n // 8 + 1, languages=["en", "fr", "es", "it", "pt", "nl"])]
     return [other[i // 8] if i % 8 == 7 else german[i] for i in range(n)]
+
+
+def _evaluator_cpu() -> float:
+    """CPU seconds used so far by micrometrics' evaluator process (0 when there is none)."""
+    from micrometrics import isolation
+
+    pid = isolation._shared.pid if isolation._shared is not None else None
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _block(clients: list[Any], calls: int) -> list[float]:
@@ -100,11 +159,7 @@ def run(rounds: int, calls: int, log=print) -> dict[str, Any]:
 
     logging.disable(logging.WARNING)  # re-instrumenting re-creates instruments: the SDK warns
     sink = w.Sink()
-    switches = {
-        "no-metrics": w.Switch("micrometrics-no-metrics", sink),
-        "default": w.Switch("micrometrics-default", sink),
-        "no-metrics-2": w.Switch("micrometrics-no-metrics", sink),
-    }
+    switches = {name: Arm(options, sink) for name, options in ARMS.items()}
     transport = VaryingTransport(DELAY_S, _answers(997))
     clients = [w.client(transport) for _ in range(THREADS)]
 
@@ -133,23 +188,25 @@ def run(rounds: int, calls: int, log=print) -> dict[str, Any]:
                 w.chat(cl)
             switches[arm].flush()
             gc.collect()
-            cpu0 = time.process_time()
+            cpu0, child0 = time.process_time(), _evaluator_cpu()
             lat = _block(clients, calls)
             switches[arm].flush()  # evaluation and export of this block are part of its CPU
-            cpu = time.process_time() - cpu0
-            dropped += switches[arm].dropped
+            app_cpu = time.process_time() - cpu0
+            cpu = app_cpu + (_evaluator_cpu() - child0 if arm.startswith("default") else 0.0)
             per_round[arm].append(
                 {
                     "median": statistics.median(lat) * 1e6,
                     "mean": statistics.fmean(lat) * 1e6,
                     "p90": statistics.quantiles(lat, n=10)[-1] * 1e6,
                     "cpu": cpu / len(lat) * 1e6,
+                    "app_cpu": app_cpu / len(lat) * 1e6,
                 }
             )
         if log and (r + 1) % 5 == 0:
             log(f"  round {r + 1}/{rounds}  {time.time() - t_start:5.0f}s")
     for sw in switches.values():
         sw.off()
+        dropped += sw.dropped
 
     boot = random.Random(11)
     out: dict[str, Any] = {
@@ -158,11 +215,13 @@ def run(rounds: int, calls: int, log=print) -> dict[str, Any]:
         "threads": THREADS,
         "delay_ms": DELAY_S * 1e3,
         "dropped": dropped,
-        "base": {k: statistics.median(b[k] for b in per_round["no-metrics"]) for k in ("median", "mean", "p90", "cpu")},
+        "base": {k: statistics.median(b[k] for b in per_round["no-metrics"]) for k in FIGURES},
     }
-    for arm in ("default", "no-metrics-2"):
+    for arm in ARMS:
+        if arm == "no-metrics":
+            continue
         figures = {}
-        for k in ("median", "mean", "p90", "cpu"):
+        for k in FIGURES:
             diffs = [a[k] - b[k] for a, b in zip(per_round[arm], per_round["no-metrics"])]
             lo, hi = _ci(diffs, boot)
             figures[k] = {"added": statistics.median(diffs), "ci95": [lo, hi], "rounds": [round(d, 1) for d in diffs]}
@@ -178,8 +237,11 @@ def report(data: dict[str, Any]) -> str:
         f"micrometrics metrics=[]: latency median {b['median']:.0f} µs, mean {b['mean']:.0f}, p90 {b['p90']:.0f}; CPU {b['cpu']:.0f} µs/call",
         f"{'arm':14} {'figure':8} {'added µs':>9}   95% interval",
     ]
-    for arm, label in (("default", "default"), ("no-metrics-2", "A/A")):
-        for k in ("median", "mean", "p90", "cpu"):
+    for arm in ARMS:
+        if arm == "no-metrics":
+            continue
+        label = "A/A" if arm == "no-metrics-2" else arm
+        for k in FIGURES:
             f = data[arm][k]
             lines.append(f"{label:14} {k:8} {f['added']:9.1f}   [{f['ci95'][0]:.1f}, {f['ci95'][1]:.1f}]")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from micrometrics import metricsconfig, registry
+from micrometrics.engine import EVALUATORS
 from micrometrics.metric import MicroMetric
 
 EXPORTERS = ("console", "otlp", "jaeger", "datadog", "none")
@@ -31,6 +32,7 @@ class Settings:
     max_content_chars: int | None = None
     max_queue: int = 10_000
     evaluation_deadline_s: float = 2.0
+    evaluator: str = "process"
     datadog_agentless: bool = False
     jaeger_metrics: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -82,6 +84,7 @@ def resolve(
     max_content_chars: int | None = None,
     max_queue: int = 10_000,
     evaluation_deadline_s: float = 2.0,
+    evaluator: str | None = None,
     datadog_agentless: bool | None = None,
     jaeger_metrics: str = "none",
 ) -> Settings:
@@ -168,6 +171,9 @@ def resolve(
         raise ValueError(f"instrument(max_queue={max_queue!r}) must be a positive int")
     if not isinstance(evaluation_deadline_s, (int, float)) or evaluation_deadline_s <= 0:
         raise ValueError(f"instrument(evaluation_deadline_s={evaluation_deadline_s!r}) must be a positive number of seconds")
+    if evaluator is None:
+        evaluator = env.get("MICROMETRICS_EVALUATOR") or "process"
+    evaluator = _choice("evaluator", evaluator, EVALUATORS)
     if datadog_agentless is None:
         datadog_agentless = env_flag("MICROMETRICS_DATADOG_AGENTLESS") or False
     jaeger_metrics = _choice("jaeger_metrics", jaeger_metrics, ("none", "console"))
@@ -187,6 +193,7 @@ def resolve(
         max_content_chars=max_content_chars,
         max_queue=max_queue,
         evaluation_deadline_s=float(evaluation_deadline_s),
+        evaluator=evaluator,
         datadog_agentless=bool(datadog_agentless),
         jaeger_metrics=jaeger_metrics,
     )

@@ -80,6 +80,7 @@ class Runtime:
         content_policy: ContentPolicy | None = None,
         max_queue: int = 10_000,
         deadline_s: float = 2.0,
+        evaluator: str = "process",
     ) -> None:
         self.tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
         self.budget = Budget(self.tracer)
@@ -89,7 +90,7 @@ class Runtime:
         self.content_policy = content_policy or ContentPolicy()
         self.suite = MetricSuite(metrics)
         self.trace_documents = TraceDocuments()
-        self.worker = MonitorWorker(self, max_queue=max_queue, deadline_s=deadline_s)
+        self.worker = MonitorWorker(self, max_queue=max_queue, deadline_s=deadline_s, evaluator=evaluator)
 
         self.duration = meter.create_histogram(
             M.GEN_AI_CLIENT_OPERATION_DURATION, unit="s", description="GenAI operation duration.",

@@ -17,7 +17,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from micrometrics import safety
+from micrometrics import isolation, safety
 from micrometrics.metric import CallView, MicroMetric, Result, mark_monitor_thread, yield_point
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ logger = logging.getLogger("micrometrics")
 
 DEFAULT_MAX_QUEUE = 10_000
 DEFAULT_DEADLINE_S = 2.0
+#: Where process-safe monitors run: "process" (the evaluator process, see isolation.py) or "thread".
+EVALUATORS = ("process", "thread")
 _STOP = object()
 
 
@@ -56,20 +58,29 @@ def sampled(metrics: Iterable[MicroMetric]) -> list[MicroMetric]:
 
 
 def evaluate(metric: MicroMetric, view: CallView) -> tuple[Result | None, float]:
-    """Run one metric; a metric that raises or returns garbage yields label ``error``;
-    one that does not apply to the call yields None."""
+    """Run one metric; a metric that raises or returns garbage yields label ``error``
+    (and is counted in ``micrometrics.internal.errors``); one that does not apply to the call yields None."""
+    result, took, exc = evaluate_catching(metric, view)
+    if exc is not None:
+        # Counted in micrometrics.internal.errors and logged once, like every fault we catch.
+        safety.report("evaluation", exc)
+    return result, took
+
+
+def evaluate_catching(metric: MicroMetric, view: CallView) -> tuple[Result | None, float, Exception | None]:
+    """:func:`evaluate` without the reporting: (result, seconds, the exception the metric raised)."""
     t0 = time.perf_counter()
+    exc: Exception | None = None
     try:
         if not metric.applies(view):
-            return None, 0.0
+            return None, 0.0, None
         result = metric.evaluate(view)
         if not isinstance(result, Result):
             result = Result("error", explanation=f"{type(metric).__name__}.evaluate returned {type(result).__name__}, not micrometrics.Result")
-    except Exception as exc:
-        # Counted in micrometrics.internal.errors and logged once, like every fault we catch.
-        safety.report("evaluation", exc)
-        result = Result("error", explanation=f"{type(exc).__name__}: {exc}"[:500])
-    return result, time.perf_counter() - t0
+    except Exception as caught:
+        exc = caught
+        result = Result("error", explanation=f"{type(caught).__name__}: {caught}"[:500])
+    return result, time.perf_counter() - t0, exc
 
 
 class _Job:
@@ -142,10 +153,13 @@ class _Inbox:
 class MonitorWorker:
     """One daemon thread evaluating monitors, with a watchdog for metrics that hang."""
 
-    def __init__(self, runtime: "Runtime", max_queue: int = DEFAULT_MAX_QUEUE, deadline_s: float = DEFAULT_DEADLINE_S) -> None:
+    def __init__(
+        self, runtime: "Runtime", max_queue: int = DEFAULT_MAX_QUEUE, deadline_s: float = DEFAULT_DEADLINE_S, evaluator: str = "process"
+    ) -> None:
         self._runtime = weakref.proxy(runtime)
         self.max_queue = max_queue
         self.deadline_s = deadline_s
+        self.isolate = evaluator == "process"
         self._reset()
         _workers.add(self)
 
@@ -165,6 +179,9 @@ class MonitorWorker:
         self._watchdog: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
+        # The evaluator process, once this worker used it, and the metrics it sent there.
+        self._evaluator: isolation.EvaluatorProcess | None = None
+        self._sent: "weakref.WeakSet[MicroMetric]" = weakref.WeakSet()
 
     def _reset_after_fork(self) -> None:
         # Threads do not survive fork: the child starts its own worker on first use.
@@ -211,11 +228,12 @@ class MonitorWorker:
             if job is _STOP:
                 self._processed += 1
                 return
+            remote = self._ready_remote(job) if self.isolate else ()
             self._busy = job
             self._busy_since = time.monotonic()
             self._busy_event.set()
             try:
-                self._evaluate(job)
+                self._evaluate(job, remote)
             except Exception as exc:
                 safety.report("evaluation", exc)
                 self._abandon(job)
@@ -226,13 +244,62 @@ class MonitorWorker:
             self._busy_event.clear()
             self._processed += 1
 
-    def _evaluate(self, job: _Job) -> None:
+    def _ready_remote(self, job: _Job) -> list[MicroMetric]:
+        """The job's metrics the evaluator process will take; starting it (or loading a
+        metric into it) happens here, before the job's deadline starts to run."""
+        chosen = [m for m in job.metrics if m.process_safe]
+        if not chosen:
+            return chosen
+        try:
+            if self._evaluator is None:
+                ev = isolation.shared()
+                ev.acquire()
+                self._evaluator = ev
+            ready = self._evaluator.prepare(chosen)
+            self._sent.update(ready)
+            return ready
+        except isolation.EvaluatorUnavailable:
+            return []  # this platform or setup cannot: in-thread, as if evaluator="thread"
+        except Exception as exc:
+            safety.report("evaluation", exc)
+            return []
+
+    def _evaluate_remote(self, job: _Job, remote: list[MicroMetric]) -> dict[int, tuple[Result | None, float]]:
+        """Results by id(metric) of the metrics the evaluator process evaluated; missing ones run here."""
+        ev = self._evaluator
+        if ev is None:
+            return {}
+        try:
+            payload = isolation.snapshot(job.record)
+        except Exception:
+            return {}  # something in the call does not pickle: evaluate it in-thread
+        # Slightly inside the watchdog's deadline, so that this thread reports the timeout itself.
+        deadline = self._busy_since + self.deadline_s * 0.95
+        try:
+            answers = ev.evaluate(remote, payload, deadline)
+        except TimeoutError:
+            late = Result("timeout", explanation=f"not finished within {self.deadline_s:g}s")
+            return {id(m): (late, self.deadline_s) for m in remote}
+        except isolation.EvaluatorUnavailable:
+            return {}
+        out: dict[int, tuple[Result | None, float]] = {}
+        for metric, result, took, exc in answers:
+            if exc is not None:
+                safety.report("evaluation", exc)
+            out[id(metric)] = (result, took)
+        return out
+
+    def _evaluate(self, job: _Job, remote: Sequence[MicroMetric] = ()) -> None:
         view = CallView(job.record)
+        done = self._evaluate_remote(job, list(remote)) if remote else {}
         for metric in job.metrics:
             if job.done:
                 return
-            yield_point()
-            result, duration = evaluate(metric, view)
+            if id(metric) in done:
+                result, duration = done[id(metric)]
+            else:
+                yield_point()
+                result, duration = evaluate(metric, view)
             if result is not None:
                 job.results.append((metric, result, duration))
             job.position += 1
@@ -306,4 +373,7 @@ class MonitorWorker:
             self._queue.put(_STOP)
         self._closing.set()
         self._busy_event.set()  # release the watchdog
+        ev, self._evaluator = self._evaluator, None
+        if ev is not None:
+            ev.release(list(self._sent))
         return ok

@@ -125,6 +125,7 @@ def instrument(
     max_content_chars: int | None = None,
     max_queue: int = 10_000,
     evaluation_deadline_s: float = 2.0,
+    evaluator: str | None = None,
     datadog_agentless: bool | None = None,
     jaeger_metrics: str = "none",
     tracer_provider: Any = None,
@@ -141,7 +142,7 @@ def instrument(
         service_name=service_name, exporter=exporter, endpoint=endpoint, protocol=protocol, headers=headers,
         capture_content=capture_content, instrumentations=instrumentations, resource_attributes=resource_attributes,
         metrics=metrics, redact=redact, max_content_chars=max_content_chars, max_queue=max_queue,
-        evaluation_deadline_s=evaluation_deadline_s, datadog_agentless=datadog_agentless, jaeger_metrics=jaeger_metrics,
+        evaluation_deadline_s=evaluation_deadline_s, evaluator=evaluator, datadog_agentless=datadog_agentless, jaeger_metrics=jaeger_metrics,
     )
     with _lock:
         if _handle is not None:
@@ -167,6 +168,7 @@ def instrument(
             content_policy=ContentPolicy(settings.redact, settings.max_content_chars),
             max_queue=settings.max_queue,
             deadline_s=settings.evaluation_deadline_s,
+            evaluator=settings.evaluator,
         )
         core.set_current(runtime)
         instrumentors = []

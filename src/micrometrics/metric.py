@@ -204,6 +204,12 @@ class MicroMetric:
     currency: str = "USD"
     owner: str | None = None
     review_by: _dt.date | None = None
+    #: Monitors only: True lets micrometrics evaluate the metric in its evaluator process,
+    #: off the application's interpreter lock (``instrument(evaluator="process")``, the
+    #: default). Set it on a metric whose class is importable by module path, whose
+    #: instance pickles, and which keeps no state between calls that matters: the process
+    #: works on a copy. Every built-in metric is process-safe.
+    process_safe: bool = False
 
     def __init__(
         self,

@@ -26,6 +26,8 @@ class LanguageMatch(MicroMetric):
     streams decides on the first ``stream_prefix_chars`` characters.
     """
 
+    process_safe = True
+
     name = "language_match"
     applies_to = INFERENCE_OPERATIONS
 
@@ -47,6 +49,15 @@ class LanguageMatch(MicroMetric):
         self.min_confidence = min_confidence
         self.use_corrective_instruction = corrective_instruction
         self.stream_prefix_chars = stream_prefix_chars
+        self._infer = lru_cache(maxsize=1024)(self._detect)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_infer", None)  # a cache, rebuilt on the other side
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
         self._infer = lru_cache(maxsize=1024)(self._detect)
 
     def validate(self) -> None:

@@ -103,6 +103,8 @@ class RetrievalPrecision(MicroMetric):
     or nothing to judge them by. Score: precision.
     """
 
+    process_safe = True
+
     name = "retrieval_precision"
     applies_to = (V.OPERATION_RETRIEVAL,)
 
@@ -238,6 +240,8 @@ class ContextUtilization(MicroMetric):
     or, without ``min_fraction``, when the answer used any document; else ``fail``.
     Chat calls with no documents before them get no result.
     """
+
+    process_safe = True
 
     name = "context_utilization"
     applies_to = INFERENCE_OPERATIONS

@@ -17,6 +17,8 @@ class ResponseLength(MicroMetric):
     With no bounds it only records the sizes (label ``pass``).
     """
 
+    process_safe = True
+
     name = "response_length"
     applies_to = INFERENCE_OPERATIONS
 
@@ -65,6 +67,8 @@ class ResponseLength(MicroMetric):
 class BannedPhrases(MicroMetric):
     """``fail`` when the response contains a banned phrase; details ``matched``."""
 
+    process_safe = True
+
     name = "banned_phrases"
     applies_to = INFERENCE_OPERATIONS
 
@@ -99,6 +103,8 @@ class BannedPhrases(MicroMetric):
 class JsonFormat(MicroMetric):
     """For calls that asked for JSON output (or every call with ``always=True``): parses,
     and validates against ``schema`` (JSON Schema, needs ``jsonschema``) when given."""
+
+    process_safe = True
 
     name = "json_format"
     applies_to = INFERENCE_OPERATIONS
