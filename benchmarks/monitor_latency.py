@@ -153,7 +153,31 @@ def _ci(values: list[float], rng: random.Random, n: int = 2000) -> tuple[float, 
     return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
 
 
-def run(rounds: int, calls: int, log=print) -> dict[str, Any]:
+def _keep_awake() -> list[Any]:
+    """One nice-19 busy loop per CPU: no vCPU ever idles, so no arm pays (or is spared) idle wake-ups.
+
+    At nice 19 a spinner gets about 1.5% of a CPU the benchmark wants (CFS weights 15 : 1024).
+    """
+    import subprocess
+
+    code = "import os\nos.nice(19)\nwhile True: pass"
+    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 1)]
+
+
+def run(rounds: int, calls: int, log=print, keep_awake: bool = False) -> dict[str, Any]:
+    import gc
+    import logging
+
+    spinners = _keep_awake() if keep_awake else []
+    try:
+        return _run(rounds, calls, log, keep_awake)
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+
+
+def _run(rounds: int, calls: int, log: Any, keep_awake: bool) -> dict[str, Any]:
     import gc
     import logging
 
@@ -215,6 +239,7 @@ def run(rounds: int, calls: int, log=print) -> dict[str, Any]:
         "threads": THREADS,
         "delay_ms": DELAY_S * 1e3,
         "dropped": dropped,
+        "keep_awake": keep_awake,
         "base": {k: statistics.median(b[k] for b in per_round["no-metrics"]) for k in FIGURES},
     }
     for arm in ARMS:
@@ -233,7 +258,8 @@ def report(data: dict[str, Any]) -> str:
     b = data["base"]
     lines = [
         f"{data['threads']} callers, provider answers after {data['delay_ms']:.0f} ms, {data['rounds']} rounds, "
-        f"{data['calls_per_arm']} calls per arm; dropped evaluations: {data['dropped']}",
+        f"{data['calls_per_arm']} calls per arm; dropped evaluations: {data['dropped']}"
+        + ("; a nice-19 busy loop on every CPU" if data.get("keep_awake") else ""),
         f"micrometrics metrics=[]: latency median {b['median']:.0f} µs, mean {b['mean']:.0f}, p90 {b['p90']:.0f}; CPU {b['cpu']:.0f} µs/call",
         f"{'arm':14} {'figure':8} {'added µs':>9}   95% interval",
     ]
@@ -251,9 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--calls", type=int, default=40, help="calls per caller per block")
+    ap.add_argument("--keep-awake", action="store_true", help="a nice-19 busy loop per CPU, so that idle vCPU wake-ups do not favour the busier arms")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    data = run(args.rounds, args.calls, log=lambda m: print(m, file=sys.stderr))
+    data = run(args.rounds, args.calls, log=lambda m: print(m, file=sys.stderr), keep_awake=args.keep_awake)
     if args.json:
         args.json.write_text(json.dumps(data, indent=1))
     print(report(data))
