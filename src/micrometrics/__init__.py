@@ -4,11 +4,15 @@
     micrometrics.instrument()
 """
 
+from typing import TYPE_CHECKING, Any
+
 from micrometrics.callcontext import context
-from micrometrics.core import GuardError
-from micrometrics.lifecycle import Instrumentation, instrument, uninstrument
 from micrometrics.metric import CallView, MicroMetric, Result, micro_metric
-from micrometrics.retrieval import record_retrieval, retriever
+
+if TYPE_CHECKING:
+    from micrometrics.core import GuardError
+    from micrometrics.lifecycle import Instrumentation, instrument, uninstrument
+    from micrometrics.retrieval import record_retrieval, retriever
 
 __version__ = "0.1.0"
 
@@ -26,3 +30,29 @@ __all__ = [
     "record_retrieval",
     "__version__",
 ]
+
+# Imported on first use: the OpenTelemetry SDK and the pipeline are not needed to define a
+# metric, and the evaluator process (isolation.py) imports only what metrics need.
+_LAZY = {
+    "GuardError": "micrometrics.core",
+    "Instrumentation": "micrometrics.lifecycle",
+    "instrument": "micrometrics.lifecycle",
+    "uninstrument": "micrometrics.lifecycle",
+    "record_retrieval": "micrometrics.retrieval",
+    "retriever": "micrometrics.retrieval",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'micrometrics' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
