@@ -33,7 +33,7 @@ from workload import STREAM_CHUNKS  # noqa: E402
 PARTS = ("overhead", "evaluator", "memory", "others")
 #: The benchmarks other parts of the project own: run as they are, their output quoted.
 OTHERS = {
-    "monitor_latency.py": (["--rounds", "40", "--calls", "40"], ["--rounds", "6", "--calls", "20"]),
+    "monitor_latency.py": (["--rounds", "40", "--calls", "40", "--keep-awake"], ["--rounds", "6", "--calls", "20", "--keep-awake"]),
     "language_speed.py": (["--rounds", "100"], ["--rounds", "20", "--langdetect-rounds", "4"]),
     "retrieval_overhead.py": ([], ["--rounds", "4", "--queries", "40"]),
     "backend_down.py": ([], ["--rounds", "1", "--seconds", "2"]),

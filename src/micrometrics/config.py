@@ -32,7 +32,7 @@ class Settings:
     max_content_chars: int | None = None
     max_queue: int = 10_000
     evaluation_deadline_s: float = 2.0
-    evaluator: str = "process"
+    evaluator: str = "thread"
     datadog_agentless: bool = False
     jaeger_metrics: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -172,7 +172,7 @@ def resolve(
     if not isinstance(evaluation_deadline_s, (int, float)) or evaluation_deadline_s <= 0:
         raise ValueError(f"instrument(evaluation_deadline_s={evaluation_deadline_s!r}) must be a positive number of seconds")
     if evaluator is None:
-        evaluator = env.get("MICROMETRICS_EVALUATOR") or "process"
+        evaluator = env.get("MICROMETRICS_EVALUATOR") or "thread"
     evaluator = _choice("evaluator", evaluator, EVALUATORS)
     if datadog_agentless is None:
         datadog_agentless = env_flag("MICROMETRICS_DATADOG_AGENTLESS") or False

@@ -80,7 +80,7 @@ class Runtime:
         content_policy: ContentPolicy | None = None,
         max_queue: int = 10_000,
         deadline_s: float = 2.0,
-        evaluator: str = "process",
+        evaluator: str = "thread",
     ) -> None:
         self.tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
         self.budget = Budget(self.tracer)

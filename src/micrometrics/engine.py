@@ -28,8 +28,9 @@ logger = logging.getLogger("micrometrics")
 
 DEFAULT_MAX_QUEUE = 10_000
 DEFAULT_DEADLINE_S = 2.0
-#: Where process-safe monitors run: "process" (the evaluator process, see isolation.py) or "thread".
-EVALUATORS = ("process", "thread")
+#: Where process-safe monitors run: "thread" (the monitor thread, the default) or "process" (the
+#: evaluator process, see isolation.py).
+EVALUATORS = ("thread", "process")
 _STOP = object()
 
 
@@ -154,7 +155,7 @@ class MonitorWorker:
     """One daemon thread evaluating monitors, with a watchdog for metrics that hang."""
 
     def __init__(
-        self, runtime: "Runtime", max_queue: int = DEFAULT_MAX_QUEUE, deadline_s: float = DEFAULT_DEADLINE_S, evaluator: str = "process"
+        self, runtime: "Runtime", max_queue: int = DEFAULT_MAX_QUEUE, deadline_s: float = DEFAULT_DEADLINE_S, evaluator: str = "thread"
     ) -> None:
         self._runtime = weakref.proxy(runtime)
         self.max_queue = max_queue

@@ -1,4 +1,4 @@
-"""The evaluator process: monitors evaluated outside the application's interpreter.
+"""The evaluator process (``instrument(evaluator="process")``): monitors evaluated outside the application's interpreter.
 
 A monitor such as LanguageMatch spends a few hundred microseconds of pure-Python CPU
 per call. On the application's monitor thread that CPU holds the interpreter lock

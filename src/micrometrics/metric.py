@@ -205,8 +205,8 @@ class MicroMetric:
     owner: str | None = None
     review_by: _dt.date | None = None
     #: Monitors only: True lets micrometrics evaluate the metric in its evaluator process,
-    #: off the application's interpreter lock (``instrument(evaluator="process")``, the
-    #: default). Set it on a metric whose class is importable by module path, whose
+    #: off the application's interpreter lock, when ``instrument(evaluator="process")``.
+    #: Set it on a metric whose class is importable by module path, whose
     #: instance pickles, and which keeps no state between calls that matters: the process
     #: works on a copy. Every built-in metric is process-safe.
     process_safe: bool = False

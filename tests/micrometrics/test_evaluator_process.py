@@ -31,7 +31,7 @@ def internal_errors(telemetry):
 
 
 def test_process_safe_monitors_run_in_the_evaluator_process_and_land_on_the_span(demo, telemetry):
-    telemetry.instrument(metrics=[LanguageMatch(), ResponseLength(), WhereEvaluated()])
+    telemetry.instrument(metrics=[LanguageMatch(), ResponseLength(), WhereEvaluated()], evaluator="process")
     r = chat(demo)
     a = telemetry.span().attributes
     assert a["micrometrics.where.pid"] != os.getpid()
@@ -44,8 +44,8 @@ def test_process_safe_monitors_run_in_the_evaluator_process_and_land_on_the_span
     assert counts == {("language_match", "match"): 1, ("response_length", "pass"): 1, ("where", "pass"): 1}
 
 
-def test_evaluator_thread_keeps_every_monitor_in_the_application(demo, telemetry):
-    telemetry.instrument(metrics=[LanguageMatch(), WhereEvaluated()], evaluator="thread")
+def test_by_default_every_monitor_runs_in_the_application(demo, telemetry):
+    telemetry.instrument(metrics=[LanguageMatch(), WhereEvaluated()])
     chat(demo)
     a = telemetry.span().attributes
     assert a["micrometrics.where.pid"] == os.getpid()
@@ -53,14 +53,19 @@ def test_evaluator_thread_keeps_every_monitor_in_the_application(demo, telemetry
 
 
 def test_the_environment_chooses_the_evaluator(demo, telemetry, monkeypatch):
-    monkeypatch.setenv("MICROMETRICS_EVALUATOR", "thread")
+    monkeypatch.setenv("MICROMETRICS_EVALUATOR", "process")
     telemetry.instrument(metrics=[WhereEvaluated()])
+    chat(demo)
+    assert telemetry.span().attributes["micrometrics.where.pid"] not in (None, os.getpid())
+    micrometrics.uninstrument()
+    telemetry.span_exporter.clear()
+    telemetry.instrument(metrics=[WhereEvaluated()], evaluator="thread")  # the argument wins
     chat(demo)
     assert telemetry.span().attributes["micrometrics.where.pid"] == os.getpid()
 
 
 def test_an_unknown_evaluator_is_refused_at_instrument_time():
-    with pytest.raises(ValueError, match=r"evaluator='subprocess'.*'process', 'thread'"):
+    with pytest.raises(ValueError, match=r"evaluator='subprocess'.*'thread', 'process'"):
         micrometrics.instrument(exporter="none", evaluator="subprocess")
 
 
@@ -69,7 +74,7 @@ def test_metrics_that_are_not_process_safe_stay_in_the_application(demo, telemet
     def inline(call):
         return micrometrics.Result("pass", details={"pid": os.getpid()})
 
-    telemetry.instrument(metrics=[inline, HoldsALock(), WhereEvaluated()])
+    telemetry.instrument(metrics=[inline, HoldsALock(), WhereEvaluated()], evaluator="process")
     chat(demo)
     a = telemetry.span().attributes
     assert a["micrometrics.inline.pid"] == os.getpid()
@@ -78,7 +83,7 @@ def test_metrics_that_are_not_process_safe_stay_in_the_application(demo, telemet
 
 
 def test_a_call_whose_context_does_not_pickle_is_evaluated_in_the_application(demo, telemetry):
-    telemetry.instrument(metrics=[WhereEvaluated()])
+    telemetry.instrument(metrics=[WhereEvaluated()], evaluator="process")
     with micrometrics.context(conversation_id="c-1", handle=threading.Lock()):
         chat(demo)
     assert telemetry.span().attributes["micrometrics.where.pid"] == os.getpid()
@@ -86,7 +91,7 @@ def test_a_call_whose_context_does_not_pickle_is_evaluated_in_the_application(de
 
 def test_a_metric_raising_in_the_evaluator_process_gives_error_and_is_counted(demo, telemetry):
     safety.reset_for_tests()
-    telemetry.instrument(metrics=[RaisesInside(), WhereEvaluated()])
+    telemetry.instrument(metrics=[RaisesInside(), WhereEvaluated()], evaluator="process")
     r = chat(demo)
     assert r.choices[0].message.content
     a = telemetry.span().attributes
@@ -96,7 +101,7 @@ def test_a_metric_raising_in_the_evaluator_process_gives_error_and_is_counted(de
 
 
 def test_a_metric_hanging_in_the_evaluator_process_times_out_and_the_process_is_replaced(demo, telemetry, tmp_path):
-    telemetry.instrument(metrics=[HangsOnce(str(tmp_path / "hung")), WhereEvaluated()], evaluation_deadline_s=0.5)
+    telemetry.instrument(metrics=[HangsOnce(str(tmp_path / "hung")), WhereEvaluated()], evaluation_deadline_s=0.5, evaluator="process")
     chat(demo)
     t0 = time.monotonic()
     first = telemetry.span().attributes
@@ -112,7 +117,7 @@ def test_a_metric_hanging_in_the_evaluator_process_times_out_and_the_process_is_
 
 
 def test_a_killed_evaluator_process_is_replaced_and_no_call_is_lost(demo, telemetry):
-    telemetry.instrument(metrics=[WhereEvaluated()])
+    telemetry.instrument(metrics=[WhereEvaluated()], evaluator="process")
     chat(demo)
     pid = telemetry.span().attributes["micrometrics.where.pid"]
     os.kill(pid, signal.SIGKILL)
@@ -128,7 +133,7 @@ def test_a_killed_evaluator_process_is_replaced_and_no_call_is_lost(demo, teleme
 
 
 def test_prints_in_the_evaluator_process_do_not_break_it(demo, telemetry, capfd):
-    telemetry.instrument(metrics=[Chatty(), WhereEvaluated()])
+    telemetry.instrument(metrics=[Chatty(), WhereEvaluated()], evaluator="process")
     for _ in range(3):
         chat(demo)
     spans = telemetry.spans()
@@ -139,7 +144,7 @@ def test_prints_in_the_evaluator_process_do_not_break_it(demo, telemetry, capfd)
 
 def test_an_unused_evaluator_process_exits_after_the_linger(demo, telemetry, monkeypatch):
     monkeypatch.setattr(isolation, "LINGER_S", 0.2)
-    telemetry.instrument(metrics=[WhereEvaluated()])
+    telemetry.instrument(metrics=[WhereEvaluated()], evaluator="process")
     chat(demo)
     pid = telemetry.span().attributes["micrometrics.where.pid"]
     micrometrics.uninstrument()

@@ -150,10 +150,6 @@ def test_a_broken_stage_never_changes_the_call(lib, mode, error, stage, demo, te
     assert uninstrumented.kind == ("error" if error else "stream" if "stream" in mode else "value")
 
     options = {"metrics": stage.metrics(mode)} if stage.metrics else {}
-    if stage.name == "evaluation":
-        # The fault is patched into this interpreter; a built-in metric raising in the evaluator
-        # process is tests/micrometrics/test_evaluator_process.py's case.
-        options["evaluator"] = "thread"
     telemetry.instrument(instrumentations=[lib.instrumentation], **options)
     stage.inject(lib, monkeypatch)
     first = lib.run(demo, mode, error=error)
