@@ -18,7 +18,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from micrometrics import isolation, safety
-from micrometrics.metric import CallView, MicroMetric, Result, mark_monitor_thread, yield_point
+from micrometrics.metric import CallView, MicroMetric, Result, mark_monitor_thread, set_monitor_backlog, yield_point
 
 if TYPE_CHECKING:
     from micrometrics.core import Runtime
@@ -113,6 +113,8 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 #: after ``_ACTIVE_POLLS`` empty polls it sleeps until the next call wakes it.
 _POLL_S = 0.005
 _ACTIVE_POLLS = 20
+#: Pending calls beyond which the monitor thread stops napping at its yield points (it is behind).
+_POLITE_BELOW = 64
 
 
 class _Inbox:
@@ -230,6 +232,7 @@ class MonitorWorker:
                 self._processed += 1
                 return
             remote = self._ready_remote(job) if self.isolate else ()
+            set_monitor_backlog(self._last_submitted - self._processed > _POLITE_BELOW)
             self._busy = job
             self._busy_since = time.monotonic()
             self._busy_event.set()

@@ -32,19 +32,33 @@ INFERENCE_OPERATIONS = (V.OPERATION_CHAT, V.OPERATION_TEXT_COMPLETION, V.OPERATI
 _monitor_thread = threading.local()
 
 
+#: How long the monitor thread naps at a yield point while it keeps up with the calls. A bare
+#: ``time.sleep(0)`` releases the interpreter lock but usually takes it back before a waiting
+#: thread has woken up; a nap this short (plus the kernel's timer slack) lets it in for sure.
+POLITE_NAP_S = 20e-6
+
+
 def yield_point() -> None:
     """Let the application's threads run: a long metric calls it between its steps.
 
-    On the monitor thread it releases the interpreter lock (``time.sleep(0)``), so a
-    caller whose answer just arrived does not wait up to the 5 ms switch interval for
-    the evaluation to be preempted; elsewhere (guards, offline runs) it does nothing.
+    On the monitor thread it releases the interpreter lock, so that a caller whose answer
+    just arrived does not wait for the evaluation (up to the 5 ms switch interval). While the
+    monitors keep up with the calls it naps (``POLITE_NAP_S``), which hands the lock over
+    for sure; with a backlog it only releases it (``time.sleep(0)``), so that evaluation
+    still gets its share. Elsewhere (guards, offline runs) it does nothing.
     """
-    if getattr(_monitor_thread, "active", False):
-        time.sleep(0)
+    nap = getattr(_monitor_thread, "nap", None)
+    if nap is not None:
+        time.sleep(nap)
 
 
 def mark_monitor_thread() -> None:
-    _monitor_thread.active = True
+    _monitor_thread.nap = 0.0
+
+
+def set_monitor_backlog(behind: bool) -> None:
+    """The monitor thread says, per job, whether it is behind (greedy) or keeping up (polite)."""
+    _monitor_thread.nap = 0.0 if behind else POLITE_NAP_S
 
 
 @dataclass(frozen=True, slots=True)

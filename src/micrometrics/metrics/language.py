@@ -32,6 +32,8 @@ from operator import add
 import langdetect
 from langdetect.utils.ngram import NGram
 
+from micrometrics.metric import yield_point
+
 __all__ = ["Detection", "detect_language", "language_name", "prepare"]
 
 
@@ -528,12 +530,14 @@ def detect_language(
         # a confident but meaningless answer.
         return Detection(None, 0.0, "low_confidence")
 
+    yield_point()  # on the monitor thread: let the application in between the steps
     model = _get_model()
     group_scores: dict[str, list[int]] = {}
     group_letters: dict[str, int] = {}
     scored_chunks: list[tuple[str, int, list[int]]] = []
     total = 0
     for script, chunk_tokens, n in _chunks(_select_tokens(tokens, max_chars)):
+        yield_point()
         total += n
         langs = model.groups.get(script)
         if langs is None:
