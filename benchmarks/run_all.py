@@ -230,8 +230,9 @@ def remains(results: dict[str, Any]) -> list[str]:
         f"- The micro metrics cost CPU: LanguageMatch takes {eval_txt} per call (see the evaluator), and emitting results (span "
         "attributes and event, log records, metric points) adds more. In CPython that CPU holds the one interpreter lock: in a tight "
         "loop it adds to every call, and at load a caller whose answer arrives while the worker holds the lock waits for it, up to the "
-        "5 ms switch interval. Bringing that under 10 µs needs the evaluation off the interpreter lock (an evaluator process, or a "
-        "detector in C that releases the GIL) or fewer evaluations (`sample_rate`); both are follow-ups, not done here.",
+        "5 ms switch interval. Issue 3(a) has its own benchmark, `monitor_latency.py` (below), which also measures the evaluator "
+        "process (`evaluator=\"process\"`) that takes the evaluation off the interpreter lock; fewer evaluations (`sample_rate`) "
+        "cut the cost proportionally.",
         f"- Memory: a call waiting in the monitor queue holds {kb_txt} (the record with the message texts, the SDK span with its "
         f"attribute, event and link containers). With CPU-bound callers that never wait on I/O, the worker can be starved of the lock "
         f"for seconds (the first evaluation also loads the language profiles lazily, file by file, each read giving the lock away) and "
