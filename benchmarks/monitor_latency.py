@@ -35,7 +35,6 @@ import os
 import random
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import workload as w  # noqa: E402
+from overhead import _load_block  # noqa: E402
 
 TIGHT_FIGURES = ("tight_wall", "tight_app_cpu", "tight_cpu")
 FIGURES = ("median", "mean", "p90", "cpu", "app_cpu") + TIGHT_FIGURES
@@ -152,26 +152,8 @@ def _evaluator_cpu() -> float:
 
 
 def _block(clients: list[Any], calls: int) -> list[float]:
-    latencies: list[float] = []
-    lock = threading.Lock()
-    start = threading.Barrier(len(clients))
-
-    def caller(cl: Any) -> None:
-        mine = []
-        start.wait()
-        for _ in range(calls):
-            t0 = time.perf_counter()
-            w.chat(cl)
-            mine.append(time.perf_counter() - t0)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=caller, args=(cl,)) for cl in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return latencies
+    """All callers at once, ``calls`` each: the caller-visible latencies (overhead.py's load block)."""
+    return _load_block(w, clients, calls)
 
 
 def _ci(values: list[float], rng: random.Random, n: int = 2000) -> tuple[float, float]:
