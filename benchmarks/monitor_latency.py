@@ -174,9 +174,6 @@ def _keep_awake() -> list[Any]:
 
 
 def run(rounds: int, calls: int, log=print, keep_awake: bool = False) -> dict[str, Any]:
-    import gc
-    import logging
-
     spinners = _keep_awake() if keep_awake else []
     try:
         return _run(rounds, calls, log, keep_awake)
