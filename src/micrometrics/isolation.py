@@ -111,6 +111,7 @@ class EvaluatorProcess:
         self._proc: subprocess.Popen | None = None
         self._pending = b""  # bytes read past the last reply (none, while replies are awaited one by one)
         self._loaded: dict[int, str | None] = {}  # token -> None (loaded) or why it could not be
+        self._refused: dict[int, str] = {}  # token -> why it is never sent again (survives restarts)
         self._tokens: "weakref.WeakKeyDictionary[MicroMetric, int]" = weakref.WeakKeyDictionary()
         self._next_token = 1
         self._users = 0
@@ -207,7 +208,7 @@ class EvaluatorProcess:
         try:
             self._write(pickle.dumps(list(sys.path), _PROTOCOL))
             reply = self._read(time.monotonic() + _STARTUP_TIMEOUT_S)
-        except EvaluatorUnavailable:
+        except (EvaluatorUnavailable, TimeoutError):
             reply = None
         if reply != ("ready",):
             self._stop(kill=True)
@@ -229,8 +230,12 @@ class EvaluatorProcess:
             ready = []
             for m in metrics:
                 token = self._token(m)
+                if token in self._refused:
+                    continue
                 if token not in self._loaded:
                     self._load(m, token)
+                    if not self._alive():
+                        raise EvaluatorUnavailable(self._refused.get(token, "the evaluator process exited"))
                 if self._loaded.get(token, "") is None:
                     ready.append(m)
             return ready
@@ -277,7 +282,12 @@ class EvaluatorProcess:
             self._loaded[token] = f"not picklable: {type(exc).__name__}: {exc}"
             return
         self._write(pickle.dumps(("load", token, blob), _PROTOCOL))
-        reply = self._read(time.monotonic() + _STARTUP_TIMEOUT_S)  # loading language profiles takes a while
+        try:
+            reply = self._read(time.monotonic() + _STARTUP_TIMEOUT_S)  # loading language profiles takes a while
+        except TimeoutError:
+            # Its prepare() hangs: the child was replaced, and this metric stays in-thread from now on.
+            self._refused[token] = f"{metric.name}: prepare() did not return within {_STARTUP_TIMEOUT_S:g}s"
+            return
         self._loaded[token] = reply[2]
 
     def _send_quietly(self, message: Any) -> None:
