@@ -173,23 +173,27 @@ def _keep_awake() -> list[Any]:
     return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 1)]
 
 
-def run(rounds: int, calls: int, log=print, keep_awake: bool = False) -> dict[str, Any]:
+def run(rounds: int, calls: int, log=print, keep_awake: bool = False, arms: list[str] | None = None) -> dict[str, Any]:
+    unknown = set(arms or ()) - set(ARMS)
+    if unknown:
+        raise ValueError(f"unknown arms {sorted(unknown)}; choose from {', '.join(ARMS)}")
+    chosen = {name: options for name, options in ARMS.items() if arms is None or name in arms or name == "no-metrics"}
     spinners = _keep_awake() if keep_awake else []
     try:
-        return _run(rounds, calls, log, keep_awake)
+        return _run(rounds, calls, log, keep_awake, chosen)
     finally:
         for p in spinners:
             p.kill()
             p.wait()
 
 
-def _run(rounds: int, calls: int, log: Any, keep_awake: bool) -> dict[str, Any]:
+def _run(rounds: int, calls: int, log: Any, keep_awake: bool, arms: dict[str, Any]) -> dict[str, Any]:
     import gc
     import logging
 
     logging.disable(logging.WARNING)  # re-instrumenting re-creates instruments: the SDK warns
     sink = w.Sink()
-    switches = {name: Arm(options, sink) for name, options in ARMS.items()}
+    switches = {name: Arm(options, sink) for name, options in arms.items()}
     transport = VaryingTransport(DELAY_S, _answers(997))
     clients = [w.client(transport) for _ in range(THREADS)]
 
@@ -200,17 +204,17 @@ def _run(rounds: int, calls: int, log: Any, keep_awake: bool) -> dict[str, Any]:
         switches[arm].on()
 
     # Warm up every arm (imports, language profiles, caches).
-    for arm in ARMS:
+    for arm in arms:
         use(arm)
         _block(clients, 3)
         switches[arm].flush()
 
     rng = random.Random(3)
-    per_round: dict[str, list[dict[str, float]]] = {arm: [] for arm in ARMS}
+    per_round: dict[str, list[dict[str, float]]] = {arm: [] for arm in arms}
     dropped = 0
     t_start = time.time()
     for r in range(rounds):
-        order = list(ARMS)
+        order = list(arms)
         rng.shuffle(order)
         for arm in order:
             use(arm)
@@ -240,7 +244,7 @@ def _run(rounds: int, calls: int, log: Any, keep_awake: bool) -> dict[str, Any]:
     tight = VaryingTransport(0.0, _answers(997))
     solo = w.client(tight)
     for r in range(min(rounds, max(3, rounds // 4))):
-        order = list(ARMS)
+        order = list(arms)
         rng.shuffle(order)
         for arm in order:
             use(arm)
@@ -258,7 +262,7 @@ def _run(rounds: int, calls: int, log: Any, keep_awake: bool) -> dict[str, Any]:
             per_round[arm][r].update(
                 {"tight_wall": wall / TIGHT_CALLS * 1e6, "tight_app_cpu": app_cpu / TIGHT_CALLS * 1e6, "tight_cpu": cpu / TIGHT_CALLS * 1e6}
             )
-    for arm in ARMS:  # rounds without a tight block (there are fewer of those) drop out of its figures
+    for arm in arms:  # rounds without a tight block (there are fewer of those) drop out of its figures
         for k in TIGHT_FIGURES:
             for block in per_round[arm]:
                 block.setdefault(k, float("nan"))
@@ -275,9 +279,10 @@ def _run(rounds: int, calls: int, log: Any, keep_awake: bool) -> dict[str, Any]:
         "delay_ms": DELAY_S * 1e3,
         "dropped": dropped,
         "keep_awake": keep_awake,
+        "arms": list(arms),
         "base": {k: statistics.median(b[k] for b in per_round["no-metrics"] if b[k] == b[k]) for k in FIGURES},  # x == x: not NaN
     }
-    for arm in ARMS:
+    for arm in arms:
         if arm == "no-metrics":
             continue
         figures = {}
@@ -299,7 +304,7 @@ def report(data: dict[str, Any]) -> str:
         f"tight_*: one caller, {TIGHT_CALLS} back-to-back calls per block, provider answering at once; metrics=[]: {b['tight_wall']:.0f} µs/call",
         f"{'arm':14} {'figure':13} {'added µs':>9}   95% interval",
     ]
-    for arm in ARMS:
+    for arm in data.get("arms", ARMS):
         if arm == "no-metrics":
             continue
         label = "A/A" if arm == "no-metrics-2" else arm
@@ -314,9 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--calls", type=int, default=40, help="calls per caller per block")
     ap.add_argument("--keep-awake", action="store_true", help="a nice-19 busy loop per CPU, so that idle vCPU wake-ups do not favour the busier arms")
+    ap.add_argument("--arms", nargs="+", choices=list(ARMS), help="only these arms (no-metrics, the baseline, always runs)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    data = run(args.rounds, args.calls, log=lambda m: print(m, file=sys.stderr), keep_awake=args.keep_awake)
+    data = run(args.rounds, args.calls, log=lambda m: print(m, file=sys.stderr), keep_awake=args.keep_awake, arms=args.arms)
     if args.json:
         args.json.write_text(json.dumps(data, indent=1))
     print(report(data))

@@ -516,6 +516,7 @@ def detect_language(
         return Detection(None, 0.0, "code")
     had_code = had_code or dropped_lines
 
+    yield_point()
     tokens = _TOKEN_RE.findall(NGram.normalize_vi(prose).translate(_NORM))
     letters = sum(map(len, tokens)) - tokens.count(_BREAK)
     if letters == 0:
