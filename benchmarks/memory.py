@@ -43,7 +43,7 @@ def evaluator_rss_mb() -> float:
     """Resident memory of micrometrics' evaluator process (0 when monitors run in-thread)."""
     from micrometrics import isolation
 
-    pid = isolation._shared.pid if isolation._shared is not None else None
+    pid = isolation.evaluator_pid()
     if pid is None:
         return 0.0
     try:

@@ -299,12 +299,8 @@ class EvaluatorProcess:
     def _write(self, *frames: bytes) -> None:
         """Send ``frames`` (each length-prefixed) in one write."""
         assert self._proc is not None and self._proc.stdin is not None
-        buf = memoryview(b"".join(map(_frame, frames)))
-        fd = self._proc.stdin.fileno()
         try:
-            while buf:
-                n = os.write(fd, buf)
-                buf = buf[n:]
+            _write_frames(self._proc.stdin.fileno(), *frames)
         except OSError as exc:
             self._stop(kill=True)
             raise EvaluatorUnavailable(f"the evaluator process is gone: {exc}") from exc
@@ -333,6 +329,19 @@ class EvaluatorProcess:
 
 def _frame(data: bytes) -> bytes:
     return _HEADER.pack(len(data)) + data
+
+
+def _write_frames(fd: int, *frames: bytes) -> None:
+    """Write ``frames``, each length-prefixed, in one go (both ends of the pipe use it)."""
+    view = memoryview(b"".join(map(_frame, frames)))
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def evaluator_pid() -> int | None:
+    """The pid of this process's evaluator process, when one runs (benchmarks read its CPU and memory)."""
+    ev = _shared
+    return ev.pid if ev is not None else None
 
 
 _shared: EvaluatorProcess | None = None
@@ -377,6 +386,17 @@ atexit.register(_close_at_exit)
 # ---- child side -------------------------------------------------------------------------
 
 
+def _picklable(answer: tuple) -> tuple:
+    """An answer whose result does not pickle (a metric's odd details) becomes an ``error`` result."""
+    try:
+        pickle.dumps(answer, _PROTOCOL)
+        return answer
+    except Exception as bad:
+        from micrometrics.metric import Result
+
+        return Result("error", explanation=f"result not picklable: {bad}"[:500]), answer[1], (type(bad).__name__, str(bad)[:300])
+
+
 def child_main() -> None:
     """The evaluator process's loop: load metrics, evaluate calls, answer in order."""
     import signal
@@ -390,10 +410,7 @@ def child_main() -> None:
     sys.stdout = sys.stderr
 
     def send(message: Any) -> None:
-        data = _frame(pickle.dumps(message, _PROTOCOL))
-        view = memoryview(data)
-        while view:
-            view = view[os.write(out_fd, view) :]
+        _write_frames(out_fd, pickle.dumps(message, _PROTOCOL))
 
     def read_exact(n: int) -> bytes | None:
         chunks = []
@@ -442,11 +459,8 @@ def child_main() -> None:
             for token in message[1]:
                 result, took, exc = evaluate_catching(metrics[token], view)
                 error = (type(exc).__name__, str(exc)[:300]) if exc is not None else None
-                try:
-                    pickle.dumps(result, _PROTOCOL)
-                except Exception as bad:
-                    from micrometrics.metric import Result
-
-                    result, error = Result("error", explanation=f"result not picklable: {bad}"[:500]), (type(bad).__name__, str(bad)[:300])
                 answers.append((result, took, error))
-            send(("done", answers))
+            try:
+                send(("done", answers))  # pickled before anything is written
+            except Exception:
+                send(("done", [_picklable(answer) for answer in answers]))
