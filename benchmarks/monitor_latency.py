@@ -140,7 +140,7 @@ def _evaluator_cpu() -> float:
     """CPU seconds used so far by micrometrics' evaluator process (0 when there is none)."""
     from micrometrics import isolation
 
-    pid = isolation._shared.pid if isolation._shared is not None else None
+    pid = isolation.evaluator_pid()
     if pid is None:
         return 0.0
     try:
@@ -203,6 +203,25 @@ def _run(rounds: int, calls: int, log: Any, keep_awake: bool, arms: dict[str, An
                 sw.off()
         switches[arm].on()
 
+    def measured(arm: str, settle: Any, work: Any) -> tuple[Any, float, float, float]:
+        """Switch to ``arm``, ``settle()``, then time ``work()``: (its result, wall, CPU of this
+        process, CPU with the evaluator process's for the arm that uses one), both drained."""
+        use(arm)
+        settle()
+        switches[arm].flush()
+        gc.collect()
+        cpu0, child0, t0 = time.process_time(), _evaluator_cpu(), time.perf_counter()
+        result = work()
+        wall = time.perf_counter() - t0
+        switches[arm].flush()  # evaluation and export of this block are part of its CPU
+        app_cpu = time.process_time() - cpu0
+        cpu = app_cpu + (_evaluator_cpu() - child0 if arm == "default-process" else 0.0)
+        return result, wall, app_cpu, cpu
+
+    def settle_load() -> None:
+        for cl in clients:  # a fresh runtime's first call on each client
+            w.chat(cl)
+
     # Warm up every arm (imports, language profiles, caches).
     for arm in arms:
         use(arm)
@@ -217,16 +236,7 @@ def _run(rounds: int, calls: int, log: Any, keep_awake: bool, arms: dict[str, An
         order = list(arms)
         rng.shuffle(order)
         for arm in order:
-            use(arm)
-            for cl in clients:  # settle: a fresh runtime's first call on each client
-                w.chat(cl)
-            switches[arm].flush()
-            gc.collect()
-            cpu0, child0 = time.process_time(), _evaluator_cpu()
-            lat = _block(clients, calls)
-            switches[arm].flush()  # evaluation and export of this block are part of its CPU
-            app_cpu = time.process_time() - cpu0
-            cpu = app_cpu + (_evaluator_cpu() - child0 if arm == "default-process" else 0.0)
+            lat, _, app_cpu, cpu = measured(arm, settle_load, lambda: _block(clients, calls))
             per_round[arm].append(
                 {
                     "median": statistics.median(lat) * 1e6,
@@ -241,24 +251,16 @@ def _run(rounds: int, calls: int, log: Any, keep_awake: bool, arms: dict[str, An
     # A CPU-bound caller: one thread, back-to-back calls, the provider answering at once. Here
     # the monitors' CPU in the application shows up in full; the evaluator's backlog is drained
     # after each timed block (its CPU counted, its wall time not).
-    tight = VaryingTransport(0.0, _answers(997))
-    solo = w.client(tight)
+    solo = w.client(VaryingTransport(0.0, _answers(997)))
+
+    def calls_in_a_row(n: int) -> None:
+        for _ in range(n):
+            w.chat(solo)
     for r in range(min(rounds, max(3, rounds // 4))):
         order = list(arms)
         rng.shuffle(order)
         for arm in order:
-            use(arm)
-            for _ in range(20):
-                w.chat(solo)
-            switches[arm].flush()
-            gc.collect()
-            cpu0, child0, t0 = time.process_time(), _evaluator_cpu(), time.perf_counter()
-            for _ in range(TIGHT_CALLS):
-                w.chat(solo)
-            wall = time.perf_counter() - t0
-            switches[arm].flush()
-            app_cpu = time.process_time() - cpu0
-            cpu = app_cpu + (_evaluator_cpu() - child0 if arm == "default-process" else 0.0)
+            _, wall, app_cpu, cpu = measured(arm, lambda: calls_in_a_row(20), lambda: calls_in_a_row(TIGHT_CALLS))
             per_round[arm][r].update(
                 {"tight_wall": wall / TIGHT_CALLS * 1e6, "tight_app_cpu": app_cpu / TIGHT_CALLS * 1e6, "tight_cpu": cpu / TIGHT_CALLS * 1e6}
             )
