@@ -169,6 +169,30 @@ def _next_attempt(runtime: Runtime, translator: Translator, record: CallRecord, 
     return attempt if attempt is not None else _Attempt(runtime, record, Unwatched(), stream)
 
 
+class _Retries:
+    """A streamed call's next attempts: the retried arguments and a started record, for either proxy."""
+
+    __slots__ = ("runtime", "translator", "instance", "args", "kwargs", "attempt")
+
+    def __init__(self, runtime: Any, translator: Any, instance: Any, args: tuple, kwargs: dict, attempt: int) -> None:
+        self.runtime, self.translator, self.instance = runtime, translator, instance
+        self.args, self.kwargs, self.attempt = args, kwargs, attempt
+
+    def begin(self, instruction: str | None) -> tuple[tuple, dict, Any, Any] | None:
+        """(args, kwargs, record, context token) of the next attempt; None when it cannot be made (reported)."""
+        retried = _retry_args(self.translator, self.args, self.kwargs, instruction)
+        if retried is None:
+            return None
+        a, k = retried
+        begun = _begin(self.runtime, self.translator, self.instance, a, k, self.attempt + 1)
+        if begun is None:
+            return None
+        self.args, self.kwargs = a, k
+        self.attempt += 1
+        rec, token = begun
+        return a, k, rec, token
+
+
 def _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, response) -> Any:
     try:
         attempt = _attempt_for(runtime, translator, record, response)
@@ -179,20 +203,14 @@ def _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, re
         guards = runtime.stream_guards(record.operation)
         restart = None
         if guards:
-            state = {"args": args, "kwargs": kwargs, "attempt": record.attempt}
+            retries = _Retries(runtime, translator, instance, args, kwargs, record.attempt)
 
             def restart(instruction: str | None) -> tuple[Any, _Attempt] | None:
                 # None: we cannot make the next attempt (reported); the caller keeps the current stream.
-                retried = _retry_args(translator, state["args"], state["kwargs"], instruction)
-                if retried is None:
-                    return None
-                a, k = retried
-                begun = _begin(runtime, translator, instance, a, k, state["attempt"] + 1)
+                begun = retries.begin(instruction)
                 if begun is None:
                     return None
-                state["args"], state["kwargs"] = a, k
-                state["attempt"] += 1
-                rec, token = begun
+                a, k, rec, token = begun
                 try:
                     stream = wrapped(*a, **k)
                 except BaseException as exc:
@@ -217,20 +235,14 @@ def _proxy_async(runtime, translator, wrapped, instance, args, kwargs, record, r
         guards = runtime.stream_guards(record.operation)
         restart = None
         if guards:
-            state = {"args": args, "kwargs": kwargs, "attempt": record.attempt}
+            retries = _Retries(runtime, translator, instance, args, kwargs, record.attempt)
 
             async def restart(instruction: str | None) -> tuple[Any, _Attempt] | None:
                 # None: we cannot make the next attempt (reported); the caller keeps the current stream.
-                retried = _retry_args(translator, state["args"], state["kwargs"], instruction)
-                if retried is None:
-                    return None
-                a, k = retried
-                begun = _begin(runtime, translator, instance, a, k, state["attempt"] + 1)
+                begun = retries.begin(instruction)
                 if begun is None:
                     return None
-                state["args"], state["kwargs"] = a, k
-                state["attempt"] += 1
-                rec, token = begun
+                a, k, rec, token = begun
                 try:
                     stream = await wrapped(*a, **k)
                 except BaseException as exc:
