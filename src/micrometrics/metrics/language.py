@@ -23,10 +23,10 @@ import math
 import os
 import re
 import struct
+import sys
 import threading
 import unicodedata
 from dataclasses import dataclass
-from itertools import repeat
 from operator import add
 
 import langdetect
@@ -115,6 +115,8 @@ _NAME_GUARD_LETTERS = 60
 _RAW_FACTOR = 8
 _MAX_CHARS_CAP = 100_000
 _CACHE_MAX = 1 << 16
+# Distinct tokens per script whose n-grams are kept (about 250 bytes each).
+_TOKEN_CACHE_MAX = 1 << 13
 
 # Prior odds for languages that are rare in LLM traffic and share most
 # n-grams with a common one, so that short Dutch is not called Afrikaans,
@@ -134,13 +136,15 @@ _MIN_SCRIPT_SHARE = 0.2
 
 
 class _Model:
-    __slots__ = ("groups", "packed", "log_prior", "unpack", "width", "with_variants")
+    __slots__ = ("groups", "packed", "grams_of", "log_prior", "unpack", "width", "with_variants")
 
     def __init__(
         self, groups: dict[str, tuple[str, ...]], packed: dict[str, dict[str, int]]
     ) -> None:
         self.groups = groups  # script -> candidate languages, sorted
         self.packed = packed  # script -> {ngram: packed fixed-point scores}
+        # script -> {token: the token's n-grams that score}, filled as tokens are seen
+        self.grams_of = {script: _TokenGrams(table) for script, table in packed.items()}
         self.log_prior = {
             script: [math.log(_PRIOR.get(lang, 1.0)) for lang in langs]
             for script, langs in groups.items()
@@ -268,6 +272,33 @@ class _ScriptTable(dict):
         out = _script(ch)
         if len(self) < _CACHE_MAX:
             self[ch] = out
+        return out
+
+
+class _TokenGrams(dict):
+    """Token -> its n-grams that the script's table scores (langdetect's, of the space-padded token).
+
+    A chunk's n-grams are the union of its tokens' (langdetect never lets an n-gram
+    span two words, so none of the profiles' does), and words repeat from text to
+    text: a token's n-grams are generated once, not per call. Filled lazily up to
+    ``_TOKEN_CACHE_MAX`` tokens (the first seen, usually the frequent ones); the
+    n-gram strings are interned, so the tokens share them.
+    """
+
+    __slots__ = ("table",)
+
+    def __init__(self, table: dict[str, int]) -> None:
+        super().__init__()
+        self.table = table
+
+    def __missing__(self, token: str) -> tuple[str, ...]:
+        table = self.table
+        s = " " + token + " "
+        bigrams = list(map(add, s, s[1:]))
+        grams = [*token, *bigrams, *map(add, bigrams, s[2:])]
+        out = tuple(sys.intern(g) for g in dict.fromkeys(grams) if g in table)
+        if len(self) < _TOKEN_CACHE_MAX:
+            self[token] = out
         return out
 
 
@@ -447,13 +478,6 @@ def _looks_like_names(tokens: list[str], letters: int) -> bool:
     return sum(1 for token in cased if token.islower()) < 2
 
 
-def _grams(tokens: list[str]) -> list[str]:
-    """langdetect's 1-, 2- and 3-grams of space-padded words (some spurious ones cost nothing)."""
-    s = " " + " ".join(tokens) + " "
-    bigrams = list(map(add, s, s[1:]))
-    return [*s.replace(" ", ""), *bigrams, *map(add, bigrams, s[2:])]
-
-
 def _posterior(scores: list[int], log_prior: list[float]) -> list[float]:
     """Tempered softmax over fixed-point log-likelihoods plus log prior."""
     scale = 1.0 / (_SCALE * _TEMPERATURE)
@@ -462,6 +486,13 @@ def _posterior(scores: list[int], log_prior: list[float]) -> list[float]:
     weights = [math.exp(x - top) for x in logits]
     total = sum(weights)
     return [w / total for w in weights]
+
+
+def _leader(scores: list[int], log_prior: list[float]) -> int:
+    """Index of the likeliest language: the argmax of :func:`_posterior`, without the softmax."""
+    scale = 1.0 / (_SCALE * _TEMPERATURE)
+    logits = [score * scale + lp for score, lp in zip(scores, log_prior)]
+    return logits.index(max(logits))
 
 
 def _family_of(lang: str) -> str:
@@ -545,7 +576,8 @@ def detect_language(
             continue
         # Each distinct n-gram counts once per chunk: "haha haha haha" or a
         # repeated phrase is one piece of evidence, not many.
-        packed = sum(map(model.packed[script].get, dict.fromkeys(_grams(chunk_tokens)), repeat(0)))
+        grams = set().union(*map(model.grams_of[script].__getitem__, chunk_tokens))
+        packed = sum(map(model.packed[script].__getitem__, grams))
         scores = list(model.unpack[script](packed.to_bytes(model.width[script], "little")))
         previous = group_scores.get(script)
         group_scores[script] = scores if previous is None else list(map(add, previous, scores))
@@ -564,9 +596,13 @@ def detect_language(
 
     foreign = 0
     if len(scored_chunks) > 1:
+        log_prior = model.log_prior[best_script]
+        plain = best_script not in model.with_variants
         for script, n, scores in scored_chunks:
             if script == best_script:
-                p, chunk_family, _ = _top(model, script, _posterior(scores, model.log_prior[script]))
+                if plain and model.groups[script][_leader(scores, log_prior)] == family:
+                    continue  # the chunk's likeliest language is the winner: not foreign, whatever its odds
+                p, chunk_family, _ = _top(model, script, _posterior(scores, log_prior))
                 if chunk_family != family and p >= _FOREIGN_CHUNK_CONFIDENCE:
                     foreign += n
     in_script = group_letters[best_script]
