@@ -205,6 +205,7 @@ class Runtime:
             span.set_attributes(response_attributes(record))
             if self.capture_content:
                 self.budget.add(span, content_attributes(record, self.content_policy, self.budget.max_length))
+            yield_point()
         dims = metric_attributes(record)
         # Exemplars link to the call's span, whichever thread records the point.
         ctx = trace.set_span_in_context(span)
@@ -317,6 +318,7 @@ class Runtime:
                 if result.explanation:
                     event[A.GEN_AI_EVALUATION_EXPLANATION] = result.explanation
                 span.add_event(E.MICROMETRICS_EVALUATION_EVENT, event)
+                yield_point()
             if self.logger is not None:
                 log_attrs: dict[str, Any] = {
                     A.GEN_AI_EVALUATION_NAME: name,
@@ -331,6 +333,7 @@ class Runtime:
                 if record.response_id:
                     log_attrs[A.GEN_AI_RESPONSE_ID] = record.response_id
                 self.logger.emit(event_name=E.GEN_AI_EVALUATION_RESULT, attributes=log_attrs, context=span_ctx)
+                yield_point()
             point = {**dims, A.MICROMETRICS_METRIC_NAME: name, A.MICROMETRICS_LABEL: result.label}
             self.evaluations.add(1, point)
             self.eval_duration.record(took, {**dims, A.MICROMETRICS_METRIC_NAME: name})

@@ -542,6 +542,7 @@ def detect_language(
         prose = _URL_RE.sub(" ", prose)
     if "<" in prose:
         prose = _TAG_RE.sub(" ", prose)
+    yield_point()
     prose, dropped_lines, mostly_code = _strip_code(prose)
     if mostly_code:
         return Detection(None, 0.0, "code")
