@@ -6,12 +6,15 @@ it records through ``start`` / ``finish`` / ``fail``.
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from micrometrics import safety
@@ -66,6 +69,49 @@ class GuardError(Exception):
         self.results = results or {}
 
 
+class EvaluationTally:
+    """``micrometrics.evaluations``, counted here and reported by an observable counter.
+
+    A synchronous ``Counter.add`` costs about 20 µs in the SDK (attribute cleaning, hashing,
+    aggregation, exemplar sampling) and runs on the monitor thread twice per call with the
+    default metrics; an increment here is a dictionary update. The exported data is the same
+    monotonic sum with the same dimensions, collected when the reader collects.
+    """
+
+    __slots__ = ("_counts", "_lock", "__weakref__")
+
+    def __init__(self) -> None:
+        self._counts: dict[frozenset, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, attributes: dict[str, Any]) -> None:
+        key = frozenset(attributes.items())
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def observe(self, options: CallbackOptions) -> list[Observation]:
+        with self._lock:
+            counted = list(self._counts.items())
+        return [Observation(n, dict(key)) for key, n in counted]
+
+
+#: Observable counter -> its tally. A meter hands out an instrument once per name: a later
+#: ``instrument()`` on the same meter provider gets the same counter and keeps counting on the
+#: tally its callback reads (a cumulative sum never goes back).
+_tallies: "weakref.WeakKeyDictionary[Any, EvaluationTally]" = weakref.WeakKeyDictionary()
+
+
+def evaluation_tally(meter: Any) -> EvaluationTally:
+    tally = EvaluationTally()
+    counter = meter.create_observable_counter(
+        M.MICROMETRICS_EVALUATIONS, callbacks=[tally.observe], unit="{evaluation}", description="Micro-metric evaluations by label."
+    )
+    try:
+        return _tallies.setdefault(counter, tally)
+    except TypeError:  # an API implementation whose instruments cannot be weakly referenced
+        return tally
+
+
 class Runtime:
     """Everything one ``instrument()`` call set up: instruments, metrics, the worker."""
 
@@ -104,7 +150,7 @@ class Runtime:
             M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, unit="s", description="Time to receive the first chunk of a streamed response.",
             explicit_bucket_boundaries_advisory=list(M.DURATION_BUCKETS),
         )
-        self.evaluations = meter.create_counter(M.MICROMETRICS_EVALUATIONS, unit="{evaluation}", description="Micro-metric evaluations by label.")
+        self.evaluations = evaluation_tally(meter)
         self.scores = meter.create_histogram(
             M.MICROMETRICS_SCORE_HISTOGRAM, unit="1", description="Micro-metric scores.",
             explicit_bucket_boundaries_advisory=list(M.SCORE_BUCKETS),
@@ -335,7 +381,7 @@ class Runtime:
                 self.logger.emit(event_name=E.GEN_AI_EVALUATION_RESULT, attributes=log_attrs, context=span_ctx)
                 yield_point()
             point = {**dims, A.MICROMETRICS_METRIC_NAME: name, A.MICROMETRICS_LABEL: result.label}
-            self.evaluations.add(1, point)
+            self.evaluations.add(point)
             self.eval_duration.record(took, {**dims, A.MICROMETRICS_METRIC_NAME: name})
             if result.score is not None:
                 self.scores.record(result.score, {**dims, A.MICROMETRICS_METRIC_NAME: name})

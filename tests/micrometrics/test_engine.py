@@ -145,6 +145,31 @@ def test_full_queue_drops_and_counts_without_blocking(demo, telemetry):
     assert len(labels) + dropped == 6 and dropped >= 3
 
 
+def test_evaluation_counts_are_exact_across_threads_and_instrument_cycles(demo, telemetry):
+    """micrometrics.evaluations is pre-aggregated (an observable counter): no count is lost to
+    concurrent callers, and a second instrument() on the same meter provider keeps counting."""
+
+    @micro_metric(name="tally", mode="guard")
+    def tally(call):  # a guard: evaluated on the callers' threads, concurrently
+        return Result("pass")
+
+    telemetry.instrument(metrics=[tally])
+    threads = [threading.Thread(target=lambda: [chat(demo) for _ in range(5)]) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    counts = {p.attributes[A.MICROMETRICS_LABEL]: p.value for p in telemetry.metrics()[M.MICROMETRICS_EVALUATIONS]}
+    assert counts == {"pass": 40}
+    micrometrics.uninstrument()
+
+    telemetry.instrument(metrics=[tally])
+    chat(demo)
+    chat(demo)
+    points = telemetry.metrics()[M.MICROMETRICS_EVALUATIONS]
+    assert [(p.attributes[A.MICROMETRICS_METRIC_NAME], p.value) for p in points] == [("tally", 42)]  # cumulative: never back to 2
+
+
 def test_unsampled_calls_still_feed_the_metric_points(demo, telemetry):
     exporter = InMemorySpanExporter()
     unsampled = TracerProvider(sampler=ALWAYS_OFF)
