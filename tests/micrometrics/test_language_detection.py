@@ -419,6 +419,20 @@ def test_concurrent_first_use_is_identical() -> None:
         assert all(result == expected for result in results), results
 
 
+def test_the_token_cache_changes_no_answer(monkeypatch) -> None:
+    """Detections with every token's n-grams generated afresh equal those from a warm cache."""
+    texts = [case["text"] for case in DEV_CASES] + PROBES
+    warm = [detect_language(text) for text in texts + texts][len(texts):]
+    monkeypatch.setattr(language, "_TOKEN_CACHE_MAX", 0)
+    language._reset_for_tests()
+    try:
+        cold = [detect_language(text) for text in texts]
+        assert not any(language._model.grams_of.values())  # nothing was cached
+    finally:
+        language._reset_for_tests()
+    assert cold == warm
+
+
 def test_prepare_is_idempotent() -> None:
     prepare()
     model = language._model
