@@ -18,7 +18,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from micrometrics import isolation, safety
-from micrometrics.metric import CallView, MicroMetric, Result, mark_monitor_thread, set_monitor_backlog, yield_point
+from micrometrics.metric import CallView, MicroMetric, Result, mark_monitor_thread, restart_slice, set_monitor_backlog, yield_point
 
 if TYPE_CHECKING:
     from micrometrics.core import Runtime
@@ -143,6 +143,7 @@ class _Inbox:
             if polls < _ACTIVE_POLLS:
                 polls += 1
                 time.sleep(_POLL_S)
+                restart_slice()
                 continue
             # Say we sleep, then look once more: a put() in between either is seen here or wakes us.
             self._sleeping = True
@@ -150,6 +151,7 @@ class _Inbox:
                 self._wake.wait()
             self._wake.clear()
             self._sleeping = False
+            restart_slice()
             polls = 0
 
 
@@ -281,6 +283,7 @@ class MonitorWorker:
         deadline = self._busy_since + self.deadline_s * 0.95
         try:
             answers = ev.evaluate(remote, payload, deadline)
+            restart_slice()  # it waited for the child without the lock
         except TimeoutError:
             late = Result("timeout", explanation=f"not finished within {self.deadline_s:g}s")
             return {id(m): (late, self.deadline_s) for m in remote}

@@ -73,11 +73,16 @@ def mark_monitor_thread() -> None:
 
 
 def set_monitor_backlog(behind: bool) -> None:
-    """The monitor thread says, per job, whether it is behind (greedy) or keeping up (polite);
-    it has just taken the lock (a job starts after a wait), so its slice starts now."""
-    state = _monitor_thread.state
-    state.nap = 0.0 if behind else POLITE_NAP_S
-    state.since = perf_counter()
+    """The monitor thread says, per job, whether it is behind (greedy) or keeping up (polite)."""
+    _monitor_thread.state.nap = 0.0 if behind else POLITE_NAP_S
+
+
+def restart_slice() -> None:
+    """The monitor thread has just taken the lock back after blocking (waiting for work, or for
+    the evaluator process): its slice starts now. Elsewhere it does nothing."""
+    state = getattr(_monitor_thread, "state", None)
+    if state is not None:
+        state.since = perf_counter()
 
 
 @dataclass(frozen=True, slots=True)
