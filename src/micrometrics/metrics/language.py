@@ -479,10 +479,15 @@ def _looks_like_names(tokens: list[str], letters: int) -> bool:
     return sum(1 for token in cased if token.islower()) < 2
 
 
-def _posterior(scores: list[int], log_prior: list[float]) -> list[float]:
-    """Tempered softmax over fixed-point log-likelihoods plus log prior."""
+def _logits(scores: list[int], log_prior: list[float]) -> list[float]:
+    """Tempered fixed-point log-likelihoods plus log prior."""
     scale = 1.0 / (_SCALE * _TEMPERATURE)
-    logits = [score * scale + lp for score, lp in zip(scores, log_prior)]
+    return [score * scale + lp for score, lp in zip(scores, log_prior)]
+
+
+def _posterior(scores: list[int], log_prior: list[float]) -> list[float]:
+    """Softmax of :func:`_logits`."""
+    logits = _logits(scores, log_prior)
     top = max(logits)
     weights = [math.exp(x - top) for x in logits]
     total = sum(weights)
@@ -491,8 +496,7 @@ def _posterior(scores: list[int], log_prior: list[float]) -> list[float]:
 
 def _leader(scores: list[int], log_prior: list[float]) -> int:
     """Index of the likeliest language: the argmax of :func:`_posterior`, without the softmax."""
-    scale = 1.0 / (_SCALE * _TEMPERATURE)
-    logits = [score * scale + lp for score, lp in zip(scores, log_prior)]
+    logits = _logits(scores, log_prior)
     return logits.index(max(logits))
 
 
