@@ -94,6 +94,11 @@ class RetrievalRecord(CallRecord):
     db_system: str | None = None
 
 
+def list_items(value: Any) -> list | tuple:
+    """A list field of a request or response as given; anything else (absent, malformed) reads as empty."""
+    return value if isinstance(value, (list, tuple)) else ()
+
+
 def text_part(content: str) -> dict[str, Any]:
     return {"type": "text", "content": content}
 

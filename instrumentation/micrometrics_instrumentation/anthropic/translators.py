@@ -6,7 +6,7 @@ import json
 from contextvars import ContextVar
 from typing import Any, Iterable
 
-from micrometrics.records import InferenceRecord, text_part
+from micrometrics.records import InferenceRecord, list_items, text_part
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
@@ -116,7 +116,7 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
 
 def input_messages(messages: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for m in messages if isinstance(messages, (list, tuple)) else ():
+    for m in list_items(messages):
         role = get(m, "role") or "user"
         content = get(m, "content")
         if type(content) is str:  # the common case, kept cheap: long conversations are translated every call
@@ -135,15 +135,14 @@ def system_parts(system: Any) -> list[dict[str, Any]]:
         return []
     if isinstance(system, str):
         return [text_part(system)] if system else []
-    blocks = system if isinstance(system, (list, tuple)) else ()
-    return [text_part(get(b, "text") or "") for b in blocks if get(b, "type", "text") == "text"]
+    return [text_part(get(b, "text") or "") for b in list_items(system) if get(b, "type", "text") == "text"]
 
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
     if not given(tools):
         return None
     out = []
-    for tool in tools if isinstance(tools, (list, tuple)) else ():
+    for tool in list_items(tools):
         if get(tool, "input_schema") is not None or get(tool, "type") in (None, "custom"):
             out.append({"type": "function", "name": get(tool, "name"), "description": get(tool, "description"), "parameters": get(tool, "input_schema")})
         else:  # a server tool (web search, code execution, ...)

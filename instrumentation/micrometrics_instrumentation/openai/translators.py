@@ -6,7 +6,7 @@ import json
 import weakref
 from typing import Any, Iterable
 
-from micrometrics.records import EmbeddingsRecord, InferenceRecord, text_part
+from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, text_part
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
@@ -26,11 +26,6 @@ _HOST_PROVIDERS = (
     ("generativelanguage.googleapis.com", "gcp.gemini"),
 )
 _FINISH = {"tool_calls": V.FINISH_TOOL_CALL, "function_call": V.FINISH_TOOL_CALL}
-
-
-def _items(value: Any) -> list | tuple:
-    """A list field as sent or received; anything else (absent, malformed) reads as empty."""
-    return value if isinstance(value, (list, tuple)) else ()
 
 
 def given(value: Any) -> bool:
@@ -120,13 +115,13 @@ def _tool_call_part(call: Any) -> dict[str, Any]:
 
 def chat_messages(messages: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for m in _items(messages):
+    for m in list_items(messages):
         role = get(m, "role") or "user"
         if role == "tool":
             out.append({"role": "tool", "parts": [{"type": "tool_call_response", "id": get(m, "tool_call_id"), "response": get(m, "content")}]})
             continue
         parts = content_parts(get(m, "content"))
-        for call in _items(get(m, "tool_calls")):
+        for call in list_items(get(m, "tool_calls")):
             parts.append(_tool_call_part(call))
         out.append({"role": "system" if role == "developer" else role, "parts": parts})
     return out
@@ -191,7 +186,7 @@ def _record(cls: type, instance: Any, kwargs: dict, operation: str, params: dict
 
 
 def _append_system(messages: Any, instruction: str) -> list[Any]:
-    return [*_items(messages), {"role": "system", "content": instruction}]
+    return [*list_items(messages), {"role": "system", "content": instruction}]
 
 
 def _message_parts(choice: Any) -> list[dict[str, Any]]:
@@ -201,7 +196,7 @@ def _message_parts(choice: Any) -> list[dict[str, Any]]:
     refusal = get(message, "refusal")
     if refusal:
         parts.append({"type": "refusal", "content": refusal})
-    for call in _items(get(message, "tool_calls")):
+    for call in list_items(get(message, "tool_calls")):
         parts.append(_tool_call_part(call))
     return parts
 
@@ -211,7 +206,7 @@ def apply_choices(record: InferenceRecord, response: Any, parts_of: Any) -> None
     record.response_id = get(response, "id")
     record.response_model = get(response, "model")
     outputs, reasons = [], []
-    for choice in _items(get(response, "choices")):
+    for choice in list_items(get(response, "choices")):
         reason = finish_reason(get(choice, "finish_reason"))
         reasons.append(reason)
         outputs.append({"role": "assistant", "parts": parts_of(choice), "finish_reason": reason})
@@ -368,7 +363,7 @@ def responses_input(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, str):
         return [{"role": "user", "parts": [text_part(value)]}]
     out: list[dict[str, Any]] = []
-    for item in value if isinstance(value, (list, tuple)) else ():
+    for item in list_items(value):
         kind = get(item, "type")
         if kind == "function_call_output":
             out.append({"role": "tool", "parts": [{"type": "tool_call_response", "id": get(item, "call_id"), "response": get(item, "output")}]})
@@ -418,7 +413,7 @@ def apply_response(record: InferenceRecord, response: Any) -> None:
     record.response_model = get(response, "model")
     parts: list[dict[str, Any]] = []
     tool_called = False
-    for item in _items(get(response, "output")):
+    for item in list_items(get(response, "output")):
         kind = get(item, "type")
         if kind == "message":
             parts.extend(content_parts(get(item, "content")))
@@ -532,7 +527,7 @@ class CompletionsTranslator:
         if given(n) and n != 1:
             params[A.GEN_AI_REQUEST_CHOICE_COUNT] = n
         prompt = kwargs.get("prompt")
-        prompts = [prompt] if isinstance(prompt, str) else [p for p in _items(prompt) if isinstance(p, str)]
+        prompts = [prompt] if isinstance(prompt, str) else [p for p in list_items(prompt) if isinstance(p, str)]
         return _record(
             InferenceRecord, instance, kwargs, V.OPERATION_TEXT_COMPLETION, params,
             input_messages=[{"role": "user", "parts": [text_part(p)]} for p in prompts],
