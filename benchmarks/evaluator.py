@@ -221,10 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     data = run(args.quick)
-    if args.json:
-        args.json.write_text(json.dumps(data, indent=1))
-    print(report(data))
-    return 0
+    return w.publish(data, args.json, report)
 
 
 if __name__ == "__main__":

@@ -218,10 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(args.worker, calls, args.every)))
         return 0
     data = run(calls, log=lambda m: print(m, file=sys.stderr))
-    if args.json:
-        args.json.write_text(json.dumps(data, indent=1))
-    print(report(data))
-    return 0
+    return w.publish(data, args.json, report)
 
 
 if __name__ == "__main__":

@@ -325,10 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     data = run(args.rounds, args.calls, log=lambda m: print(m, file=sys.stderr), keep_awake=args.keep_awake, arms=args.arms)
-    if args.json:
-        args.json.write_text(json.dumps(data, indent=1))
-    print(report(data))
-    return 0
+    return w.publish(data, args.json, report)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import environments  # noqa: E402
-from workload import STREAM_CHUNKS  # noqa: E402
+from workload import STREAM_CHUNKS, publish  # noqa: E402
 
 #: Per process: warm-up calls; pairs of (uninstrumented, instrumented) blocks and calls per block,
 #: for non-streamed calls, streamed calls, and the 8-caller load (calls per caller per block).
@@ -264,10 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(args.worker, QUICK if args.quick else FULL)))
         return 0
     data = run(args.rounds or (2 if args.quick else 5), args.quick, latest=args.latest, only=args.only, log=lambda m: print(m, file=sys.stderr))
-    if args.json:
-        args.json.write_text(json.dumps(data, indent=1))
-    print(report(data))
-    return 0
+    return publish(data, args.json, report)
 
 
 if __name__ == "__main__":

@@ -422,3 +422,11 @@ def versions(mode: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[n] = "-"
     return out
+
+
+def publish(data: Any, json_path: Any, report: Callable[[Any], str]) -> int:
+    """A benchmark's last step: the raw figures to ``--json`` (when given), the report to stdout; main()'s exit code."""
+    if json_path:
+        json_path.write_text(json.dumps(data, indent=1))
+    print(report(data))
+    return 0
