@@ -7,10 +7,10 @@ if we were not there; the user's own exceptions propagate unchanged.
 
 from __future__ import annotations
 
-import io
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Protocol
 
 from micrometrics import core, safety
+from micrometrics.arguments import readable
 from micrometrics.core import GuardError, GuardVerdict, Runtime
 from micrometrics.records import CallRecord
 from micrometrics.streams import Accumulator, AsyncStreamProxy, StreamProxy, Unwatched, _Attempt
@@ -28,22 +28,9 @@ class Translator(Protocol):
     def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]: ...
 
 
-def _one_shot(value: Any) -> bool:
-    return isinstance(value, Iterator) and not isinstance(value, io.IOBase)
-
-
-def _readable(args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
-    """The arguments as the translator may read them: without one-shot iterators
-    (``messages=(m for m in history)``), which reading would leave the library exhausted
-    (the library always gets the application's own objects). None: there are none."""
-    if not any(map(_one_shot, args)) and not any(map(_one_shot, kwargs.values())):
-        return None
-    return tuple(None if _one_shot(v) else v for v in args), {k: v for k, v in kwargs.items() if not _one_shot(v)}
-
-
 def _begin(runtime: Runtime, translator: Translator, instance: Any, args: tuple, kwargs: dict, attempt: int) -> tuple[CallRecord, Any] | None:
     try:
-        record = translator.request(instance, *(_readable(args, kwargs) or (args, kwargs)))
+        record = translator.request(instance, *(readable(args, kwargs) or (args, kwargs)))
         record.attempt = attempt
         return record, runtime.start(record)
     except Exception as exc:
@@ -81,8 +68,8 @@ def _complete(runtime: Runtime, translator: Translator, record: CallRecord, resp
 
 
 def _retry_args(translator: Translator, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict] | None:
-    if _readable(args, kwargs) is not None:
-        return None  # the first attempt consumed a one-shot iterator: there is nothing to replay
+    if readable(args, kwargs) is not None:
+        return None  # the first attempt consumed a one-shot iterator (at any depth): there is nothing to replay
     try:
         return translator.retry(args, kwargs, instruction)
     except Exception as exc:

@@ -11,6 +11,7 @@ has no input messages, and a guard cannot replay such a call (it reports instead
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
@@ -19,7 +20,7 @@ import pytest
 from micrometrics import safety
 from micrometrics.metrics import LanguageMatch
 from micrometrics_semconv import attributes as A
-from reliability_libraries import API_KEY, AnthropicMessages, ChromaQuery, GoogleGenerateContent, Outcome, libraries, normal
+from reliability_libraries import API_KEY, AnthropicMessages, ChromaQuery, GoogleGenerateContent, Outcome, libraries, loop, normal
 
 PROMPT = "Hallo, ich habe eine Frage zu meiner Bestellung, bitte helfen Sie mir."
 #: The demo server slips into English at the 5th user turn: a language guard retries it.
@@ -128,3 +129,89 @@ def test_a_guard_does_not_replay_a_consumed_generator(stream, demo, telemetry):
     if stream:
         list(response)
     assert len(demo.requests) == 2
+
+
+# ---- one-shot iterators nested at every level the client libraries type as Iterable ----------------
+
+
+def _gen(items: list) -> Any:
+    return (x for x in items)
+
+
+_LOOKUP = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+_CALL = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{\"order\": 4711}"}}
+_TOOL_USE = {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"order": 4711}}
+_ANTHROPIC_TOOL = {"name": "lookup", "description": "Find an order.", "input_schema": {"type": "object"}}
+
+#: name -> (instrumentation, method, fresh keyword arguments, a text the request must carry)
+NESTED: dict[str, tuple[str, str, Any, str]] = {
+    "openai-chat-content-parts": ("openai", "chat", lambda: dict(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": _gen([{"type": "text", "text": PROMPT}])}]), PROMPT),
+    "openai-chat-tool_calls-and-tool-content": ("openai", "chat", lambda: dict(
+        model="gpt-4o-mini", tools=[_LOOKUP], messages=_gen([
+            {"role": "user", "content": PROMPT},
+            {"role": "assistant", "content": None, "tool_calls": _gen([_CALL])},
+            {"role": "tool", "tool_call_id": "call_1", "content": _gen([{"type": "text", "text": "geliefert 4711"}])},
+        ])), "geliefert 4711"),
+    "anthropic-content-blocks-and-tools": ("anthropic", "messages", lambda: dict(
+        model="claude-sonnet-5-5", max_tokens=300, tools=_gen([_ANTHROPIC_TOOL]),
+        messages=[{"role": "user", "content": _gen([{"type": "text", "text": PROMPT}])}]), PROMPT),
+    "anthropic-tool_result-content": ("anthropic", "messages", lambda: dict(
+        model="claude-sonnet-5-5", max_tokens=300, tools=[_ANTHROPIC_TOOL], messages=[
+            {"role": "user", "content": PROMPT},
+            {"role": "assistant", "content": _gen([_TOOL_USE])},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                          "content": _gen([{"type": "text", "text": "geliefert 4711"}])}]},
+        ]), "geliefert 4711"),
+    "google_genai-content-parts": ("google_genai", "generate_content", lambda: dict(
+        model="gemini-2.0-flash", contents=[{"role": "user", "parts": _gen([{"text": PROMPT}])}]), PROMPT),
+    "google_genai-parts-of-every-turn": ("google_genai", "generate_content", lambda: dict(
+        model="gemini-2.0-flash", contents=[
+            {"role": "user", "parts": _gen([{"text": "Wo ist Bestellung 4711?"}])},
+            {"role": "model", "parts": _gen([{"function_call": {"name": "lookup", "args": {"order": 4711}}}])},
+            {"role": "user", "parts": _gen([{"function_response": {"name": "lookup", "response": {"status": "geliefert 4711"}}}])},
+        ]), "geliefert 4711"),
+}
+
+
+def _nested_call(demo: Any, instrumentation: str, method: str, kwargs: dict, aio: bool) -> Any:
+    if instrumentation == "openai":
+        client = (openai.AsyncOpenAI if aio else openai.OpenAI)(base_url=demo.openai_base_url, api_key=API_KEY, max_retries=0)
+        create = client.chat.completions.create
+    elif instrumentation == "anthropic":
+        create = AnthropicMessages().shared_client(demo, aio).messages.create
+    else:
+        client = GoogleGenerateContent().shared_client(demo, False)
+        create = (client.aio.models if aio else client.models).generate_content
+    return loop().run_until_complete(create(**kwargs)) if aio else create(**kwargs)
+
+
+@pytest.mark.parametrize("aio", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("name", [n for n, case in NESTED.items() if case[0] in AVAILABLE])
+def test_nested_generator_content_reaches_the_provider(name, aio, demo, telemetry):
+    """A generator inside a message (content parts, tool calls, tool results, Google parts) is the
+    library's to read: the request that goes out is the one that goes out without us."""
+    instrumentation, method, make, carried = NESTED[name]
+    uninstrumented = outcome(lambda: _nested_call(demo, instrumentation, method, make(), aio))
+    sent = demo.requests[-1].body
+    assert carried in json.dumps(sent, ensure_ascii=False)  # the case is a real one: the library sends it
+    telemetry.instrument(instrumentations=[instrumentation], capture_content=True)
+    assert outcome(lambda: _nested_call(demo, instrumentation, method, make(), aio)) == uninstrumented
+    assert demo.requests[-1].body == sent
+    (span,) = telemetry.spans()
+    assert carried not in span.attributes.get(A.GEN_AI_INPUT_MESSAGES, "")  # left unread
+    assert safety.totals == {}
+
+
+def test_a_guard_does_not_replay_a_call_with_a_nested_generator(demo, telemetry):
+    """The retry rule holds at any depth: a generator inside one message makes the call one-shot."""
+    guard = LanguageMatch(mode="guard", expected="de")
+    telemetry.instrument(instrumentations=["openai"], metrics=[guard])
+    client = openai.OpenAI(base_url=demo.openai_base_url, api_key=API_KEY, max_retries=0)
+    history = conversation()
+    demo.reset()
+    messages = [*history[:-1], {"role": "user", "content": _gen([{"type": "text", "text": history[-1]["content"]}])}]
+    assert client.chat.completions.create(model="gpt-4o-mini", messages=messages).choices[0].message.content
+    (request,) = demo.requests
+    assert request.body["messages"][-1]["content"] == [{"type": "text", "text": history[-1]["content"]}]
+    assert safety.totals == {}

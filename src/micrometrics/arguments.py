@@ -1,0 +1,58 @@
+"""The call's arguments as a translator may read them: one-shot iterators left out, at any depth.
+
+The client libraries type ``messages``, a message's ``content``, ``tools``, Google
+``contents``/``parts`` and Anthropic content blocks as ``Iterable``, so an application may
+pass a generator at any of those levels. Reading one would hand the library an exhausted
+iterator (the call goes out with ``[]``), and a copy is not the application's object. So the
+library always gets the application's own objects, and translators read a view in which every
+one-shot iterator inside lists, tuples and dicts is absent: a dict entry is left out (as a
+top-level keyword argument is), a sequence item reads as None (positions keep their meaning).
+Containers are copied only on the way to such an iterator; nothing else is copied or read.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Iterator
+
+#: Deeper than any request shape the client libraries accept; a bound against pathological input.
+_MAX_DEPTH = 32
+_ABSENT = object()
+
+
+def one_shot(value: Any) -> bool:
+    """An iterator reading would consume (a file is read by the library, never by us)."""
+    return isinstance(value, Iterator) and not isinstance(value, io.IOBase)
+
+
+def _view(value: Any, depth: int, path: set[int]) -> Any:
+    """``value`` with its one-shot iterators left out; ``value`` itself when it holds none; _ABSENT for one."""
+    if one_shot(value):
+        return _ABSENT
+    if not isinstance(value, (list, tuple, dict)) or depth >= _MAX_DEPTH or id(value) in path:
+        return value
+    path.add(id(value))  # a container holding itself is walked once
+    try:
+        if isinstance(value, dict):
+            seen = {k: _view(v, depth + 1, path) for k, v in value.items()}
+            if all(seen[k] is v for k, v in value.items()):
+                return value
+            return {k: v for k, v in seen.items() if v is not _ABSENT}
+        items = [_view(v, depth + 1, path) for v in value]
+        if all(s is v for s, v in zip(items, value)):
+            return value
+        items = [None if s is _ABSENT else s for s in items]
+        return items if isinstance(value, list) else tuple(items)
+    finally:
+        path.discard(id(value))
+
+
+def readable(args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+    """(args, kwargs) as a translator may read them; None when they hold no one-shot iterator
+    (the translator then reads the application's own arguments, uncopied)."""
+    path: set[int] = set()
+    seen_args = _view(args, 0, path)
+    seen_kwargs = _view(kwargs, 0, path)
+    if seen_args is args and seen_kwargs is kwargs:
+        return None
+    return seen_args, seen_kwargs
