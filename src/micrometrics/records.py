@@ -6,6 +6,7 @@ only); the core maps them to telemetry; metrics read them through ``CallView``.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -92,6 +93,23 @@ class RetrievalRecord(CallRecord):
     documents: list[Document] = field(default_factory=list)
     score_kind: str | None = None
     db_system: str | None = None
+
+
+def raw_parsed(response: Any) -> Any:
+    """The result inside a Stainless SDK's raw HTTP wrapper (openai, anthropic), if reading it costs nothing.
+
+    ``with_raw_response`` hands back a body already read: its ``parse()`` is cached by the SDK.
+    ``with_streaming_response`` leaves the body to the app (to stream, maybe slowly, maybe never),
+    and its async ``parse()`` is a coroutine: we never read or await either, so the span has what
+    the request said and no response details (None). Anything else is the result itself.
+    """
+    http = getattr(response, "http_response", None)
+    parse = getattr(response, "parse", None)
+    if http is None or not callable(parse):
+        return response
+    if inspect.iscoroutinefunction(parse) or getattr(http, "is_closed", False) is not True:
+        return None
+    return parse()
 
 
 def list_items(value: Any) -> list | tuple:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import warnings
 
 import openai
 import pytest
@@ -296,3 +297,42 @@ class TestStreamsEndExactlyOnce:
         span = telemetry.span()
         assert span.status.status_code == StatusCode.ERROR
         assert span.attributes[A.ERROR_TYPE].endswith(type(info.value).__name__)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_with_streaming_response_leaves_the_body_to_the_app(demo, telemetry, is_async, stream):
+    """The body the app asked to stream is not read inside ``create()`` (sync), and no ``parse()``
+    coroutine is left unawaited (async); the span says what the request and the status said."""
+    telemetry.instrument(metrics=[])
+    sync, async_ = clients(demo)
+    kwargs = dict(model="gpt-4o-mini", messages=GERMAN, **({"stream": True} if stream else {}))
+
+    def read(body: bytes) -> str:
+        if not stream:
+            return json.loads(body)["choices"][0]["message"]["content"]
+        events = [json.loads(line[6:]) for line in body.decode().splitlines() if line.startswith("data: {")]
+        return "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+
+    async def go_async():
+        async with async_.chat.completions.with_streaming_response.create(**kwargs) as response:
+            untouched = not response.http_response.is_stream_consumed
+            return untouched, read(b"".join([chunk async for chunk in response.iter_bytes()]))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if is_async:
+            untouched, text = asyncio.run(go_async())
+        else:
+            with sync.chat.completions.with_streaming_response.create(**kwargs) as response:
+                untouched = not response.http_response.is_stream_consumed
+                text = read(b"".join(response.iter_bytes()))  # the app reads every byte itself
+        gc.collect()
+    assert untouched  # create() returned before the body was read
+    assert text.startswith("Hallo")
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    (span,) = telemetry.spans()
+    assert span.name == "chat gpt-4o-mini"
+    assert span.attributes[A.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+    assert A.GEN_AI_RESPONSE_ID not in span.attributes  # the body was the app's: not read by us
+    assert span.status.status_code != StatusCode.ERROR

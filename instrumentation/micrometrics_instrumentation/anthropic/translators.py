@@ -6,7 +6,7 @@ import json
 from contextvars import ContextVar
 from typing import Any, Iterable
 
-from micrometrics.records import InferenceRecord, list_items, text_part
+from micrometrics.records import InferenceRecord, list_items, raw_parsed, text_part
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
@@ -178,18 +178,6 @@ def apply_usage(record: InferenceRecord, usage: Any) -> None:
         record.reasoning_tokens = thinking
 
 
-def parsed(response: Any) -> Any:
-    """The Message of a raw response (``parse()`` is cached by the SDK), if its body was read already.
-
-    ``with_streaming_response`` leaves the body to the app: we never read it, so the
-    span has what the request said and no response details.
-    """
-    http = getattr(response, "http_response", None)
-    if http is not None and callable(getattr(response, "parse", None)):
-        return response.parse() if getattr(http, "is_closed", False) else None
-    return response
-
-
 def with_instruction(kwargs: dict, instruction: str) -> dict:
     """The request with ``instruction`` appended to its system prompt, the Anthropic way."""
     system = kwargs.get("system")
@@ -240,7 +228,7 @@ class MessagesTranslator:
         return record
 
     def response(self, record: InferenceRecord, response: Any) -> None:
-        message = parsed(response)
+        message = raw_parsed(response)
         if message is not None:
             apply_message(record, message)
 

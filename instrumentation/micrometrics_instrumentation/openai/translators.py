@@ -6,7 +6,7 @@ import json
 import weakref
 from typing import Any, Iterable
 
-from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, text_part
+from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, raw_parsed, text_part
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
@@ -158,13 +158,6 @@ def _usage(record: Any, usage: Any, input_key: str, output_key: str, input_detai
     record.reasoning_tokens = get(get(usage, output_details), "reasoning_tokens")
 
 
-def parsed(response: Any) -> Any:
-    """``with_raw_response`` returns an HTTP wrapper; its ``parse()`` is cached by the SDK."""
-    if hasattr(response, "http_response") and callable(getattr(response, "parse", None)):
-        return response.parse()
-    return response
-
-
 def _instance_client(instance: Any) -> Any:
     return getattr(instance, "_client", None)
 
@@ -247,7 +240,7 @@ class ChatTranslator:
         )
 
     def response(self, record: InferenceRecord, response: Any) -> None:
-        apply_choices(record, parsed(response), _message_parts)
+        apply_choices(record, raw_parsed(response), _message_parts)
 
     def accumulator(self, record: InferenceRecord, stream: Any) -> "ChatAccumulator | None":
         return ChatAccumulator(record) if is_stream(stream) else None
@@ -395,7 +388,7 @@ class ResponsesTranslator:
         )
 
     def response(self, record: InferenceRecord, response: Any) -> None:
-        apply_response(record, parsed(response))
+        apply_response(record, raw_parsed(response))
 
     def accumulator(self, record: InferenceRecord, stream: Any) -> "ResponsesAccumulator | None":
         return ResponsesAccumulator(record) if is_stream(stream) else None
@@ -496,7 +489,7 @@ class EmbeddingsTranslator:
         )
 
     def response(self, record: EmbeddingsRecord, response: Any) -> None:
-        response = parsed(response)
+        response = raw_parsed(response)
         record.response_model = get(response, "model")
         data = get(response, "data")
         if isinstance(data, list) and data:
@@ -534,7 +527,7 @@ class CompletionsTranslator:
         )
 
     def response(self, record: InferenceRecord, response: Any) -> None:
-        apply_choices(record, parsed(response), lambda choice: [text_part(get(choice, "text") or "")])
+        apply_choices(record, raw_parsed(response), lambda choice: [text_part(get(choice, "text") or "")])
 
     def accumulator(self, record: InferenceRecord, stream: Any) -> "CompletionsAccumulator | None":
         return CompletionsAccumulator(record) if is_stream(stream) else None
