@@ -98,18 +98,24 @@ class RetrievalRecord(CallRecord):
 def raw_parsed(response: Any) -> Any:
     """The result inside a Stainless SDK's raw HTTP wrapper (openai, anthropic), if reading it costs nothing.
 
-    ``with_raw_response`` hands back a body already read: its ``parse()`` is cached by the SDK.
-    ``with_streaming_response`` leaves the body to the app (to stream, maybe slowly, maybe never),
-    and its async ``parse()`` is a coroutine: we never read or await either, so the span has what
-    the request said and no response details (None). Anything else is the result itself.
+    ``with_raw_response`` hands back a body already read: its ``parse()`` is cached by the SDK;
+    an async wrapper's ``parse()`` is a coroutine we may not await, so its JSON stands in.
+    ``with_streaming_response`` leaves the body to the app (to stream, maybe slowly, maybe never):
+    we never read it, so the span has what the request said and no response details (None).
+    Anything else is the result itself.
     """
     http = getattr(response, "http_response", None)
     parse = getattr(response, "parse", None)
     if http is None or not callable(parse):
         return response
-    if inspect.iscoroutinefunction(parse) or getattr(http, "is_closed", False) is not True:
+    if getattr(http, "is_closed", False) is not True or getattr(http, "is_stream_consumed", True) is not True:
         return None
-    return parse()
+    if not inspect.iscoroutinefunction(parse):
+        return parse()
+    try:
+        return http.json()
+    except ValueError:  # not a JSON body: nothing to read
+        return None
 
 
 def list_items(value: Any) -> list | tuple:

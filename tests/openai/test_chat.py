@@ -9,6 +9,8 @@ import warnings
 
 import openai
 import pytest
+
+import micrometrics
 from opentelemetry.trace import SpanKind, StatusCode
 
 from micrometrics_semconv import attributes as A
@@ -336,3 +338,31 @@ def test_with_streaming_response_leaves_the_body_to_the_app(demo, telemetry, is_
     assert span.attributes[A.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
     assert A.GEN_AI_RESPONSE_ID not in span.attributes  # the body was the app's: not read by us
     assert span.status.status_code != StatusCode.ERROR
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_with_raw_response_touched_before_instrument_is_traced(demo, telemetry, is_async):
+    """The SDK caches ``with_raw_response`` per resource with the methods bound at first touch."""
+    sync, async_ = clients(demo)
+    client = async_ if is_async else sync
+    early_raw, early_streaming = client.chat.completions.with_raw_response, client.chat.completions.with_streaming_response
+    assert early_raw and early_streaming  # touched (and cached by the SDK) before instrument()
+    telemetry.instrument(metrics=[])
+
+    async def go_async():
+        raw = await client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=GERMAN)
+        async with client.chat.completions.with_streaming_response.create(model="gpt-4o-mini", messages=GERMAN) as streamed:
+            await streamed.read()
+        return raw
+
+    raw = asyncio.run(go_async()) if is_async else client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=GERMAN)
+    if not is_async:
+        with client.chat.completions.with_streaming_response.create(model="gpt-4o-mini", messages=GERMAN) as streamed:
+            streamed.read()
+    completion = raw.parse()
+    spans = telemetry.spans()
+    assert [s.name for s in spans] == ["chat gpt-4o-mini", "chat gpt-4o-mini"]
+    assert spans[0].attributes[A.GEN_AI_RESPONSE_ID] == completion.id
+
+    micrometrics.uninstrument()  # the SDK's own cached views again
+    assert client.chat.completions.with_raw_response is early_raw

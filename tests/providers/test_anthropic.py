@@ -528,3 +528,21 @@ def test_auto_instrumentation_entry_point_loads_the_instrumentor():
     (ep,) = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "anthropic"]
     assert ep.load() is AnthropicInstrumentor
     assert list(AnthropicInstrumentor().instrumentation_dependencies()) == ["anthropic >= 0.40"]
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_with_raw_response_touched_before_instrument_is_traced(demo, telemetry, is_async):
+    """The SDK caches ``with_raw_response`` per resource with the methods bound at first touch."""
+    sync, async_ = clients(demo)
+    client = async_ if is_async else sync
+    early = client.messages.with_raw_response
+    telemetry.instrument(metrics=[])
+
+    async def go_async():
+        raw = await client.messages.with_raw_response.create(model=MODEL, max_tokens=300, messages=GERMAN)
+        return await raw.parse()
+
+    message = asyncio.run(go_async()) if is_async else client.messages.with_raw_response.create(model=MODEL, max_tokens=300, messages=GERMAN).parse()
+    assert telemetry.span(SPAN).attributes[A.GEN_AI_RESPONSE_ID] == message.id
+    micrometrics.uninstrument()
+    assert client.messages.with_raw_response is early  # the SDK's own cached view again

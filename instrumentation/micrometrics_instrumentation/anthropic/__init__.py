@@ -171,6 +171,8 @@ def _async_stream_helper(translator: StreamHelperTranslator) -> Callable:
 
 class AnthropicInstrumentor(LibraryInstrumentor):
     instruments = ("anthropic >= 0.40",)
+    #: The Stainless SDK caches these per resource, holding the methods bound when first touched.
+    bound_views = ("with_raw_response", "with_streaming_response")
 
     def targets(self) -> Iterable[Target]:
         create, helper = MessagesTranslator(), StreamHelperTranslator()

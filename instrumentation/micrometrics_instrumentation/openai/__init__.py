@@ -28,6 +28,8 @@ _COMPLETIONS = "openai.resources.completions"
 
 class OpenAIInstrumentor(LibraryInstrumentor):
     instruments = ("openai >= 1.40",)
+    #: The Stainless SDK caches these per resource, holding the methods bound when first touched.
+    bound_views = ("with_raw_response", "with_streaming_response")
 
     def targets(self) -> Iterable[Target]:
         chat, responses, embeddings, completions = ChatTranslator(), ResponsesTranslator(), EmbeddingsTranslator(), CompletionsTranslator()
