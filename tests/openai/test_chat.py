@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import time
 import warnings
 
 import openai
@@ -366,3 +367,40 @@ def test_with_raw_response_touched_before_instrument_is_traced(demo, telemetry, 
 
     micrometrics.uninstrument()  # the SDK's own cached views again
     assert client.chat.completions.with_raw_response is early_raw
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_stream_helper_left_early_ends_its_span_on_exit(demo, telemetry, is_async, api):
+    """``with client.chat.completions.stream(...) as s: for ev in s: break`` closes the HTTP response
+    under our proxy: the span ends when the helper's context exits, not at garbage collection."""
+    telemetry.instrument(capture_content=True, metrics=[])
+    sync, async_ = clients(demo)
+    client = async_ if is_async else sync
+    kwargs = dict(model="gpt-4o-mini", **({"messages": GERMAN} if api == "chat" else {"input": GERMAN[0]["content"]}))
+    helper = client.chat.completions.stream if api == "chat" else client.responses.stream
+    kept = []  # the helper stays referenced: garbage collection cannot be what ends the span
+
+    async def go_async():
+        async with helper(**kwargs) as s:
+            kept.append(s)
+            async for _ in s:
+                break
+        return time.time_ns()
+
+    gc.disable()
+    try:
+        if is_async:
+            exited = asyncio.run(go_async())
+        else:
+            with helper(**kwargs) as s:
+                kept.append(s)
+                for _ in s:
+                    break
+            exited = time.time_ns()
+        (span,) = telemetry.spans()
+    finally:
+        gc.enable()
+    assert span.end_time <= exited  # ended by the exit, not later
+    assert span.attributes[A.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+    assert span.status.status_code != StatusCode.ERROR

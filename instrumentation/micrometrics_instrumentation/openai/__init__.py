@@ -7,9 +7,11 @@ clients (``OpenAI``, ``AsyncOpenAI``, ``AzureOpenAI``, ``AsyncAzureOpenAI``).
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
+from micrometrics import safety
 from micrometrics.pipeline import async_wrapper, sync_wrapper
+from micrometrics.streams import AsyncStreamProxy, StreamProxy
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
 from micrometrics_instrumentation.openai.translators import (
     ChatTranslator,
@@ -24,6 +26,34 @@ _CHAT = "openai.resources.chat.completions"
 _RESPONSES = "openai.resources.responses"
 _EMBEDDINGS = "openai.resources.embeddings"
 _COMPLETIONS = "openai.resources.completions"
+_CHAT_HELPER = "openai.lib.streaming.chat._completions"
+_RESPONSES_HELPER = "openai.lib.streaming.responses._responses"
+
+
+def _helper_close(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """The ``.stream()`` helpers close the HTTP response under our proxy directly (on context exit,
+    left early): close the proxy too, so the span ends then, with what was received."""
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        raw = getattr(instance, "_raw_stream", None)
+        if isinstance(raw, StreamProxy):
+            try:
+                raw.close()
+            except Exception as exc:
+                safety.report("finish", exc)
+
+
+async def _async_helper_close(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        raw = getattr(instance, "_raw_stream", None)
+        if isinstance(raw, AsyncStreamProxy):
+            try:
+                await raw.close()
+            except Exception as exc:
+                safety.report("finish", exc)
 
 
 class OpenAIInstrumentor(LibraryInstrumentor):
@@ -44,4 +74,8 @@ class OpenAIInstrumentor(LibraryInstrumentor):
             (_EMBEDDINGS, "AsyncEmbeddings", "create", async_wrapper(embeddings)),
             (_COMPLETIONS, "Completions", "create", sync_wrapper(completions)),
             (_COMPLETIONS, "AsyncCompletions", "create", async_wrapper(completions)),
+            (_CHAT_HELPER, "ChatCompletionStream", "close", _helper_close),
+            (_CHAT_HELPER, "AsyncChatCompletionStream", "close", _async_helper_close),
+            (_RESPONSES_HELPER, "ResponseStream", "close", _helper_close),
+            (_RESPONSES_HELPER, "AsyncResponseStream", "close", _async_helper_close),
         )
