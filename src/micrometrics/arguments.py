@@ -18,6 +18,8 @@ from typing import Any, Iterator
 #: Deeper than any request shape the client libraries accept; a bound against pathological input.
 _MAX_DEPTH = 32
 _ABSENT = object()
+#: Values read as they are: most of a request, so the common walk stays cheap.
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
 
 
 def one_shot(value: Any) -> bool:
@@ -47,12 +49,30 @@ def _view(value: Any, depth: int, path: set[int]) -> Any:
         path.discard(id(value))
 
 
+def _holds(value: Any, depth: int, path: set[int]) -> bool:
+    """Whether a one-shot iterator is anywhere inside ``value`` (allocates nothing on the common path)."""
+    if isinstance(value, dict):
+        items: Any = value.values()
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        return one_shot(value)
+    if depth >= _MAX_DEPTH or id(value) in path:
+        return False
+    path.add(id(value))
+    try:
+        for item in items:
+            if type(item) not in _SCALARS and _holds(item, depth + 1, path):
+                return True
+        return False
+    finally:
+        path.discard(id(value))
+
+
 def readable(args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
     """(args, kwargs) as a translator may read them; None when they hold no one-shot iterator
     (the translator then reads the application's own arguments, uncopied)."""
     path: set[int] = set()
-    seen_args = _view(args, 0, path)
-    seen_kwargs = _view(kwargs, 0, path)
-    if seen_args is args and seen_kwargs is kwargs:
+    if not _holds(args, 0, path) and not _holds(kwargs, 0, path):
         return None
-    return seen_args, seen_kwargs
+    return _view(args, 0, path), _view(kwargs, 0, path)
