@@ -69,10 +69,16 @@ def _holds(value: Any, depth: int, path: set[int]) -> bool:
         path.discard(id(value))
 
 
+def one_shot_inside(args: tuple, kwargs: dict) -> bool:
+    """Whether the call holds a one-shot iterator anywhere: the library consumed it, so it cannot be replayed."""
+    path: set[int] = set()
+    return _holds(args, 0, path) or _holds(kwargs, 0, path)
+
+
 def readable(args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
     """(args, kwargs) as a translator may read them; None when they hold no one-shot iterator
     (the translator then reads the application's own arguments, uncopied)."""
-    path: set[int] = set()
-    if not _holds(args, 0, path) and not _holds(kwargs, 0, path):
+    if not one_shot_inside(args, kwargs):
         return None
+    path: set[int] = set()
     return _view(args, 0, path), _view(kwargs, 0, path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Protocol
 
 from micrometrics import core, safety
-from micrometrics.arguments import readable
+from micrometrics.arguments import one_shot_inside, readable
 from micrometrics.core import GuardError, GuardVerdict, Runtime
 from micrometrics.records import CallRecord
 from micrometrics.streams import Accumulator, AsyncStreamProxy, StreamProxy, Unwatched, _Attempt
@@ -68,7 +68,7 @@ def _complete(runtime: Runtime, translator: Translator, record: CallRecord, resp
 
 
 def _retry_args(translator: Translator, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict] | None:
-    if readable(args, kwargs) is not None:
+    if one_shot_inside(args, kwargs):
         return None  # the first attempt consumed a one-shot iterator (at any depth): there is nothing to replay
     try:
         return translator.retry(args, kwargs, instruction)
