@@ -31,7 +31,7 @@ from micrometrics.attributes import (
 from micrometrics.budget import CONTENT, PER_RESULT, Budget
 from micrometrics.callcontext import RETRIEVED_KEY, TraceDocuments, current as current_context
 from micrometrics.engine import MetricSuite, MonitorWorker, evaluate, sampled
-from micrometrics.metric import CallView, MicroMetric, Result, yield_point
+from micrometrics.metric import RESERVED_DETAIL_KEYS, CallView, DetailKeyDropped, MicroMetric, Result, yield_point
 from micrometrics.records import CallRecord, InferenceRecord, RetrievalRecord
 from micrometrics_semconv import SCHEMA_URL
 from micrometrics_semconv import attributes as A
@@ -355,6 +355,10 @@ class Runtime:
                     attrs[prefix + A.RESULT_PASSED] = result.passed
                 if result.details:
                     for k, v in result.details.items():
+                        if not isinstance(k, str) or not k or k in RESERVED_DETAIL_KEYS:
+                            # Mutated after Result() checked it: never lets a detail overwrite the verdict.
+                            safety.report("emission", DetailKeyDropped(f"{name}: details key {k!r} dropped"))
+                            continue
                         if v is not None:
                             attrs[prefix + k] = v if isinstance(v, (str, bool, int, float)) else str(v)
                 self.budget.add(span, attrs, before_response=not written)
