@@ -310,10 +310,30 @@ class MonitorWorker:
         # Metrics that were in a batch when the child died run alone, so that a second crash names its metric.
         batches = [[m for m in remote if m not in self._suspects]] + [[m] for m in remote if m in self._suspects]
         out: dict[int, tuple[Result | None, float]] = {}
+        crashed = False
         for batch in batches:
             if not batch:
                 continue
             suspect = batch[0] in self._suspects
+            if crashed:
+                # A metric of this call killed the child: start another for the rest, off the deadline's clock.
+                wanted = batch
+                try:
+                    batch = ev.prepare(wanted)
+                except isolation.EvaluatorCrashed as crash:
+                    for m in crash.metrics:
+                        self._quarantine(m, f"its prepare() crashed the evaluator process ({crash.reason})")
+                    batch = []
+                except Exception:
+                    batch = []
+                if len(batch) < len(wanted):
+                    # Not evaluated this time; never in-thread, as any of them may be the one that crashes.
+                    skipped = Result("error", explanation="not evaluated: the evaluator process was restarting")
+                    out.update({id(m): (skipped, 0.0) for m in wanted if m not in batch})
+                if not batch:
+                    continue
+                self._busy_since = time.monotonic()
+                deadline = self._busy_since + self.deadline_s * 0.95
             try:
                 answers = ev.evaluate(batch, payload, deadline)
                 restart_slice()  # it waited for the child without the lock
@@ -323,6 +343,7 @@ class MonitorWorker:
                 continue
             except isolation.EvaluatorCrashed as crash:
                 out.update(self._crashed(crash, batch))
+                crashed = True
                 continue
             except isolation.EvaluatorUnavailable:
                 if suspect:  # never in-thread: it may be the one that kills the process
