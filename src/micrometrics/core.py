@@ -136,6 +136,8 @@ class Runtime:
         self.content_policy = content_policy or ContentPolicy()
         self.suite = MetricSuite(metrics)
         self.trace_documents = TraceDocuments()
+        # Retrieved documents are remembered only for a metric that reads them (ContextUtilization).
+        self.keeps_documents = any(getattr(m, "reads_retrieved_documents", True) for m in self.suite.metrics)
         self.worker = MonitorWorker(self, max_queue=max_queue, deadline_s=deadline_s, evaluator=evaluator)
 
         self.duration = meter.create_histogram(
@@ -178,7 +180,7 @@ class Runtime:
             attrs = self.budget.start(attrs, extra, reserve)
         span = self.tracer.start_span(span_name(record), kind=SpanKind.CLIENT, attributes=attrs)
         record.span = span
-        if isinstance(record, InferenceRecord):
+        if isinstance(record, InferenceRecord) and self.keeps_documents:
             record.retrieved_documents = self._recall_documents(record)
         record.start_perf = time.perf_counter()
         return otel_context.attach(trace.set_span_in_context(span))
@@ -223,7 +225,7 @@ class Runtime:
         happens here.
         """
         self._ended(record)
-        if isinstance(record, RetrievalRecord):
+        if isinstance(record, RetrievalRecord) and self.keeps_documents:
             self._remember_documents(record)  # the trace's next call reads it: now, not later
 
         verdict = RETURN
@@ -405,7 +407,7 @@ class Runtime:
             return
         memory = record.context.get(RETRIEVED_KEY)
         if memory is not None:
-            memory.items.extend(record.documents)
+            memory.add(record.documents)
         span = record.span
         # A root retrieval span ends its own trace: nothing later can recall by its id.
         if getattr(span, "parent", True) is not None:
@@ -416,7 +418,7 @@ class Runtime:
     def _recall_documents(self, record: InferenceRecord) -> tuple:
         """What the context block and the trace retrieved so far, each document once."""
         memory = record.context.get(RETRIEVED_KEY)
-        block = tuple(memory.items) if memory is not None and memory.items else ()
+        block = memory.items if memory is not None else ()
         found = block + self.trace_documents.recall(record.span.get_span_context().trace_id)
         if not found:
             return ()

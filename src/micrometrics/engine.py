@@ -269,6 +269,7 @@ class MonitorWorker:
                 return
             self._busy = None
             self._busy_event.clear()
+            job = remote = None  # an idle thread holds no call's content (before flush() can return)
             self._processed += 1
 
     def _ready_remote(self, job: _Job) -> list[MicroMetric]:
@@ -424,6 +425,7 @@ class MonitorWorker:
     def _watch(self) -> None:
         nap = self._closing.wait
         while not self._closed:
+            job = None  # waiting, the watchdog holds no call's content
             self._busy_event.wait()
             job = self._busy
             if job is None:

@@ -104,6 +104,7 @@ class RetrievalPrecision(MicroMetric):
     """
 
     process_safe = True
+    reads_retrieved_documents = False
 
     name = "retrieval_precision"
     applies_to = (V.OPERATION_RETRIEVAL,)
@@ -242,6 +243,7 @@ class ContextUtilization(MicroMetric):
     """
 
     process_safe = True
+    reads_retrieved_documents = True
 
     name = "context_utilization"
     applies_to = INFERENCE_OPERATIONS

@@ -18,6 +18,7 @@ class ResponseLength(MicroMetric):
     """
 
     process_safe = True
+    reads_retrieved_documents = False
 
     name = "response_length"
     applies_to = INFERENCE_OPERATIONS
@@ -68,6 +69,7 @@ class BannedPhrases(MicroMetric):
     """``fail`` when the response contains a banned phrase; details ``matched``."""
 
     process_safe = True
+    reads_retrieved_documents = False
 
     name = "banned_phrases"
     applies_to = INFERENCE_OPERATIONS
@@ -105,6 +107,7 @@ class JsonFormat(MicroMetric):
     and validates against ``schema`` (JSON Schema, needs ``jsonschema``) when given."""
 
     process_safe = True
+    reads_retrieved_documents = False
 
     name = "json_format"
     applies_to = INFERENCE_OPERATIONS
