@@ -305,7 +305,9 @@ class MonitorWorker:
         try:
             payload = isolation.snapshot(job.record)
         except Exception:
-            return {}  # something in the call does not pickle: evaluate it in-thread
+            # Something in the call does not pickle: evaluate it in-thread, all but a suspect of a crash.
+            skipped = Result("error", explanation="not evaluated: the call does not pickle, and this metric may crash the process")
+            return {id(m): (skipped, 0.0) for m in remote if m in self._suspects}
         # Slightly inside the watchdog's deadline, so that this thread reports the timeout itself.
         deadline = self._busy_since + self.deadline_s * 0.95
         # Metrics that were in a batch when the child died run alone, so that a second crash names its metric.
