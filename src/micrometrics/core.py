@@ -234,7 +234,17 @@ class Runtime:
             if guards == "report":
                 chosen_guards = tuple(g for g in chosen_guards if not g.stream_prefix_chars)
             if chosen_guards:
-                verdict = self.run_guards(record, sampled(chosen_guards), can_retry=guards == "act")
+                try:
+                    verdict = self.run_guards(record, sampled(chosen_guards), can_retry=guards == "act")
+                except (KeyboardInterrupt, SystemExit):
+                    # A guard passed on the user's Ctrl-C or exit: it goes to the caller, and the span still ends.
+                    try:
+                        self.write(record)
+                        self.seal(record)
+                        record.span.end(end_time=record.end_time_ns)
+                    except Exception as exc:
+                        safety.report("finish", exc)
+                    raise
         configured = self.suite.monitors(record.operation) if monitors else ()
         chosen = sampled(configured) if configured else []
         if self.worker.submit(record, chosen):

@@ -406,8 +406,10 @@ def test_a_guard_raising_cancelled_error_gives_error_but_keyboard_interrupt_reac
     assert chat(demo).choices[0].message.content  # a metric's CancelledError is its bug: 'error'
     assert telemetry.span().attributes["micrometrics.interrupts.label"] == "error"
     raised[0] = KeyboardInterrupt
+    telemetry.span_exporter.clear()
     with pytest.raises(KeyboardInterrupt):  # the user's Ctrl-C on the caller's thread is theirs
         chat(demo)
+    assert telemetry.span().name == "chat gpt-4o-mini"  # and the call's span still ends
 
 
 def test_failure_cost_counter(demo, telemetry):
