@@ -68,3 +68,17 @@ class HoldsALock(MicroMetric):
     def evaluate(self, call):
         with self.lock:
             return Result("pass", details={"pid": os.getpid()})
+
+
+class Segfaults(MicroMetric):
+    """Kills the process evaluating it with SIGSEGV, as a broken C extension would."""
+
+    name = "segfaults"
+    process_safe = True
+
+    def evaluate(self, call):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
+        time.sleep(5)  # the signal is delivered asynchronously
+        return Result("pass")

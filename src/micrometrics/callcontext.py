@@ -20,15 +20,75 @@ _ATTRIBUTE_TYPES = (str, bool, int, float)
 #: Key under which a block keeps the documents retrieved inside it (ContextUtilization).
 RETRIEVED_KEY = "_retrieved_documents"
 MAX_REMEMBERED_DOCUMENTS = 64
+#: Bytes of retrieved documents one ``context()`` block remembers (about one byte per character of
+#: id, content and metadata): the oldest go first. A document larger than this is not remembered.
+MAX_BLOCK_BYTES = 4 * 1024 * 1024
+#: Bytes of retrieved documents remembered across all traces at once: the least recent traces go first.
+MAX_REMEMBERED_BYTES = 8 * 1024 * 1024
+#: What one remembered document costs beyond its text: the object, its slots, the bookkeeping.
+_DOCUMENT_OVERHEAD = 200
+#: Metadata entries counted per document: an estimate, not a walk of whatever a retriever attached.
+_METADATA_ENTRIES = 64
+
+
+def document_size(doc: Any) -> int:
+    """About how many bytes remembering ``doc`` keeps alive."""
+    size = _DOCUMENT_OVERHEAD
+    for value in (getattr(doc, "content", None), getattr(doc, "id", None)):
+        if isinstance(value, (str, bytes)):
+            size += len(value)
+    metadata = getattr(doc, "metadata", None)
+    if isinstance(metadata, Mapping):
+        for n, (k, v) in enumerate(metadata.items()):
+            if n >= _METADATA_ENTRIES:
+                break
+            size += 16 + (len(k) if isinstance(k, str) else 16) + (len(v) if isinstance(v, (str, bytes)) else 16)
+    return size
+
+
+class _Documents:
+    """Documents, oldest first, with their sizes: bounded by count and bytes."""
+
+    __slots__ = ("docs", "sizes", "bytes")
+
+    def __init__(self) -> None:
+        self.docs: deque = deque()
+        self.sizes: deque = deque()
+        self.bytes = 0
+
+    def add(self, documents: Any, max_bytes: int) -> None:
+        for doc in documents:
+            size = document_size(doc)
+            self.docs.append(doc)
+            self.sizes.append(size)
+            self.bytes += size
+        while self.docs and (len(self.docs) > MAX_REMEMBERED_DOCUMENTS or self.bytes > max_bytes):
+            self.drop_oldest()
+
+    def drop_oldest(self) -> None:
+        self.docs.popleft()
+        self.bytes -= self.sizes.popleft()
 
 
 class RetrievedDocuments:
-    """Documents retrieved inside one ``context()`` block; bounded, forgotten at block exit."""
+    """Documents retrieved inside one ``context()`` block; bounded by count and bytes, forgotten at block exit."""
 
-    __slots__ = ("items",)
+    __slots__ = ("_memory", "_lock")
 
     def __init__(self) -> None:
-        self.items: deque = deque(maxlen=MAX_REMEMBERED_DOCUMENTS)
+        self._memory = _Documents()
+        self._lock = threading.Lock()
+
+    def add(self, documents: Any) -> None:
+        with self._lock:
+            self._memory.add(documents, MAX_BLOCK_BYTES)
+
+    @property
+    def items(self) -> tuple:
+        if not self._memory.docs:
+            return ()
+        with self._lock:
+            return tuple(self._memory.docs)
 
 
 #: Traces whose retrieved documents are remembered at once; the least recently used goes first.
@@ -39,35 +99,49 @@ class TraceDocuments:
     """Documents retrieved per trace id, for the calls that follow in the same trace.
 
     Bounded: at most ``MAX_REMEMBERED_TRACES`` traces of ``MAX_REMEMBERED_DOCUMENTS``
-    each. No span processor tells us when a trace ends, so a trace is forgotten when
-    newer traces push it out (LRU), or when ``uninstrument()`` drops the runtime.
+    each, and ``max_bytes`` (``MAX_REMEMBERED_BYTES``) in all. No span processor tells us
+    when a trace ends, so a trace is forgotten when newer traces push it out (LRU; within
+    the newest trace alone, its oldest documents), or when ``uninstrument()`` drops the runtime.
     """
 
-    __slots__ = ("_traces", "_lock", "max_traces")
+    __slots__ = ("_traces", "_lock", "max_traces", "max_bytes", "_bytes")
 
-    def __init__(self, max_traces: int = MAX_REMEMBERED_TRACES) -> None:
-        self._traces: OrderedDict[int, deque] = OrderedDict()
+    def __init__(self, max_traces: int = MAX_REMEMBERED_TRACES, max_bytes: int = MAX_REMEMBERED_BYTES) -> None:
+        self._traces: OrderedDict[int, _Documents] = OrderedDict()
         self._lock = threading.Lock()
         self.max_traces = max_traces
+        self.max_bytes = max_bytes
+        self._bytes = 0
 
     def remember(self, trace_id: int, documents: Any) -> None:
+        traces = self._traces
         with self._lock:
-            items = self._traces.get(trace_id)
-            if items is None:
-                items = self._traces[trace_id] = deque(maxlen=MAX_REMEMBERED_DOCUMENTS)
-                if len(self._traces) > self.max_traces:
-                    self._traces.popitem(last=False)
+            memory = traces.get(trace_id)
+            if memory is None:
+                memory = traces[trace_id] = _Documents()
             else:
-                self._traces.move_to_end(trace_id)
-            items.extend(documents)
+                traces.move_to_end(trace_id)
+            before = memory.bytes
+            memory.add(documents, self.max_bytes)
+            self._bytes += memory.bytes - before
+            while len(traces) > self.max_traces or (self._bytes > self.max_bytes and len(traces) > 1):
+                _, oldest = traces.popitem(last=False)
+                self._bytes -= oldest.bytes
+            if not memory.docs:
+                traces.pop(trace_id, None)
 
     def recall(self, trace_id: int) -> tuple:
         # A plain dict read: no lock on the path of every call that has nothing to recall.
-        items = self._traces.get(trace_id)
-        if not items:
+        memory = self._traces.get(trace_id)
+        if memory is None or not memory.docs:
             return ()
         with self._lock:
-            return tuple(items)
+            return tuple(memory.docs)
+
+    @property
+    def bytes(self) -> int:
+        """About how many bytes of documents are remembered now."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._traces)

@@ -31,7 +31,7 @@ from micrometrics.attributes import (
 from micrometrics.budget import CONTENT, PER_RESULT, Budget
 from micrometrics.callcontext import RETRIEVED_KEY, TraceDocuments, current as current_context
 from micrometrics.engine import MetricSuite, MonitorWorker, evaluate, sampled
-from micrometrics.metric import CallView, MicroMetric, Result, yield_point
+from micrometrics.metric import RESERVED_DETAIL_KEYS, CallView, DetailKeyDropped, MicroMetric, Result, yield_point
 from micrometrics.records import CallRecord, InferenceRecord, RetrievalRecord
 from micrometrics_semconv import SCHEMA_URL
 from micrometrics_semconv import attributes as A
@@ -136,6 +136,8 @@ class Runtime:
         self.content_policy = content_policy or ContentPolicy()
         self.suite = MetricSuite(metrics)
         self.trace_documents = TraceDocuments()
+        # Retrieved documents are remembered only for a metric that reads them (ContextUtilization).
+        self.keeps_documents = any(getattr(m, "reads_retrieved_documents", True) for m in self.suite.metrics)
         self.worker = MonitorWorker(self, max_queue=max_queue, deadline_s=deadline_s, evaluator=evaluator)
 
         self.duration = meter.create_histogram(
@@ -178,7 +180,7 @@ class Runtime:
             attrs = self.budget.start(attrs, extra, reserve)
         span = self.tracer.start_span(span_name(record), kind=SpanKind.CLIENT, attributes=attrs)
         record.span = span
-        if isinstance(record, InferenceRecord):
+        if isinstance(record, InferenceRecord) and self.keeps_documents:
             record.retrieved_documents = self._recall_documents(record)
         record.start_perf = time.perf_counter()
         return otel_context.attach(trace.set_span_in_context(span))
@@ -223,7 +225,7 @@ class Runtime:
         happens here.
         """
         self._ended(record)
-        if isinstance(record, RetrievalRecord):
+        if isinstance(record, RetrievalRecord) and self.keeps_documents:
             self._remember_documents(record)  # the trace's next call reads it: now, not later
 
         verdict = RETURN
@@ -232,7 +234,17 @@ class Runtime:
             if guards == "report":
                 chosen_guards = tuple(g for g in chosen_guards if not g.stream_prefix_chars)
             if chosen_guards:
-                verdict = self.run_guards(record, sampled(chosen_guards), can_retry=guards == "act")
+                try:
+                    verdict = self.run_guards(record, sampled(chosen_guards), can_retry=guards == "act")
+                except (KeyboardInterrupt, SystemExit):
+                    # A guard passed on the user's Ctrl-C or exit: it goes to the caller, and the span still ends.
+                    try:
+                        self.write(record)
+                        self.seal(record)
+                        record.span.end(end_time=record.end_time_ns)
+                    except Exception as exc:
+                        safety.report("finish", exc)
+                    raise
         configured = self.suite.monitors(record.operation) if monitors else ()
         chosen = sampled(configured) if configured else []
         if self.worker.submit(record, chosen):
@@ -355,6 +367,10 @@ class Runtime:
                     attrs[prefix + A.RESULT_PASSED] = result.passed
                 if result.details:
                     for k, v in result.details.items():
+                        if not isinstance(k, str) or not k or k in RESERVED_DETAIL_KEYS:
+                            # Mutated after Result() checked it: never lets a detail overwrite the verdict.
+                            safety.report("emission", DetailKeyDropped(f"{name}: details key {k!r} dropped"))
+                            continue
                         if v is not None:
                             attrs[prefix + k] = v if isinstance(v, (str, bool, int, float)) else str(v)
                 self.budget.add(span, attrs, before_response=not written)
@@ -401,7 +417,7 @@ class Runtime:
             return
         memory = record.context.get(RETRIEVED_KEY)
         if memory is not None:
-            memory.items.extend(record.documents)
+            memory.add(record.documents)
         span = record.span
         # A root retrieval span ends its own trace: nothing later can recall by its id.
         if getattr(span, "parent", True) is not None:
@@ -412,7 +428,7 @@ class Runtime:
     def _recall_documents(self, record: InferenceRecord) -> tuple:
         """What the context block and the trace retrieved so far, each document once."""
         memory = record.context.get(RETRIEVED_KEY)
-        block = tuple(memory.items) if memory is not None and memory.items else ()
+        block = memory.items if memory is not None else ()
         found = block + self.trace_documents.recall(record.span.get_span_context().trace_id)
         if not found:
             return ()

@@ -18,7 +18,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from micrometrics import isolation, safety
-from micrometrics.metric import CallView, MicroMetric, Result, mark_monitor_thread, restart_slice, set_monitor_backlog, yield_point
+from micrometrics.metric import CallView, MicroMetric, Result, mark_monitor_thread, on_monitor_thread, restart_slice, set_monitor_backlog, yield_point
 
 if TYPE_CHECKING:
     from micrometrics.core import Runtime
@@ -58,34 +58,47 @@ def sampled(metrics: Iterable[MicroMetric]) -> list[MicroMetric]:
     return [m for m in metrics if m.sample_rate >= 1.0 or (m.sample_rate > 0.0 and rnd() < m.sample_rate)]
 
 
+#: Raised by a metric on an application thread, these are the user's own signal (Ctrl-C, exit):
+#: they reach the caller. Anywhere else (the monitor thread, the evaluator process) any
+#: exception, BaseException included, is the metric's fault and yields ``error``.
+_CALLER_SIGNALS = (KeyboardInterrupt, SystemExit)
+
+
 def evaluate(metric: MicroMetric, view: CallView) -> tuple[Result | None, float]:
     """Run one metric; a metric that raises or returns garbage yields label ``error``
     (and is counted in ``micrometrics.internal.errors``); one that does not apply to the call yields None."""
     result, took, exc = evaluate_catching(metric, view)
     if exc is not None:
+        if isinstance(exc, _CALLER_SIGNALS) and not on_monitor_thread():
+            raise exc
         # Counted in micrometrics.internal.errors and logged once, like every fault we catch.
         safety.report("evaluation", exc)
     return result, took
 
 
-def evaluate_catching(metric: MicroMetric, view: CallView) -> tuple[Result | None, float, Exception | None]:
+def evaluate_catching(metric: MicroMetric, view: CallView) -> tuple[Result | None, float, BaseException | None]:
     """:func:`evaluate` without the reporting: (result, seconds, the exception the metric raised)."""
     t0 = time.perf_counter()
-    exc: Exception | None = None
+    exc: BaseException | None = None
     try:
         if not metric.applies(view):
             return None, 0.0, None
         result = metric.evaluate(view)
         if not isinstance(result, Result):
             result = Result("error", explanation=f"{type(metric).__name__}.evaluate returned {type(result).__name__}, not micrometrics.Result")
-    except Exception as caught:
+    except BaseException as caught:  # noqa: BLE001 - CancelledError from a metric must not kill the monitor thread
         exc = caught
         result = Result("error", explanation=f"{type(caught).__name__}: {caught}"[:500])
     return result, time.perf_counter() - t0, exc
 
 
+class MetricQuarantined(Exception):
+    """A monitor hung past the deadline or crashed the evaluator process: it is not run again by
+    this runtime (counted under this type in ``micrometrics.internal.errors``, warned about once)."""
+
+
 class _Job:
-    __slots__ = ("record", "metrics", "done", "lock", "results", "position")
+    __slots__ = ("record", "metrics", "done", "lock", "results", "position", "running")
 
     def __init__(self, record: "CallRecord", metrics: list[MicroMetric]) -> None:
         self.record = record
@@ -94,6 +107,7 @@ class _Job:
         self.lock = threading.Lock()
         self.results: list[tuple[MicroMetric, Result, float]] = []
         self.position = 0  # metrics evaluated (or skipped) so far
+        self.running: MicroMetric | None = None  # the metric evaluating in this thread right now
 
 
 #: Live workers; one fork hook for all of them (os.register_at_fork cannot be undone).
@@ -165,6 +179,13 @@ class MonitorWorker:
         self.max_queue = max_queue
         self.deadline_s = deadline_s
         self.isolate = evaluator == "process"
+        # Metric -> why it is not run again: it hung (a thread stays stuck in it) or crashed the
+        # evaluator process. Kept across fork: it would hang or crash the child as well.
+        self._quarantined: dict[MicroMetric, str] = {}
+        # Metrics evaluated together when the evaluator process died: each runs alone until cleared.
+        self._suspects: set[MicroMetric] = set()
+        # Threads left stuck in a metric: while one lives, a hang no metric explains is not replaced again.
+        self._stuck: list[threading.Thread] = []
         self._reset()
         _workers.add(self)
 
@@ -240,7 +261,7 @@ class MonitorWorker:
             self._busy_event.set()
             try:
                 self._evaluate(job, remote)
-            except Exception as exc:
+            except BaseException as exc:  # noqa: BLE001 - nothing a metric raises may end this thread
                 safety.report("evaluation", exc)
                 self._abandon(job)
             if generation != self._generation:
@@ -248,12 +269,13 @@ class MonitorWorker:
                 return
             self._busy = None
             self._busy_event.clear()
+            job = remote = None  # an idle thread holds no call's content (before flush() can return)
             self._processed += 1
 
     def _ready_remote(self, job: _Job) -> list[MicroMetric]:
         """The job's metrics the evaluator process will take; starting it (or loading a
         metric into it) happens here, before the job's deadline starts to run."""
-        chosen = [m for m in job.metrics if m.process_safe]
+        chosen = [m for m in job.metrics if m.process_safe and m not in self._quarantined]
         if not chosen:
             return chosen
         try:
@@ -264,6 +286,11 @@ class MonitorWorker:
             ready = self._evaluator.prepare(chosen)
             self._sent.update(ready)
             return ready
+        except isolation.EvaluatorCrashed as crash:
+            # Its prepare() killed the child: it would kill the application in-thread.
+            for m in crash.metrics:
+                self._quarantine(m, f"its prepare() crashed the evaluator process ({crash.reason})")
+            return []
         except isolation.EvaluatorUnavailable:
             return []  # this platform or setup cannot: in-thread, as if evaluator="thread"
         except Exception as exc:
@@ -278,35 +305,94 @@ class MonitorWorker:
         try:
             payload = isolation.snapshot(job.record)
         except Exception:
-            return {}  # something in the call does not pickle: evaluate it in-thread
+            # Something in the call does not pickle: evaluate it in-thread, all but a suspect of a crash.
+            skipped = Result("error", explanation="not evaluated: the call does not pickle, and this metric may crash the process")
+            return {id(m): (skipped, 0.0) for m in remote if m in self._suspects}
         # Slightly inside the watchdog's deadline, so that this thread reports the timeout itself.
         deadline = self._busy_since + self.deadline_s * 0.95
-        try:
-            answers = ev.evaluate(remote, payload, deadline)
-            restart_slice()  # it waited for the child without the lock
-        except TimeoutError:
-            late = Result("timeout", explanation=f"not finished within {self.deadline_s:g}s")
-            return {id(m): (late, self.deadline_s) for m in remote}
-        except isolation.EvaluatorUnavailable:
-            return {}
+        # Metrics that were in a batch when the child died run alone, so that a second crash names its metric.
+        batches = [[m for m in remote if m not in self._suspects]] + [[m] for m in remote if m in self._suspects]
         out: dict[int, tuple[Result | None, float]] = {}
-        for metric, result, took, exc in answers:
-            if exc is not None:
-                safety.report("evaluation", exc)
-            out[id(metric)] = (result, took)
+        crashed = False
+        for batch in batches:
+            if not batch:
+                continue
+            suspect = batch[0] in self._suspects
+            if crashed:
+                # A metric of this call killed the child: start another for the rest, off the deadline's clock.
+                wanted = batch
+                try:
+                    batch = ev.prepare(wanted)
+                except isolation.EvaluatorCrashed as crash:
+                    for m in crash.metrics:
+                        self._quarantine(m, f"its prepare() crashed the evaluator process ({crash.reason})")
+                    batch = []
+                except Exception:
+                    batch = []
+                if len(batch) < len(wanted):
+                    # Not evaluated this time; never in-thread, as any of them may be the one that crashes.
+                    skipped = Result("error", explanation="not evaluated: the evaluator process was restarting")
+                    out.update({id(m): (skipped, 0.0) for m in wanted if m not in batch})
+                if not batch:
+                    continue
+                self._busy_since = time.monotonic()
+                deadline = self._busy_since + self.deadline_s * 0.95
+            try:
+                answers = ev.evaluate(batch, payload, deadline)
+                restart_slice()  # it waited for the child without the lock
+            except TimeoutError:
+                late = Result("timeout", explanation=f"not finished within {self.deadline_s:g}s")
+                out.update({id(m): (late, self.deadline_s) for m in batch})
+                continue
+            except isolation.EvaluatorCrashed as crash:
+                out.update(self._crashed(crash, batch))
+                crashed = True
+                continue
+            except isolation.EvaluatorUnavailable:
+                if suspect:  # never in-thread: it may be the one that kills the process
+                    out[id(batch[0])] = (Result("error", explanation="not evaluated: the evaluator process is restarting"), 0.0)
+                continue  # the others run in-thread
+            for metric, result, took, exc in answers:
+                if exc is not None:
+                    safety.report("evaluation", exc)
+                out[id(metric)] = (result, took)
+            self._suspects.difference_update(batch)
         return out
+
+    def _crashed(self, crash: "isolation.EvaluatorCrashed", batch: list[MicroMetric]) -> dict[int, tuple[Result | None, float]]:
+        """The child died evaluating ``batch``: alone, the metric is quarantined; together, each becomes a suspect."""
+        if len(batch) == 1:
+            self._quarantine(batch[0], f"it crashed the evaluator process ({crash.reason})")
+        else:
+            self._suspects.update(batch)
+        failed = Result("error", explanation=f"{crash.reason} while evaluating {', '.join(m.name for m in batch)}")
+        return {id(m): (failed, 0.0) for m in batch}
+
+    def _quarantine(self, metric: MicroMetric, why: str) -> None:
+        """Never run ``metric`` again in this runtime; warned once and counted."""
+        if metric in self._quarantined:
+            return
+        self._quarantined[metric] = f"quarantined: {why}; not run again until the next instrument()"
+        self._suspects.discard(metric)
+        safety.report("evaluation", MetricQuarantined(metric.name))
+        logger.warning("micrometrics: monitor %r quarantined: %s; its later results are 'error' (quarantined)", metric.name, why)
 
     def _evaluate(self, job: _Job, remote: Sequence[MicroMetric] = ()) -> None:
         view = CallView(job.record)
         done = self._evaluate_remote(job, list(remote)) if remote else {}
+        quarantined = self._quarantined
         for metric in job.metrics:
             if job.done:
                 return
             if id(metric) in done:
                 result, duration = done[id(metric)]
+            elif metric in quarantined:
+                result, duration = Result("error", explanation=quarantined[metric]), 0.0
             else:
                 yield_point()
+                job.running = metric
                 result, duration = evaluate(metric, view)
+                job.running = None
             if result is not None:
                 job.results.append((metric, result, duration))
             job.position += 1
@@ -341,6 +427,7 @@ class MonitorWorker:
     def _watch(self) -> None:
         nap = self._closing.wait
         while not self._closed:
+            job = None  # waiting, the watchdog holds no call's content
             self._busy_event.wait()
             job = self._busy
             if job is None:
@@ -351,9 +438,21 @@ class MonitorWorker:
                 nap(min(-overdue + 0.001, self.deadline_s / 4))
                 continue
             if self._busy is job:
-                # A metric hangs: finish the call with 'timeout' and hand the queue to a fresh thread.
+                hung = job.running
+                self._stuck = [t for t in self._stuck if t.is_alive()]
+                if hung is None and self._stuck:
+                    # Stuck outside any metric (emission) while another thread is stuck too: no new
+                    # thread per call; the queue waits for one of them, and fills and drops if it must.
+                    nap(self.deadline_s / 4)
+                    continue
+                # A metric hangs: finish the call with 'timeout', quarantine the metric (so no
+                # later call strands another thread in it) and hand the queue to a fresh thread.
+                if hung is not None:
+                    self._quarantine(hung, f"it did not finish within {self.deadline_s:g}s")
                 self._complete(job, timed_out=True)
                 with self._start_lock:
+                    if self._thread is not None:
+                        self._stuck.append(self._thread)
                     self._busy = None
                     self._busy_event.clear()
                     self._processed += 1

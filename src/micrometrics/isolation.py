@@ -69,6 +69,27 @@ class EvaluatorUnavailable(Exception):
     """The evaluator process could not take this work; evaluate it in-thread."""
 
 
+class EvaluatorCrashed(EvaluatorUnavailable):
+    """The child died while it held ``metrics`` (evaluating or loading them): one of them
+    killed it (a segfault, ``os._exit``, the OOM killer). Never run them in the application."""
+
+    def __init__(self, reason: str, metrics: Sequence["MicroMetric"] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.metrics = tuple(metrics)
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            import signal
+
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
 class RemoteError(Exception):
     """Stands for an exception a metric raised in the evaluator process (its type name is kept)."""
 
@@ -162,12 +183,15 @@ class EvaluatorProcess:
     def _alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def _stop(self, kill: bool = False) -> None:
+    def _stop(self, kill: bool = False) -> int | None:
+        """Stop the child; its exit status (negative: the signal that ended it)."""
         proc, self._proc = self._proc, None
         self._loaded.clear()
         self._pending = b""
         if proc is None:
-            return
+            return None
+        # Already dead (it crashed): its own status, before our kill could stand in for it.
+        code = proc.poll()
         try:
             if kill:
                 proc.kill()
@@ -183,6 +207,7 @@ class EvaluatorProcess:
                 proc.wait(timeout=2.0)
             except Exception:
                 pass
+        return code if code is not None else proc.returncode
 
     def _start(self) -> None:
         if self.failed_start is not None:
@@ -259,7 +284,10 @@ class EvaluatorProcess:
                     raise EvaluatorUnavailable(f"{m.name} is not loaded in the evaluator process")
                 tokens.append(token)
             self._write(pickle.dumps(("eval", tokens), _PROTOCOL), payload)
-            reply = self._read(deadline)
+            try:
+                reply = self._read(deadline)
+            except EvaluatorCrashed as crash:
+                raise EvaluatorCrashed(crash.reason, metrics) from None
             if reply[0] == "unreadable":
                 raise EvaluatorUnavailable(reply[1])
             return [
@@ -284,6 +312,9 @@ class EvaluatorProcess:
         self._write(pickle.dumps(("load", token, blob), _PROTOCOL))
         try:
             reply = self._read(time.monotonic() + _STARTUP_TIMEOUT_S)  # loading language profiles takes a while
+        except EvaluatorCrashed as crash:
+            self._refused[token] = f"{metric.name}: its prepare() crashed the evaluator process ({crash.reason})"
+            raise EvaluatorCrashed(crash.reason, (metric,)) from None
         except TimeoutError:
             # Its prepare() hangs: the child was replaced, and this metric stays in-thread from now on.
             self._refused[token] = f"{metric.name}: prepare() did not return within {_STARTUP_TIMEOUT_S:g}s"
@@ -322,8 +353,8 @@ class EvaluatorProcess:
                 raise TimeoutError("the evaluator process did not answer within the deadline")
             chunk = os.read(fd, 1 << 16)
             if not chunk:
-                self._stop(kill=True)
-                raise EvaluatorUnavailable("the evaluator process exited")
+                code = self._stop(kill=True)
+                raise EvaluatorCrashed(f"the evaluator process {_exit_reason(code)}")
             buf = buf + chunk if buf else chunk
 
 

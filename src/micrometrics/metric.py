@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 import threading
 import time
 from time import perf_counter
@@ -12,6 +13,9 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
 from micrometrics.records import CallRecord, Document, InferenceRecord, RetrievalRecord, EmbeddingsRecord, message_text
+from micrometrics_semconv import attributes as A
+from micrometrics_semconv import events as E
+from micrometrics_semconv import metrics as M
 from micrometrics_semconv import values as V
 
 MODES = ("async", "guard")
@@ -28,6 +32,56 @@ OPERATIONS = (
     V.OPERATION_RETRIEVAL,
 )
 INFERENCE_OPERATIONS = (V.OPERATION_CHAT, V.OPERATION_TEXT_COMPLETION, V.OPERATION_GENERATE_CONTENT)
+
+
+#: A metric name: lowercase snake case, 1-64 characters, starting with a letter. It becomes the
+#: ``micrometrics.<name>.`` attribute prefix and the ``micrometrics.metric.name`` dimension.
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
+#: Result fields written under ``micrometrics.<name>.``: a ``details`` key may not take their place.
+RESERVED_DETAIL_KEYS = frozenset({A.RESULT_LABEL, A.RESULT_SCORE, A.RESULT_PASSED, A.RESULT_EXPLANATION})
+
+
+def _emitted_prefixes() -> frozenset[str]:
+    """The ``<x>`` of every ``micrometrics.<x>...`` name we emit (read from semconv, so new ones are reserved too)."""
+    out = set()
+    for module in (A, E, M):
+        for value in vars(module).values():
+            if isinstance(value, str) and value.startswith(A.MICROMETRIC_ATTRIBUTE_PREFIX):
+                head = value[len(A.MICROMETRIC_ATTRIBUTE_PREFIX) :].split(".")[0]
+                if head:
+                    out.add(head)
+    return frozenset(out)
+
+
+#: Names a metric may not take: each is (or may become) one of our own ``micrometrics.<x>.`` namespaces.
+RESERVED_NAMES = _emitted_prefixes() | frozenset(
+    {"micrometrics", "guard", "attempt", "internal", "evaluation", "evaluations", "metric", "score", "label", "passed", "explanation"}
+)
+
+
+def check_name(owner: str, name: Any) -> None:
+    """ValueError unless ``name`` is a valid, unreserved metric name."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"{owner}: name={name!r} is not allowed; a metric name is lowercase snake case matching {NAME_PATTERN.pattern!r} (e.g. 'polite_tone')"
+        )
+    if name in RESERVED_NAMES:
+        raise ValueError(f"{owner}: name={name!r} is reserved for micrometrics' own attributes; reserved: {', '.join(sorted(RESERVED_NAMES))}")
+
+
+class DetailKeyDropped(ValueError):
+    """A ``details`` key that would overwrite a result field reached emission: dropped, and counted under this type."""
+
+
+def check_details(details: Any) -> None:
+    """TypeError/ValueError unless ``details`` maps non-empty str keys, none of them a result field."""
+    if not isinstance(details, Mapping):
+        raise TypeError(f"Result.details must be a mapping of str to values, got {type(details).__name__}")
+    for key in details:
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"Result.details keys must be non-empty str, got {key!r}")
+        if key in RESERVED_DETAIL_KEYS:
+            raise ValueError(f"Result.details key {key!r} is reserved (it would overwrite the result's own field); reserved: {', '.join(sorted(RESERVED_DETAIL_KEYS))}")
 
 
 _monitor_thread = threading.local()
@@ -72,6 +126,10 @@ def mark_monitor_thread() -> None:
     _monitor_thread.state = _MonitorState()
 
 
+def on_monitor_thread() -> bool:
+    return getattr(_monitor_thread, "state", None) is not None
+
+
 def set_monitor_backlog(behind: bool) -> None:
     """The monitor thread says, per job, whether it is behind (greedy) or keeping up (polite)."""
     _monitor_thread.state.nap = 0.0 if behind else POLITE_NAP_S
@@ -111,6 +169,8 @@ class Result:
             if isinstance(self.score, bool) or not isinstance(self.score, (int, float)) or math.isnan(self.score):
                 raise TypeError(f"Result.score must be a number, got {self.score!r}")
             object.__setattr__(self, "score", float(self.score))
+        if self.details is not None:
+            check_details(self.details)
 
     @property
     def failed(self) -> bool:
@@ -248,6 +308,17 @@ class MicroMetric:
     #: instance pickles, and which keeps no state between calls that matters: the process
     #: works on a copy. Every built-in metric is process-safe.
     process_safe: bool = False
+    #: Whether ``evaluate`` reads ``call.retrieved_documents``: when no active metric does,
+    #: micrometrics remembers no retrieved documents at all. True unless a metric says otherwise,
+    #: so a custom groundedness metric works as written; built-ins that do not read them say False.
+    reads_retrieved_documents: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A bad class-level name is refused where it is written, not at instrument().
+        name = cls.__dict__.get("name")
+        if isinstance(name, str) and name:
+            check_name(cls.__name__, name)
 
     def __init__(
         self,
@@ -265,6 +336,7 @@ class MicroMetric:
         review_by: _dt.date | str | None = None,
     ) -> None:
         if name is not None:
+            check_name(type(self).__name__, name)
             self.name = name
         if mode is not None:
             self.mode = mode
@@ -305,8 +377,7 @@ class MicroMetric:
     def validate(self) -> None:
         """Raise ValueError/TypeError for a bad configuration; called by ``instrument()``."""
         owner = type(self).__name__
-        if not isinstance(self.name, str) or not self.name or not all(c.isalnum() or c == "_" for c in self.name):
-            raise ValueError(f"{owner}: name={self.name!r} must be a non-empty identifier of letters, digits and '_'")
+        check_name(owner, self.name)
         _check_choice(owner, "mode", self.mode, MODES)
         _check_choice(owner, "on_fail", self.on_fail, ON_FAIL)
         for op in self.applies_to:

@@ -160,3 +160,49 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+_CRASHING_APP = """
+import json, os, sys
+import openai, micrometrics
+from telemetry_harness import Telemetry
+from evaluator_metrics import Segfaults, WhereEvaluated
+
+telemetry = Telemetry()
+telemetry.instrument(metrics=[Segfaults(), WhereEvaluated()], evaluator="process")
+client = openai.OpenAI(base_url=sys.argv[1], api_key="sk-test", max_retries=0)
+answers = [client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hallo, wie geht es?"}]).choices[0].message.content for _ in range(3)]
+spans = sorted(telemetry.spans(), key=lambda s: s.start_time)
+print(json.dumps({
+    "pid": os.getpid(),
+    "answers": answers,
+    "spans": [
+        {**{k: v for k, v in s.attributes.items() if k.startswith("micrometrics.")},
+         "explanations": {e.attributes["gen_ai.evaluation.name"]: e.attributes.get("gen_ai.evaluation.explanation") for e in s.events}}
+        for s in spans
+    ],
+}))
+telemetry.close()
+"""
+
+
+def test_a_metric_that_crashes_the_evaluator_process_is_quarantined_not_run_in_the_application(demo, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests, *sys.path])}
+    app = subprocess.run([sys.executable, "-c", _CRASHING_APP, demo.openai_base_url], env=env, capture_output=True, text=True, timeout=120)
+    assert app.returncode == 0, app.stderr[-2000:]  # before: the metric was re-run in the app, which died (-11)
+    out = json.loads(app.stdout.strip().splitlines()[-1])
+    assert all(out["answers"])
+    first, second, third = out["spans"]
+    # Evaluated together when the child died: both 'error' for this call, then each runs alone.
+    assert first["micrometrics.segfaults.label"] == first["micrometrics.where.label"] == "error"
+    assert "killed by SIGSEGV" in first["explanations"]["segfaults"]
+    # Alone, it kills the child again: quarantined; the other metric goes on in the (new) child.
+    for span in (second, third):
+        assert span["micrometrics.segfaults.label"] == "error"
+        assert span["micrometrics.where.label"] == "pass" and span["micrometrics.where.pid"] != out["pid"]
+    assert third["explanations"]["segfaults"].startswith("quarantined: it crashed the evaluator process (the evaluator process killed by SIGSEGV)")

@@ -4,6 +4,8 @@ for documents retrieved in the same ``micrometrics.context()`` block or the same
 from __future__ import annotations
 
 import asyncio
+import gc
+import tracemalloc
 
 import openai
 import pytest
@@ -11,8 +13,8 @@ from opentelemetry import trace
 
 import micrometrics
 from corpus import CORPUS, SHIPPING_QUESTION, chat_completion
-from micrometrics.callcontext import MAX_REMEMBERED_DOCUMENTS, MAX_REMEMBERED_TRACES
-from micrometrics.metrics import ContextUtilization, RetrievalPrecision
+from micrometrics.callcontext import MAX_REMEMBERED_BYTES, MAX_REMEMBERED_DOCUMENTS, MAX_REMEMBERED_TRACES
+from micrometrics.metrics import ContextUtilization, ResponseLength, RetrievalPrecision
 from micrometrics_semconv import attributes as A
 
 PREFIX = "micrometrics.context_utilization."
@@ -180,3 +182,55 @@ def test_no_context_utilization_without_the_metric(demo, telemetry):
         micrometrics.record_retrieval(documents=[{"id": "refund-policy", "content": CORPUS["refund-policy"]}], data_source="kb")
         ask(demo, "Refunds are issued within 14 days.")
     assert utilization(telemetry) == {}  # opt-in
+
+
+def _retained_after(telemetry, traces: int, docs: int, doc_chars: int) -> int:
+    """Bytes still allocated after ``traces`` requests each retrieved ``docs`` documents of ``doc_chars`` characters."""
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(traces):
+            with tracer.start_as_current_span(f"request {i}"):
+                micrometrics.record_retrieval(
+                    documents=[{"id": f"doc-{i}-{j}", "content": f"{i} {j} " + "lorem ipsum " * (doc_chars // 12)} for j in range(docs)],
+                    data_source="kb",
+                )
+        telemetry.flush()  # every call evaluated: nothing pending in the queue
+        telemetry.span_exporter.clear()  # the backend's copy is not ours
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_retrieved_documents_are_bounded_by_bytes_across_traces(demo, telemetry):
+    telemetry.instrument(metrics=[ContextUtilization()])
+    # 60 requests x 20 chunks of 50 KB: 60 MB retrieved, within the old count bounds (1,024 traces x 64).
+    retained = _retained_after(telemetry, traces=60, docs=20, doc_chars=50_000)
+    assert retained < MAX_REMEMBERED_BYTES * 1.5, f"{retained / 1e6:.1f} MB kept"
+    # The newest trace is still remembered: the metric keeps working.
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("last request"):
+        micrometrics.record_retrieval(documents=[{"id": "refund-policy", "content": CORPUS["refund-policy"]}], data_source="kb")
+        ask(demo, "See [refund-policy].")
+    assert utilization(telemetry)["used_ids"] == "refund-policy"
+
+
+def test_retrieved_documents_are_not_kept_when_no_metric_reads_them(demo, telemetry):
+    telemetry.instrument(metrics=[RetrievalPrecision(), ResponseLength()])
+    retained = _retained_after(telemetry, traces=20, docs=10, doc_chars=50_000)
+    assert retained < 1_000_000, f"{retained / 1e6:.1f} MB kept"  # 10 MB retrieved, none of it kept
+
+
+def test_a_block_keeps_its_documents_within_a_byte_budget(demo, telemetry):
+    from micrometrics.callcontext import MAX_BLOCK_BYTES
+
+    telemetry.instrument(metrics=[ContextUtilization()])
+    big = 1_000_000
+    with micrometrics.context():
+        micrometrics.record_retrieval(documents=[{"id": f"doc-{i}", "content": f"{i} " + "x" * big} for i in range(10)], data_source="kb")
+        ask(demo, "According to [doc-9], yes.")
+    result = utilization(telemetry)
+    assert result["retrieved"] <= MAX_BLOCK_BYTES // big and result["used_ids"] == "doc-9"  # the newest are kept

@@ -27,6 +27,7 @@ class LanguageMatch(MicroMetric):
     """
 
     process_safe = True
+    reads_retrieved_documents = False
 
     name = "language_match"
     applies_to = INFERENCE_OPERATIONS

@@ -12,11 +12,16 @@ import math
 import re
 from typing import Any, Callable, Iterable, Mapping
 
-from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result
+from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result, yield_point
 from micrometrics.records import Document
 from micrometrics_semconv import values as V
 
 _WORD = re.compile(r"\w+")
+#: Characters of a query, an answer or a document the retrieval metrics read (the first ones): the
+#: work per step stays bounded however large the text, with a yield point between documents.
+TEXT_MAX_CHARS = 50_000
+#: Tokens of an answer turned into runs between two yield points.
+_RUNS_PER_STEP = 5_000
 #: Function words that say nothing about a topic (English, plus the commonest German ones).
 STOPWORDS = frozenset(
     """
@@ -33,7 +38,8 @@ STOPWORDS = frozenset(
 
 
 def words(text: str | None) -> list[str]:
-    return _WORD.findall(text.lower()) if text else []
+    """Lower-cased words of the first ``TEXT_MAX_CHARS`` characters."""
+    return _WORD.findall(text[:TEXT_MAX_CHARS].lower()) if text else []
 
 
 def _normal(word: str) -> str:
@@ -104,6 +110,7 @@ class RetrievalPrecision(MicroMetric):
     """
 
     process_safe = True
+    reads_retrieved_documents = False
 
     name = "retrieval_precision"
     applies_to = (V.OPERATION_RETRIEVAL,)
@@ -202,7 +209,10 @@ class RetrievalPrecision(MicroMetric):
         terms = content_words(query)
         if terms and any(d.content for d in documents):
             need = max(1, math.ceil(self.min_overlap * len(terms)))
-            relevant = sum(1 for d in documents if len(terms & content_words(d.content)) >= need)
+            relevant = 0
+            for d in documents:
+                yield_point()
+                relevant += len(terms & content_words(d.content)) >= need
             return relevant, "lexical"
         if self.min_score is not None and any(d.score is not None for d in documents):
             if call.score_kind == V.SCORE_KIND_DISTANCE:
@@ -238,10 +248,12 @@ class ContextUtilization(MicroMetric):
     two content words in the run). Details ``used``, ``retrieved``, ``fraction``,
     ``used_ids``; score: fraction. Label ``pass`` when fraction >= ``min_fraction``,
     or, without ``min_fraction``, when the answer used any document; else ``fail``.
-    Chat calls with no documents before them get no result.
+    Chat calls with no documents before them get no result. It reads the first
+    ``TEXT_MAX_CHARS`` (50,000) characters of the answer and of each document.
     """
 
     process_safe = True
+    reads_retrieved_documents = True
 
     name = "context_utilization"
     applies_to = INFERENCE_OPERATIONS
@@ -267,6 +279,8 @@ class ContextUtilization(MicroMetric):
         n = self.min_shared_words
         out = set()
         for i in range(len(tokens) - n + 1):
+            if i % _RUNS_PER_STEP == 0:
+                yield_point()
             run = tuple(tokens[i : i + n])
             if sum(1 for w in run if w not in STOPWORDS) >= 2:
                 out.add(run)
@@ -274,7 +288,7 @@ class ContextUtilization(MicroMetric):
 
     def evaluate(self, call: CallView) -> Result:
         documents = call.retrieved_documents
-        answer = call.output_text
+        answer = call.output_text[:TEXT_MAX_CHARS]
         if not answer.strip():
             return Result("undetermined", explanation="the answer has no text to compare with the retrieved documents")
         answer_lower = answer.lower()
@@ -283,6 +297,7 @@ class ContextUtilization(MicroMetric):
         n = self.min_shared_words
         used: list[Document] = []
         for doc in documents:
+            yield_point()
             if self._cites(doc.id, answer_lower, cited):
                 used.append(doc)
                 continue

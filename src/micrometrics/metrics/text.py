@@ -6,9 +6,30 @@ import json
 import re
 from typing import Any, Iterable
 
-from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result
+from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result, yield_point
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+#: Characters a text metric scans in one step: between steps it yields (``yield_point``), so that
+#: a 10 MB answer never holds the interpreter lock for more than about a millisecond at a time.
+CHUNK_CHARS = 16_384
+#: JsonFormat parses responses up to this many characters (one C call that cannot yield, about
+#: 5 ms per MB); a longer one is ``undetermined``, never parsed.
+JSON_MAX_CHARS = 1_000_000
+
+
+def count_words(text: str) -> int:
+    """``len(_WORD.findall(text))``, a chunk at a time with a yield point in between."""
+    n = len(text)
+    if n <= CHUNK_CHARS:
+        return len(_WORD.findall(text))
+    words = 0
+    for start in range(0, n, CHUNK_CHARS):
+        end = min(start + CHUNK_CHARS, n)
+        words += len(_WORD.findall(text, start, end))
+        if end < n and _WORD.match(text, end - 1, end) and _WORD.match(text, end, end + 1):
+            words -= 1  # a word across the cut is counted in both chunks
+        yield_point()
+    return words
 
 
 class ResponseLength(MicroMetric):
@@ -18,6 +39,7 @@ class ResponseLength(MicroMetric):
     """
 
     process_safe = True
+    reads_retrieved_documents = False
 
     name = "response_length"
     applies_to = INFERENCE_OPERATIONS
@@ -47,7 +69,7 @@ class ResponseLength(MicroMetric):
 
     def evaluate(self, call: CallView) -> Result:
         text = call.output_text
-        words = len(_WORD.findall(text))
+        words = count_words(text)
         tokens = call.usage["output_tokens"]
         details = {"chars": len(text), "words": words, "output_tokens": tokens}
         problems = []
@@ -68,6 +90,7 @@ class BannedPhrases(MicroMetric):
     """``fail`` when the response contains a banned phrase; details ``matched``."""
 
     process_safe = True
+    reads_retrieved_documents = False
 
     name = "banned_phrases"
     applies_to = INFERENCE_OPERATIONS
@@ -80,6 +103,7 @@ class BannedPhrases(MicroMetric):
         self.case_sensitive = case_sensitive
         self.whole_words = whole_words
         self._pattern: re.Pattern[str] | None = None
+        self._longest = 0
 
     def validate(self) -> None:
         super().validate()
@@ -89,11 +113,33 @@ class BannedPhrases(MicroMetric):
         if self.whole_words:
             alternatives = rf"(?<!\w)(?:{alternatives})(?!\w)"
         self._pattern = re.compile(alternatives, 0 if self.case_sensitive else re.IGNORECASE)
+        self._longest = max(map(len, self.phrases))
+
+    def _find(self, text: str) -> list[str]:
+        """``pattern.findall(text)``, a chunk at a time: each window reaches past its chunk by the longest
+        phrase, so that a phrase across a cut is found once, and its lookarounds see the real neighbours."""
+        pattern = self._pattern
+        n = len(text)
+        if n <= CHUNK_CHARS:
+            return pattern.findall(text)
+        found: list[str] = []
+        pos = 0
+        while pos < n:
+            chunk_end = pos + CHUNK_CHARS
+            resume = chunk_end
+            for m in pattern.finditer(text, pos, min(n, chunk_end + self._longest + 8)):
+                if m.start() >= chunk_end:
+                    break
+                found.append(m.group())
+                resume = max(resume, m.end())
+            pos = resume
+            yield_point()
+        return found
 
     def evaluate(self, call: CallView) -> Result:
         if self._pattern is None:
             self.validate()
-        found = self._pattern.findall(call.output_text)
+        found = self._find(call.output_text)
         matched = sorted({m if self.case_sensitive else m.lower() for m in found})
         if matched:
             return Result("fail", score=float(len(found)), explanation=f"banned phrase(s): {', '.join(matched)}", details={"matched": ", ".join(matched)})
@@ -102,9 +148,11 @@ class BannedPhrases(MicroMetric):
 
 class JsonFormat(MicroMetric):
     """For calls that asked for JSON output (or every call with ``always=True``): parses,
-    and validates against ``schema`` (JSON Schema, needs ``jsonschema``) when given."""
+    and validates against ``schema`` (JSON Schema, needs ``jsonschema``) when given.
+    A response over ``JSON_MAX_CHARS`` (1,000,000) characters is ``undetermined``: not parsed."""
 
     process_safe = True
+    reads_retrieved_documents = False
 
     name = "json_format"
     applies_to = INFERENCE_OPERATIONS
@@ -132,7 +180,10 @@ class JsonFormat(MicroMetric):
         return self.always or call.output_type == "json"
 
     def evaluate(self, call: CallView) -> Result:
-        text = call.output_text.strip()
+        text = call.output_text
+        if len(text) > JSON_MAX_CHARS:
+            return Result("undetermined", explanation=f"{len(text)} characters: over the {JSON_MAX_CHARS} JsonFormat parses", details={"chars": len(text)})
+        text = text.strip()
         if text.startswith("```"):
             text = text.strip("`").removeprefix("json").strip()
         try:
