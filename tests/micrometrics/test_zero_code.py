@@ -1,6 +1,6 @@
-"""Zero-code: ``opentelemetry-instrument python app.py``, as a new user sets it up.
+"""Zero-code (``opentelemetry-instrument python app.py``) and examples, as a new user sets them up.
 
-The first tests build a virtual environment with only ``micrometrics[openai]`` and
+The slow tests build a virtual environment with only ``micrometrics[openai]`` and
 ``opentelemetry-distro`` in it (pip, from the configured package index; about 30 s, once per
 module), because the defect they pin only shows when the other client libraries are absent.
 Without a reachable index they are skipped, saying so.
@@ -95,6 +95,21 @@ def test_instrument_warns_for_a_requested_library_that_is_not_installed_and_does
     assert "INSTRUMENTED ('openai',)" in out.stdout
     (warning,) = [line for line in out.stdout.splitlines() if line.startswith("WARNING")]
     assert "RuntimeWarning" in warning and "'anthropic'" in warning and 'pip install "micrometrics[anthropic]"' in warning
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "example,missing,command",
+    [
+        ("multi_provider.py", "anthropic, google-genai", 'pip install -e ".[openai,anthropic,google-genai]"'),
+        ("rag_pipeline.py", "chromadb", 'pip install -e ".[chromadb,openai]"'),
+    ],
+)
+def test_an_example_whose_library_is_missing_names_the_extra_to_install(openai_only_venv, example, missing, command):
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MICROMETRICS_", "PYTHON", "OPENAI_"))}
+    out = subprocess.run([str(openai_only_venv), str(ROOT / "examples" / example)], capture_output=True, text=True, env=base, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.strip() == f"{example} needs {missing}, which {'is' if ',' not in missing else 'are'} not installed. From the repository root: {command}"
 
 
 #: The incident under zero-code, with LanguageMatch made a guard by the operations' config file.
