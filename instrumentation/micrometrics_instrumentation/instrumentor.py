@@ -36,6 +36,8 @@ class LibraryInstrumentor(BaseInstrumentor):
     _wrapped: list[tuple[Any, str]] = []
     _hooks: list[tuple[str, Callable]] = []
     _active = False
+    _checked: Any = None
+    _usable = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.instruments
@@ -56,11 +58,8 @@ class LibraryInstrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         # `opentelemetry-instrument` loads all our entry points once any one library is installed
-        # (the `instruments-any` extra) and skips the per-instrumentor check: each checks its own.
-        conflict = get_dependency_conflicts(self.instrumentation_dependencies())
-        if conflict is not None:
-            (logger.warning if conflict.found else logger.debug)("micrometrics: %s", conflict._format_message(type(self).__name__))
-            return
+        # (the `instruments-any` extra) and skips the per-instrumentor check: each checks its own
+        # library's version when the application imports it (a missing library's hooks never fire).
         if core.current() is None:
             # Loaded by `opentelemetry-instrument`: build the pipeline on the global providers.
             from micrometrics.lifecycle import runtime_for_auto_instrumentation
@@ -84,6 +83,8 @@ class LibraryInstrumentor(BaseInstrumentor):
                 with _lock:
                     if self._hooks is not generation:  # uninstrumented (or re-instrumented) since
                         return
+                    if not self._supported(generation):
+                        return
                     for _, path, method, wrapper in targets:
                         owner = _attribute(module, path)
                         if owner is None or not hasattr(owner, method):
@@ -94,6 +95,16 @@ class LibraryInstrumentor(BaseInstrumentor):
                 safety.report("instrument", exc)
 
         return hook
+
+    def _supported(self, generation: list) -> bool:
+        """Whether the installed library is a version we support; checked once, at its first import."""
+        if self._checked is not generation:
+            # Read from installed metadata (~10 ms), so paid when the app imports the library, not in instrument().
+            conflict = get_dependency_conflicts(self.instrumentation_dependencies())
+            self._checked, self._usable = generation, conflict is None
+            if conflict is not None:
+                (logger.warning if conflict.found else logger.debug)("micrometrics: %s", conflict._format_message(type(self).__name__))
+        return self._usable
 
     def _uninstrument(self, **kwargs: Any) -> None:
         with _lock:

@@ -198,7 +198,7 @@ def _instrument_libraries(names: Sequence[str]) -> dict[str, Any]:
         try:
             inst = registry.instrumentor(name)
             if not inst.is_instrumented_by_opentelemetry:
-                # Our instrumentor checks its own library's version (and logs a conflict) itself.
+                # Our instrumentor checks its library's version itself, when the app imports it.
                 inst.instrument(skip_dep_check=True)
             if inst.active:
                 instrumentors[name] = inst
