@@ -11,6 +11,34 @@ from typing import Iterator
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+#: Client library an example imports -> (module to look for, the extra that installs it).
+_EXTRAS = {
+    "openai": ("openai", "openai"),
+    "anthropic": ("anthropic", "anthropic"),
+    "google-genai": ("google.genai", "google-genai"),
+    "chromadb": ("chromadb", "chromadb"),
+}
+
+
+def require(*libraries: str) -> None:
+    """Exit with the install command when a client library this example needs is missing."""
+    import importlib.util
+
+    def found(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ImportError:  # a missing parent package (google)
+            return False
+
+    missing = [name for name in libraries if not found(_EXTRAS[name][0])]
+    if missing:
+        extras = ",".join(_EXTRAS[name][1] for name in libraries)
+        raise SystemExit(
+            f"{Path(sys.argv[0]).name} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed. "
+            f'From the repository root: pip install -e ".[{extras}]"'
+        )
+
+
 @contextmanager
 def openai_client(async_: bool = False) -> Iterator[object]:
     import openai

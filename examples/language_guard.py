@@ -1,5 +1,6 @@
 """The incident, reproduced: a German support chat answered in English at turn five.
 
+    pip install -e ".[openai]"      # from the repository root
     python examples/language_guard.py
 
 Run 1, the monitor: LanguageMatch runs off the request path and reports
@@ -11,10 +12,12 @@ German. Each attempt is its own span (``attempt=2``).
 
 import sys
 
-import micrometrics
-from micrometrics.metrics import LanguageMatch
+from _demo import model, openai_client, require
 
-from _demo import model, openai_client
+require("openai")
+
+import micrometrics  # noqa: E402
+from micrometrics.metrics import LanguageMatch  # noqa: E402
 
 TURNS = [
     "Hallo, ich habe eine Frage zu meiner Bestellung.",

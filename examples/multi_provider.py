@@ -1,5 +1,6 @@
 """One support question, three providers, the same telemetry.
 
+    pip install -e ".[openai,anthropic,google-genai]"      # from the repository root
     python examples/multi_provider.py
 
 Asks OpenAI, Anthropic and Google Gen AI the same German support question, each
@@ -20,15 +21,19 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-import micrometrics
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _demo import require  # noqa: E402
+
+require("openai", "anthropic", "google-genai")
+
+import micrometrics  # noqa: E402
 
 micrometrics.instrument(service_name="support-bot", exporter="console")
 
 import anthropic  # noqa: E402
 import openai  # noqa: E402
 from google import genai  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 QUESTION = "Hallo! Ich habe letzte Woche eine Bestellung aufgegeben, die Nummer ist 4711. Wo ist mein Paket?"
 SYSTEM = "You are the friendly support assistant of an online shop. Answer in the customer's language."

@@ -1,5 +1,6 @@
 """Quickstart: a short multi-turn support chat, instrumented in one line.
 
+    pip install -e ".[openai]"      # from the repository root
     python examples/quickstart.py
 
 Uses OpenAI when OPENAI_API_KEY is set, else the local demo server. With the default
@@ -8,11 +9,13 @@ micro-metric labels. ``MICROMETRICS_EXPORTER=jaeger`` (or ``otlp``, ``datadog``)
 the same telemetry to a backend instead.
 """
 
-import micrometrics
+from _demo import model, openai_client, require
+
+require("openai")
+
+import micrometrics  # noqa: E402
 
 micrometrics.instrument(service_name="support-bot")
-
-from _demo import model, openai_client  # noqa: E402
 
 TURNS = [
     "Hallo! Ich habe letzte Woche eine Bestellung aufgegeben.",

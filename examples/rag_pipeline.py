@@ -12,7 +12,7 @@ through the real OpenAI client. micrometrics turns them into two spans:
 The second run passes relevance labels (graded) through ``micrometrics.context``, so
 ``retrieval_precision`` also reports recall, MRR and NDCG.
 
-    pip install -e ".[dev]"
+    pip install -e ".[chromadb,openai]"      # from the repository root
     python examples/rag_pipeline.py
 """
 
@@ -25,14 +25,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import chromadb
-import openai
-from chromadb import Documents, EmbeddingFunction, Embeddings
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _demo import require  # noqa: E402
+
+require("chromadb", "openai")
+
+import chromadb  # noqa: E402
+import openai  # noqa: E402
+from chromadb import Documents, EmbeddingFunction, Embeddings  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
 import micrometrics  # noqa: E402
 from demo_server import DemoServer  # noqa: E402

@@ -1,5 +1,6 @@
 """The quickstart's support chat, sent to Jaeger: five German turns, the fifth answered in English.
 
+    pip install -e ".[openai]"      # from the repository root
     docker compose -f examples/jaeger/compose.yaml up -d
     python examples/jaeger/support_chat.py
     open http://localhost:16686  (service "support-bot")
@@ -12,6 +13,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _demo import require  # noqa: E402
+
+require("openai")
 
 import micrometrics  # noqa: E402
 

@@ -1,31 +1,48 @@
-"""The shape every micrometrics instrumentor shares: a list of methods to wrap."""
+"""The shape every micrometrics instrumentor shares: a list of methods to wrap.
+
+Each method is wrapped when the application imports the module that defines it (a post-import
+hook), never by us importing the library: instrumenting costs nothing for a library the
+application does not use, and a module already imported is wrapped at once.
+"""
 
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
+import sys
+import threading
 import weakref
 from typing import Any, Callable, Collection, Iterable
 
 import wrapt
+import wrapt.importer
+from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 
-from micrometrics import core
+from micrometrics import core, safety
 
 logger = logging.getLogger("micrometrics")
 
-#: (module path, class name, method name, wrapper)
+#: (module path, attribute path of the owner in that module ("" for the module itself), method name, wrapper)
 Target = tuple[str, str, str, Callable]
+
+#: Guards every instrumentor's hooks and wrapped list; hooks run on whichever thread imports.
+_lock = threading.RLock()
 
 
 class LibraryInstrumentor(BaseInstrumentor):
-    """Subclasses set ``instruments`` and implement ``targets()``."""
+    """Subclasses set ``instruments`` (their own library only) and implement ``targets()``."""
 
     instruments: tuple[str, ...] = ()
     #: Per-instance cached views of a wrapped class that hold its methods bound (see _CurrentViews).
     bound_views: tuple[str, ...] = ()
+    _wrapped: list[tuple[Any, str]] = []
+    _views: list[tuple[Any, str, Any]] = []
+    _hooks: list[tuple[str, Callable]] = []
+    _active = False
+    _checked: Any = None
+    _usable = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.instruments
@@ -33,30 +50,81 @@ class LibraryInstrumentor(BaseInstrumentor):
     def targets(self) -> Iterable[Target]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @property
+    def active(self) -> bool:
+        """Hooked: every call is traced once the application imports the library."""
+        return self._active
+
+    @property
+    def waiting(self) -> bool:
+        """Hooked, but the application has not imported the library yet (nothing wrapped)."""
+        with _lock:
+            return self._active and not self._wrapped
+
     def _instrument(self, **kwargs: Any) -> None:
+        # `opentelemetry-instrument` loads all our entry points once any one library is installed
+        # (the `instruments-any` extra) and skips the per-instrumentor check: each checks its own
+        # library's version when the application imports it (a missing library's hooks never fire).
         if core.current() is None:
             # Loaded by `opentelemetry-instrument`: build the pipeline on the global providers.
             from micrometrics.lifecycle import runtime_for_auto_instrumentation
 
             runtime_for_auto_instrumentation(**kwargs)
-        wrapped = []
-        for module, cls, method, wrapper in self.targets():
-            owner = _resolve(module, cls)
-            if owner is None or not hasattr(owner, method):
-                continue
-            wrapt.wrap_function_wrapper(owner, method, wrapper)
-            wrapped.append((owner, method))
-        self._wrapped = wrapped
-        self._views = _current_views(dict.fromkeys(owner for owner, _ in wrapped), self.bound_views)
+        by_module: dict[str, list[Target]] = {}
+        for target in self.targets():
+            by_module.setdefault(target[0], []).append(target)
+        with _lock:
+            self._wrapped, self._views, self._hooks, self._active = [], [], [], True
+            generation = self._hooks
+            for module, targets in by_module.items():
+                self._hooks.append((module, self._on_import(generation, targets)))
+        for module, hook in list(generation):
+            # Runs the hook now if the module is already imported.
+            wrapt.register_post_import_hook(hook, module)
+
+    def _on_import(self, generation: list, targets: list[Target]) -> Callable[[Any], None]:
+        def hook(module: Any) -> None:
+            try:
+                with _lock:
+                    if self._hooks is not generation:  # uninstrumented (or re-instrumented) since
+                        return
+                    if not self._supported(generation):
+                        return
+                    owners = []
+                    for _, path, method, wrapper in targets:
+                        owner = _attribute(module, path)
+                        if owner is None or not hasattr(owner, method):
+                            continue  # absent in this version of the library
+                        wrapt.wrap_function_wrapper(owner, method, wrapper)
+                        self._wrapped.append((owner, method))
+                        owners.append(owner)
+                    self._views.extend(_current_views(dict.fromkeys(owners), self.bound_views))
+            except Exception as exc:  # never fail the application's import
+                safety.report("instrument", exc)
+
+        return hook
+
+    def _supported(self, generation: list) -> bool:
+        """Whether the installed library is a version we support; checked once, at its first import."""
+        if self._checked is not generation:
+            # Read from installed metadata (~10 ms), so paid when the app imports the library, not in instrument().
+            conflict = get_dependency_conflicts(self.instrumentation_dependencies())
+            self._checked, self._usable = generation, conflict is None
+            if conflict is not None:
+                (logger.warning if conflict.found else logger.debug)("micrometrics: %s", conflict._format_message(type(self).__name__))
+        return self._usable
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        for owner, method in getattr(self, "_wrapped", ()):
+        with _lock:
+            wrapped, views, hooks = self._wrapped, self._views, self._hooks
+            self._wrapped, self._views, self._hooks, self._active = [], [], [], False
+        for module, hook in hooks:
+            _forget_hook(module, hook)
+        for owner, method in reversed(wrapped):
             unwrap(owner, method)
-        self._wrapped = []
-        for owner, name, original in getattr(self, "_views", ()):
+        for owner, name, original in views:
             if isinstance(owner.__dict__.get(name), _CurrentViews):
                 setattr(owner, name, original)
-        self._views = []
 
 
 class _CurrentViews:
@@ -98,13 +166,27 @@ def _current_views(owners: Iterable[Any], names: tuple[str, ...]) -> list[tuple[
     return replaced
 
 
-def _resolve(module: str, cls: str) -> Any:
-    try:
-        obj: Any = importlib.import_module(module)
-    except ImportError:
-        return None
-    for part in cls.split("."):
+def _attribute(module: Any, path: str) -> Any:
+    obj = module
+    for part in filter(None, path.split(".")):
         obj = getattr(obj, part, None)
         if obj is None:
             return None
     return obj
+
+
+def _forget_hook(module: str, hook: Callable) -> None:
+    """Remove a hook whose module was never imported from wrapt's table (wrapt has no public way).
+
+    If wrapt's internals change this does nothing, and the stale hook stays inert (it checks its generation).
+    """
+    table = getattr(wrapt.importer, "_post_import_hooks", None)
+    lock = getattr(wrapt.importer, "_post_import_hooks_lock", None)
+    if not isinstance(table, dict) or lock is None:
+        return
+    with lock:
+        hooks = table.get(module)
+        if isinstance(hooks, list) and hook in hooks:
+            hooks.remove(hook)
+            if not hooks and module not in sys.modules:
+                del table[module]  # an empty list means "already imported" to older wrapt releases

@@ -21,17 +21,26 @@ _handle: "Instrumentation | None" = None
 class Instrumentation:
     """What ``instrument()`` returns: flush and shut down what it set up."""
 
-    def __init__(self, settings: config.Settings, runtime: core.Runtime, provs: providers.Providers, instrumentors: list[Any]) -> None:
+    def __init__(
+        self, settings: config.Settings, runtime: core.Runtime, provs: providers.Providers, instrumentors: Mapping[str, Any]
+    ) -> None:
         self.settings = settings
         self.runtime = runtime
         self.providers = provs
-        self._instrumentors = instrumentors
+        self._by_name = dict(instrumentors)
+        self._instrumentors = list(self._by_name.values())
         self._closed = False
         atexit.register(self._at_exit)
 
     @property
     def instrumentations(self) -> tuple[str, ...]:
-        return self.settings.instrumentations
+        """The libraries whose calls are traced: installed and hooked, whether or not the app imported them yet."""
+        return tuple(self._by_name)
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """Of ``instrumentations``, those the application has not imported yet: wrapped when it does."""
+        return tuple(name for name, inst in self._by_name.items() if getattr(inst, "waiting", False))
 
     @property
     def metrics(self) -> tuple[MicroMetric, ...]:
@@ -155,9 +164,7 @@ def instrument(
                 )
             return _handle
         _warn_overdue(settings.metrics)
-        for metric in settings.metrics:
-            if metric.mode == "guard":
-                metric.prepare()
+        _prepare_guards(settings.metrics)
         provs = providers.build(settings, tracer_provider, meter_provider, logger_provider)
         runtime = core.Runtime(
             tracer_provider=provs.tracer_provider,
@@ -171,17 +178,35 @@ def instrument(
             evaluator=settings.evaluator,
         )
         core.set_current(runtime)
-        instrumentors = []
-        for name in settings.instrumentations:
-            try:
-                inst = registry.instrumentor(name)
-                if not inst.is_instrumented_by_opentelemetry:
-                    inst.instrument(skip_dep_check=True)
-                instrumentors.append(inst)
-            except Exception as exc:
-                logger.warning("micrometrics: could not instrument %s: %s", name, exc)
-        _handle = Instrumentation(settings, runtime, provs, instrumentors)
+        _handle = Instrumentation(settings, runtime, provs, _instrument_libraries(settings.instrumentations))
         return _handle
+
+
+def _instrument_libraries(names: Sequence[str]) -> dict[str, Any]:
+    """Hook each installed library: wrapped when the app imports it (at once if it already has)."""
+    instrumentors: dict[str, Any] = {}
+    for name in names:
+        if not registry.installed(name):
+            # The default selection holds installed libraries only: this one was asked for by name.
+            warnings.warn(
+                f"micrometrics.instrument(instrumentations=[..., {name!r}, ...]): {registry.INSTRUMENTATIONS[name][0]} is not "
+                f"installed, so it is not instrumented; install it with: pip install \"micrometrics[{registry.extra(name)}]\"",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            continue
+        try:
+            inst = registry.instrumentor(name)
+            if not inst.is_instrumented_by_opentelemetry:
+                # Our instrumentor checks its library's version itself, when the app imports it.
+                inst.instrument(skip_dep_check=True)
+            if inst.active:
+                instrumentors[name] = inst
+            else:
+                inst.uninstrument()
+        except Exception as exc:
+            logger.warning("micrometrics: could not instrument %s: %s", name, exc)
+    return instrumentors
 
 
 def uninstrument(timeout_s: float = 5.0) -> None:
@@ -193,6 +218,13 @@ def uninstrument(timeout_s: float = 5.0) -> None:
 
 def current() -> Instrumentation | None:
     return _handle
+
+
+def _prepare_guards(metrics: Sequence[MicroMetric]) -> None:
+    """Load what guards need now, so that the first guarded call is not spent loading (and timed out)."""
+    for metric in metrics:
+        if metric.mode == "guard":
+            metric.prepare()
 
 
 def _warn_overdue(metrics: Sequence[MicroMetric]) -> None:
@@ -216,11 +248,13 @@ def runtime_for_auto_instrumentation(**kwargs: Any) -> core.Runtime:
         if existing is not None:
             return existing
         capture = config.env_flag("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT") or False
+        metrics = metricsconfig.apply_env(config.default_metrics())
+        _prepare_guards(metrics)
         runtime = core.Runtime(
             tracer_provider=kwargs.get("tracer_provider") or trace.get_tracer_provider(),
             meter_provider=kwargs.get("meter_provider") or otel_metrics.get_meter_provider(),
             logger_provider=kwargs.get("logger_provider") or _logs.get_logger_provider(),
-            metrics=metricsconfig.apply_env(config.default_metrics()),
+            metrics=metrics,
             capture_content=capture,
         )
         core.set_current(runtime)

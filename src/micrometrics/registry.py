@@ -29,9 +29,19 @@ def supported() -> tuple[str, ...]:
     return tuple(n for n, (_, ours, _) in INSTRUMENTATIONS.items() if _exists(ours))
 
 
+def installed(name: str) -> bool:
+    """Whether ``name``'s library is installed (found without importing it)."""
+    return _exists(INSTRUMENTATIONS[name][0])
+
+
 def importable() -> tuple[str, ...]:
     """Supported names whose library is installed: the default selection."""
-    return tuple(n for n in supported() if _exists(INSTRUMENTATIONS[n][0]))
+    return tuple(n for n in supported() if installed(n))
+
+
+def extra(name: str) -> str:
+    """The pyproject extra that installs ``name``'s library (``pip install "micrometrics[google-genai]"``)."""
+    return name.replace("_", "-")
 
 
 def instrumentor(name: str) -> Any:

@@ -2,9 +2,11 @@
 
 The test agent releases that receive OTLP (traces, metrics and logs, over HTTP and gRPC) pin
 ``opentelemetry-proto<1.37``, while our exporters need the current one, so the agent cannot
-share the project's environment. It gets a private virtual environment instead, built once
-with pip from PyPI into a cache folder (``$XDG_CACHE_HOME/micrometrics`` or ``~/.cache``).
-``MICROMETRICS_DDAPM_TEST_AGENT_PYTHON`` points at another interpreter that has it installed.
+share the project's environment. It gets a private virtual environment instead, built with pip
+into a cache folder (``$XDG_CACHE_HOME/micrometrics`` or ``~/.cache``) by the set-up step,
+``python tests/backends/install_ddagent.py`` (part of the README's test command), so the test run
+itself never needs the package index: without the agent, the Datadog tests are skipped, saying how
+to install it. ``MICROMETRICS_DDAPM_TEST_AGENT_PYTHON`` points at another interpreter that has it.
 """
 
 from __future__ import annotations
@@ -33,20 +35,43 @@ def _has_otlp(python: str) -> bool:
     return subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
 
 
+class AgentUnavailable(RuntimeError):
+    """The test agent is not installed (the set-up step did not run, or could not reach the index)."""
+
+
+def _cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "micrometrics"
+
+
+def _venv() -> Path:
+    return _cache() / DDAPM_TEST_AGENT.replace("==", "-")
+
+
 def agent_python() -> str:
-    """An interpreter that runs a test agent with OTLP receivers; built on first use."""
+    """An interpreter that runs a test agent with OTLP receivers; raises AgentUnavailable when none is installed."""
     override = os.environ.get("MICROMETRICS_DDAPM_TEST_AGENT_PYTHON")
     if override:
         return override
     if _has_otlp(sys.executable):
         return sys.executable
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "micrometrics"
+    python = _venv() / "bin" / "python"
+    if (_venv() / ".installed").exists() and _has_otlp(str(python)):
+        return str(python)
+    raise AgentUnavailable(
+        f"{DDAPM_TEST_AGENT} is not installed in {_venv()}: run `python tests/backends/install_ddagent.py` "
+        "(the README's test command does), or point MICROMETRICS_DDAPM_TEST_AGENT_PYTHON at an interpreter that has it"
+    )
+
+
+def install() -> str:
+    """Build the test agent's virtual environment (pip, from the package index) unless it is there; its interpreter."""
+    cache = _cache()
     cache.mkdir(parents=True, exist_ok=True)
-    venv = cache / DDAPM_TEST_AGENT.replace("==", "-")
+    venv = _venv()
     python = venv / "bin" / "python"
     marker = venv / ".installed"
     with open(cache / ".ddapm-test-agent.lock", "w") as lock:
-        # Parallel test runs build it once.
+        # Parallel set-ups build it once.
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (marker.exists() and _has_otlp(str(python))):
             subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)

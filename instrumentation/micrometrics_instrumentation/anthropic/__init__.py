@@ -14,11 +14,9 @@ not trace (count_tokens, batches, sessions, ...) keep the client's own spans.
 
 from __future__ import annotations
 
-import importlib
 from contextvars import ContextVar
 from typing import Any, Callable, Iterable
 
-import wrapt
 from opentelemetry import trace
 
 from micrometrics import core, safety
@@ -186,14 +184,7 @@ class AnthropicInstrumentor(LibraryInstrumentor):
                 (module, "AsyncMessages", "parse", _async(create)),
                 (module, "AsyncMessages", "stream", _async_stream_helper(helper)),
             ]
+        # A module-level function; anthropic releases without their own tracing do not have it.
+        out.append((_BASE_CLIENT, "", _OWN_SPAN, _defer_to_ours))
         return out
 
-    def _instrument(self, **kwargs: Any) -> None:
-        super()._instrument(**kwargs)
-        try:
-            base = importlib.import_module(_BASE_CLIENT)
-        except ImportError:
-            return
-        if hasattr(base, _OWN_SPAN):  # anthropic releases with their own tracing
-            wrapt.wrap_function_wrapper(base, _OWN_SPAN, _defer_to_ours)
-            self._wrapped.append((base, _OWN_SPAN))

@@ -1,0 +1,85 @@
+"""``instrument()`` imports no client library: each is wrapped when the application imports it.
+
+Each test runs in a fresh interpreter, where nothing has imported the libraries yet.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRELUDE = """
+    import sys, wrapt
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from demo_server import DemoServer
+    import micrometrics
+
+    LIBRARIES = ("openai", "anthropic", "google.genai", "chromadb", "qdrant_client", "langchain_core")
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider(); tp.add_span_processor(SimpleSpanProcessor(exporter)); trace.set_tracer_provider(tp)
+
+    def chat(srv):
+        import openai
+        openai.OpenAI(base_url=srv.openai_base_url, api_key="k", max_retries=0).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+
+    def spans():
+        return [s.name for s in exporter.get_finished_spans()]
+"""
+
+
+def _run(script: str) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "examples"), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(PRELUDE) + textwrap.dedent(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.strip().splitlines()
+
+
+def test_instrument_imports_no_client_library_and_traces_one_the_app_imports_later():
+    lines = _run("""
+        handle = micrometrics.instrument(metrics=[])
+        print("IMPORTED", [m for m in LIBRARIES if m in sys.modules])
+        print("INSTRUMENTED", sorted(handle.instrumentations))
+        print("PENDING", sorted(getattr(handle, "pending", ["<no handle.pending>"])))
+        with DemoServer() as srv:
+            chat(srv)  # the app imports openai only now
+        print("SPANS", spans())
+        print("PENDING", sorted(getattr(handle, "pending", ["<no handle.pending>"])))
+    """)
+    assert lines[0] == "IMPORTED []"
+    everything = "['anthropic', 'chromadb', 'google_genai', 'langchain', 'openai', 'qdrant']"
+    assert lines[1] == "INSTRUMENTED " + everything  # hooked: traced from the moment the app imports them
+    assert lines[2] == "PENDING " + everything
+    assert lines[3] == "SPANS ['chat gpt-4o-mini']"
+    assert lines[4] == "PENDING ['anthropic', 'chromadb', 'google_genai', 'langchain', 'qdrant']"
+
+
+def test_uninstrument_removes_pending_hooks_and_reinstrumenting_wraps_once():
+    lines = _run("""
+        micrometrics.instrument(metrics=[])
+        micrometrics.uninstrument()
+        from openai.resources.chat.completions import Completions
+        print("AFTER UNINSTRUMENT", type(Completions.__dict__["create"]).__name__)
+        handle = micrometrics.instrument(metrics=[])  # openai is imported by now: wrapped at once
+        print("AFTER INSTRUMENT", type(Completions.__dict__["create"]).__name__, sorted(getattr(handle, "pending", ["<no handle.pending>"])))
+        with DemoServer() as srv:
+            chat(srv)
+            micrometrics.uninstrument()
+            print("RESTORED", type(Completions.__dict__["create"]).__name__)
+            chat(srv)
+        print("SPANS", spans())
+    """)
+    assert lines[0] == "AFTER UNINSTRUMENT function"
+    assert lines[1] == "AFTER INSTRUMENT FunctionWrapper ['anthropic', 'chromadb', 'google_genai', 'langchain', 'qdrant']"
+    assert lines[2] == "RESTORED function"
+    assert lines[3] == "SPANS ['chat gpt-4o-mini']"  # one span for the traced call: wrapped once, not per hook
