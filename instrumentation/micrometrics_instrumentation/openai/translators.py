@@ -273,10 +273,20 @@ def _index(value: Any) -> int:
     return value if type(value) is int else 0
 
 
+def _non_text(choice: Any) -> bool:
+    """A chunk's choice carries tool-call deltas or reasoning (``reasoning_content``, as compatible servers send)."""
+    delta = getattr(choice, "delta", None)
+    if delta is None:
+        return False
+    return bool(getattr(delta, "tool_calls", None)) or any(
+        type(getattr(delta, name, None)) is str and getattr(delta, name) for name in ("reasoning_content", "reasoning")
+    )
+
+
 class ChatAccumulator:
     """Folds ``ChatCompletionChunk``s into the record; cheap per chunk."""
 
-    __slots__ = ("record", "choices", "usage", "id", "model")
+    __slots__ = ("record", "choices", "usage", "id", "model", "non_text")
 
     def __init__(self, record: InferenceRecord) -> None:
         self.record = record
@@ -284,6 +294,7 @@ class ChatAccumulator:
         self.usage: Any = None
         self.id: str | None = None
         self.model: str | None = None
+        self.non_text = False  # tool calls or reasoning came before any text: a streaming guard cannot judge it
 
     @property
     def text(self) -> str:
@@ -306,6 +317,8 @@ class ChatAccumulator:
             if state is None:
                 state = self.choices[index] = _Choice()
             self._fold(c, state)
+            if not self.non_text and not state.text and _non_text(c):
+                self.non_text = True
             reason = getattr(c, "finish_reason", None)
             if reason:
                 state.reason = reason
@@ -438,7 +451,7 @@ def apply_response(record: InferenceRecord, response: Any) -> None:
 class ResponsesAccumulator:
     """Folds Responses API stream events; the final ``response.completed`` carries everything."""
 
-    __slots__ = ("record", "pieces", "final", "id", "model")
+    __slots__ = ("record", "pieces", "final", "id", "model", "non_text")
 
     def __init__(self, record: InferenceRecord) -> None:
         self.record = record
@@ -446,6 +459,7 @@ class ResponsesAccumulator:
         self.final: Any = None
         self.id: str | None = None
         self.model: str | None = None
+        self.non_text = False  # tool-call or reasoning deltas came before any text
 
     @property
     def text(self) -> str:
@@ -453,13 +467,22 @@ class ResponsesAccumulator:
 
     def add(self, event: Any) -> None:
         kind = getattr(event, "type", None)
+        if type(kind) is not str:
+            return
         if kind == "response.output_text.delta":
-            self.pieces.append(event.delta)
+            delta = getattr(event, "delta", None)
+            if delta and type(delta) is str:  # null or malformed on the wire: nothing to read
+                self.pieces.append(delta)
+        elif kind.endswith(".delta"):
+            # Function-call arguments, reasoning, refusal...: output a text guard cannot judge.
+            if not self.pieces:
+                self.non_text = True
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
-            self.final = event.response
+            self.final = getattr(event, "response", None)
         elif kind == "response.created":
-            self.id = event.response.id
-            self.model = event.response.model
+            response = getattr(event, "response", None)
+            self.id = getattr(response, "id", None)
+            self.model = getattr(response, "model", None)
 
     def apply(self) -> None:
         if self.final is not None:
