@@ -63,7 +63,8 @@ class GuardError(Exception):
     """Raised when a guard with ``on_fail="raise"`` still fails after its last retry.
 
     ``response`` is the last response the provider returned; ``results`` maps metric
-    name to its ``Result``.
+    name to its ``Result``. When the retry itself failed (429, timeout), ``response`` is
+    the answer it was to replace and ``__cause__`` the retry's exception.
     """
 
     def __init__(self, message: str, response: Any = None, results: dict[str, Result] | None = None) -> None:
