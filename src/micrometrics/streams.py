@@ -8,7 +8,8 @@ the caller, who sees one uninterrupted stream.
 
 The hold is released undecided (the chunks pass through, the guards report at the end)
 when the guards cannot judge the stream: it starts with tool calls or reasoning, it
-carries no text after ``TEXTLESS_CHUNKS`` chunks, or our own accumulator fails. A
+carries no text after ``TEXTLESS_CHUNKS`` chunks, or our own accumulator fails. Text
+followed by a tool call is decided on at the tool call, not held to the stream's end. A
 restart that fails before the caller saw any of it gives the caller the attempt it
 replaced (kept open until then), or a ``GuardError`` carrying it with ``on_fail="raise"``.
 """
@@ -30,8 +31,9 @@ class Accumulator(Protocol):
     """Translator-supplied: folds chunks into the record."""
 
     text: str  # text of the first choice received so far
-    # Optional: True once the output began with something other than text (tool call,
-    # reasoning), which a streaming guard cannot judge; read with getattr.
+    # Optional: True once output other than text began (a tool call, reasoning), which a
+    # streaming guard cannot judge: it decides on the text so far, or passes a stream
+    # without text through. Read with getattr.
     # non_text: bool
 
     def add(self, chunk: Any) -> None: ...
@@ -213,7 +215,9 @@ class _Gate:
             text = attempt.acc.text
             if len(text) >= self.need:
                 return _DECIDE
-            if not text and (getattr(attempt.acc, "non_text", False) is True or len(held) >= TEXTLESS_CHUNKS):
+            if getattr(attempt.acc, "non_text", False) is True:
+                return _DECIDE if text else _PASS  # the text part is over (tool calls follow), or there is none
+            if not text and len(held) >= TEXTLESS_CHUNKS:
                 return _PASS
             return _MORE
         except Exception as exc:

@@ -347,6 +347,11 @@ TEXTLESS_STREAMS = {
         _chat_chunk(_tool_delta("", first=True)), _chat_chunk(_tool_delta('{"city": ')), _chat_chunk(_tool_delta('"Berlin"}')),
         _chat_chunk({}, "tool_calls"), "[DONE]",
     ], 3),
+    ("openai-chat", "text_then_tool_call"): ([
+        _chat_chunk({"role": "assistant", "content": "Einen Moment bitte, "}), _chat_chunk({"content": "ich sehe mir das Wetter an."}),
+        _chat_chunk(_tool_delta("", first=True)), _chat_chunk(_tool_delta('{"city": ')), _chat_chunk(_tool_delta('"Berlin"}')),
+        _chat_chunk({}, "tool_calls"), "[DONE]",
+    ], 4),
     ("openai-responses", "reasoning"): ([
         _reasoning("Der Nutzer fragt nach dem Wetter, ", 1), _reasoning("ich antworte kurz und auf Deutsch.", 2),
         _responses_delta("Hallo! In Berlin ist es heute sonnig, ", 3), _responses_delta("mit bis zu 21 Grad am Nachmittag.", 4),
@@ -360,6 +365,17 @@ TEXTLESS_STREAMS = {
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
         ("message_stop", {"type": "message_stop"}),
     ], 3),
+    ("anthropic-messages", "text_then_tool_call"): ([
+        ("message_start", {"type": "message_start", "message": _ANTHROPIC_MESSAGE}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        _anthropic_delta(0, {"type": "text_delta", "text": "Einen Moment bitte, ich sehe mir das Wetter an."}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("content_block_start", {"type": "content_block_start", "index": 1,
+                                 "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}}),
+        _anthropic_delta(1, {"type": "input_json_delta", "partial_json": '{"city": "Berlin"}'}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        ("message_stop", {"type": "message_stop"}),
+    ], 5),
     ("anthropic-messages", "reasoning"): ([
         ("message_start", {"type": "message_start", "message": _ANTHROPIC_MESSAGE}),
         ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
@@ -379,7 +395,8 @@ TEXTLESS = [pytest.param(lib_id, kind, id=f"{lib_id}-{kind}") for lib_id, kind i
 @pytest.mark.parametrize("lib_id, kind", TEXTLESS)
 @FLAVOURS
 def test_a_streaming_guard_passes_tool_call_and_reasoning_streams_chunk_by_chunk(lib_id, kind, aio, telemetry):
-    """The guard cannot judge a stream that starts without text: the app gets each chunk as it comes."""
+    """The guard cannot judge a stream that starts without text: the app gets each chunk as it comes.
+    Text followed by a tool call is decided on at the tool call, not held to the stream's end."""
     lib = _ADAPTERS[lib_id]
     events, pause = TEXTLESS_STREAMS[(lib_id, kind)]
     telemetry.instrument(instrumentations=[lib.instrumentation], metrics=_streaming_guard())

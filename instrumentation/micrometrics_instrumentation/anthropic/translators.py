@@ -340,8 +340,8 @@ class MessageAccumulator:
             if dtype == "text_delta":
                 if piece is not None:
                     self.texts.append(piece)
-            elif not self.texts:
-                self.non_text = True  # tool input or thinking before any text: a streaming guard cannot judge it
+            else:
+                self.non_text = True  # tool input or thinking: output a text guard cannot judge
             if piece is not None and block is not None:
                 block.pieces.append(piece)
         elif kind == "content_block_start":
@@ -351,8 +351,7 @@ class MessageAccumulator:
                 return
             block = self.blocks[_block_index(event)] = _Block(ctype, getattr(cb, "id", None), getattr(cb, "name", None))
             if ctype != "text":
-                if not self.texts:
-                    self.non_text = True
+                self.non_text = True
                 return
             initial = getattr(cb, "text", None)
             if initial and type(initial) is str:

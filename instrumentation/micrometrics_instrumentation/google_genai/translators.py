@@ -338,7 +338,7 @@ class ContentAccumulator:
         self.model: str | None = None
         self.usage: Any = None
         self.blocked = False
-        self.non_text = False  # function calls or thoughts came before any text: a streaming guard cannot judge it
+        self.non_text = False  # output other than text (function calls, thoughts) began: see streams.Accumulator
 
     @property
     def text(self) -> str:
@@ -374,8 +374,7 @@ class ContentAccumulator:
                     converted = part_of(part)
                     if converted is not None:
                         state.parts.append(converted)
-                        if not state.texts:
-                            self.non_text = True
+                        self.non_text = True
             if c.finish_reason is not None:
                 state.reason = c.finish_reason
 

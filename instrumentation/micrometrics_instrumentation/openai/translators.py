@@ -294,7 +294,7 @@ class ChatAccumulator:
         self.usage: Any = None
         self.id: str | None = None
         self.model: str | None = None
-        self.non_text = False  # tool calls or reasoning came before any text: a streaming guard cannot judge it
+        self.non_text = False  # output other than text (tool calls, reasoning) began: see streams.Accumulator
 
     @property
     def text(self) -> str:
@@ -317,7 +317,7 @@ class ChatAccumulator:
             if state is None:
                 state = self.choices[index] = _Choice()
             self._fold(c, state)
-            if not self.non_text and not state.text and _non_text(c):
+            if not self.non_text and _non_text(c):
                 self.non_text = True
             reason = getattr(c, "finish_reason", None)
             if reason:
@@ -459,7 +459,7 @@ class ResponsesAccumulator:
         self.final: Any = None
         self.id: str | None = None
         self.model: str | None = None
-        self.non_text = False  # tool-call or reasoning deltas came before any text
+        self.non_text = False  # output other than text (tool calls, reasoning) began: see streams.Accumulator
 
     @property
     def text(self) -> str:
@@ -474,9 +474,7 @@ class ResponsesAccumulator:
             if delta and type(delta) is str:  # null or malformed on the wire: nothing to read
                 self.pieces.append(delta)
         elif kind.endswith(".delta"):
-            # Function-call arguments, reasoning, refusal...: output a text guard cannot judge.
-            if not self.pieces:
-                self.non_text = True
+            self.non_text = True  # function-call arguments, reasoning, refusal...: output a text guard cannot judge
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             self.final = getattr(event, "response", None)
         elif kind == "response.created":
