@@ -74,7 +74,7 @@ TEXTLESS_CHUNKS = 16
 class _Attempt:
     """State shared by the sync and async proxies for one attempt of a streamed call."""
 
-    __slots__ = ("runtime", "record", "acc", "done", "first", "stream", "broken", "judged")
+    __slots__ = ("runtime", "record", "acc", "done", "first", "stream", "broken", "late_guards")
 
     def __init__(self, runtime: Runtime, record: CallRecord, acc: Accumulator, stream: Any) -> None:
         self.runtime = runtime
@@ -84,7 +84,7 @@ class _Attempt:
         self.done = False
         self.first = True
         self.broken = False
-        self.judged = True  # False: the streaming guards released it undecided and report at its end
+        self.late_guards = False  # released undecided: the streaming guards report on the whole stream at its end
 
     def chunk(self, chunk: Any) -> None:
         if self.broken:
@@ -109,7 +109,7 @@ class _Attempt:
         except Exception as exc:
             safety.report("response", exc)
         try:
-            self.runtime.finish_stream(self.record, report_guards=report_guards, monitors=monitors, prefix_judged=self.judged)
+            self.runtime.finish_stream(self.record, report_guards=report_guards, monitors=monitors, prefix_judged=not self.late_guards)
         except Exception as exc:
             safety.report("finish", exc)
             _end_quietly(self.record)
@@ -227,7 +227,7 @@ class _Gate:
 
     def decide(self, attempt: _Attempt, status: str) -> _Decision:
         if status == _PASS:
-            attempt.judged = False
+            attempt.late_guards = not attempt.broken  # what a broken accumulator recorded is no base for a verdict
             return _Decision("return")
         return decide_prefix(attempt, self.guards)
 
