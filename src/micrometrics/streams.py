@@ -346,7 +346,7 @@ class StreamProxy(wrapt.ObjectProxy):
 
     def _self_resume(self, back: _Held, exc: Exception) -> None:
         if back.decision.on_fail == "raise":
-            _drop(back.attempt)
+            back.attempt.end(report_guards=False)  # as after a last failing retry: the error carries the stream, open
             raise _guard_error(back.decision, back.attempt.stream) from exc
         self._self_give(back.attempt, back.chunks, back.ended)
 
@@ -440,7 +440,7 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
                 back = gate.fall_back(attempt, exc)
                 if back is None:
                     raise
-                await self._self_resume(back, exc)
+                self._self_resume(back, exc)
                 return
             except BaseException as exc:
                 attempt.error(exc)
@@ -483,9 +483,9 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
             self._self_ended_early = True
             attempt.end(report_guards=False)
 
-    async def _self_resume(self, back: _Held, exc: Exception) -> None:
+    def _self_resume(self, back: _Held, exc: Exception) -> None:
         if back.decision.on_fail == "raise":
-            await _adrop(back.attempt)
+            back.attempt.end(report_guards=False)  # as after a last failing retry: the error carries the stream, open
             raise _guard_error(back.decision, back.attempt.stream) from exc
         self._self_give(back.attempt, back.chunks, back.ended)
 

@@ -279,19 +279,27 @@ def test_a_failed_guard_retry_with_on_fail_raise_raises_guard_error_carrying_the
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-def test_a_restarted_stream_that_breaks_before_the_app_saw_it_gives_the_stream_it_replaced(demo, telemetry, is_async):
-    """The retried stream fails mid-prefix (nothing of it reached the app): the app reads the held original to its end."""
+@pytest.mark.parametrize("on_fail", ["return", "raise"])
+def test_a_restarted_stream_that_breaks_before_the_app_saw_it_gives_the_stream_it_replaced(demo, telemetry, on_fail, is_async):
+    """The retried stream fails mid-prefix (nothing of it reached the app): the app reads the held original to its end
+    (``on_fail="raise"``: a GuardError carrying it, from the retry's error)."""
     driver = DRIVERS["openai"]
     safety.reset_for_tests()
-    telemetry.instrument(metrics=[LanguageMatch(mode="guard", max_retries=1)])
+    telemetry.instrument(metrics=[LanguageMatch(mode="guard", max_retries=1, on_fail=on_fail)])
     demo.enqueue()
     demo.enqueue(sse=["{not json"])
 
-    assert driver.call(demo, is_async, "stream") == INCIDENT_REPLY
+    if on_fail == "return":
+        assert driver.call(demo, is_async, "stream") == INCIDENT_REPLY
+    else:
+        with pytest.raises(GuardError) as caught:
+            driver.call(demo, is_async, "stream")
+        assert caught.value.__cause__ is not None and caught.value.response is not None
 
     first, retry = _attempt_spans(telemetry, driver)
     assert retry.status.status_code == StatusCode.ERROR
-    assert retry.attributes[A.MICROMETRICS_GUARD_FALLBACK] == V.GUARD_FALLBACK_PREVIOUS
+    fallback = V.GUARD_FALLBACK_PREVIOUS if on_fail == "return" else V.GUARD_FALLBACK_ERROR
+    assert retry.attributes[A.MICROMETRICS_GUARD_FALLBACK] == fallback
     assert first.status.status_code != StatusCode.ERROR
     assert safety.totals == {}
 
