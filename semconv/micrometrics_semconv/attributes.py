@@ -63,6 +63,10 @@ DEPLOYMENT_ENVIRONMENT_NAME = "deployment.environment.name"
 MICROMETRIC_ATTRIBUTE_PREFIX = "micrometrics."
 MICROMETRICS_ATTEMPT = "micrometrics.attempt"
 MICROMETRICS_GUARD_FAILED = "micrometrics.guard.failed"
+#: On a guard retry that failed itself (429, timeout): what the application got instead (values.GUARD_FALLBACK_*).
+MICROMETRICS_GUARD_FALLBACK = "micrometrics.guard.fallback"
+#: On the span link from a guard retry to the attempt it replaces: that attempt's number.
+MICROMETRICS_RETRY_OF = "micrometrics.retry_of"
 MICROMETRICS_METRIC_NAME = "micrometrics.metric.name"
 MICROMETRICS_METRIC_MODE = "micrometrics.metric.mode"
 MICROMETRICS_LABEL = "micrometrics.label"

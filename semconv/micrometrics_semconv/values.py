@@ -39,3 +39,8 @@ PROVIDER_QDRANT = "qdrant"
 PROVIDER_LANGCHAIN = "langchain"
 #: ``@micrometrics.retriever`` / ``record_retrieval`` when the caller names no provider.
 PROVIDER_CUSTOM = "custom"
+
+#: ``micrometrics.guard.fallback``: the guard retry failed; the application got the previous
+#: attempt's response (``on_fail="return"``) or a ``GuardError`` carrying it (``on_fail="raise"``).
+GUARD_FALLBACK_PREVIOUS = "previous_attempt"
+GUARD_FALLBACK_ERROR = "guard_error"

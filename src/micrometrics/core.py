@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from micrometrics import safety
 from micrometrics.attributes import (
@@ -50,6 +50,9 @@ class GuardVerdict:
     action: str  # "return" | "retry" | "raise"
     instruction: str | None = None
     results: tuple[tuple[str, Result], ...] = ()
+    #: A retry's: the failing guard's name, and its ``on_fail`` should the retry itself fail (429, timeout...).
+    guard: str | None = None
+    on_fail: str = "return"
 
 
 RETURN = GuardVerdict("return")
@@ -60,7 +63,8 @@ class GuardError(Exception):
     """Raised when a guard with ``on_fail="raise"`` still fails after its last retry.
 
     ``response`` is the last response the provider returned; ``results`` maps metric
-    name to its ``Result``.
+    name to its ``Result``. When the retry itself failed (429, timeout), ``response`` is
+    the answer it was to replace and ``__cause__`` the retry's exception.
     """
 
     def __init__(self, message: str, response: Any = None, results: dict[str, Result] | None = None) -> None:
@@ -168,8 +172,12 @@ class Runtime:
 
     # ---- span lifecycle ------------------------------------------------------------
 
-    def start(self, record: CallRecord) -> Any:
-        """Start the call's span; returns the context token the wrapper detaches after the call."""
+    def start(self, record: CallRecord, replaces: CallRecord | None = None, guard: str | None = None) -> Any:
+        """Start the call's span; returns the context token the wrapper detaches after the call.
+
+        ``replaces``: the attempt a guard retry replaces (``guard`` asked for it); the new span
+        links to it, so attempts stay connected when the app has no parent span.
+        """
         record.context = current_context()
         attrs = request_attributes(record, extra=False)
         extra = extra_attributes(record)
@@ -178,7 +186,8 @@ class Runtime:
             op = record.operation
             reserve = PER_RESULT * (len(self.suite.guards(op)) + len(self.suite.monitors(op))) + (CONTENT if self.capture_content else 0)
             attrs = self.budget.start(attrs, extra, reserve)
-        span = self.tracer.start_span(span_name(record), kind=SpanKind.CLIENT, attributes=attrs)
+        links = _retry_links(replaces, guard) if replaces is not None else None
+        span = self.tracer.start_span(span_name(record), kind=SpanKind.CLIENT, attributes=attrs, links=links)
         record.span = span
         if isinstance(record, InferenceRecord) and self.keeps_documents:
             record.retrieved_documents = self._recall_documents(record)
@@ -219,7 +228,8 @@ class Runtime:
         """The response is in the record: run guards now, hand the rest to the worker.
 
         ``guards``: "act" (may ask for a retry), "report" (streams: the guards that did
-        not decide on the prefix only report), "skip". The worker writes the response
+        not decide on the prefix only report), "report_all" (streams no prefix guard could
+        judge: every guard only reports), "skip". The worker writes the response
         attributes and metric points, runs the monitors and ends the span at the call's
         end time, so the caller pays an enqueue; with the queue full or closed, all of it
         happens here.
@@ -279,8 +289,9 @@ class Runtime:
 
     # ---- guards ----------------------------------------------------------------------
 
-    def finish_stream(self, record: CallRecord, *, report_guards: bool = True, monitors: bool = True) -> None:
-        self.finish(record, guards="report" if report_guards else "skip", monitors=monitors)
+    def finish_stream(self, record: CallRecord, *, report_guards: bool = True, monitors: bool = True, prefix_judged: bool = True) -> None:
+        guards = ("report" if prefix_judged else "report_all") if report_guards else "skip"
+        self.finish(record, guards=guards, monitors=monitors)
 
     def stream_guards(self, operation: str) -> tuple[MicroMetric, ...]:
         """The guards that decide on a stream's prefix, before the caller sees a chunk."""
@@ -309,7 +320,7 @@ class Runtime:
             return GuardVerdict("return", results=results)
         if record.attempt <= g.max_retries:
             self.retries.add(1, {**metric_attributes(record), A.MICROMETRICS_METRIC_NAME: g.name})
-            return GuardVerdict("retry", instruction=g.corrective_instruction(view, r), results=results)
+            return GuardVerdict("retry", g.corrective_instruction(view, r), results, g.name, g.on_fail)
         if record.span.is_recording():
             record.span.set_attribute(A.MICROMETRICS_GUARD_FAILED, True)
         return GuardVerdict("raise" if g.on_fail == "raise" else "return", results=results)
@@ -448,6 +459,26 @@ class Runtime:
 
     def shutdown(self, timeout_s: float) -> bool:
         return self.worker.shutdown(timeout_s)
+
+
+def _retry_links(replaces: CallRecord, guard: str | None) -> list[Link] | None:
+    context = getattr(replaces.span, "get_span_context", None)
+    if context is None:
+        return None
+    attrs: dict[str, Any] = {A.MICROMETRICS_RETRY_OF: replaces.attempt}
+    if guard:
+        attrs[A.MICROMETRICS_METRIC_NAME] = guard
+    return [Link(context(), attrs)]
+
+
+def mark_failed_retry(record: CallRecord, on_fail: str) -> None:
+    """On a guard retry's span that failed itself: what the application got instead."""
+    try:
+        if record.span.is_recording():
+            fallback = V.GUARD_FALLBACK_ERROR if on_fail == "raise" else V.GUARD_FALLBACK_PREVIOUS
+            record.span.set_attribute(A.MICROMETRICS_GUARD_FALLBACK, fallback)
+    except Exception as exc:
+        safety.report("finish", exc)
 
 
 _current: Runtime | None = None

@@ -11,9 +11,9 @@ from typing import Any, Callable, Protocol
 
 from micrometrics import core, safety
 from micrometrics.arguments import one_shot_inside, readable
-from micrometrics.core import GuardError, GuardVerdict, Runtime
+from micrometrics.core import GuardError, GuardVerdict, Runtime, mark_failed_retry
 from micrometrics.records import CallRecord
-from micrometrics.streams import Accumulator, AsyncStreamProxy, StreamProxy, Unwatched, _Attempt
+from micrometrics.streams import Accumulator, AsyncStreamProxy, StreamProxy, Unwatched, _Attempt, _Decision
 
 
 class Translator(Protocol):
@@ -28,11 +28,14 @@ class Translator(Protocol):
     def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]: ...
 
 
-def _begin(runtime: Runtime, translator: Translator, instance: Any, args: tuple, kwargs: dict, attempt: int) -> tuple[CallRecord, Any] | None:
+def _begin(
+    runtime: Runtime, translator: Translator, instance: Any, args: tuple, kwargs: dict, attempt: int,
+    replaces: CallRecord | None = None, guard: str | None = None,
+) -> tuple[CallRecord, Any] | None:
     try:
         record = translator.request(instance, *(readable(args, kwargs) or (args, kwargs)))
         record.attempt = attempt
-        return record, runtime.start(record)
+        return record, runtime.start(record, replaces, guard)
     except Exception as exc:
         safety.report("request", exc)
         return None
@@ -82,6 +85,23 @@ def _raise_guard(verdict: GuardVerdict, response: Any) -> GuardError:
     return GuardError(f"micrometrics guard failed after the last retry: {failed}", response=response, results=dict(verdict.results))
 
 
+def _fallback(replaced: _Replaced, exc: Exception) -> Any:
+    """What the application gets when a guard retry failed itself: the response it replaced
+    (``on_fail="return"``), or a GuardError carrying that response, raised from ``exc``."""
+    if replaced.verdict.on_fail == "raise":
+        raise _raise_guard(replaced.verdict, replaced.response) from exc
+    return replaced.response
+
+
+class _Replaced:
+    """The attempt a guard retry replaces: its record, verdict and response."""
+
+    __slots__ = ("record", "verdict", "response")
+
+    def __init__(self, record: CallRecord, verdict: GuardVerdict, response: Any) -> None:
+        self.record, self.verdict, self.response = record, verdict, response
+
+
 def _after_guards(translator: Translator, args: tuple, kwargs: dict, verdict: GuardVerdict, response: Any) -> tuple[tuple, dict] | None:
     """The next attempt's arguments when a guard asks for a retry; None returns the response; may raise GuardError."""
     if verdict.action == "retry":
@@ -96,23 +116,34 @@ def run_sync(translator: Translator, wrapped: Callable, instance: Any, args: tup
     if runtime is None:
         return wrapped(*args, **kwargs)
     attempt = 1
+    replaced: _Replaced | None = None  # the attempt a guard retry replaces
     while True:
-        begun = _begin(runtime, translator, instance, args, kwargs, attempt)
+        if replaced is None:
+            begun = _begin(runtime, translator, instance, args, kwargs, attempt)
+        else:
+            begun = _begin(runtime, translator, instance, args, kwargs, attempt, replaced.record, replaced.verdict.guard)
         if begun is None:
             return wrapped(*args, **kwargs)
         record, token = begun
         try:
             response = wrapped(*args, **kwargs)
         except BaseException as exc:
+            if replaced is None or not isinstance(exc, Exception):
+                _failed(runtime, record, token, exc)
+                raise
+            # A guard retry failed itself (429, timeout): without us the app had the replaced response.
+            mark_failed_retry(record, replaced.verdict.on_fail)
             _failed(runtime, record, token, exc)
-            raise
+            return _fallback(replaced, exc)
         runtime.detach(token)
         if record.stream:
             return _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, response)
-        retried = _after_guards(translator, args, kwargs, _complete(runtime, translator, record, response), response)
+        verdict = _complete(runtime, translator, record, response)
+        retried = _after_guards(translator, args, kwargs, verdict, response)
         if retried is None:
             return response
         args, kwargs = retried
+        replaced = _Replaced(record, verdict, response)
         attempt += 1
 
 
@@ -121,23 +152,34 @@ async def run_async(translator: Translator, wrapped: Callable, instance: Any, ar
     if runtime is None:
         return await wrapped(*args, **kwargs)
     attempt = 1
+    replaced: _Replaced | None = None  # the attempt a guard retry replaces
     while True:
-        begun = _begin(runtime, translator, instance, args, kwargs, attempt)
+        if replaced is None:
+            begun = _begin(runtime, translator, instance, args, kwargs, attempt)
+        else:
+            begun = _begin(runtime, translator, instance, args, kwargs, attempt, replaced.record, replaced.verdict.guard)
         if begun is None:
             return await wrapped(*args, **kwargs)
         record, token = begun
         try:
             response = await wrapped(*args, **kwargs)
         except BaseException as exc:
+            if replaced is None or not isinstance(exc, Exception):
+                _failed(runtime, record, token, exc)
+                raise
+            # A guard retry failed itself (429, timeout): without us the app had the replaced response.
+            mark_failed_retry(record, replaced.verdict.on_fail)
             _failed(runtime, record, token, exc)
-            raise
+            return _fallback(replaced, exc)
         runtime.detach(token)
         if record.stream:
             return _proxy_async(runtime, translator, wrapped, instance, args, kwargs, record, response)
-        retried = _after_guards(translator, args, kwargs, _complete(runtime, translator, record, response), response)
+        verdict = _complete(runtime, translator, record, response)
+        retried = _after_guards(translator, args, kwargs, verdict, response)
         if retried is None:
             return response
         args, kwargs = retried
+        replaced = _Replaced(record, verdict, response)
         attempt += 1
 
 
@@ -165,13 +207,13 @@ class _Retries:
         self.runtime, self.translator, self.instance = runtime, translator, instance
         self.args, self.kwargs, self.attempt = args, kwargs, attempt
 
-    def begin(self, instruction: str | None) -> tuple[tuple, dict, Any, Any] | None:
+    def begin(self, decision: _Decision, replaces: CallRecord) -> tuple[tuple, dict, Any, Any] | None:
         """(args, kwargs, record, context token) of the next attempt; None when it cannot be made (reported)."""
-        retried = _retry_args(self.translator, self.args, self.kwargs, instruction)
+        retried = _retry_args(self.translator, self.args, self.kwargs, decision.instruction)
         if retried is None:
             return None
         a, k = retried
-        begun = _begin(self.runtime, self.translator, self.instance, a, k, self.attempt + 1)
+        begun = _begin(self.runtime, self.translator, self.instance, a, k, self.attempt + 1, replaces, decision.guard)
         if begun is None:
             return None
         self.args, self.kwargs = a, k
@@ -192,15 +234,18 @@ def _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, re
         if guards:
             retries = _Retries(runtime, translator, instance, args, kwargs, record.attempt)
 
-            def restart(instruction: str | None) -> tuple[Any, _Attempt] | None:
+            def restart(decision: _Decision, replaces: _Attempt) -> tuple[Any, _Attempt] | None:
                 # None: we cannot make the next attempt (reported); the caller keeps the current stream.
-                begun = retries.begin(instruction)
+                # Raises what the retry call raised; the proxy decides what the caller gets.
+                begun = retries.begin(decision, replaces.record)
                 if begun is None:
                     return None
                 a, k, rec, token = begun
                 try:
                     stream = wrapped(*a, **k)
                 except BaseException as exc:
+                    if isinstance(exc, Exception):
+                        mark_failed_retry(rec, decision.on_fail)
                     _failed(runtime, rec, token, exc)
                     raise
                 runtime.detach(token)
@@ -224,15 +269,18 @@ def _proxy_async(runtime, translator, wrapped, instance, args, kwargs, record, r
         if guards:
             retries = _Retries(runtime, translator, instance, args, kwargs, record.attempt)
 
-            async def restart(instruction: str | None) -> tuple[Any, _Attempt] | None:
+            async def restart(decision: _Decision, replaces: _Attempt) -> tuple[Any, _Attempt] | None:
                 # None: we cannot make the next attempt (reported); the caller keeps the current stream.
-                begun = retries.begin(instruction)
+                # Raises what the retry call raised; the proxy decides what the caller gets.
+                begun = retries.begin(decision, replaces.record)
                 if begun is None:
                     return None
                 a, k, rec, token = begun
                 try:
                     stream = await wrapped(*a, **k)
                 except BaseException as exc:
+                    if isinstance(exc, Exception):
+                        mark_failed_retry(rec, decision.on_fail)
                     _failed(runtime, rec, token, exc)
                     raise
                 runtime.detach(token)

@@ -17,12 +17,15 @@ import openai
 import pytest
 from demo_server import INCIDENT_REPLY, _DE_REPLIES
 from google import genai
+from opentelemetry.trace import StatusCode
 
+from micrometrics import GuardError, safety
 from micrometrics.metrics import language
 from micrometrics.metrics.language_match import LanguageMatch
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import events as E
 from micrometrics_semconv import metrics as M
+from micrometrics_semconv import values as V
 
 #: Five German user turns; the demo model slips into English on the fifth.
 USER_TURNS = [
@@ -223,3 +226,100 @@ def test_without_the_guard_the_incident_reaches_the_user(demo, telemetry, name):
     assert span.attributes["micrometrics.language_match.label"] == "mismatch"
     assert A.MICROMETRICS_ATTEMPT not in span.attributes
     assert len(demo.requests) == 1
+
+
+# ---- issue 14, item 3: a failed guard retry never turns an answer into an error ----------------------
+
+
+def _attempt_spans(telemetry: Any, driver: Driver) -> list[Any]:
+    return sorted((s for s in telemetry.spans() if s.name == driver.span_name), key=lambda s: s.start_time)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("name,mode", CASES, ids=[f"{n}-{m}" for n, m in CASES])
+def test_a_failed_guard_retry_returns_the_answer_it_replaced(demo, telemetry, name, mode, is_async):
+    """The retry gets a 429: the app reads the answer it already had, as without us; the spans say what happened."""
+    driver = DRIVERS[name]
+    safety.reset_for_tests()
+    telemetry.instrument(metrics=[LanguageMatch(mode="guard", max_retries=1, on_fail="return")])
+    demo.enqueue()  # the incident: the fifth answer is in English
+    demo.enqueue(status=429)
+
+    assert driver.call(demo, is_async, mode) == INCIDENT_REPLY
+
+    assert len(demo.requests) == 2
+    first, retry = _attempt_spans(telemetry, driver)
+    assert first.attributes["micrometrics.language_match.label"] == "mismatch"
+    assert retry.attributes[A.MICROMETRICS_ATTEMPT] == 2
+    assert retry.status.status_code == StatusCode.ERROR
+    assert "RateLimitError" in retry.attributes[A.ERROR_TYPE] or "429" in retry.attributes[A.ERROR_TYPE]
+    assert retry.attributes[A.MICROMETRICS_GUARD_FALLBACK] == V.GUARD_FALLBACK_PREVIOUS
+    assert safety.totals == {}
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("mode", ["plain", "stream"])
+def test_a_failed_guard_retry_with_on_fail_raise_raises_guard_error_carrying_the_answer(demo, telemetry, mode, is_async):
+    telemetry.instrument(metrics=[LanguageMatch(mode="guard", max_retries=1, on_fail="raise")])
+    demo.enqueue()
+    demo.enqueue(status=429)
+
+    with pytest.raises(GuardError) as caught:
+        DRIVERS["openai"].call(demo, is_async, mode)
+
+    assert isinstance(caught.value.__cause__, openai.RateLimitError)
+    assert caught.value.results["language_match"].label == "mismatch"
+    response = caught.value.response
+    if mode == "plain":
+        assert response.choices[0].message.content == INCIDENT_REPLY
+    else:  # the stream the guard held back, not yet read by anyone
+        assert response is not None
+    first, retry = _attempt_spans(telemetry, DRIVERS["openai"])
+    assert retry.attributes[A.MICROMETRICS_GUARD_FALLBACK] == V.GUARD_FALLBACK_ERROR
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("on_fail", ["return", "raise"])
+def test_a_restarted_stream_that_breaks_before_the_app_saw_it_gives_the_stream_it_replaced(demo, telemetry, on_fail, is_async):
+    """The retried stream fails mid-prefix (nothing of it reached the app): the app reads the held original to its end
+    (``on_fail="raise"``: a GuardError carrying it, from the retry's error)."""
+    driver = DRIVERS["openai"]
+    safety.reset_for_tests()
+    telemetry.instrument(metrics=[LanguageMatch(mode="guard", max_retries=1, on_fail=on_fail)])
+    demo.enqueue()
+    demo.enqueue(sse=["{not json"])
+
+    if on_fail == "return":
+        assert driver.call(demo, is_async, "stream") == INCIDENT_REPLY
+    else:
+        with pytest.raises(GuardError) as caught:
+            driver.call(demo, is_async, "stream")
+        assert caught.value.__cause__ is not None and caught.value.response is not None
+
+    first, retry = _attempt_spans(telemetry, driver)
+    assert retry.status.status_code == StatusCode.ERROR
+    fallback = V.GUARD_FALLBACK_PREVIOUS if on_fail == "return" else V.GUARD_FALLBACK_ERROR
+    assert retry.attributes[A.MICROMETRICS_GUARD_FALLBACK] == fallback
+    assert first.status.status_code != StatusCode.ERROR
+    assert safety.totals == {}
+
+
+# ---- issue 14, item 29: every retry links to the attempt it replaces --------------------------------
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("name,mode", CASES, ids=[f"{n}-{m}" for n, m in CASES])
+def test_a_guard_retry_links_to_the_attempt_it_replaces(demo, telemetry, name, mode, is_async):
+    """Without a parent span each attempt is its own trace: the retry's span link joins them, saying why."""
+    driver = DRIVERS[name]
+    telemetry.instrument(metrics=[LanguageMatch(mode="guard")])
+
+    assert driver.call(demo, is_async, mode) == GERMAN_ANSWER
+
+    first, retry = _attempt_spans(telemetry, driver)
+    assert first.parent is None and retry.parent is None  # the app has no span of its own here
+    assert first.links == ()
+    (link,) = retry.links
+    assert link.context.trace_id == first.context.trace_id and link.context.span_id == first.context.span_id
+    assert link.attributes[A.MICROMETRICS_RETRY_OF] == 1
+    assert link.attributes[A.MICROMETRICS_METRIC_NAME] == "language_match"

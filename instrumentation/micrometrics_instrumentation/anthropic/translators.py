@@ -277,10 +277,19 @@ class _Block:
         self.name = name
 
 
+#: The field of each content-block delta type that carries its piece.
+_DELTA_FIELDS = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
+
+
+def _block_index(event: Any) -> int:
+    index = getattr(event, "index", None)
+    return index if type(index) is int else 0
+
+
 class MessageAccumulator:
     """Folds raw Messages stream events into the record; cheap per event."""
 
-    __slots__ = ("record", "blocks", "texts", "id", "model", "usage", "stop_reason")
+    __slots__ = ("record", "blocks", "texts", "id", "model", "usage", "stop_reason", "non_text")
 
     def __init__(self, record: InferenceRecord) -> None:
         self.record = record
@@ -290,6 +299,7 @@ class MessageAccumulator:
         self.model: str | None = None
         self.usage: dict[str, Any] = {}
         self.stop_reason: str | None = None
+        self.non_text = False
 
     @property
     def text(self) -> str:
@@ -306,32 +316,42 @@ class MessageAccumulator:
     def add(self, event: Any) -> None:
         kind = getattr(event, "type", None)
         if kind == "content_block_delta":
-            delta = event.delta
-            dtype = delta.type
-            block = self.blocks.get(event.index)
+            delta = getattr(event, "delta", None)
+            dtype = getattr(delta, "type", None)
+            field = _DELTA_FIELDS.get(dtype) if type(dtype) is str else None
+            if field is None:
+                return
+            piece = getattr(delta, field, None)
+            if not piece or type(piece) is not str:  # null or malformed on the wire: nothing to read
+                piece = None
+            block = self.blocks.get(_block_index(event))
             if dtype == "text_delta":
-                self.texts.append(delta.text)
-                if block is not None:
-                    block.pieces.append(delta.text)
-            elif block is not None:
-                if dtype == "input_json_delta":
-                    block.pieces.append(delta.partial_json)
-                elif dtype == "thinking_delta":
-                    block.pieces.append(delta.thinking)
+                if piece is not None:
+                    self.texts.append(piece)
+            else:
+                self.non_text = True  # tool input or thinking: output a text guard cannot judge
+            if piece is not None and block is not None:
+                block.pieces.append(piece)
         elif kind == "content_block_start":
-            cb = event.content_block
-            block = self.blocks[event.index] = _Block(cb.type, getattr(cb, "id", None), getattr(cb, "name", None))
-            initial = getattr(cb, "text", None) if cb.type == "text" else None
-            if initial:
+            cb = getattr(event, "content_block", None)
+            ctype = getattr(cb, "type", None)
+            if type(ctype) is not str:
+                return
+            block = self.blocks[_block_index(event)] = _Block(ctype, getattr(cb, "id", None), getattr(cb, "name", None))
+            if ctype != "text":
+                self.non_text = True
+                return
+            initial = getattr(cb, "text", None)
+            if initial and type(initial) is str:
                 block.pieces.append(initial)
                 self.texts.append(initial)
         elif kind == "message_start":
-            message = event.message
-            self.id = message.id
-            self.model = message.model
-            self._usage(message.usage)
+            message = getattr(event, "message", None)
+            self.id = getattr(message, "id", None)
+            self.model = getattr(message, "model", None)
+            self._usage(getattr(message, "usage", None))
         elif kind == "message_delta":
-            self.stop_reason = getattr(event.delta, "stop_reason", None) or self.stop_reason
+            self.stop_reason = getattr(getattr(event, "delta", None), "stop_reason", None) or self.stop_reason
             self._usage(getattr(event, "usage", None))
 
     def apply(self) -> None:

@@ -329,7 +329,7 @@ class _Candidate:
 class ContentAccumulator:
     """Folds streamed ``GenerateContentResponse`` chunks into the record; cheap per chunk."""
 
-    __slots__ = ("record", "candidates", "id", "model", "usage", "blocked")
+    __slots__ = ("record", "candidates", "id", "model", "usage", "blocked", "non_text")
 
     def __init__(self, record: InferenceRecord) -> None:
         self.record = record
@@ -338,6 +338,7 @@ class ContentAccumulator:
         self.model: str | None = None
         self.usage: Any = None
         self.blocked = False
+        self.non_text = False  # output other than text (function calls, thoughts) began: see streams.Accumulator
 
     @property
     def text(self) -> str:
@@ -364,6 +365,8 @@ class ContentAccumulator:
                 state = self.candidates[index] = _Candidate()
             content = c.content
             for part in (content.parts if content is not None else None) or ():
+                if part is None:
+                    continue
                 text = part.text
                 if text is not None and not part.thought:
                     state.texts.append(text)
@@ -371,6 +374,7 @@ class ContentAccumulator:
                     converted = part_of(part)
                     if converted is not None:
                         state.parts.append(converted)
+                        self.non_text = True
             if c.finish_reason is not None:
                 state.reason = c.finish_reason
 

@@ -266,10 +266,20 @@ def _index(value: Any) -> int:
     return value if type(value) is int else 0
 
 
+def _non_text(choice: Any) -> bool:
+    """A chunk's choice carries tool-call deltas or reasoning (``reasoning_content``, as compatible servers send)."""
+    delta = getattr(choice, "delta", None)
+    if delta is None:
+        return False
+    return bool(getattr(delta, "tool_calls", None)) or any(
+        type(getattr(delta, name, None)) is str and getattr(delta, name) for name in ("reasoning_content", "reasoning")
+    )
+
+
 class ChatAccumulator:
     """Folds ``ChatCompletionChunk``s into the record; cheap per chunk."""
 
-    __slots__ = ("record", "choices", "usage", "id", "model")
+    __slots__ = ("record", "choices", "usage", "id", "model", "non_text")
 
     def __init__(self, record: InferenceRecord) -> None:
         self.record = record
@@ -277,6 +287,7 @@ class ChatAccumulator:
         self.usage: Any = None
         self.id: str | None = None
         self.model: str | None = None
+        self.non_text = False  # output other than text (tool calls, reasoning) began: see streams.Accumulator
 
     @property
     def text(self) -> str:
@@ -299,6 +310,8 @@ class ChatAccumulator:
             if state is None:
                 state = self.choices[index] = _Choice()
             self._fold(c, state)
+            if not self.non_text and _non_text(c):
+                self.non_text = True
             reason = getattr(c, "finish_reason", None)
             if reason:
                 state.reason = reason
@@ -431,7 +444,7 @@ def apply_response(record: InferenceRecord, response: Any) -> None:
 class ResponsesAccumulator:
     """Folds Responses API stream events; the final ``response.completed`` carries everything."""
 
-    __slots__ = ("record", "pieces", "final", "id", "model")
+    __slots__ = ("record", "pieces", "final", "id", "model", "non_text")
 
     def __init__(self, record: InferenceRecord) -> None:
         self.record = record
@@ -439,6 +452,7 @@ class ResponsesAccumulator:
         self.final: Any = None
         self.id: str | None = None
         self.model: str | None = None
+        self.non_text = False  # output other than text (tool calls, reasoning) began: see streams.Accumulator
 
     @property
     def text(self) -> str:
@@ -446,13 +460,20 @@ class ResponsesAccumulator:
 
     def add(self, event: Any) -> None:
         kind = getattr(event, "type", None)
+        if type(kind) is not str:
+            return
         if kind == "response.output_text.delta":
-            self.pieces.append(event.delta)
+            delta = getattr(event, "delta", None)
+            if delta and type(delta) is str:  # null or malformed on the wire: nothing to read
+                self.pieces.append(delta)
+        elif kind.endswith(".delta"):
+            self.non_text = True  # function-call arguments, reasoning, refusal...: output a text guard cannot judge
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
-            self.final = event.response
+            self.final = getattr(event, "response", None)
         elif kind == "response.created":
-            self.id = event.response.id
-            self.model = event.response.model
+            response = getattr(event, "response", None)
+            self.id = getattr(response, "id", None)
+            self.model = getattr(response, "model", None)
 
     def apply(self) -> None:
         if self.final is not None:
