@@ -39,3 +39,9 @@ PROVIDER_QDRANT = "qdrant"
 PROVIDER_LANGCHAIN = "langchain"
 #: ``@micrometrics.retriever`` / ``record_retrieval`` when the caller names no provider.
 PROVIDER_CUSTOM = "custom"
+
+#: ``micrometrics.drop.reason`` on ``micrometrics.evaluations.dropped``: why a call's monitors did not run.
+DROP_REASON_QUEUE_FULL = "queue_full"
+DROP_REASON_SHUTDOWN = "shutdown"
+#: ``micrometrics.<metric>.label`` of a monitor that shutdown left no time to evaluate (the span still ends).
+LABEL_SKIPPED = "skipped"
