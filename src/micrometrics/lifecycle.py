@@ -73,7 +73,8 @@ class Instrumentation:
         """
         self._finish(timeout_s, timeout_s * EVALUATION_SHARE)
 
-    def _finish(self, timeout_s: float, evaluation_s: float) -> None:
+    def _finish(self, timeout_s: float, evaluation_s: float, export_s: float | None = None) -> None:
+        """Within ``timeout_s``: evaluations for up to ``evaluation_s``, then the exporters (for at most ``export_s``)."""
         global _handle
         deadline = time.monotonic() + timeout_s
         with _lock:
@@ -92,6 +93,8 @@ class Instrumentation:
         tp = self.providers.tracer_provider
         push = getattr(tp, "force_flush", None)
         self.runtime.shutdown(evaluation_s, push=(lambda: _within(deadline, [(tp, push)], flushing=True)) if push else None)
+        if export_s is not None:
+            deadline = min(deadline, time.monotonic() + export_s)
         work = [(proc, proc.force_flush) for proc in self.providers.attached]
         work += [(p, p.shutdown) for p in self.providers.owned]
         _within(deadline, work, flushing=False)
@@ -105,7 +108,7 @@ class Instrumentation:
         # deadline and a second, the exporters a bounded time, and every span ends either way.
         if not self._closed:
             evaluation_s = self.settings.evaluation_deadline_s + 1.0
-            self._finish(evaluation_s + EXIT_EXPORT_S, evaluation_s)
+            self._finish(evaluation_s + EXIT_EXPORT_S, evaluation_s, EXIT_EXPORT_S)
 
     def __enter__(self) -> "Instrumentation":
         return self

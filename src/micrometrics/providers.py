@@ -14,10 +14,9 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from micrometrics.config import Settings
-from micrometrics.console import ConsoleSpanExporter
+from micrometrics.console import ConsoleSpanExporter, ConsoleSpanProcessor
 from micrometrics_semconv import attributes as A
 
 logger = logging.getLogger("micrometrics")
@@ -57,7 +56,7 @@ def pipeline_for(settings: Settings) -> Pipeline:
     if settings.exporter == "none":
         return Pipeline()
     if settings.exporter == "console":
-        return Pipeline(span_processor=SimpleSpanProcessor(ConsoleSpanExporter()))
+        return Pipeline(span_processor=ConsoleSpanProcessor(ConsoleSpanExporter()))
     from micrometrics import backends
 
     return backends.pipeline_for(settings)
