@@ -255,7 +255,8 @@ def test_plain_otlp_says_once_that_the_collector_is_down_and_prints_none_of_the_
         assert handle.force_flush(timeout_s=2) is False
         # The exporter gives up on its own clock (OTEL_EXPORTER_OTLP_TIMEOUT, 10 s): wait for the verdict.
         waited = time.monotonic() + 30
-        while not any(r.getMessage().startswith("micrometrics: cannot export") for r in caplog_records) and time.monotonic() < waited:
+        while not any(r.getMessage().startswith("micrometrics: cannot export") and f":{port}/" in r.getMessage() for r in caplog_records) \
+                and time.monotonic() < waited:
             time.sleep(0.1)
         for _ in range(3):
             client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
