@@ -223,3 +223,16 @@ def test_without_the_guard_the_incident_reaches_the_user(demo, telemetry, name):
     assert span.attributes["micrometrics.language_match.label"] == "mismatch"
     assert A.MICROMETRICS_ATTEMPT not in span.attributes
     assert len(demo.requests) == 1
+
+
+@pytest.mark.parametrize("name", sorted(DRIVERS))
+def test_guard_retries_of_plain_and_streamed_calls_are_one_series(demo, telemetry, name):
+    """A stream's guard decides on its prefix, before the response model is known: the retry counter must not
+    split into a series with ``gen_ai.response.model`` and one without."""
+    driver = DRIVERS[name]
+    telemetry.instrument(metrics=[LanguageMatch(mode="guard")])
+    assert driver.call(demo, False, "plain") == GERMAN_ANSWER
+    assert driver.call(demo, False, "stream") == GERMAN_ANSWER
+    [retry] = telemetry.metrics()[M.MICROMETRICS_GUARD_RETRIES]
+    assert retry.value == 2 and retry.attributes[A.MICROMETRICS_METRIC_NAME] == "language_match"
+    assert A.GEN_AI_RESPONSE_MODEL not in retry.attributes
