@@ -348,3 +348,38 @@ def test_evaluation_events_are_stamped_no_later_than_their_span_ends(demo, telem
     logs = [r for r in telemetry.logs() if r.event_name == "gen_ai.evaluation.result"]
     ends = {s.context.span_id: s.end_time for s in spans}
     assert logs and all(r.timestamp <= ends[r.span_id] for r in logs)
+
+
+STREAM_SCRIPT = """
+    import sys, threading, time, openai, micrometrics
+    from micrometrics.metric import MicroMetric, Result
+
+    class Slow(MicroMetric):
+        name = "slow_monitor"
+        def evaluate(self, call):
+            threading.Event().wait(0.3)
+            return Result("pass")
+
+    micrometrics.instrument(exporter="console", instrumentations=["openai"], metrics=[Slow()])
+    client = openai.OpenAI(base_url=sys.argv[1], api_key="test", max_retries=0)
+    messages = [{"role": "user", "content": "Wie spät ist es?"}]
+    client.chat.completions.create(model="gpt-4o-mini", messages=messages)  # its line comes 0.3 s later
+    print("<STREAM>", end="", flush=True)
+    for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True):
+        if chunk.choices and chunk.choices[0].delta.content:
+            print(chunk.choices[0].delta.content, end="", flush=True)
+        time.sleep(0.05)
+    print("<END>", flush=True)
+"""
+
+
+def test_console_lines_never_land_in_the_middle_of_streamed_text(demo):
+    out = subprocess.run(
+        _script(STREAM_SCRIPT) + [demo.openai_base_url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env={**_env(), "NO_COLOR": "1"}, cwd=ROOT, timeout=120,
+    )
+    assert out.returncode == 0, out.stdout
+    before, rest = out.stdout.split("<STREAM>")
+    streamed, after = rest.split("<END>")
+    assert "[micrometrics]" not in streamed, out.stdout
+    assert len([l for l in (before + after).splitlines() if l.startswith("[micrometrics] chat gpt-4o-mini")]) == 2, out.stdout
