@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = [{"role": "user", "content": "Wie spät ist es?"}]
 #: Hang items: what "not blocked for seconds" allows beyond the timeout on a loaded 2-core machine.
 SLACK_S = 3.0
+#: What exit gives the exporters once evaluations are done (lifecycle.EXIT_EXPORT_S).
+EXIT_EXPORT_S = 2.0
 
 
 class Slow(MicroMetric):
@@ -282,8 +284,6 @@ EXIT_DOWN_SCRIPT = """
 
 @pytest.mark.parametrize("backend", ["closed port", "never answers"])
 def test_exit_is_bounded_when_the_collector_is_down(demo, backend):
-    from micrometrics.lifecycle import EXIT_EXPORT_S
-
     silent = Silent()
     url = closed_port_url() if backend == "closed port" else silent.__enter__().url
     try:
