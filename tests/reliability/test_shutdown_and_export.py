@@ -148,7 +148,7 @@ EXIT_SCRIPT = """
     class Slow(MicroMetric):
         name = "slow_monitor"
         def evaluate(self, call):
-            threading.Event().wait(0.02)
+            threading.Event().wait(0.05)
             return Result("pass")
 
     micrometrics.instrument(exporter="otlp", endpoint=sys.argv[2], instrumentations=["openai"], metrics=[Slow()],
@@ -161,7 +161,7 @@ EXIT_SCRIPT = """
 
 
 def test_exit_with_a_backlog_ends_every_span_and_counts_what_it_skipped(demo, sink):
-    calls = 300  # 300 x 20 ms of evaluation = 6 s of backlog; exit gives evaluations 1.5 s (deadline + 1)
+    calls = 200  # 200 x 50 ms of evaluation = 10 s of backlog; exit gives evaluations 1.5 s (deadline + 1)
     out = subprocess.run(
         _script(EXIT_SCRIPT) + [demo.openai_base_url, sink.url, str(calls)],
         capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=180,
