@@ -213,12 +213,12 @@ class MonitorWorker:
             if metrics:
                 self._dropped += 1
             return False
-        if self._thread is None:
-            self._start()
-        self._last_submitted = next(self._submitted)
         runtime = self._runtime_ref()
         if runtime is None:
             return False
+        if self._thread is None:
+            self._start()
+        self._last_submitted = next(self._submitted)
         self._queue.put(_Job(record, metrics, runtime))
         return True
 

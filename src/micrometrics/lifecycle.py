@@ -10,7 +10,7 @@ import time
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics import config, core, metricsconfig, providers, registry
+from micrometrics import config, core, metricsconfig, providers, registry, safety
 from micrometrics.attributes import ContentPolicy
 from micrometrics.metric import MicroMetric
 
@@ -92,7 +92,10 @@ class Instrumentation:
                 _handle = None
         tp = self.providers.tracer_provider
         push = getattr(tp, "force_flush", None)
-        self.runtime.shutdown(evaluation_s, push=(lambda: _within(deadline, [(tp, push)], flushing=True)) if push else None)
+        try:
+            self.runtime.shutdown(evaluation_s, push=(lambda: _within(deadline, [(tp, push)], flushing=True)) if push else None)
+        except Exception as exc:  # shutdown runs in the app's exit path: never raise there
+            safety.report("finish", exc)
         if export_s is not None:
             deadline = min(deadline, time.monotonic() + export_s)
         work = [(proc, proc.force_flush) for proc in self.providers.attached]
