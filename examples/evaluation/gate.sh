@@ -4,7 +4,7 @@
 # Exits 1: the candidate system prompt makes German conversations drift to English.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-out="${1:-evaluation-output}"
+out="${1:-eval-out}"  # git ignores it
 mkdir -p "$out"
 if command -v micrometrics >/dev/null; then mm=micrometrics
 elif [ -x .venv/bin/micrometrics ]; then mm=.venv/bin/micrometrics

@@ -44,3 +44,8 @@ PROVIDER_CUSTOM = "custom"
 #: attempt's response (``on_fail="return"``) or a ``GuardError`` carrying it (``on_fail="raise"``).
 GUARD_FALLBACK_PREVIOUS = "previous_attempt"
 GUARD_FALLBACK_ERROR = "guard_error"
+#: ``micrometrics.drop.reason`` on ``micrometrics.evaluations.dropped``: why a call's monitors did not run.
+DROP_REASON_QUEUE_FULL = "queue_full"
+DROP_REASON_SHUTDOWN = "shutdown"
+#: ``micrometrics.<metric>.label`` of a monitor that shutdown left no time to evaluate (the span still ends).
+LABEL_SKIPPED = "skipped"

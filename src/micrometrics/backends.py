@@ -42,7 +42,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.util.re import parse_env_headers
 
-from micrometrics import providers
+from micrometrics import providers, safety
 from micrometrics.config import Settings
 from micrometrics_semconv import attributes as A
 
@@ -78,6 +78,8 @@ GRPC_CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1), ("grpc.max_reconn
 
 def pipeline_for(settings: Settings) -> providers.Pipeline:
     """The pipeline of a named backend preset (``providers.pipeline_for`` handles the generic ones)."""
+    if settings.exporter == "otlp":
+        return otlp_pipeline(settings)
     if settings.exporter == "jaeger":
         return jaeger_pipeline(settings)
     if settings.exporter == "datadog":
@@ -86,6 +88,18 @@ def pipeline_for(settings: Settings) -> providers.Pipeline:
 
 
 # ---- presets ------------------------------------------------------------------------------
+
+
+def otlp_pipeline(settings: Settings) -> providers.Pipeline:
+    """Plain ``exporter="otlp"``: every signal to one OTLP endpoint (the SDK's defaults), with the presets' outage handling."""
+    protocol = settings.protocol
+    default = f"http://localhost:{OTLP_GRPC_PORT if protocol == 'grpc' else OTLP_HTTP_PORT}"
+    health = ExportHealth("the OTLP collector")
+    return providers.Pipeline(
+        span_processor=_guarded_spans(settings, protocol, default, {}, health),
+        metric_reader=_guarded_metrics(settings, protocol, default, {}, health, None),
+        log_processor=_guarded_logs(settings, protocol, default, {}, health),
+    )
 
 
 def jaeger_pipeline(settings: Settings) -> providers.Pipeline:
@@ -461,8 +475,13 @@ class Outbox:
             try:
                 ok = bool(self._send(chunk))
             except Exception as exc:
-                ok = False
-                self._reason = self._reason or f"{type(exc).__name__}: {exc}"
+                # An exporter that raises is broken, not the backend: retrying the chunk would raise again and
+                # block everything behind it. Drop it, counted.
+                safety.report("export", exc)
+                self.health.count_dropped(f"{self.what} (exporter error)", len(chunk))
+                for _ in chunk:
+                    self._pending.popleft()
+                continue
             finally:
                 _exporting.outbox = None
                 self.health.attempting -= 1

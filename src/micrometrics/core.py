@@ -56,6 +56,10 @@ class GuardVerdict:
 
 
 RETURN = GuardVerdict("return")
+#: OTLP carries integer points as int64: one larger value would fail the whole metrics batch (the app's points too).
+_INT64_MAX = 2**63 - 1
+#: Calls ended unevaluated at shutdown between two pushes of the span processor (its queue holds 2,048).
+_SKIP_CHUNK = 512
 _TOKEN_COUNTS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens")
 
 
@@ -207,8 +211,10 @@ class Runtime:
         # Provider data is untrusted: a token count that is not a count is dropped, not exported.
         for name in _TOKEN_COUNTS:
             value = getattr(record, name)
-            if value is not None and (type(value) is not int or value < 0):
+            if value is not None and (type(value) is not int or value < 0 or value > _INT64_MAX):
                 setattr(record, name, None)
+                if type(value) is int and value > _INT64_MAX:
+                    safety.report("response", OverflowError(f"{name} out of the int64 range OTLP carries"))
 
     def fail(self, record: CallRecord, exc: BaseException) -> None:
         """The call raised: error status, error.type, the exception, metrics; the span ends now."""
@@ -260,7 +266,8 @@ class Runtime:
         if self.worker.submit(record, chosen):
             return verdict  # the worker writes the response and ends the span
         if chosen:
-            self.dropped.add(1, metric_attributes(record))
+            reason = V.DROP_REASON_SHUTDOWN if self.worker.closed else V.DROP_REASON_QUEUE_FULL
+            self.dropped.add(1, {**metric_attributes(record), A.MICROMETRICS_DROP_REASON: reason})
         self.write(record)
         self.seal(record)
         record.span.end(end_time=record.end_time_ns)
@@ -319,7 +326,7 @@ class Runtime:
         if not can_retry:
             return GuardVerdict("return", results=results)
         if record.attempt <= g.max_retries:
-            self.retries.add(1, {**metric_attributes(record), A.MICROMETRICS_METRIC_NAME: g.name})
+            self.retries.add(1, {**retry_dimensions(record), A.MICROMETRICS_METRIC_NAME: g.name})
             return GuardVerdict("retry", g.corrective_instruction(view, r), results, g.name, g.on_fail)
         if record.span.is_recording():
             record.span.set_attribute(A.MICROMETRICS_GUARD_FAILED, True)
@@ -336,6 +343,26 @@ class Runtime:
                 safety.report("finish", exc)
             yield_point()
             self.emit(record, results)
+        except Exception as exc:
+            safety.report("emission", exc)
+        finally:
+            self.seal(record)
+            record.span.end(end_time=record.end_time_ns)
+
+    def complete_skipped(self, record: CallRecord, results: list[tuple[MicroMetric, Result, float]], skipped: Sequence[MicroMetric]) -> None:
+        """Shutdown left no time to evaluate: the response, the results so far, ``skipped`` for the rest; the span ends."""
+        try:
+            try:
+                self.write(record)
+            except Exception as exc:
+                safety.report("finish", exc)
+            if results:
+                self.emit(record, results)
+            if skipped:
+                span = record.span
+                if span.is_recording():
+                    self.budget.add(span, {f"{A.MICROMETRIC_ATTRIBUTE_PREFIX}{m.name}.{A.RESULT_LABEL}": V.LABEL_SKIPPED for m in skipped})
+                self.dropped.add(1, {**metric_attributes(record), A.MICROMETRICS_DROP_REASON: V.DROP_REASON_SHUTDOWN})
         except Exception as exc:
             safety.report("emission", exc)
         finally:
@@ -365,6 +392,8 @@ class Runtime:
         recording = span.is_recording()
         dims = metric_attributes(record)
         span_ctx = trace.set_span_in_context(span) if self.logger is not None else None
+        # Stamped at the call's end: the span ends then, and an event after its span's end is out of order.
+        stamp = record.end_time_ns
         for metric, result, took in results:
             yield_point()
             name = metric.name
@@ -390,7 +419,7 @@ class Runtime:
                     event[A.GEN_AI_EVALUATION_SCORE_VALUE] = result.score
                 if result.explanation:
                     event[A.GEN_AI_EVALUATION_EXPLANATION] = result.explanation
-                span.add_event(E.MICROMETRICS_EVALUATION_EVENT, event)
+                span.add_event(E.MICROMETRICS_EVALUATION_EVENT, event, timestamp=stamp)
                 yield_point()
             if self.logger is not None:
                 log_attrs: dict[str, Any] = {
@@ -405,7 +434,7 @@ class Runtime:
                     log_attrs[A.GEN_AI_EVALUATION_EXPLANATION] = result.explanation
                 if record.response_id:
                     log_attrs[A.GEN_AI_RESPONSE_ID] = record.response_id
-                self.logger.emit(event_name=E.GEN_AI_EVALUATION_RESULT, attributes=log_attrs, context=span_ctx)
+                self.logger.emit(event_name=E.GEN_AI_EVALUATION_RESULT, attributes=log_attrs, context=span_ctx, timestamp=stamp)
                 yield_point()
             point = {**dims, A.MICROMETRICS_METRIC_NAME: name, A.MICROMETRICS_LABEL: result.label}
             self.evaluations.add(point)
@@ -457,8 +486,34 @@ class Runtime:
     def flush(self, timeout_s: float) -> bool:
         return self.worker.flush(timeout_s)
 
-    def shutdown(self, timeout_s: float) -> bool:
-        return self.worker.shutdown(timeout_s)
+    def shutdown(self, timeout_s: float, push: Any = None) -> bool:
+        """Evaluate what is queued for up to ``timeout_s``, then end every remaining call's span unevaluated
+        (``skipped``, counted in ``micrometrics.evaluations.dropped``); True when nothing was skipped.
+
+        ``push`` (no arguments) runs between chunks of ended spans, so that the span processor's bounded queue keeps up.
+        """
+        worker = self.worker
+        ok = worker.flush(timeout_s)
+        worker.close()
+        for _ in range(3):
+            while worker.skip_pending(_SKIP_CHUNK):
+                if push is not None:
+                    push()
+            worker.skip_busy()
+            # A call the monitor thread took just before close() is either finished or busy by now.
+            if worker.flush(0.02):
+                break
+        worker.stop()
+        return ok
+
+
+def retry_dimensions(record: CallRecord) -> dict[str, Any]:
+    """A retry is decided before the response model or an error is known on some paths (a stream's prefix):
+    leaving both out keeps one series per guard."""
+    dims = metric_attributes(record)
+    dims.pop(A.GEN_AI_RESPONSE_MODEL, None)
+    dims.pop(A.ERROR_TYPE, None)
+    return dims
 
 
 def _retry_links(replaces: CallRecord, guard: str | None) -> list[Link] | None:

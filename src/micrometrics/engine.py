@@ -98,10 +98,12 @@ class MetricQuarantined(Exception):
 
 
 class _Job:
-    __slots__ = ("record", "metrics", "done", "lock", "results", "position", "running")
+    __slots__ = ("record", "metrics", "done", "lock", "results", "position", "running", "runtime")
 
-    def __init__(self, record: "CallRecord", metrics: list[MicroMetric]) -> None:
+    def __init__(self, record: "CallRecord", metrics: list[MicroMetric], runtime: Any = None) -> None:
         self.record = record
+        #: Strong: a queued call's span must still end after the app dropped its handle (the worker's is weak).
+        self.runtime = runtime
         self.metrics = metrics
         self.done = False
         self.lock = threading.Lock()
@@ -175,7 +177,7 @@ class MonitorWorker:
     def __init__(
         self, runtime: "Runtime", max_queue: int = DEFAULT_MAX_QUEUE, deadline_s: float = DEFAULT_DEADLINE_S, evaluator: str = "thread"
     ) -> None:
-        self._runtime = weakref.proxy(runtime)
+        self._runtime_ref = weakref.ref(runtime)
         self.max_queue = max_queue
         self.deadline_s = deadline_s
         self.isolate = evaluator == "process"
@@ -195,6 +197,7 @@ class MonitorWorker:
         self._submitted = itertools.count(1)
         self._last_submitted = 0
         self._processed = 0
+        self._skipped = 0  # queued calls ended unevaluated at shutdown (only the shutting-down thread counts)
         self._dropped = 0
         self._thread: threading.Thread | None = None
         self._generation = 0
@@ -214,12 +217,16 @@ class MonitorWorker:
         self._reset()
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def dropped(self) -> int:
         return self._dropped
 
     @property
     def pending(self) -> int:
-        return self._last_submitted - self._processed
+        return self._last_submitted - self._processed - self._skipped
 
     def submit(self, record: "CallRecord", metrics: list[MicroMetric]) -> bool:
         """Enqueue without blocking; False (and counted, when it had monitors) when the queue is full or closed."""
@@ -227,10 +234,13 @@ class MonitorWorker:
             if metrics:
                 self._dropped += 1
             return False
+        runtime = self._runtime_ref()
+        if runtime is None:
+            return False
         if self._thread is None:
             self._start()
         self._last_submitted = next(self._submitted)
-        self._queue.put(_Job(record, metrics))
+        self._queue.put(_Job(record, metrics, runtime))
         return True
 
     def _start(self) -> None:
@@ -419,10 +429,9 @@ class MonitorWorker:
         if timed_out:
             for m in job.metrics[job.position :]:
                 results.append((m, Result("timeout", explanation=f"not finished within {self.deadline_s:g}s"), self.deadline_s))
-        try:
-            self._runtime.complete_monitored(job.record, results)
-        except ReferenceError:
-            pass
+        runtime = job.runtime
+        job.runtime = None
+        runtime.complete_monitored(job.record, results)
 
     def _watch(self) -> None:
         nap = self._closing.wait
@@ -465,14 +474,59 @@ class MonitorWorker:
         """Wait until every call submitted so far is evaluated and emitted."""
         target = self._last_submitted
         deadline = time.monotonic() + timeout_s
-        while self._processed < target:
+        while self._processed + self._skipped < target:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.002)
         return True
 
+    def close(self) -> None:
+        """Take no more calls: from now on ``submit`` refuses and the caller finishes its call inline."""
+        self._closed = True
+
+    def skip_pending(self, limit: int) -> int:
+        """End up to ``limit`` queued calls now, unevaluated (their monitors read ``skipped``); how many were ended."""
+        items = self._queue._items
+        n = 0
+        while n < limit:
+            try:
+                job = items.popleft()
+            except IndexError:
+                break
+            if job is _STOP:
+                items.appendleft(job)
+                break
+            self._skip(job)
+            n += 1
+        self._skipped += n
+        return n
+
+    def skip_busy(self) -> None:
+        """End the call the monitor thread is evaluating with what it has so far (a slow metric must not hold shutdown)."""
+        job = self._busy
+        if job is not None:
+            self._skip(job)
+
+    def _skip(self, job: _Job) -> None:
+        with job.lock:
+            if job.done:
+                return
+            job.done = True
+            results = list(job.results)
+            runtime, job.runtime = job.runtime, None
+        try:
+            runtime.complete_skipped(job.record, results, job.metrics[job.position :])
+        except Exception as exc:
+            safety.report("emission", exc)
+
     def shutdown(self, timeout_s: float = 5.0) -> bool:
         ok = self.flush(timeout_s)
+        self._closed = True
+        self.stop()
+        return ok
+
+    def stop(self) -> None:
+        """Stop the monitor thread and the watchdog once the queue is empty, release the evaluator process."""
         self._closed = True
         if self._thread is not None:
             self._last_submitted = next(self._submitted)
@@ -482,4 +536,3 @@ class MonitorWorker:
         ev, self._evaluator = self._evaluator, None
         if ev is not None:
             ev.release(list(self._sent))
-        return ok

@@ -6,16 +6,21 @@ import atexit
 import datetime as _dt
 import logging
 import threading
+import time
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics import config, core, metricsconfig, providers, registry
+from micrometrics import config, core, metricsconfig, providers, registry, safety
 from micrometrics.attributes import ContentPolicy
 from micrometrics.metric import MicroMetric
 
 logger = logging.getLogger("micrometrics")
 _lock = threading.RLock()
 _handle: "Instrumentation | None" = None
+#: ``shutdown(timeout_s)``: the share of the time pending evaluations get before the rest end unevaluated.
+EVALUATION_SHARE = 0.5
+#: At exit, after the evaluations' time: what the exporters get to deliver (a backend that is down must not hold the exit).
+EXIT_EXPORT_S = 2.0
 
 
 class Instrumentation:
@@ -59,22 +64,28 @@ class Instrumentation:
         return self.providers.logger_provider
 
     def force_flush(self, timeout_s: float = 5.0) -> bool:
-        """Finish pending evaluations, then push every span, metric point and log record out."""
+        """Finish pending evaluations, then push every span, metric point and log record out, within ``timeout_s``.
+
+        True only when everything was evaluated and the exporters report it delivered.
+        """
+        deadline = time.monotonic() + timeout_s
         ok = self.runtime.flush(timeout_s)
-        for p in (self.providers.tracer_provider, self.providers.meter_provider, self.providers.logger_provider):
-            flush = getattr(p, "force_flush", None)
-            if flush is None:
-                continue
-            try:
-                ok = bool(flush(int(timeout_s * 1000))) and ok
-            except Exception as exc:
-                logger.debug("micrometrics: force_flush of %r failed: %s", p, exc)
-                ok = False
-        return ok
+        provs = (self.providers.tracer_provider, self.providers.meter_provider, self.providers.logger_provider)
+        calls = [(p, getattr(p, "force_flush", None)) for p in provs]
+        return _within(deadline, [(p, f) for p, f in calls if f is not None], flushing=True) and ok
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
-        """Restore every wrapped method, finish pending work, shut down the providers we created."""
+        """Restore every wrapped method, finish pending work, shut down the providers we created, within ``timeout_s``.
+
+        Half the time goes to pending evaluations; calls still queued then end unevaluated (``skipped``), so that
+        every span is exported; the rest goes to the exporters.
+        """
+        self._finish(timeout_s, timeout_s * EVALUATION_SHARE)
+
+    def _finish(self, timeout_s: float, evaluation_s: float, export_s: float | None = None) -> None:
+        """Within ``timeout_s``: evaluations for up to ``evaluation_s``, then the exporters (for at most ``export_s``)."""
         global _handle
+        deadline = time.monotonic() + timeout_s
         with _lock:
             if self._closed:
                 return
@@ -88,26 +99,28 @@ class Instrumentation:
                 core.set_current(None)
             if _handle is self:
                 _handle = None
-        self.runtime.shutdown(timeout_s)
-        for proc in self.providers.attached:
-            try:
-                proc.force_flush(int(timeout_s * 1000))
-            except Exception:
-                pass
-        for p in self.providers.owned:
-            try:
-                p.shutdown()
-            except Exception as exc:
-                logger.debug("micrometrics: shutdown of %r failed: %s", p, exc)
+        tp = self.providers.tracer_provider
+        push = getattr(tp, "force_flush", None)
+        try:
+            self.runtime.shutdown(evaluation_s, push=(lambda: _within(deadline, [(tp, push)], flushing=True)) if push else None)
+        except Exception as exc:  # shutdown runs in the app's exit path: never raise there
+            safety.report("finish", exc)
+        if export_s is not None:
+            deadline = min(deadline, time.monotonic() + export_s)
+        work = [(proc, proc.force_flush) for proc in self.providers.attached]
+        work += [(p, p.shutdown) for p in self.providers.owned]
+        _within(deadline, work, flushing=False)
         try:
             atexit.unregister(self._at_exit)
         except Exception:
             pass
 
     def _at_exit(self) -> None:
-        # Runs before the SDK providers' own exit hooks (registered earlier): pending monitors first.
+        # Runs before the SDK providers' own exit hooks (registered earlier; ours are off): evaluations get their
+        # deadline and a second, the exporters a bounded time, and every span ends either way.
         if not self._closed:
-            self.runtime.flush(self.settings.evaluation_deadline_s + 1.0)
+            evaluation_s = self.settings.evaluation_deadline_s + 1.0
+            self._finish(evaluation_s + EXIT_EXPORT_S, evaluation_s, EXIT_EXPORT_S)
 
     def __enter__(self) -> "Instrumentation":
         return self
@@ -216,6 +229,34 @@ def uninstrument(timeout_s: float = 5.0) -> None:
         handle.shutdown(timeout_s)
 
 
+def _within(deadline: float, work: list[tuple[Any, Callable[..., Any]]], *, flushing: bool) -> bool:
+    """Run each call (a provider's force_flush or shutdown) on its own daemon thread and wait until ``deadline`` at most.
+
+    The SDK's force_flush ignores its timeout and an exporter's request can hang: the caller must not. True when every
+    call finished in time and none reported failure.
+    """
+    results: list[bool] = []
+    threads = []
+    for target, call in work:
+        def run(call: Callable[..., Any] = call, target: Any = target) -> None:
+            try:
+                if flushing:
+                    results.append(bool(call(max(1, int((deadline - time.monotonic()) * 1000)))))
+                else:
+                    call()
+                    results.append(True)
+            except Exception as exc:
+                logger.debug("micrometrics: %s of %r failed: %s", "force_flush" if flushing else "shutdown", target, exc)
+                results.append(False)
+
+        t = threading.Thread(target=run, name="micrometrics-flush", daemon=True)
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return len(results) == len(threads) and all(results)
+
+
 def current() -> Instrumentation | None:
     return _handle
 
@@ -258,5 +299,5 @@ def runtime_for_auto_instrumentation(**kwargs: Any) -> core.Runtime:
             capture_content=capture,
         )
         core.set_current(runtime)
-        atexit.register(runtime.flush, 3.0)
+        atexit.register(runtime.shutdown, 3.0)  # evaluations get 3 s; every span still ends (skipped, counted)
         return runtime

@@ -5,22 +5,18 @@ from __future__ import annotations
 import logging
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry import _logs as otel_logs
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from micrometrics import safety
 from micrometrics.config import Settings
-from micrometrics.console import ConsoleSpanExporter
+from micrometrics.console import ConsoleSpanExporter, ConsoleSpanProcessor
 from micrometrics_semconv import attributes as A
 
 logger = logging.getLogger("micrometrics")
@@ -46,88 +42,6 @@ def _http_endpoint(base: str | None, signal: str) -> str | None:
     return base if base.rstrip("/").endswith(path) else base.rstrip("/") + path
 
 
-def otlp_exporters(settings: Settings, endpoint: str | None, headers: dict[str, str] | None, temporality: Any = None) -> tuple[Any, Any, Any]:
-    """(span, metric, log) OTLP exporters for the protocol; None endpoint: the OTEL_EXPORTER_OTLP_* environment."""
-    headers = headers or None
-    if settings.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        insecure = endpoint.startswith("http://") if endpoint else None
-        return (
-            OTLPSpanExporter(endpoint=endpoint, headers=headers, insecure=insecure),
-            OTLPMetricExporter(endpoint=endpoint, headers=headers, insecure=insecure, preferred_temporality=temporality),
-            OTLPLogExporter(endpoint=endpoint, headers=headers, insecure=insecure),
-        )
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return (
-        OTLPSpanExporter(endpoint=_http_endpoint(endpoint, "traces"), headers=headers),
-        OTLPMetricExporter(endpoint=_http_endpoint(endpoint, "metrics"), headers=headers, preferred_temporality=temporality),
-        OTLPLogExporter(endpoint=_http_endpoint(endpoint, "logs"), headers=headers),
-    )
-
-
-class ReportedSpanExporter(SpanExporter):
-    """An exporter we built: an exception in it fails the batch, counted and logged once (safety.report)."""
-
-    def __init__(self, inner: SpanExporter) -> None:
-        self.inner = inner
-
-    def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        try:
-            return self.inner.export(spans)
-        except Exception as exc:
-            safety.report("export", exc)
-            return SpanExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-
-class ReportedLogExporter(LogRecordExporter):
-    def __init__(self, inner: LogRecordExporter) -> None:
-        self.inner = inner
-
-    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        try:
-            return self.inner.export(batch)
-        except Exception as exc:
-            safety.report("export", exc)
-            return LogRecordExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-
-class ReportedMetricExporter(MetricExporter):
-    def __init__(self, inner: MetricExporter) -> None:
-        super().__init__(preferred_temporality=inner._preferred_temporality, preferred_aggregation=inner._preferred_aggregation)
-        self.inner = inner
-
-    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        try:
-            return self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        except Exception as exc:
-            safety.report("export", exc)
-            return MetricExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self.inner.force_flush(timeout_millis=timeout_millis)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
-
-
 @dataclass
 class Pipeline:
     """What to export where, decided from the settings (presets live in ``backends``)."""
@@ -142,14 +56,7 @@ def pipeline_for(settings: Settings) -> Pipeline:
     if settings.exporter == "none":
         return Pipeline()
     if settings.exporter == "console":
-        return Pipeline(span_processor=SimpleSpanProcessor(ConsoleSpanExporter()))
-    if settings.exporter == "otlp":
-        spans, metrics_, logs = otlp_exporters(settings, settings.endpoint, settings.headers)
-        return Pipeline(
-            span_processor=BatchSpanProcessor(ReportedSpanExporter(spans)),
-            metric_reader=PeriodicExportingMetricReader(ReportedMetricExporter(metrics_)),
-            log_processor=BatchLogRecordProcessor(ReportedLogExporter(logs)),
-        )
+        return Pipeline(span_processor=ConsoleSpanProcessor(ConsoleSpanExporter()))
     from micrometrics import backends
 
     return backends.pipeline_for(settings)
@@ -177,7 +84,8 @@ def build(settings: Settings, tracer_provider: Any = None, meter_provider: Any =
             tp.add_span_processor(pipe.span_processor)
             attached.append(pipe.span_processor)
     else:
-        tp = TracerProvider(resource=resource)
+        # Our own exit hook shuts it down within a bounded time (the SDK's would wait on a hung backend).
+        tp = TracerProvider(resource=resource, shutdown_on_exit=False)
         if pipe.span_processor is not None:
             tp.add_span_processor(pipe.span_processor)
         owned.append(tp)
@@ -185,7 +93,7 @@ def build(settings: Settings, tracer_provider: Any = None, meter_provider: Any =
 
     mp = meter_provider or otel_metrics.get_meter_provider()
     if not _is_sdk(mp, MeterProvider):
-        mp = MeterProvider(resource=resource, metric_readers=[pipe.metric_reader] if pipe.metric_reader else [])
+        mp = MeterProvider(resource=resource, metric_readers=[pipe.metric_reader] if pipe.metric_reader else [], shutdown_on_exit=False)
         owned.append(mp)
         _install(otel_metrics, "get_meter_provider", "set_meter_provider", mp)
     elif settings.exporter_explicit and pipe.metric_reader is not None:
@@ -201,7 +109,7 @@ def build(settings: Settings, tracer_provider: Any = None, meter_provider: Any =
             lp.add_log_record_processor(pipe.log_processor)
             attached.append(pipe.log_processor)
     else:
-        lp = LoggerProvider(resource=resource)
+        lp = LoggerProvider(resource=resource, shutdown_on_exit=False)
         if pipe.log_processor is not None:
             lp.add_log_record_processor(pipe.log_processor)
         owned.append(lp)

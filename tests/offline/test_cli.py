@@ -149,3 +149,19 @@ def test_the_example_gate_script_produces_the_reports_and_fails_the_gate(tmp_pat
     assert "FAIL: language_match regressed beyond 2 points" in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json", "candidate.html", "candidate.json", "recorded.json", "report.html"]
     assert 'class="pass-rate-chart"' in (tmp_path / "report.html").read_text()
+
+
+def test_the_documented_eval_commands_write_only_into_a_git_ignored_directory():
+    """Following the README or the evaluation docs from the repository root leaves nothing in the root."""
+    root = ROOT
+    ignored = {line.strip() for line in (root / ".gitignore").read_text().splitlines()}
+    assert "eval-out/" in ignored
+    for doc in ("README.md", "docs/evaluation.md", "examples/evaluation/README.md"):
+        text = (root / doc).read_text(encoding="utf-8")
+        outputs = re.findall(r"--(?:json|html|traces-out) (\S+)", text)
+        outputs += [p for cmd in re.findall(r"micrometrics compare (\S+) (\S+)", text) for p in cmd]
+        # Placeholders (FILE, BASELINE.json) and the CI example's checked-in baseline are not written by these commands.
+        written = [p for p in outputs if p != "-" and not re.match(r"[A-Z$\"]", p) and not p.startswith("evals/")]
+        assert written and all(p.startswith("eval-out/") for p in written), (doc, written)
+    gate = (root / "examples/evaluation/gate.sh").read_text(encoding="utf-8")
+    assert 'out="${1:-eval-out}"' in gate

@@ -323,3 +323,16 @@ def test_a_guard_retry_links_to_the_attempt_it_replaces(demo, telemetry, name, m
     assert link.context.trace_id == first.context.trace_id and link.context.span_id == first.context.span_id
     assert link.attributes[A.MICROMETRICS_RETRY_OF] == 1
     assert link.attributes[A.MICROMETRICS_METRIC_NAME] == "language_match"
+
+
+@pytest.mark.parametrize("name", sorted(DRIVERS))
+def test_guard_retries_of_plain_and_streamed_calls_are_one_series(demo, telemetry, name):
+    """A stream's guard decides on its prefix, before the response model is known: the retry counter must not
+    split into a series with ``gen_ai.response.model`` and one without."""
+    driver = DRIVERS[name]
+    telemetry.instrument(metrics=[LanguageMatch(mode="guard")])
+    assert driver.call(demo, False, "plain") == GERMAN_ANSWER
+    assert driver.call(demo, False, "stream") == GERMAN_ANSWER
+    [retry] = telemetry.metrics()[M.MICROMETRICS_GUARD_RETRIES]
+    assert retry.value == 2 and retry.attributes[A.MICROMETRICS_METRIC_NAME] == "language_match"
+    assert A.GEN_AI_RESPONSE_MODEL not in retry.attributes
