@@ -7,7 +7,7 @@ import math
 import threading
 import time
 from time import perf_counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
@@ -98,6 +98,8 @@ class Result:
     passed: bool | None = None
     explanation: str | None = None
     details: Mapping[str, Any] | None = None
+    #: Label ``error``: the exception's text, which may quote content; exported only with capture on, through ``redact``.
+    error_message: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not self.label:

@@ -41,7 +41,8 @@ def client(demo):
         ({"metrics": [LanguageMatch(mode="sometimes")]}, ValueError, "'async', 'guard'"),
         ({"metrics": [LanguageMatch(), LanguageMatch()]}, ValueError, "two metrics are named 'language_match'"),
         ({"endpoint": "localhost:4317"}, ValueError, "must be a URL"),
-        ({"capture_content": "yes"}, TypeError, "True or False"),
+        ({"capture_content": "yes"}, ValueError, "SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT"),
+        ({"capture_content": 1}, TypeError, "NO_CONTENT"),
         ({"max_content_chars": 0}, ValueError, "positive int"),
     ],
 )
