@@ -250,6 +250,8 @@ class MicroMetric:
     #: instance pickles, and which keeps no state between calls that matters: the process
     #: works on a copy. Every built-in metric is process-safe.
     process_safe: bool = False
+    #: The ``micrometrics.context(...)`` keys this metric reads; ``context()`` warns once on keys no active metric reads.
+    context_keys: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -318,10 +320,11 @@ class MicroMetric:
             raise ValueError(f"{owner}: sample_rate={rate!r} must be a number between 0 and 1")
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ValueError(f"{owner}: max_retries={self.max_retries!r} must be an int >= 0")
-        if not isinstance(self.budget_s, (int, float)) or self.budget_s <= 0:
-            raise ValueError(f"{owner}: budget_s={self.budget_s!r} must be a positive number of seconds")
+        if isinstance(self.budget_s, bool) or not isinstance(self.budget_s, (int, float)) or not 0 < self.budget_s < math.inf:
+            raise ValueError(f"{owner}: budget_s={self.budget_s!r} must be a finite positive number of seconds, e.g. 0.05")
         if self.cost_per_failure is not None and (
-            isinstance(self.cost_per_failure, bool) or not isinstance(self.cost_per_failure, (int, float)) or self.cost_per_failure < 0
+            isinstance(self.cost_per_failure, bool) or not isinstance(self.cost_per_failure, (int, float))
+            or not 0 <= self.cost_per_failure < math.inf
         ):
             raise ValueError(f"{owner}: cost_per_failure={self.cost_per_failure!r} must be a number >= 0")
         if self.review_by is not None and not isinstance(self.review_by, _dt.date):

@@ -15,7 +15,7 @@ import wrapt
 
 import micrometrics
 from micrometrics import safety
-from micrometrics.metrics import LanguageMatch
+from micrometrics.metrics import BannedPhrases, ContextUtilization, LanguageMatch, ResponseLength, RetrievalPrecision
 from micrometrics_instrumentation.openai.translators import ChatTranslator
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import metrics as M
@@ -37,8 +37,11 @@ def client(demo):
         ({"metrics": [LanguageMatch]}, TypeError, "pass an instance"),
         ({"metrics": ["language_match"]}, TypeError, "is not a metric"),
         ({"metrics": LanguageMatch()}, TypeError, "list of micrometrics.MicroMetric"),
-        ({"metrics": [LanguageMatch(sample_rate=-0.1)]}, ValueError, "sample_rate=-0.1"),
-        ({"metrics": [LanguageMatch(mode="sometimes")]}, ValueError, "'async', 'guard'"),
+        ({"evaluation_deadline_s": float("inf")}, ValueError, "finite positive number"),
+        ({"evaluation_deadline_s": float("nan")}, ValueError, "finite positive number"),
+        ({"evaluation_deadline_s": True}, ValueError, "finite positive number"),
+        ({"instrumentations": {"openai": True}}, TypeError, "takes a list of library names"),
+        ({"evaluator": "subprocess"}, ValueError, "'thread', 'process'"),
         ({"metrics": [LanguageMatch(), LanguageMatch()]}, ValueError, "two metrics are named 'language_match'"),
         ({"endpoint": "localhost:4317"}, ValueError, "must be a URL"),
         ({"capture_content": "yes"}, ValueError, "SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT"),
@@ -51,6 +54,57 @@ def test_bad_options_raise_at_instrument_time_naming_value_and_allowed(options, 
         micrometrics.instrument(**options)
     assert needle in str(info.value)
     assert micrometrics.lifecycle.current() is None
+
+
+@pytest.mark.parametrize(
+    "build, needle",
+    [
+        (lambda: LanguageMatch(mode="gaurd"), "mode='gaurd' is not allowed; use one of 'async', 'guard'"),
+        (lambda: LanguageMatch(sample_rate=-0.1), "sample_rate=-0.1"),
+        (lambda: LanguageMatch(budget_s=float("nan")), "budget_s=nan must be a finite positive number"),
+        (lambda: LanguageMatch(on_fail="ignore"), "'return', 'raise'"),
+        (lambda: LanguageMatch(cost_per_failure=float("inf")), "cost_per_failure=inf"),
+        (lambda: ResponseLength(max_words=0), "max_words=0 must be an int >= 1"),
+        (lambda: ResponseLength(min_words=5, max_words=2), "min_words=5 is above max_words=2"),
+        (lambda: RetrievalPrecision(k=0), "k=0"),
+        (lambda: ContextUtilization(min_fraction=2), "min_fraction=2"),
+        (lambda: BannedPhrases(phrases=[""]), "non-empty strings"),
+    ],
+)
+def test_a_bad_builtin_metric_option_raises_in_its_constructor(build, needle):
+    """Where the mistake is made, naming the value and what is allowed; not later, at instrument()."""
+    with pytest.raises(ValueError) as info:
+        build()
+    assert needle in str(info.value)
+
+
+def test_evaluator_is_case_insensitive_like_every_choice_option():
+    from micrometrics import config
+
+    assert config.resolve(evaluator="Process", exporter="none", metrics=[]).evaluator == "process"
+
+
+def test_an_explicit_noop_tracer_provider_is_respected_not_replaced(demo, caplog):
+    """The app said "no tracing": no span is recorded anywhere, the call works, and we say so once."""
+    from opentelemetry.trace import NoOpTracerProvider
+    from telemetry_harness import Telemetry
+
+    t = Telemetry()
+    noop = NoOpTracerProvider()
+    try:
+        with caplog.at_level("WARNING", logger="micrometrics"):
+            handle = micrometrics.instrument(
+                tracer_provider=noop, meter_provider=t.meter_provider, logger_provider=t.logger_provider, exporter="none", metrics=[LanguageMatch()]
+            )
+        assert handle.tracer_provider is noop
+        r = client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        assert r.choices[0].message.content
+        handle.force_flush()
+        assert t.span_exporter.get_finished_spans() == ()
+        assert M.GEN_AI_CLIENT_OPERATION_DURATION in t.metrics()  # metrics still go where the app asked
+        assert [m for m in caplog.messages if "TracerProvider is a no-op" in m]
+    finally:
+        t.close()
 
 
 def test_bogus_exporter_lists_the_allowed_exporters():

@@ -107,6 +107,7 @@ class RetrievalPrecision(MicroMetric):
 
     name = "retrieval_precision"
     applies_to = (V.OPERATION_RETRIEVAL,)
+    context_keys = ("relevant_document_ids", "relevance_grades")
 
     def __init__(
         self,
@@ -126,6 +127,7 @@ class RetrievalPrecision(MicroMetric):
         self.min_score = min_score
         self.min_overlap = min_overlap
         self.relevance_threshold = relevance_threshold
+        self.validate()  # a mistake surfaces here, where it is made, not at instrument()
 
     def validate(self) -> None:
         super().validate()
@@ -250,6 +252,7 @@ class ContextUtilization(MicroMetric):
         super().__init__(**options)
         self.min_fraction = min_fraction
         self.min_shared_words = min_shared_words
+        self.validate()  # a mistake surfaces here, where it is made, not at instrument()
 
     def validate(self) -> None:
         super().validate()
