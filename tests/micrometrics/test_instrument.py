@@ -267,3 +267,92 @@ def test_opentelemetry_instrument_picks_up_the_openai_instrumentor():
     assert off.returncode == 0, off.stderr
     assert off.stdout.strip().splitlines()[0] == "plain"
     assert off.stdout.strip().splitlines()[2] == "[]"
+
+
+# ---- issue 14: expected_language forms, context() typos, one service name ---------------------------
+
+
+def _german_answer(demo):
+    demo.enqueue(json={"id": "chatcmpl-de", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini", "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant",
+         "content": "Ihre Bestellung wurde gestern verschickt und kommt voraussichtlich morgen bei Ihnen an."}}]})
+
+
+@pytest.mark.parametrize("language", ["German", "german", "deu", "ger", "de", "de-AT", "DE_de"])
+@pytest.mark.parametrize("where", ["context", "metric"])
+def test_expected_language_accepts_codes_tags_and_english_names(language, where, demo, telemetry):
+    telemetry.instrument(metrics=[LanguageMatch(expected=language) if where == "metric" else LanguageMatch()])
+    _german_answer(demo)
+    if where == "context":
+        with micrometrics.context(expected_language=language):
+            client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    else:
+        client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    attrs = telemetry.span().attributes
+    assert attrs["micrometrics.language_match.label"] == "match"
+    assert attrs["micrometrics.language_match.expected"] == "de"
+
+
+@pytest.mark.parametrize("language", ["xx", "Klingon", "de-", "", 7])
+def test_an_unknown_expected_language_is_rejected_where_it_is_given(language):
+    with pytest.raises(ValueError, match=r"expected.*(ISO 639|BCP 47).*German"):
+        LanguageMatch(expected=language)
+    with pytest.raises(ValueError, match=r"context\(expected_language=\.\.\.\).*(ISO 639|BCP 47)"):
+        with micrometrics.context(expected_language=language):
+            pass
+
+
+def test_a_context_key_no_active_metric_reads_warns_once(demo, telemetry):
+    from micrometrics import callcontext
+
+    callcontext._warned.discard("expected_languages")
+    telemetry.instrument(metrics=[LanguageMatch()])
+    with pytest.warns(UserWarning, match=r"context\(expected_languages=\.\.\.\): no active metric reads 'expected_languages'.*expected_language"):
+        with micrometrics.context(expected_languages="de"):
+            client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with micrometrics.context(expected_languages="de"):  # once per name
+            pass
+        with micrometrics.context(expected_language="de", conversation_id="c-1", attributes={"app.tier": "gold"}):
+            pass  # keys that are read: silent
+
+
+def test_the_providers_we_create_report_the_apps_service_and_say_so(demo, caplog):
+    """The app's TracerProvider says service "shop": our metrics and logs say "shop" too, not service_name=."""
+    import sys
+
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    sys.path.insert(0, str(ROOT / "tests" / "reliability"))
+    from otlp_sink import OtlpSink
+
+    app = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    with OtlpSink() as sink:
+        with caplog.at_level("WARNING", logger="micrometrics"):
+            handle = micrometrics.instrument(
+                tracer_provider=app, exporter="otlp", endpoint=sink.url, service_name="llm-app", capture_content=True,
+                instrumentations=["openai"], metrics=[LanguageMatch()],
+            )
+        try:
+            client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+            handle.force_flush()
+        finally:
+            micrometrics.uninstrument()
+            app.shutdown()
+        services = set()
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+        for signal, request, field in (("traces", trace_service_pb2.ExportTraceServiceRequest, "resource_spans"),
+                                       ("metrics", metrics_service_pb2.ExportMetricsServiceRequest, "resource_metrics"),
+                                       ("logs", logs_service_pb2.ExportLogsServiceRequest, "resource_logs")):
+            bodies = sink.raw(signal)
+            assert bodies, signal
+            for body in bodies:
+                for block in getattr(request.FromString(body), field):
+                    services.update((signal, kv.value.string_value) for kv in block.resource.attributes if kv.key == "service.name")
+    assert services == {("traces", "shop"), ("metrics", "shop"), ("logs", "shop")}
+    assert len([m for m in caplog.messages if "service_name='llm-app' cannot be applied" in m]) == 1
