@@ -356,3 +356,45 @@ def test_the_providers_we_create_report_the_apps_service_and_say_so(demo, caplog
                     services.update((signal, kv.value.string_value) for kv in block.resource.attributes if kv.key == "service.name")
     assert services == {("traces", "shop"), ("metrics", "shop"), ("logs", "shop")}
     assert len([m for m in caplog.messages if "service_name='llm-app' cannot be applied" in m]) == 1
+
+
+@pytest.mark.parametrize("variable", ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"])
+def test_an_otlp_endpoint_variable_without_a_scheme_is_an_error_naming_it(variable, monkeypatch):
+    """Not accepted and then failing on every export; not guessed either (http:// could send in clear text)."""
+    monkeypatch.setenv(variable, "localhost:4318")
+    with pytest.raises(ValueError, match=rf"{variable}='localhost:4318' has no scheme.*'http://localhost:4318'"):
+        micrometrics.instrument(exporter="otlp", metrics=[])
+    assert micrometrics.lifecycle.current() is None
+
+
+def test_otlp_protocol_http_json_is_sent_as_protobuf_to_the_same_endpoint_with_a_warning(demo, monkeypatch, caplog):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "reliability"))
+    from otlp_sink import OtlpSink
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    with OtlpSink() as sink:
+        with caplog.at_level("WARNING", logger="micrometrics"):
+            handle = micrometrics.instrument(exporter="otlp", endpoint=sink.url, instrumentations=["openai"], metrics=[])
+        try:
+            client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+            handle.force_flush()
+        finally:
+            micrometrics.uninstrument()
+        assert [s.name for s in sink.spans()] == ["chat gpt-4o-mini"]
+    assert handle.settings.protocol == "http/protobuf"
+    assert len([m for m in caplog.messages if "'http/json' is not supported by the installed" in m]) == 1
+
+
+def test_every_instrument_option_has_a_row_in_the_readme_options_table():
+    import inspect
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## `instrument()` options", 1)[1].split("\n\n", 2)[1]
+    rows = {name for line in table.splitlines() for name in re.findall(r"`(\w+)`", line.split("|")[1] if line.startswith("|") else "")}
+    missing = [p for p in inspect.signature(micrometrics.instrument).parameters if p not in rows]
+    assert missing == []
+    for mode in ("NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"):
+        assert mode in table
