@@ -269,6 +269,19 @@ def test_opentelemetry_instrument_picks_up_the_openai_instrumentor():
     assert off.stdout.strip().splitlines()[2] == "[]"
 
 
+def test_a_bad_capture_variable_under_zero_code_is_logged_naming_it_and_the_calls_are_traced():
+    """Not a crash the loader blames on the first library it instruments (anthropic, say)."""
+    tool = Path(sys.executable).with_name("opentelemetry-instrument")
+    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+           "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "EVENTS",
+           "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("examples", "src", "semconv", "instrumentation"))}  # this tree, not an install
+    out = _run(AUTO, env, [str(tool), sys.executable])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[2] == "['chat gpt-4o-mini']"
+    assert "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'EVENTS' is not a content capture mode" in out.stderr
+    assert "Instrumenting of" not in out.stderr
+
+
 # ---- issue 14: expected_language forms, context() typos, one service name ---------------------------
 
 
