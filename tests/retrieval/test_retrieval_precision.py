@@ -169,8 +169,9 @@ def test_bad_labels_are_an_error_result_not_an_exception(telemetry):
 
 
 @pytest.mark.parametrize(
-    "bad", [RetrievalPrecision(k=0), RetrievalPrecision(min_precision=2), RetrievalPrecision(relevance="yes")], ids=["k", "min_precision", "relevance"]
+    "bad", [{"k": 0}, {"min_precision": 2}, {"relevance": "yes"}], ids=["k", "min_precision", "relevance"]
 )
-def test_invalid_configuration_is_refused_at_instrument(telemetry, bad):
+def test_invalid_configuration_is_refused_in_the_constructor(bad):
+    """Where the mistake is made (issue 14), not later at instrument()."""
     with pytest.raises((ValueError, TypeError), match="RetrievalPrecision"):
-        telemetry.instrument(metrics=[bad])
+        RetrievalPrecision(**bad)
