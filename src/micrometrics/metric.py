@@ -349,17 +349,22 @@ def micro_metric(
     name: str | None = None,
     applies_to: Iterable[str] | None = None,
     mode: str = "async",
+    context_keys: Iterable[str] = (),
     **options: Any,
 ) -> Any:
     """Turn ``fn(call) -> Result`` into a MicroMetric instance.
 
-    ``@micro_metric`` or ``@micro_metric(name="polite", mode="guard", max_retries=1)``.
+    ``@micro_metric`` or ``@micro_metric(name="polite", mode="guard", max_retries=1)``;
+    ``context_keys``: the ``micrometrics.context(...)`` keys the function reads.
     """
 
     def build(f: Callable[[CallView], Result]) -> MicroMetric:
         if not callable(f):
             raise TypeError(f"@micro_metric decorates a function taking a call, got {f!r}")
         metric = _FunctionMetric(f, name=name or f.__name__, applies_to=applies_to, mode=mode, **options)
+        if isinstance(context_keys, str) or not all(isinstance(k, str) for k in context_keys):
+            raise TypeError(f"@micro_metric(context_keys={context_keys!r}) takes a list of context key names")
+        metric.context_keys = tuple(context_keys)
         metric.validate()
         return metric
 

@@ -411,3 +411,16 @@ def test_every_instrument_option_has_a_row_in_the_readme_options_table():
     assert missing == []
     for mode in ("NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"):
         assert mode in table
+
+
+def test_a_context_key_a_custom_metric_declares_does_not_warn(demo, telemetry):
+    @micrometrics.micro_metric(name="tenant_seen", context_keys=["tenant"])
+    def tenant_seen(call):
+        return micrometrics.Result("pass" if call.context.get("tenant") else "fail")
+
+    telemetry.instrument(metrics=[tenant_seen])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with micrometrics.context(tenant="acme"):
+            client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert telemetry.span().attributes["micrometrics.tenant_seen.label"] == "pass"
