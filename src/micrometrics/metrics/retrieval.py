@@ -148,7 +148,11 @@ class RetrievalPrecision(MicroMetric):
             documents = documents[: self.k]
         if not documents:
             return Result("undetermined", explanation="no documents retrieved")
-        labels = _labels(call.context)
+        try:
+            labels = _labels(call.context)
+        except (TypeError, ValueError) as exc:
+            # Our own message about the app's labels (ids and grades, not content): safe to export as the explanation.
+            return Result("error", explanation=str(exc)[:300])
         if labels is not None:
             return self._with_labels(documents, labels)
         judged = self._judge(call, documents)
