@@ -3,3 +3,5 @@
 GEN_AI_EVALUATION_RESULT = "gen_ai.evaluation.result"
 GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS = "gen_ai.client.inference.operation.details"
 MICROMETRICS_EVALUATION_EVENT = "micrometrics.evaluation"
+#: The general conventions' span event for an exception (``exception.type`` and, with capture on, message and stacktrace).
+EXCEPTION = "exception"

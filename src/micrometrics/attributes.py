@@ -153,6 +153,22 @@ def metric_attributes(record: CallRecord) -> dict[str, Any]:
     return attrs
 
 
+#: ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` values, as opentelemetry-util-genai defines them.
+NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT = "no_content", "span_only", "event_only", "span_and_event"
+CAPTURE_MODES = (NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT)
+
+
+def capture_targets(mode: str | bool) -> tuple[bool, bool]:
+    """(content on spans, content on events/log records) for a capture mode (True: both, False: neither)."""
+    if mode is True:
+        mode = SPAN_AND_EVENT
+    elif mode is False or mode is None:
+        mode = NO_CONTENT
+    if mode not in CAPTURE_MODES:
+        raise ValueError(f"capture_content={mode!r} is not a capture mode; allowed: True, False, {', '.join(map(repr, CAPTURE_MODES))}")
+    return mode in (SPAN_ONLY, SPAN_AND_EVENT), mode in (EVENT_ONLY, SPAN_AND_EVENT)
+
+
 #: The fields of a message part that hold content (text, tool arguments and results, URIs).
 _CONTENT_KEYS = ("content", "arguments", "response", "uri")
 
@@ -177,16 +193,27 @@ class ContentPolicy:
         return value
 
     def value(self, value: Any) -> Any:
-        """Every string inside a structured value (tool arguments, tool results) through ``text``."""
+        """Every string, number and key inside a structured value (tool arguments, tool results) through ``text``."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, Mapping):
-            return {k: self.value(v) for k, v in value.items()}
+            return {self._key(k): self.value(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self.value(v) for v in value]
-        if value is None or isinstance(value, (bool, int, float)):
+        if value is None or isinstance(value, bool):
             return value
+        if isinstance(value, (int, float)):
+            # A card number sent as a JSON number is content too; unchanged by redact, it stays a number.
+            shown = str(value)
+            redacted = self.text(shown)
+            return value if redacted == shown else redacted
         return self.text(str(value))  # what json.dumps(default=str) would export
+
+    def _key(self, key: Any) -> Any:
+        """A mapping key as JSON writes it (a str), through ``text``: keys can be content ({"4111...": ...})."""
+        if key is None or isinstance(key, bool):
+            return key
+        return self.text(key if isinstance(key, str) else str(key))
 
     def parts(self, parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
@@ -285,3 +312,15 @@ def error_type(exc: BaseException) -> str:
         return str(status)
     cls = type(exc)
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def error_text(exc_text: str, capture: bool, policy: ContentPolicy) -> str | None:
+    """An exception's message as exported: None with capture off (providers quote the input in
+    their errors), else through ``redact``; a broken ``redact`` fails closed (None)."""
+    if not capture or not exc_text:
+        return None
+    try:
+        return exportable(policy.text(exc_text))
+    except Exception as exc:
+        safety.report("content", exc)
+        return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import warnings
 from collections import OrderedDict, deque
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping
@@ -68,6 +69,11 @@ class _Documents:
     def drop_oldest(self) -> None:
         self.docs.popleft()
         self.bytes -= self.sizes.popleft()
+
+
+#: Keys the core itself reads; the rest are read by metrics (``MicroMetric.context_keys``).
+CORE_KEYS = frozenset({"attributes", "conversation_id"})
+_warned: set[str] = set()
 
 
 class RetrievedDocuments:
@@ -162,11 +168,37 @@ def _check(values: dict[str, Any]) -> None:
                     f"context(attributes=...): {k!r}={v!r} is not allowed; keys are str and values str, bool, int or float"
                 )
     lang = values.get("expected_language")
-    if lang is not None and (not isinstance(lang, str) or not lang.strip()):
-        raise ValueError(f"context(expected_language=...) must be a language code such as 'de', got {lang!r}")
+    if lang is not None:
+        from micrometrics.metrics.language import normalize_language  # lazily: the call path never imports the metrics package
+
+        values["expected_language"] = normalize_language(lang, "context(expected_language=...)")
     conv = values.get("conversation_id")
     if conv is not None and not isinstance(conv, (str, int)):
         raise TypeError(f"context(conversation_id=...) must be a str, got {type(conv).__name__}")
+
+
+def _warn_unread(values: Mapping[str, Any]) -> None:
+    """Warn once per name on keys no active metric reads: a typo (``expected_languages``) is otherwise silently ignored."""
+    from micrometrics import core  # the active runtime; core imports this module
+
+    runtime = core.current()
+    if runtime is None:
+        return  # before instrument() (or offline) nothing says which keys are read
+    unknown = [k for k in values if k not in CORE_KEYS and k not in _warned]
+    if not unknown:
+        return
+    read = set(CORE_KEYS)
+    for metric in runtime.suite.metrics:
+        read.update(getattr(metric, "context_keys", ()) or ())
+    for key in unknown:
+        if key not in read:
+            _warned.add(key)
+            warnings.warn(
+                f"micrometrics.context({key}=...): no active metric reads {key!r} (read: {', '.join(sorted(read))}); "
+                "a typo? A custom metric that reads it lists it in its context_keys",
+                UserWarning,
+                stacklevel=4,
+            )
 
 
 @contextmanager
@@ -179,6 +211,7 @@ def context(**values: Any) -> Iterator[Mapping[str, Any]]:
     Any other key is passed to the metrics as a context value.
     """
     _check(values)
+    _warn_unread(values)
     parent = _values.get()
     merged = dict(parent)
     if "attributes" in values and parent.get("attributes"):

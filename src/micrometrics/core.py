@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 import weakref
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -20,7 +21,9 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from micrometrics import safety
 from micrometrics.attributes import (
     ContentPolicy,
+    capture_targets,
     content_attributes,
+    error_text,
     error_type,
     extra_attributes,
     metric_attributes,
@@ -130,7 +133,7 @@ class Runtime:
         meter_provider: Any,
         logger_provider: Any,
         metrics: Sequence[MicroMetric] = (),
-        capture_content: bool = False,
+        capture_content: bool | str = False,
         content_policy: ContentPolicy | None = None,
         max_queue: int = 10_000,
         deadline_s: float = 2.0,
@@ -140,7 +143,9 @@ class Runtime:
         self.budget = Budget(self.tracer)
         meter = meter_provider.get_meter(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
         self.logger = logger_provider.get_logger(_SCOPE, _VERSION, schema_url=SCHEMA_URL) if logger_provider else None
-        self.capture_content = capture_content
+        # Where content may go: spans (attributes, exception text, explanations) and events (log records).
+        self.capture_spans, self.capture_events = capture_targets(capture_content)
+        self.capture_content = self.capture_spans or self.capture_events
         self.content_policy = content_policy or ContentPolicy()
         self.suite = MetricSuite(metrics)
         self.trace_documents = TraceDocuments()
@@ -188,7 +193,7 @@ class Runtime:
         if extra:
             # The app's extra attributes leave room for the response, content and results.
             op = record.operation
-            reserve = PER_RESULT * (len(self.suite.guards(op)) + len(self.suite.monitors(op))) + (CONTENT if self.capture_content else 0)
+            reserve = PER_RESULT * (len(self.suite.guards(op)) + len(self.suite.monitors(op))) + (CONTENT if self.capture_spans else 0)
             attrs = self.budget.start(attrs, extra, reserve)
         links = _retry_links(replaces, guard) if replaces is not None else None
         span = self.tracer.start_span(span_name(record), kind=SpanKind.CLIENT, attributes=attrs, links=links)
@@ -224,8 +229,20 @@ class Runtime:
         if span.is_recording():
             span.set_attributes(response_attributes(record))
             span.set_attribute(A.ERROR_TYPE, record.error_type)
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:300]))
+            # Providers quote the input in their errors: the text leaves only with capture on, redacted.
+            cls = type(exc)
+            qualified = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+            event: dict[str, Any] = {A.EXCEPTION_TYPE: qualified}
+            message = error_text(str(exc), self.capture_spans, self.content_policy)
+            stack = error_text("".join(traceback.format_exception(exc)), self.capture_spans, self.content_policy) if message is not None else None
+            if message is not None and stack is not None:
+                event[A.EXCEPTION_MESSAGE] = message
+                event[A.EXCEPTION_STACKTRACE] = stack
+                description = f"{cls.__name__}: {message}"[:300]
+            else:
+                description = cls.__name__ if record.error_type == qualified else f"{cls.__name__} ({record.error_type})"
+            span.add_event(E.EXCEPTION, event)
+            span.set_status(Status(StatusCode.ERROR, description))
         self.duration.record(record.duration, metric_attributes(record))
         self.seal(record)
         span.end(end_time=record.end_time_ns)
@@ -278,7 +295,7 @@ class Runtime:
         span = record.span
         if span.is_recording():
             span.set_attributes(response_attributes(record))
-            if self.capture_content:
+            if self.capture_spans:
                 self.budget.add(span, content_attributes(record, self.content_policy, self.budget.max_length))
             yield_point()
         dims = metric_attributes(record)
@@ -291,7 +308,7 @@ class Runtime:
             self.tokens.record(record.input_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_INPUT}, context=ctx)
         if record.output_tokens is not None:
             self.tokens.record(record.output_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_OUTPUT}, context=ctx)
-        if self.capture_content and self.logger is not None and isinstance(record, InferenceRecord):
+        if self.capture_events and self.logger is not None and isinstance(record, InferenceRecord):
             self._details_event(record)
 
     # ---- guards ----------------------------------------------------------------------
@@ -417,8 +434,9 @@ class Runtime:
                 event = {A.GEN_AI_EVALUATION_NAME: name, A.GEN_AI_EVALUATION_SCORE_LABEL: result.label, A.MICROMETRICS_METRIC_MODE: metric.mode}
                 if result.score is not None:
                     event[A.GEN_AI_EVALUATION_SCORE_VALUE] = result.score
-                if result.explanation:
-                    event[A.GEN_AI_EVALUATION_EXPLANATION] = result.explanation
+                explanation = self._explanation(result, self.capture_spans)
+                if explanation:
+                    event[A.GEN_AI_EVALUATION_EXPLANATION] = explanation
                 span.add_event(E.MICROMETRICS_EVALUATION_EVENT, event, timestamp=stamp)
                 yield_point()
             if self.logger is not None:
@@ -430,8 +448,9 @@ class Runtime:
                 }
                 if result.score is not None:
                     log_attrs[A.GEN_AI_EVALUATION_SCORE_VALUE] = result.score
-                if result.explanation:
-                    log_attrs[A.GEN_AI_EVALUATION_EXPLANATION] = result.explanation
+                explanation = self._explanation(result, self.capture_events)
+                if explanation:
+                    log_attrs[A.GEN_AI_EVALUATION_EXPLANATION] = explanation
                 if record.response_id:
                     log_attrs[A.GEN_AI_RESPONSE_ID] = record.response_id
                 self.logger.emit(event_name=E.GEN_AI_EVALUATION_RESULT, attributes=log_attrs, context=span_ctx, timestamp=stamp)
@@ -443,6 +462,13 @@ class Runtime:
                 self.scores.record(result.score, {**dims, A.MICROMETRICS_METRIC_NAME: name})
             if result.passed is False and metric.cost_per_failure:
                 self.failure_cost.add(metric.cost_per_failure, {**dims, A.MICROMETRICS_METRIC_NAME: name, A.MICROMETRICS_COST_CURRENCY: metric.currency})
+
+    def _explanation(self, result: Result, capture: bool) -> str | None:
+        """A metric's exception text (which may quote content) joins its explanation only with capture on, redacted."""
+        if not result.error_message:
+            return result.explanation
+        message = error_text(result.error_message, capture, self.content_policy)
+        return f"{result.explanation}: {message}" if message is not None else result.explanation
 
     def _details_event(self, record: InferenceRecord) -> None:
         attrs = {**request_attributes(record), **response_attributes(record), **content_attributes(record, self.content_policy)}

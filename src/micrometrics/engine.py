@@ -88,7 +88,8 @@ def evaluate_catching(metric: MicroMetric, view: CallView) -> tuple[Result | Non
             result = Result("error", explanation=f"{type(metric).__name__}.evaluate returned {type(result).__name__}, not micrometrics.Result")
     except BaseException as caught:  # noqa: BLE001 - CancelledError from a metric must not kill the monitor thread
         exc = caught
-        result = Result("error", explanation=f"{type(caught).__name__}: {caught}"[:500])
+        # The message may quote the call's content (a parse error of the answer): kept apart, exported only with capture on.
+        result = Result("error", explanation=f"{type(metric).__name__}.evaluate raised {type(caught).__name__}", error_message=str(caught)[:500])
     return result, time.perf_counter() - t0, exc
 
 

@@ -139,7 +139,7 @@ def instrument(
     endpoint: str | None = None,
     protocol: str | None = None,
     headers: Mapping[str, str] | None = None,
-    capture_content: bool | None = None,
+    capture_content: bool | str | None = None,
     instrumentations: Sequence[str] | None = None,
     resource_attributes: Mapping[str, Any] | None = None,
     metrics: Sequence[MicroMetric] | None = None,
@@ -184,7 +184,7 @@ def instrument(
             meter_provider=provs.meter_provider,
             logger_provider=provs.logger_provider,
             metrics=settings.metrics,
-            capture_content=settings.capture_content,
+            capture_content=settings.capture_mode,
             content_policy=ContentPolicy(settings.redact, settings.max_content_chars),
             max_queue=settings.max_queue,
             deadline_s=settings.evaluation_deadline_s,
@@ -288,7 +288,12 @@ def runtime_for_auto_instrumentation(**kwargs: Any) -> core.Runtime:
         existing = core.current()
         if existing is not None:
             return existing
-        capture = config.env_flag("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT") or False
+        try:
+            capture = config.env_capture_mode()
+        except ValueError as exc:
+            # The loader would blame the first library it instruments: name the variable instead, capture nothing.
+            logger.error("micrometrics: %s; exporting no content", exc)
+            capture = False
         metrics = metricsconfig.apply_env(config.default_metrics())
         _prepare_guards(metrics)
         runtime = core.Runtime(

@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from time import perf_counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
@@ -156,6 +156,8 @@ class Result:
     passed: bool | None = None
     explanation: str | None = None
     details: Mapping[str, Any] | None = None
+    #: Label ``error``: the exception's text, which may quote content; exported only with capture on, through ``redact``.
+    error_message: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not self.label:
@@ -308,6 +310,9 @@ class MicroMetric:
     #: instance pickles, and which keeps no state between calls that matters: the process
     #: works on a copy. Every built-in metric is process-safe.
     process_safe: bool = False
+    #: The ``micrometrics.context(...)`` keys this metric reads; ``context()`` warns once on keys no active metric reads.
+    context_keys: tuple[str, ...] = ()
+
     #: Whether ``evaluate`` reads ``call.retrieved_documents``: when no active metric does,
     #: micrometrics remembers no retrieved documents at all. True unless a metric says otherwise,
     #: so a custom groundedness metric works as written; built-ins that do not read them say False.
@@ -387,10 +392,11 @@ class MicroMetric:
             raise ValueError(f"{owner}: sample_rate={rate!r} must be a number between 0 and 1")
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ValueError(f"{owner}: max_retries={self.max_retries!r} must be an int >= 0")
-        if not isinstance(self.budget_s, (int, float)) or self.budget_s <= 0:
-            raise ValueError(f"{owner}: budget_s={self.budget_s!r} must be a positive number of seconds")
+        if isinstance(self.budget_s, bool) or not isinstance(self.budget_s, (int, float)) or not 0 < self.budget_s < math.inf:
+            raise ValueError(f"{owner}: budget_s={self.budget_s!r} must be a finite positive number of seconds, e.g. 0.05")
         if self.cost_per_failure is not None and (
-            isinstance(self.cost_per_failure, bool) or not isinstance(self.cost_per_failure, (int, float)) or self.cost_per_failure < 0
+            isinstance(self.cost_per_failure, bool) or not isinstance(self.cost_per_failure, (int, float))
+            or not 0 <= self.cost_per_failure < math.inf
         ):
             raise ValueError(f"{owner}: cost_per_failure={self.cost_per_failure!r} must be a number >= 0")
         if self.review_by is not None and not isinstance(self.review_by, _dt.date):
@@ -415,17 +421,22 @@ def micro_metric(
     name: str | None = None,
     applies_to: Iterable[str] | None = None,
     mode: str = "async",
+    context_keys: Iterable[str] = (),
     **options: Any,
 ) -> Any:
     """Turn ``fn(call) -> Result`` into a MicroMetric instance.
 
-    ``@micro_metric`` or ``@micro_metric(name="polite", mode="guard", max_retries=1)``.
+    ``@micro_metric`` or ``@micro_metric(name="polite", mode="guard", max_retries=1)``;
+    ``context_keys``: the ``micrometrics.context(...)`` keys the function reads.
     """
 
     def build(f: Callable[[CallView], Result]) -> MicroMetric:
         if not callable(f):
             raise TypeError(f"@micro_metric decorates a function taking a call, got {f!r}")
         metric = _FunctionMetric(f, name=name or f.__name__, applies_to=applies_to, mode=mode, **options)
+        if isinstance(context_keys, str) or not all(isinstance(k, str) for k in context_keys):
+            raise TypeError(f"@micro_metric(context_keys={context_keys!r}) takes a list of context key names")
+        metric.context_keys = tuple(context_keys)
         metric.validate()
         return metric
 

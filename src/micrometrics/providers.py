@@ -71,15 +71,60 @@ def _is_sdk(provider: Any, sdk_type: type) -> bool:
     return isinstance(provider, sdk_type) and provider not in _created
 
 
+def _app_resource(tp: Any, mp: Any, lp: Any) -> Any:
+    """The resource of the application's own SDK provider (tracer first), or None."""
+    if _is_sdk(tp, TracerProvider):
+        return tp.resource
+    if _is_sdk(mp, MeterProvider):
+        return getattr(getattr(mp, "_sdk_config", None), "resource", None)
+    if _is_sdk(lp, LoggerProvider):
+        return lp.resource
+    return None
+
+
+def _resource(settings: Settings, pipe: Pipeline, app: Any) -> Resource:
+    """What the providers we create describe: the application's service when it has a provider
+    (one service across traces, metrics and logs), else ``service_name=``."""
+    ours = Resource.create({A.SERVICE_NAME: settings.service_name, **pipe.resource_attributes, **settings.resource_attributes})
+    if app is None:
+        return ours
+    app_service = app.attributes.get(A.SERVICE_NAME)
+    if app_service != settings.service_name and settings.service_name != "unknown_service":
+        logger.warning(
+            "micrometrics: service_name=%r cannot be applied to the application's OpenTelemetry provider (service.name=%r); "
+            "micrometrics reports as %r on traces, metrics and logs alike. Set the service name on the application's Resource "
+            "(or OTEL_SERVICE_NAME) to change it.", settings.service_name, app_service, app_service,
+        )
+    # Preset attributes (Datadog's unified tags) and resource_attributes= still describe our data; the service is the app's.
+    extra = {k: v for k, v in {**pipe.resource_attributes, **settings.resource_attributes}.items() if k != A.SERVICE_NAME}
+    return app.merge(Resource(extra)) if extra else app
+
+
+def _no_op(provider: Any) -> bool:
+    """An explicit no-op provider (passed, or installed by the app): the app asked for no telemetry of that signal."""
+    return type(provider).__name__.lstrip("_").startswith("NoOp")
+
+
 def build(settings: Settings, tracer_provider: Any = None, meter_provider: Any = None, logger_provider: Any = None) -> Providers:
-    """Use the providers given or installed by the application; create (and install) the missing ones."""
+    """Use the providers given or installed by the application; create (and install) the missing ones.
+
+    A NoOp provider the application passed or installed is respected: that signal is not
+    recorded (logged once), never silently replaced.
+    """
     pipe = pipeline_for(settings)
-    resource = Resource.create({A.SERVICE_NAME: settings.service_name, **pipe.resource_attributes, **settings.resource_attributes})
     owned: list[Any] = []
     attached: list[Any] = []
 
     tp = tracer_provider or trace.get_tracer_provider()
-    if _is_sdk(tp, TracerProvider):
+    mp_given = meter_provider or otel_metrics.get_meter_provider()
+    lp_given = logger_provider or otel_logs.get_logger_provider()
+    resource = _resource(settings, pipe, _app_resource(tp, mp_given, lp_given))
+    for kind, given in (("TracerProvider", tp), ("MeterProvider", mp_given), ("LoggerProvider", lp_given)):
+        if _no_op(given):
+            logger.warning("micrometrics: the application's %s is a no-op (%s): micrometrics records nothing through it", kind, type(given).__name__)
+    if _no_op(tp):
+        pass  # spans from a no-op tracer do not record; nothing to attach
+    elif _is_sdk(tp, TracerProvider):
         if settings.exporter_explicit and pipe.span_processor is not None:
             tp.add_span_processor(pipe.span_processor)
             attached.append(pipe.span_processor)
@@ -91,8 +136,10 @@ def build(settings: Settings, tracer_provider: Any = None, meter_provider: Any =
         owned.append(tp)
         _install(trace, "get_tracer_provider", "set_tracer_provider", tp)
 
-    mp = meter_provider or otel_metrics.get_meter_provider()
-    if not _is_sdk(mp, MeterProvider):
+    mp = mp_given
+    if _no_op(mp):
+        pass
+    elif not _is_sdk(mp, MeterProvider):
         mp = MeterProvider(resource=resource, metric_readers=[pipe.metric_reader] if pipe.metric_reader else [], shutdown_on_exit=False)
         owned.append(mp)
         _install(otel_metrics, "get_meter_provider", "set_meter_provider", mp)
@@ -103,8 +150,10 @@ def build(settings: Settings, tracer_provider: Any = None, meter_provider: Any =
             settings.exporter,
         )
 
-    lp = logger_provider or otel_logs.get_logger_provider()
-    if _is_sdk(lp, LoggerProvider):
+    lp = lp_given
+    if _no_op(lp):
+        pass
+    elif _is_sdk(lp, LoggerProvider):
         if settings.exporter_explicit and pipe.log_processor is not None:
             lp.add_log_record_processor(pipe.log_processor)
             attached.append(pipe.log_processor)

@@ -15,7 +15,7 @@ import wrapt
 
 import micrometrics
 from micrometrics import safety
-from micrometrics.metrics import LanguageMatch
+from micrometrics.metrics import BannedPhrases, ContextUtilization, LanguageMatch, ResponseLength, RetrievalPrecision
 from micrometrics_instrumentation.openai.translators import ChatTranslator
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import metrics as M
@@ -37,11 +37,15 @@ def client(demo):
         ({"metrics": [LanguageMatch]}, TypeError, "pass an instance"),
         ({"metrics": ["language_match"]}, TypeError, "is not a metric"),
         ({"metrics": LanguageMatch()}, TypeError, "list of micrometrics.MicroMetric"),
-        ({"metrics": [LanguageMatch(sample_rate=-0.1)]}, ValueError, "sample_rate=-0.1"),
-        ({"metrics": [LanguageMatch(mode="sometimes")]}, ValueError, "'async', 'guard'"),
+        ({"evaluation_deadline_s": float("inf")}, ValueError, "finite positive number"),
+        ({"evaluation_deadline_s": float("nan")}, ValueError, "finite positive number"),
+        ({"evaluation_deadline_s": True}, ValueError, "finite positive number"),
+        ({"instrumentations": {"openai": True}}, TypeError, "takes a list of library names"),
+        ({"evaluator": "subprocess"}, ValueError, "'thread', 'process'"),
         ({"metrics": [LanguageMatch(), LanguageMatch()]}, ValueError, "two metrics are named 'language_match'"),
         ({"endpoint": "localhost:4317"}, ValueError, "must be a URL"),
-        ({"capture_content": "yes"}, TypeError, "True or False"),
+        ({"capture_content": "yes"}, ValueError, "SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT"),
+        ({"capture_content": 1}, TypeError, "NO_CONTENT"),
         ({"max_content_chars": 0}, ValueError, "positive int"),
     ],
 )
@@ -50,6 +54,57 @@ def test_bad_options_raise_at_instrument_time_naming_value_and_allowed(options, 
         micrometrics.instrument(**options)
     assert needle in str(info.value)
     assert micrometrics.lifecycle.current() is None
+
+
+@pytest.mark.parametrize(
+    "build, needle",
+    [
+        (lambda: LanguageMatch(mode="gaurd"), "mode='gaurd' is not allowed; use one of 'async', 'guard'"),
+        (lambda: LanguageMatch(sample_rate=-0.1), "sample_rate=-0.1"),
+        (lambda: LanguageMatch(budget_s=float("nan")), "budget_s=nan must be a finite positive number"),
+        (lambda: LanguageMatch(on_fail="ignore"), "'return', 'raise'"),
+        (lambda: LanguageMatch(cost_per_failure=float("inf")), "cost_per_failure=inf"),
+        (lambda: ResponseLength(max_words=0), "max_words=0 must be an int >= 1"),
+        (lambda: ResponseLength(min_words=5, max_words=2), "min_words=5 is above max_words=2"),
+        (lambda: RetrievalPrecision(k=0), "k=0"),
+        (lambda: ContextUtilization(min_fraction=2), "min_fraction=2"),
+        (lambda: BannedPhrases(phrases=[""]), "non-empty strings"),
+    ],
+)
+def test_a_bad_builtin_metric_option_raises_in_its_constructor(build, needle):
+    """Where the mistake is made, naming the value and what is allowed; not later, at instrument()."""
+    with pytest.raises(ValueError) as info:
+        build()
+    assert needle in str(info.value)
+
+
+def test_evaluator_is_case_insensitive_like_every_choice_option():
+    from micrometrics import config
+
+    assert config.resolve(evaluator="Process", exporter="none", metrics=[]).evaluator == "process"
+
+
+def test_an_explicit_noop_tracer_provider_is_respected_not_replaced(demo, caplog):
+    """The app said "no tracing": no span is recorded anywhere, the call works, and we say so once."""
+    from opentelemetry.trace import NoOpTracerProvider
+    from telemetry_harness import Telemetry
+
+    t = Telemetry()
+    noop = NoOpTracerProvider()
+    try:
+        with caplog.at_level("WARNING", logger="micrometrics"):
+            handle = micrometrics.instrument(
+                tracer_provider=noop, meter_provider=t.meter_provider, logger_provider=t.logger_provider, exporter="none", metrics=[LanguageMatch()]
+            )
+        assert handle.tracer_provider is noop
+        r = client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        assert r.choices[0].message.content
+        handle.force_flush()
+        assert t.span_exporter.get_finished_spans() == ()
+        assert M.GEN_AI_CLIENT_OPERATION_DURATION in t.metrics()  # metrics still go where the app asked
+        assert [m for m in caplog.messages if "TracerProvider is a no-op" in m]
+    finally:
+        t.close()
 
 
 def test_bogus_exporter_lists_the_allowed_exporters():
@@ -212,3 +267,160 @@ def test_opentelemetry_instrument_picks_up_the_openai_instrumentor():
     assert off.returncode == 0, off.stderr
     assert off.stdout.strip().splitlines()[0] == "plain"
     assert off.stdout.strip().splitlines()[2] == "[]"
+
+
+def test_a_bad_capture_variable_under_zero_code_is_logged_naming_it_and_the_calls_are_traced():
+    """Not a crash the loader blames on the first library it instruments (anthropic, say)."""
+    tool = Path(sys.executable).with_name("opentelemetry-instrument")
+    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+           "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "EVENTS",
+           "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("examples", "src", "semconv", "instrumentation"))}  # this tree, not an install
+    out = _run(AUTO, env, [str(tool), sys.executable])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[2] == "['chat gpt-4o-mini']"
+    assert "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'EVENTS' is not a content capture mode" in out.stderr
+    assert "Instrumenting of" not in out.stderr
+
+
+# ---- issue 14: expected_language forms, context() typos, one service name ---------------------------
+
+
+def _german_answer(demo):
+    demo.enqueue(json={"id": "chatcmpl-de", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini", "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant",
+         "content": "Ihre Bestellung wurde gestern verschickt und kommt voraussichtlich morgen bei Ihnen an."}}]})
+
+
+@pytest.mark.parametrize("language", ["German", "german", "deu", "ger", "de", "de-AT", "DE_de"])
+@pytest.mark.parametrize("where", ["context", "metric"])
+def test_expected_language_accepts_codes_tags_and_english_names(language, where, demo, telemetry):
+    telemetry.instrument(metrics=[LanguageMatch(expected=language) if where == "metric" else LanguageMatch()])
+    _german_answer(demo)
+    if where == "context":
+        with micrometrics.context(expected_language=language):
+            client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    else:
+        client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    attrs = telemetry.span().attributes
+    assert attrs["micrometrics.language_match.label"] == "match"
+    assert attrs["micrometrics.language_match.expected"] == "de"
+
+
+@pytest.mark.parametrize("language", ["xx", "Klingon", "de-", "", 7])
+def test_an_unknown_expected_language_is_rejected_where_it_is_given(language):
+    with pytest.raises(ValueError, match=r"expected.*(ISO 639|BCP 47).*German"):
+        LanguageMatch(expected=language)
+    with pytest.raises(ValueError, match=r"context\(expected_language=\.\.\.\).*(ISO 639|BCP 47)"):
+        with micrometrics.context(expected_language=language):
+            pass
+
+
+def test_a_context_key_no_active_metric_reads_warns_once(demo, telemetry):
+    from micrometrics import callcontext
+
+    callcontext._warned.discard("expected_languages")
+    telemetry.instrument(metrics=[LanguageMatch()])
+    with pytest.warns(UserWarning, match=r"context\(expected_languages=\.\.\.\): no active metric reads 'expected_languages'.*expected_language"):
+        with micrometrics.context(expected_languages="de"):
+            client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with micrometrics.context(expected_languages="de"):  # once per name
+            pass
+        with micrometrics.context(expected_language="de", conversation_id="c-1", attributes={"app.tier": "gold"}):
+            pass  # keys that are read: silent
+
+
+def test_the_providers_we_create_report_the_apps_service_and_say_so(demo, caplog):
+    """The app's TracerProvider says service "shop": our metrics and logs say "shop" too, not service_name=."""
+    import sys
+
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    sys.path.insert(0, str(ROOT / "tests" / "reliability"))
+    from otlp_sink import OtlpSink
+
+    app = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    with OtlpSink() as sink:
+        with caplog.at_level("WARNING", logger="micrometrics"):
+            handle = micrometrics.instrument(
+                tracer_provider=app, exporter="otlp", endpoint=sink.url, service_name="llm-app", capture_content=True,
+                instrumentations=["openai"], metrics=[LanguageMatch()],
+            )
+        try:
+            client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+            handle.force_flush()
+        finally:
+            micrometrics.uninstrument()
+            app.shutdown()
+        services = set()
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+        for signal, request, field in (("traces", trace_service_pb2.ExportTraceServiceRequest, "resource_spans"),
+                                       ("metrics", metrics_service_pb2.ExportMetricsServiceRequest, "resource_metrics"),
+                                       ("logs", logs_service_pb2.ExportLogsServiceRequest, "resource_logs")):
+            bodies = sink.raw(signal)
+            assert bodies, signal
+            for body in bodies:
+                for block in getattr(request.FromString(body), field):
+                    services.update((signal, kv.value.string_value) for kv in block.resource.attributes if kv.key == "service.name")
+    assert services == {("traces", "shop"), ("metrics", "shop"), ("logs", "shop")}
+    assert len([m for m in caplog.messages if "service_name='llm-app' cannot be applied" in m]) == 1
+
+
+@pytest.mark.parametrize("variable", ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"])
+def test_an_otlp_endpoint_variable_without_a_scheme_is_an_error_naming_it(variable, monkeypatch):
+    """Not accepted and then failing on every export; not guessed either (http:// could send in clear text)."""
+    monkeypatch.setenv(variable, "localhost:4318")
+    with pytest.raises(ValueError, match=rf"{variable}='localhost:4318' has no scheme.*'http://localhost:4318'"):
+        micrometrics.instrument(exporter="otlp", metrics=[])
+    assert micrometrics.lifecycle.current() is None
+
+
+def test_otlp_protocol_http_json_is_sent_as_protobuf_to_the_same_endpoint_with_a_warning(demo, monkeypatch, caplog):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "reliability"))
+    from otlp_sink import OtlpSink
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    with OtlpSink() as sink:
+        with caplog.at_level("WARNING", logger="micrometrics"):
+            handle = micrometrics.instrument(exporter="otlp", endpoint=sink.url, instrumentations=["openai"], metrics=[])
+        try:
+            client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+            handle.force_flush()
+        finally:
+            micrometrics.uninstrument()
+        assert [s.name for s in sink.spans()] == ["chat gpt-4o-mini"]
+    assert handle.settings.protocol == "http/protobuf"
+    assert len([m for m in caplog.messages if "'http/json' is not supported by the installed" in m]) == 1
+
+
+def test_every_instrument_option_has_a_row_in_the_readme_options_table():
+    import inspect
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## `instrument()` options", 1)[1].split("\n\n", 2)[1]
+    rows = {name for line in table.splitlines() for name in re.findall(r"`(\w+)`", line.split("|")[1] if line.startswith("|") else "")}
+    missing = [p for p in inspect.signature(micrometrics.instrument).parameters if p not in rows]
+    assert missing == []
+    for mode in ("NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"):
+        assert mode in table
+
+
+def test_a_context_key_a_custom_metric_declares_does_not_warn(demo, telemetry):
+    @micrometrics.micro_metric(name="tenant_seen", context_keys=["tenant"])
+    def tenant_seen(call):
+        return micrometrics.Result("pass" if call.context.get("tenant") else "fail")
+
+    telemetry.instrument(metrics=[tenant_seen])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with micrometrics.context(tenant="acme"):
+            client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert telemetry.span().attributes["micrometrics.tenant_seen.label"] == "pass"

@@ -282,3 +282,170 @@ def test_a_lone_surrogate_never_costs_the_export_batch(demo, sink):
     assert names == ["chat gpt-4o-mini", "checkout"]
     (chat,) = [s for s in sink.spans() if s.name.startswith("chat")]
     assert "\ufffd" in attributes(chat)[A.GEN_AI_OUTPUT_MESSAGES]
+
+
+# ---- issue 14: errors, metric exceptions, numbers and keys, capture modes ---------------------------
+
+
+def _error_quoting_the_input(provider: str, demo: Any) -> None:
+    """A 400 whose message quotes the request, as providers do; the app's call raises it."""
+    text = f"Invalid request: the content 'Kunde {SECRET}' is too long"
+    if provider == "openai":
+        demo.enqueue(status=400, json={"error": {"message": text, "type": "invalid_request_error", "param": None, "code": None}})
+        client = openai.OpenAI(base_url=demo.openai_base_url, api_key=API_KEY, max_retries=0)
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hallo"}])
+    elif provider == "anthropic":
+        import anthropic
+
+        demo.enqueue(status=400, json={"type": "error", "error": {"type": "invalid_request_error", "message": text}})
+        client = anthropic.Anthropic(base_url=demo.anthropic_base_url, api_key=API_KEY, max_retries=0)
+        with pytest.raises(anthropic.BadRequestError):
+            client.messages.create(model="claude-sonnet-5-5", max_tokens=10, messages=[{"role": "user", "content": "Hallo"}])
+    else:
+        from google import genai
+        from google.genai import errors
+
+        demo.enqueue(status=400, json={"error": {"code": 400, "message": text, "status": "INVALID_ARGUMENT"}})
+        client = genai.Client(api_key=API_KEY, http_options={"base_url": demo.google_base_url})
+        with pytest.raises(errors.ClientError):
+            client.models.generate_content(model="gemini-2.0-flash", contents="Hallo")
+    client.close()
+
+
+ERROR_PROVIDERS = [p for p in ("openai", "anthropic", "google_genai") if p in {lib.instrumentation for lib in libraries()}]
+
+
+@pytest.mark.parametrize("provider", ERROR_PROVIDERS)
+def test_provider_error_text_is_not_exported_with_capture_off(provider, demo, sink):
+    with exported(sink, instrumentations=[provider], metrics=[]):
+        _error_quoting_the_input(provider, demo)
+    (span,) = sink.spans()
+    assert leaks(sink, [SECRET, "too long"]) == []
+    (event,) = [e for e in span.events if e.name == "exception"]
+    assert set(attributes(event)) == {A.EXCEPTION_TYPE}
+    assert attributes(event)[A.EXCEPTION_TYPE].endswith("BadRequestError" if provider != "google_genai" else "ClientError")
+    assert attributes(span)[A.ERROR_TYPE] == "400"
+    assert span.status.message.endswith("(400)") and span.status.code == 2  # ERROR, with the type and status only
+
+
+@pytest.mark.parametrize("provider", ERROR_PROVIDERS)
+def test_provider_error_text_is_redacted_with_capture_on(provider, demo, sink):
+    with exported(sink, instrumentations=[provider], metrics=[], capture_content=True,
+                  redact=lambda text: text.replace(SECRET, PLACEHOLDER)):
+        _error_quoting_the_input(provider, demo)
+    (span,) = sink.spans()
+    assert leaks(sink, [SECRET]) == []
+    (event,) = [e for e in span.events if e.name == "exception"]
+    assert PLACEHOLDER in attributes(event)[A.EXCEPTION_MESSAGE] and PLACEHOLDER in attributes(event)[A.EXCEPTION_STACKTRACE]
+    assert PLACEHOLDER in span.status.message
+
+
+@micrometrics.micro_metric(name="price_parser")
+def _price_parser(call: Any) -> micrometrics.Result:
+    return micrometrics.Result("pass", score=float(call.output_text.split()[-1]))  # raises on words: quotes the answer
+
+
+@pytest.mark.parametrize("capture", ["off", "redacted"])
+def test_a_metric_exception_message_is_exported_only_redacted_with_capture_on(capture, demo, sink):
+    demo.enqueue(json={"id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+                       "choices": [{"index": 0, "message": {"role": "assistant", "content": f"the price is {SECRET}"}, "finish_reason": "stop"}]})
+    options: dict[str, Any] = {"metrics": [_price_parser], "instrumentations": ["openai"]}
+    if capture == "redacted":
+        options.update(capture_content=True, redact=lambda text: text.replace(SECRET, PLACEHOLDER))
+    with exported(sink, **options):
+        client = openai.OpenAI(base_url=demo.openai_base_url, api_key=API_KEY, max_retries=0)
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Preis?"}])
+        client.close()
+    (span,) = sink.spans()
+    assert attributes(span)["micrometrics.price_parser.label"] == "error"
+    assert leaks(sink, [SECRET]) == []
+    (event,) = [e for e in span.events if e.name == "micrometrics.evaluation"]
+    explanation = attributes(event)[A.GEN_AI_EVALUATION_EXPLANATION]
+    assert "ValueError" in explanation
+    (log,) = [r for r in sink.log_records() if attributes(r).get(A.GEN_AI_EVALUATION_NAME) == "price_parser"]
+    if capture == "off":
+        assert explanation.endswith("raised ValueError")
+        assert attributes(log)[A.GEN_AI_EVALUATION_EXPLANATION] == explanation
+    else:
+        assert PLACEHOLDER in explanation and PLACEHOLDER in attributes(log)[A.GEN_AI_EVALUATION_EXPLANATION]
+
+
+CARD = 4111111111111111
+
+
+def _tool_numbers_openai(demo: Any) -> None:
+    client = openai.OpenAI(base_url=demo.openai_base_url, api_key=API_KEY, max_retries=0)
+    client.chat.completions.create(model="gpt-4o-mini", messages=[
+        {"role": "user", "content": "Zahlung bitte"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "pay", "arguments": json.dumps({"card": CARD, str(CARD): "k"})}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": json.dumps({"charged": CARD})},
+    ])
+    client.close()
+
+
+def _tool_numbers_anthropic(demo: Any) -> None:
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=demo.anthropic_base_url, api_key=API_KEY, max_retries=0)
+    client.messages.create(model="claude-sonnet-5-5", max_tokens=100, messages=[
+        {"role": "user", "content": "Zahlung bitte"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "pay", "input": {"card": CARD, str(CARD): "k"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "ok"}]}]},
+    ])
+    client.close()
+
+
+def _tool_numbers_google(demo: Any) -> None:
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(api_key=API_KEY, http_options={"base_url": demo.google_base_url})
+    client.models.generate_content(model="gemini-2.0-flash", contents=[
+        types.Content(role="user", parts=[types.Part(text="Zahlung bitte")]),
+        types.Content(role="model", parts=[types.Part(function_call=types.FunctionCall(name="pay", args={"card": CARD, str(CARD): "k"}))]),
+        types.Content(role="user", parts=[types.Part(function_response=types.FunctionResponse(name="pay", response={"charged": CARD}))]),
+    ])
+    client.close()
+
+
+NUMBER_CONVERSATIONS = {"openai": _tool_numbers_openai, "anthropic": _tool_numbers_anthropic, "google_genai": _tool_numbers_google}
+
+
+@pytest.mark.parametrize("provider", [p for p in NUMBER_CONVERSATIONS if p in {lib.instrumentation for lib in libraries()}])
+def test_redact_reaches_numbers_and_keys_in_tool_arguments_and_results(provider, demo, sink):
+    with exported(sink, instrumentations=[provider], metrics=[], capture_content=True,
+                  redact=lambda text: text.replace(str(CARD), "[card]")):
+        NUMBER_CONVERSATIONS[provider](demo)
+    assert sink.spans()
+    assert leaks(sink, [str(CARD)]) == []
+    assert b"[card]" in b"".join(sink.raw("traces"))
+
+
+@pytest.mark.parametrize(
+    "value, on_spans, on_events",
+    [("NO_CONTENT", False, False), ("SPAN_ONLY", True, False), ("event_only", False, True),
+     ("Span_And_Event", True, True), ("true", True, True), ("false", False, False)],
+)
+@pytest.mark.parametrize("source", ["environment", "argument"])
+def test_capture_content_modes_put_content_where_they_say(value, on_spans, on_events, source, demo, sink, monkeypatch):
+    options: dict[str, Any] = {"instrumentations": ["openai"], "metrics": [LanguageMatch()]}
+    if source == "environment":
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
+    else:
+        options["capture_content"] = value
+    with exported(sink, **options):
+        client = openai.OpenAI(base_url=demo.openai_base_url, api_key=API_KEY, max_retries=0)
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": f"Hallo, Kunde {SECRET} hier."}])
+        client.close()
+    assert sink.spans()
+    assert (SECRET.encode() in b"".join(sink.raw("traces"))) is on_spans
+    assert (SECRET.encode() in b"".join(sink.raw("logs"))) is on_events
+
+
+def test_a_bad_capture_content_variable_is_an_error_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "EVENTS")
+    with pytest.raises(ValueError, match="OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT.*'EVENTS'.*EVENT_ONLY"):
+        micrometrics.instrument(exporter="none", instrumentations=["openai"])
+    assert micrometrics.lifecycle.current() is None

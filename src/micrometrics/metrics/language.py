@@ -34,7 +34,7 @@ from langdetect.utils.ngram import NGram
 
 from micrometrics.metric import yield_point
 
-__all__ = ["Detection", "detect_language", "language_name", "prepare"]
+__all__ = ["Detection", "detect_language", "language_name", "normalize_language", "prepare"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,55 @@ _NAMES: dict[str, str] = {
     "vi": "Vietnamese", "zh-cn": "Chinese (Simplified)",
     "zh-tw": "Chinese (Traditional)",
 }
+
+
+#: ISO 639-3 (and 639-2/B) codes of the detector's languages, and the other ISO 639-1 codes that name one of them.
+_ALIASES: dict[str, str] = {
+    "afr": "af", "ara": "ar", "bul": "bg", "ben": "bn", "cat": "ca", "ces": "cs", "cze": "cs", "cym": "cy", "wel": "cy",
+    "dan": "da", "deu": "de", "ger": "de", "ell": "el", "gre": "el", "eng": "en", "spa": "es", "est": "et", "fas": "fa",
+    "per": "fa", "fin": "fi", "fra": "fr", "fre": "fr", "guj": "gu", "heb": "he", "iw": "he", "hin": "hi", "hrv": "hr",
+    "hun": "hu", "ind": "id", "in": "id", "ita": "it", "jpn": "ja", "kan": "kn", "kor": "ko", "lit": "lt", "lav": "lv",
+    "mkd": "mk", "mac": "mk", "mal": "ml", "mar": "mr", "nep": "ne", "nld": "nl", "dut": "nl", "nor": "no", "nob": "no",
+    "nno": "no", "nb": "no", "nn": "no", "pan": "pa", "pol": "pl", "por": "pt", "ron": "ro", "rum": "ro", "mo": "ro",
+    "rus": "ru", "slk": "sk", "slo": "sk", "slv": "sl", "som": "so", "sqi": "sq", "alb": "sq", "swe": "sv", "swa": "sw",
+    "swh": "sw", "tam": "ta", "tel": "te", "tha": "th", "tgl": "tl", "fil": "tl", "tur": "tr", "ukr": "uk", "urd": "ur",
+    "vie": "vi", "zho": "zh", "chi": "zh", "cmn": "zh",
+}
+#: English names (and common other names) -> code, lower case.
+_BY_NAME: dict[str, str] = {
+    **{name.lower(): code for code, name in _NAMES.items()},
+    "chinese": "zh", "mandarin": "zh", "simplified chinese": "zh-cn", "traditional chinese": "zh-tw", "farsi": "fa",
+    "filipino": "tl", "slovene": "sl", "panjabi": "pa", "norwegian bokmal": "no", "norwegian bokmål": "no",
+    "norwegian nynorsk": "no", "moldovan": "ro", "kiswahili": "sw",
+}
+_SUBTAG = re.compile(r"[a-z0-9]{1,8}")
+
+
+def normalize_language(value: object, option: str = "expected_language") -> str:
+    """The detector's code for an ISO 639-1/-3 code, a BCP 47 tag or an English language name
+    ("German", "deu", "de-AT" -> "de"; "zh-Hant" -> "zh-tw"; "Chinese" -> "zh"): anything else is a
+    ValueError naming ``option``, since an unknown language would turn every answer into a mismatch."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{option}={value!r} must be a language: an ISO 639 code ('de', 'deu'), a BCP 47 tag ('de-AT') or an English name ('German')")
+    key = " ".join(value.strip().lower().split())
+    if key in _BY_NAME:
+        return _BY_NAME[key]
+    subtags = key.replace("_", "-").split("-")
+    primary = _ALIASES.get(subtags[0], subtags[0])
+    if all(_SUBTAG.fullmatch(t) for t in subtags) and (primary in _NAMES or primary == "zh"):
+        if primary != "zh":
+            return primary  # the detector tells languages apart, not regions or scripts
+        rest = set(subtags[1:])
+        if rest & {"hant", "tw", "hk", "mo"}:
+            return "zh-tw"
+        if rest & {"hans", "cn", "sg", "my"}:
+            return "zh-cn"
+        return "zh"  # either script: matched on the language
+    supported = ", ".join(sorted({c.split("-")[0] for c in _NAMES}))
+    raise ValueError(
+        f"{option}={value!r} is not a language micrometrics can detect; use an ISO 639-1/-3 code, a BCP 47 tag or an "
+        f"English name of one of: {supported} (e.g. 'de', 'deu', 'de-AT', 'German')"
+    )
 
 
 def language_name(code: str) -> str:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result, yield_point
-from micrometrics.metrics.language import Detection, detect_language, language_name, prepare
+from micrometrics.metrics.language import Detection, detect_language, language_name, normalize_language, prepare
 
 #: Letters of user text to gather (latest turns first) before inferring the expected language.
 _INFER_TARGET_CHARS = 160
@@ -31,6 +31,7 @@ class LanguageMatch(MicroMetric):
 
     name = "language_match"
     applies_to = INFERENCE_OPERATIONS
+    context_keys = ("expected_language",)
 
     def __init__(
         self,
@@ -45,12 +46,13 @@ class LanguageMatch(MicroMetric):
         **options: Any,
     ) -> None:
         super().__init__(mode=mode, max_retries=max_retries, on_fail=on_fail, **options)
-        self.expected = expected
+        self.expected = None if expected is None else normalize_language(expected, "LanguageMatch: expected")
         self.min_chars = min_chars
         self.min_confidence = min_confidence
         self.use_corrective_instruction = corrective_instruction
         self.stream_prefix_chars = stream_prefix_chars
         self._infer = lru_cache(maxsize=1024)(self._detect)
+        self.validate()  # a mistake surfaces here, where it is made, not at instrument()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -63,11 +65,11 @@ class LanguageMatch(MicroMetric):
 
     def validate(self) -> None:
         super().validate()
-        if self.expected is not None and (not isinstance(self.expected, str) or not self.expected.strip()):
-            raise ValueError(f"LanguageMatch: expected={self.expected!r} must be a language code such as 'de'")
+        if self.expected is not None:
+            self.expected = normalize_language(self.expected, "LanguageMatch: expected")
         if isinstance(self.min_chars, bool) or not isinstance(self.min_chars, int) or self.min_chars < 1:
             raise ValueError(f"LanguageMatch: min_chars={self.min_chars!r} must be an int >= 1")
-        if not isinstance(self.min_confidence, (int, float)) or not 0.0 <= self.min_confidence <= 1.0:
+        if isinstance(self.min_confidence, bool) or not isinstance(self.min_confidence, (int, float)) or not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError(f"LanguageMatch: min_confidence={self.min_confidence!r} must be between 0 and 1")
         if isinstance(self.stream_prefix_chars, bool) or not isinstance(self.stream_prefix_chars, int) or self.stream_prefix_chars < 1:
             raise ValueError(f"LanguageMatch: stream_prefix_chars={self.stream_prefix_chars!r} must be an int >= 1")

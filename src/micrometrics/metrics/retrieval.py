@@ -114,6 +114,7 @@ class RetrievalPrecision(MicroMetric):
 
     name = "retrieval_precision"
     applies_to = (V.OPERATION_RETRIEVAL,)
+    context_keys = ("relevant_document_ids", "relevance_grades")
 
     def __init__(
         self,
@@ -133,6 +134,7 @@ class RetrievalPrecision(MicroMetric):
         self.min_score = min_score
         self.min_overlap = min_overlap
         self.relevance_threshold = relevance_threshold
+        self.validate()  # a mistake surfaces here, where it is made, not at instrument()
 
     def validate(self) -> None:
         super().validate()
@@ -153,7 +155,11 @@ class RetrievalPrecision(MicroMetric):
             documents = documents[: self.k]
         if not documents:
             return Result("undetermined", explanation="no documents retrieved")
-        labels = _labels(call.context)
+        try:
+            labels = _labels(call.context)
+        except (TypeError, ValueError) as exc:
+            # Our own message about the app's labels (ids and grades, not content): safe to export as the explanation.
+            return Result("error", explanation=str(exc)[:300])
         if labels is not None:
             return self._with_labels(documents, labels)
         judged = self._judge(call, documents)
@@ -262,6 +268,7 @@ class ContextUtilization(MicroMetric):
         super().__init__(**options)
         self.min_fraction = min_fraction
         self.min_shared_words = min_shared_words
+        self.validate()  # a mistake surfaces here, where it is made, not at instrument()
 
     def validate(self) -> None:
         super().validate()

@@ -57,13 +57,15 @@ class ResponseLength(MicroMetric):
         self.max_words = max_words
         self.max_chars = max_chars
         self.max_output_tokens = max_output_tokens
+        self.validate()  # a mistake surfaces here, where it is made, not at instrument()
 
     def validate(self) -> None:
         super().validate()
-        for opt in ("min_words", "max_words", "max_chars", "max_output_tokens"):
+        for opt, least in (("min_words", 0), ("max_words", 1), ("max_chars", 1), ("max_output_tokens", 1)):
             v = getattr(self, opt)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                raise ValueError(f"ResponseLength: {opt}={v!r} must be an int >= 0 or None")
+            # A maximum of 0 fails every answer that says anything: a mistake, not a policy.
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < least):
+                raise ValueError(f"ResponseLength: {opt}={v!r} must be an int >= {least} or None")
         if self.min_words is not None and self.max_words is not None and self.min_words > self.max_words:
             raise ValueError(f"ResponseLength: min_words={self.min_words} is above max_words={self.max_words}")
 
@@ -104,6 +106,7 @@ class BannedPhrases(MicroMetric):
         self.whole_words = whole_words
         self._pattern: re.Pattern[str] | None = None
         self._longest = 0
+        self.validate()  # a mistake surfaces here, where it is made, not at instrument()
 
     def validate(self) -> None:
         super().validate()
@@ -162,6 +165,7 @@ class JsonFormat(MicroMetric):
         self.schema = schema
         self.always = always
         self._validator: Any = None
+        self.validate()  # a mistake surfaces here, where it is made, not at instrument()
 
     def validate(self) -> None:
         super().validate()

@@ -45,7 +45,8 @@ def metric_info(m: MicroMetric, today: _dt.date | None = None) -> dict[str, Any]
 def _result(r: Result) -> dict[str, Any]:
     out: dict[str, Any] = {"label": r.label, "passed": r.passed, "score": r.score}
     if r.explanation:
-        out["explanation"] = r.explanation
+        # An offline report stays on the developer's machine: the metric's exception text helps, and leaks nowhere.
+        out["explanation"] = f"{r.explanation}: {r.error_message}" if r.error_message else r.explanation
     if r.details:
         out["details"] = {k: v if isinstance(v, (str, bool, int, float)) or v is None else str(v) for k, v in r.details.items()}
     return out
