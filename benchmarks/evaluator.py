@@ -111,7 +111,7 @@ def saturation(capacity: float, seconds: float, factor: float = 2.0, max_queue: 
     import openai
 
     import micrometrics
-    from micrometrics import pipeline
+    from micrometrics import calls
     from micrometrics_instrumentation.openai.translators import ChatTranslator
     from micrometrics_semconv import metrics as M
 
@@ -146,7 +146,7 @@ def saturation(capacity: float, seconds: float, factor: float = 2.0, max_queue: 
             lang, resp = answers[offered % len(answers)]
             kwargs = {"model": w.MODEL, "messages": [{"role": "user", "content": f"{w.QUESTIONS[lang]} ({offered})"}]}
             t0 = time.perf_counter()
-            pipeline.run_sync(translator, lambda *a, _r=resp, **k: _r, inst, (), kwargs)
+            calls.run_sync(translator, lambda *a, _r=resp, **k: _r, inst, (), kwargs)
             waits.append(time.perf_counter() - t0)
             offered += 1
         next_tick += tick

@@ -41,9 +41,9 @@ PROVIDER_DELAY_S = 0.001
 
 def evaluator_rss_mb() -> float:
     """Resident memory of micrometrics' evaluator process (0 when monitors run in-thread)."""
-    from micrometrics import isolation
+    from micrometrics import evaluator_process
 
-    pid = isolation.evaluator_pid()
+    pid = evaluator_process.evaluator_pid()
     if pid is None:
         return 0.0
     try:

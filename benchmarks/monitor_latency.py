@@ -138,9 +138,9 @@ def _answers(n: int) -> list[str]:
 
 def _evaluator_cpu() -> float:
     """CPU seconds used so far by micrometrics' evaluator process (0 when there is none)."""
-    from micrometrics import isolation
+    from micrometrics import evaluator_process
 
-    pid = isolation.evaluator_pid()
+    pid = evaluator_process.evaluator_pid()
     if pid is None:
         return 0.0
     try:

@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 
-from micrometrics import core, safety
+from micrometrics import core, internal_errors
 
 logger = logging.getLogger("micrometrics")
 
@@ -67,7 +67,7 @@ class LibraryInstrumentor(BaseInstrumentor):
         # library's version when the application imports it (a missing library's hooks never fire).
         if core.current() is None:
             # Loaded by `opentelemetry-instrument`: build the pipeline on the global providers.
-            from micrometrics.lifecycle import runtime_for_auto_instrumentation
+            from micrometrics.installation import runtime_for_auto_instrumentation
 
             runtime_for_auto_instrumentation(**kwargs)
         by_module: dict[str, list[Target]] = {}
@@ -100,7 +100,7 @@ class LibraryInstrumentor(BaseInstrumentor):
                         owners.append(owner)
                     self._views.extend(_current_views(dict.fromkeys(owners), self.bound_views))
             except Exception as exc:  # never fail the application's import
-                safety.report("instrument", exc)
+                internal_errors.report("instrument", exc)
 
         return hook
 

@@ -11,7 +11,7 @@ from micrometrics.metric import CallView, MicroMetric, Result, micro_metric
 
 if TYPE_CHECKING:
     from micrometrics.core import GuardError
-    from micrometrics.lifecycle import Instrumentation, instrument, uninstrument
+    from micrometrics.installation import Instrumentation, instrument, uninstrument
     from micrometrics.retrieval import record_retrieval, retriever
 
 __version__ = "0.1.0"
@@ -32,12 +32,12 @@ __all__ = [
 ]
 
 # Imported on first use: the OpenTelemetry SDK and the pipeline are not needed to define a
-# metric, and the evaluator process (isolation.py) imports only what metrics need.
+# metric, and the evaluator process (evaluator_process.py) imports only what metrics need.
 _LAZY = {
     "GuardError": "micrometrics.core",
-    "Instrumentation": "micrometrics.lifecycle",
-    "instrument": "micrometrics.lifecycle",
-    "uninstrument": "micrometrics.lifecycle",
+    "Instrumentation": "micrometrics.installation",
+    "instrument": "micrometrics.installation",
+    "uninstrument": "micrometrics.installation",
     "record_retrieval": "micrometrics.retrieval",
     "retriever": "micrometrics.retrieval",
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Mapping
 
-from micrometrics import safety
+from micrometrics import internal_errors
 from micrometrics.records import CallRecord, EmbeddingsRecord, InferenceRecord, RetrievalRecord
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
@@ -276,7 +276,7 @@ def content_attributes(record: CallRecord, policy: ContentPolicy, max_length: in
     try:
         return _content_attributes(record, policy, max_length)
     except Exception as exc:
-        safety.report("content", exc)
+        internal_errors.report("content", exc)
         return {}
 
 
@@ -322,5 +322,5 @@ def error_text(exc_text: str, capture: bool, policy: ContentPolicy) -> str | Non
     try:
         return exportable(policy.text(exc_text))
     except Exception as exc:
-        safety.report("content", exc)
+        internal_errors.report("content", exc)
         return None

@@ -42,7 +42,8 @@ def _write(path: str, text: str) -> None:
 
 def choose_metrics(spec: str | None, names: Sequence[str] | None) -> tuple[list[MicroMetric], list[MicroMetric]]:
     """(as written in code, with MICROMETRICS_CONFIG applied)."""
-    from micrometrics import config, metricsconfig
+    from micrometrics import metric_overrides
+    from micrometrics.settings import default_metrics
     from micrometrics.offline.runner import load_metrics
 
     names = list(names or ())
@@ -56,7 +57,7 @@ def choose_metrics(spec: str | None, names: Sequence[str] | None) -> tuple[list[
                     raise UsageError(f"--metric {', '.join(unknown)}: not in {spec} (it defines {', '.join(by_name) or 'none'})")
                 base = [by_name[n] for n in names]
         elif names:
-            builtins = metricsconfig.builtin_metrics()
+            builtins = metric_overrides.builtin_metrics()
             unknown = [n for n in names if n not in builtins]
             if unknown:
                 raise UsageError(f"--metric {', '.join(unknown)}: not a built-in metric; built-ins: {', '.join(sorted(builtins))} (your own: --metrics FILE.py)")
@@ -64,8 +65,8 @@ def choose_metrics(spec: str | None, names: Sequence[str] | None) -> tuple[list[
             for m in base:
                 m.validate()
         else:
-            base = config.default_metrics()
-        return base, metricsconfig.apply_env(base)
+            base = default_metrics()
+        return base, metric_overrides.apply_env(base)
     except UsageError:
         raise
     except (ValueError, TypeError, ImportError, OSError, SyntaxError) as exc:
@@ -84,7 +85,7 @@ def _default_exporter() -> str | None:
 
 def _replay(args: argparse.Namespace, rows: list, base_metrics: list[MicroMetric], progress_enabled: bool | None) -> tuple[list, dict[str, Any]]:
     import micrometrics
-    from micrometrics import lifecycle
+    from micrometrics import installation
     from micrometrics.offline.progress import Progress
     from micrometrics.offline.runner import ReplayTarget, replay
     from micrometrics.offline.traces import OTLPJsonFileSpanExporter
@@ -98,7 +99,7 @@ def _replay(args: argparse.Namespace, rows: list, base_metrics: list[MicroMetric
     params: dict[str, Any] = {}
     if args.temperature is not None:
         params["temperature"] = args.temperature
-    handle = lifecycle.current()
+    handle = installation.current()
     owned = handle is None
     try:
         with ReplayTarget() as target:
@@ -318,7 +319,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from micrometrics.metricsconfig import MetricsConfigError
+    from micrometrics.metric_overrides import MetricsConfigError
 
     p = parser()
     args = p.parse_args(argv)

@@ -18,7 +18,7 @@ from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from micrometrics import safety
+from micrometrics import internal_errors
 from micrometrics.attributes import (
     ContentPolicy,
     capture_targets,
@@ -31,7 +31,7 @@ from micrometrics.attributes import (
     response_attributes,
     span_name,
 )
-from micrometrics.budget import CONTENT, PER_RESULT, Budget
+from micrometrics.attribute_budget import CONTENT, PER_RESULT, Budget
 from micrometrics.callcontext import RETRIEVED_KEY, TraceDocuments, current as current_context
 from micrometrics.engine import MetricSuite, MonitorWorker, evaluate, sampled
 from micrometrics.metric import RESERVED_DETAIL_KEYS, CallView, DetailKeyDropped, MicroMetric, Result, yield_point
@@ -177,7 +177,7 @@ class Runtime:
         self.dropped = meter.create_counter(M.MICROMETRICS_EVALUATIONS_DROPPED, unit="{call}", description="Calls whose monitors were not run because the queue was full.")
         self.retries = meter.create_counter(M.MICROMETRICS_GUARD_RETRIES, unit="{retry}", description="Calls retried by a failing guard.")
         self.failure_cost = meter.create_counter(M.MICROMETRICS_FAILURE_COST, unit="1", description="What the failures of each micro metric cost, in the metric's currency.")
-        safety.bind_counter(meter.create_counter(M.MICROMETRICS_INTERNAL_ERRORS, unit="{error}", description="Exceptions caught inside micrometrics, by pipeline stage."))
+        internal_errors.bind_counter(meter.create_counter(M.MICROMETRICS_INTERNAL_ERRORS, unit="{error}", description="Exceptions caught inside micrometrics, by pipeline stage."))
 
     # ---- span lifecycle ------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class Runtime:
         try:
             otel_context.detach(token)
         except Exception as exc:  # pragma: no cover - a foreign context manager misbehaved
-            safety.report("context", exc)
+            internal_errors.report("context", exc)
 
     def _ended(self, record: CallRecord) -> None:
         record.end_time_ns = time.time_ns()
@@ -219,7 +219,7 @@ class Runtime:
             if value is not None and (type(value) is not int or value < 0 or value > _INT64_MAX):
                 setattr(record, name, None)
                 if type(value) is int and value > _INT64_MAX:
-                    safety.report("response", OverflowError(f"{name} out of the int64 range OTLP carries"))
+                    internal_errors.report("response", OverflowError(f"{name} out of the int64 range OTLP carries"))
 
     def fail(self, record: CallRecord, exc: BaseException) -> None:
         """The call raised: error status, error.type, the exception, metrics; the span ends now."""
@@ -276,7 +276,7 @@ class Runtime:
                         self.seal(record)
                         record.span.end(end_time=record.end_time_ns)
                     except Exception as exc:
-                        safety.report("finish", exc)
+                        internal_errors.report("finish", exc)
                     raise
         configured = self.suite.monitors(record.operation) if monitors else ()
         chosen = sampled(configured) if configured else []
@@ -357,11 +357,11 @@ class Runtime:
             try:
                 self.write(record)
             except Exception as exc:
-                safety.report("finish", exc)
+                internal_errors.report("finish", exc)
             yield_point()
             self.emit(record, results)
         except Exception as exc:
-            safety.report("emission", exc)
+            internal_errors.report("emission", exc)
         finally:
             self.seal(record)
             record.span.end(end_time=record.end_time_ns)
@@ -372,7 +372,7 @@ class Runtime:
             try:
                 self.write(record)
             except Exception as exc:
-                safety.report("finish", exc)
+                internal_errors.report("finish", exc)
             if results:
                 self.emit(record, results)
             if skipped:
@@ -381,7 +381,7 @@ class Runtime:
                     self.budget.add(span, {f"{A.MICROMETRIC_ATTRIBUTE_PREFIX}{m.name}.{A.RESULT_LABEL}": V.LABEL_SKIPPED for m in skipped})
                 self.dropped.add(1, {**metric_attributes(record), A.MICROMETRICS_DROP_REASON: V.DROP_REASON_SHUTDOWN})
         except Exception as exc:
-            safety.report("emission", exc)
+            internal_errors.report("emission", exc)
         finally:
             self.seal(record)
             record.span.end(end_time=record.end_time_ns)
@@ -396,7 +396,7 @@ class Runtime:
                     core[A.ERROR_TYPE] = record.error_type
                 self.budget.seal(span, core)
         except Exception as exc:
-            safety.report("finish", exc)
+            internal_errors.report("finish", exc)
 
     # ---- emission ----------------------------------------------------------------------
 
@@ -426,7 +426,7 @@ class Runtime:
                     for k, v in result.details.items():
                         if not isinstance(k, str) or not k or k in RESERVED_DETAIL_KEYS:
                             # Mutated after Result() checked it: never lets a detail overwrite the verdict.
-                            safety.report("emission", DetailKeyDropped(f"{name}: details key {k!r} dropped"))
+                            internal_errors.report("emission", DetailKeyDropped(f"{name}: details key {k!r} dropped"))
                             continue
                         if v is not None:
                             attrs[prefix + k] = v if isinstance(v, (str, bool, int, float)) else str(v)
@@ -559,7 +559,7 @@ def mark_failed_retry(record: CallRecord, on_fail: str) -> None:
             fallback = V.GUARD_FALLBACK_ERROR if on_fail == "raise" else V.GUARD_FALLBACK_PREVIOUS
             record.span.set_attribute(A.MICROMETRICS_GUARD_FALLBACK, fallback)
     except Exception as exc:
-        safety.report("finish", exc)
+        internal_errors.report("finish", exc)
 
 
 _current: Runtime | None = None

@@ -17,7 +17,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from micrometrics import isolation, safety
+from micrometrics import evaluator_process, internal_errors
 from micrometrics.metric import CallView, MicroMetric, Result, mark_monitor_thread, on_monitor_thread, restart_slice, set_monitor_backlog, yield_point
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ logger = logging.getLogger("micrometrics")
 DEFAULT_MAX_QUEUE = 10_000
 DEFAULT_DEADLINE_S = 2.0
 #: Where process-safe monitors run: "thread" (the monitor thread, the default) or "process" (the
-#: evaluator process, see isolation.py).
+#: evaluator process, see evaluator_process.py).
 EVALUATORS = ("thread", "process")
 _STOP = object()
 
@@ -72,7 +72,7 @@ def evaluate(metric: MicroMetric, view: CallView) -> tuple[Result | None, float]
         if isinstance(exc, _CALLER_SIGNALS) and not on_monitor_thread():
             raise exc
         # Counted in micrometrics.internal.errors and logged once, like every fault we catch.
-        safety.report("evaluation", exc)
+        internal_errors.report("evaluation", exc)
     return result, took
 
 
@@ -210,7 +210,7 @@ class MonitorWorker:
         self._start_lock = threading.Lock()
         self._closed = False
         # The evaluator process, once this worker used it, and the metrics it sent there.
-        self._evaluator: isolation.EvaluatorProcess | None = None
+        self._evaluator: evaluator_process.EvaluatorProcess | None = None
         self._sent: "weakref.WeakSet[MicroMetric]" = weakref.WeakSet()
 
     def _reset_after_fork(self) -> None:
@@ -273,7 +273,7 @@ class MonitorWorker:
             try:
                 self._evaluate(job, remote)
             except BaseException as exc:  # noqa: BLE001 - nothing a metric raises may end this thread
-                safety.report("evaluation", exc)
+                internal_errors.report("evaluation", exc)
                 self._abandon(job)
             if generation != self._generation:
                 # The watchdog replaced this thread while it was stuck; it already counted the job.
@@ -291,21 +291,21 @@ class MonitorWorker:
             return chosen
         try:
             if self._evaluator is None:
-                ev = isolation.shared()
+                ev = evaluator_process.shared()
                 ev.acquire()
                 self._evaluator = ev
             ready = self._evaluator.prepare(chosen)
             self._sent.update(ready)
             return ready
-        except isolation.EvaluatorCrashed as crash:
+        except evaluator_process.EvaluatorCrashed as crash:
             # Its prepare() killed the child: it would kill the application in-thread.
             for m in crash.metrics:
                 self._quarantine(m, f"its prepare() crashed the evaluator process ({crash.reason})")
             return []
-        except isolation.EvaluatorUnavailable:
+        except evaluator_process.EvaluatorUnavailable:
             return []  # this platform or setup cannot: in-thread, as if evaluator="thread"
         except Exception as exc:
-            safety.report("evaluation", exc)
+            internal_errors.report("evaluation", exc)
             return []
 
     def _evaluate_remote(self, job: _Job, remote: list[MicroMetric]) -> dict[int, tuple[Result | None, float]]:
@@ -314,7 +314,7 @@ class MonitorWorker:
         if ev is None:
             return {}
         try:
-            payload = isolation.snapshot(job.record)
+            payload = evaluator_process.snapshot(job.record)
         except Exception:
             # Something in the call does not pickle: evaluate it in-thread, all but a suspect of a crash.
             skipped = Result("error", explanation="not evaluated: the call does not pickle, and this metric may crash the process")
@@ -334,7 +334,7 @@ class MonitorWorker:
                 wanted = batch
                 try:
                     batch = ev.prepare(wanted)
-                except isolation.EvaluatorCrashed as crash:
+                except evaluator_process.EvaluatorCrashed as crash:
                     for m in crash.metrics:
                         self._quarantine(m, f"its prepare() crashed the evaluator process ({crash.reason})")
                     batch = []
@@ -355,22 +355,22 @@ class MonitorWorker:
                 late = Result("timeout", explanation=f"not finished within {self.deadline_s:g}s")
                 out.update({id(m): (late, self.deadline_s) for m in batch})
                 continue
-            except isolation.EvaluatorCrashed as crash:
+            except evaluator_process.EvaluatorCrashed as crash:
                 out.update(self._crashed(crash, batch))
                 crashed = True
                 continue
-            except isolation.EvaluatorUnavailable:
+            except evaluator_process.EvaluatorUnavailable:
                 if suspect:  # never in-thread: it may be the one that kills the process
                     out[id(batch[0])] = (Result("error", explanation="not evaluated: the evaluator process is restarting"), 0.0)
                 continue  # the others run in-thread
             for metric, result, took, exc in answers:
                 if exc is not None:
-                    safety.report("evaluation", exc)
+                    internal_errors.report("evaluation", exc)
                 out[id(metric)] = (result, took)
             self._suspects.difference_update(batch)
         return out
 
-    def _crashed(self, crash: "isolation.EvaluatorCrashed", batch: list[MicroMetric]) -> dict[int, tuple[Result | None, float]]:
+    def _crashed(self, crash: "evaluator_process.EvaluatorCrashed", batch: list[MicroMetric]) -> dict[int, tuple[Result | None, float]]:
         """The child died evaluating ``batch``: alone, the metric is quarantined; together, each becomes a suspect."""
         if len(batch) == 1:
             self._quarantine(batch[0], f"it crashed the evaluator process ({crash.reason})")
@@ -385,7 +385,7 @@ class MonitorWorker:
             return
         self._quarantined[metric] = f"quarantined: {why}; not run again until the next instrument()"
         self._suspects.discard(metric)
-        safety.report("evaluation", MetricQuarantined(metric.name))
+        internal_errors.report("evaluation", MetricQuarantined(metric.name))
         logger.warning("micrometrics: monitor %r quarantined: %s; its later results are 'error' (quarantined)", metric.name, why)
 
     def _evaluate(self, job: _Job, remote: Sequence[MicroMetric] = ()) -> None:
@@ -415,7 +415,7 @@ class MonitorWorker:
         try:
             self._complete(job)
         except Exception as exc:
-            safety.report("emission", exc)
+            internal_errors.report("emission", exc)
             try:
                 job.record.span.end(end_time=job.record.end_time_ns)
             except Exception:
@@ -518,7 +518,7 @@ class MonitorWorker:
         try:
             runtime.complete_skipped(job.record, results, job.metrics[job.position :])
         except Exception as exc:
-            safety.report("emission", exc)
+            internal_errors.report("emission", exc)
 
     def shutdown(self, timeout_s: float = 5.0) -> bool:
         ok = self.flush(timeout_s)

@@ -12,8 +12,8 @@ import inspect
 import numbers
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from micrometrics import core, safety
-from micrometrics.pipeline import run_async, run_sync
+from micrometrics import core, internal_errors
+from micrometrics.calls import run_async, run_sync
 from micrometrics.records import Document, RetrievalRecord
 from micrometrics_semconv import values as V
 
@@ -256,4 +256,4 @@ def record_retrieval(
         record.documents = as_documents(documents if isinstance(documents, (list, tuple)) else list(documents))
         runtime.finish(record, guards="report")
     except Exception as exc:
-        safety.report("record_retrieval", exc)
+        internal_errors.report("record_retrieval", exc)

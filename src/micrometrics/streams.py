@@ -21,7 +21,7 @@ from typing import Any, Callable, Protocol
 
 import wrapt
 
-from micrometrics import safety
+from micrometrics import internal_errors
 from micrometrics.core import GuardError, Runtime, mark_failed_retry
 from micrometrics.metric import CallView
 from micrometrics.records import CallRecord
@@ -97,7 +97,7 @@ class _Attempt:
         except Exception as exc:
             # One report per stream, not per chunk: the accumulator stops being fed.
             self.broken = True
-            safety.report("stream_chunk", exc)
+            internal_errors.report("stream_chunk", exc)
 
     def end(self, *, report_guards: bool = True, monitors: bool = True) -> None:
         """End the attempt's span once, recording what was received."""
@@ -107,11 +107,11 @@ class _Attempt:
         try:
             self.acc.apply()
         except Exception as exc:
-            safety.report("response", exc)
+            internal_errors.report("response", exc)
         try:
             self.runtime.finish_stream(self.record, report_guards=report_guards, monitors=monitors, prefix_judged=not self.late_guards)
         except Exception as exc:
-            safety.report("finish", exc)
+            internal_errors.report("finish", exc)
             _end_quietly(self.record)
 
     def error(self, exc: BaseException) -> None:
@@ -122,7 +122,7 @@ class _Attempt:
             self.acc.apply()
             self.runtime.fail(self.record, exc)
         except Exception as inner:
-            safety.report("finish", inner)
+            internal_errors.report("finish", inner)
             _end_quietly(self.record)
 
 
@@ -168,7 +168,7 @@ def decide_prefix(attempt: _Attempt, guards: tuple) -> _Decision:
     try:
         verdict = runtime.run_guards(record, guards, view=_PrefixView(record, attempt.acc.text))
     except Exception as exc:
-        safety.report("evaluation", exc)
+        internal_errors.report("evaluation", exc)
         return _Decision("return")
     return _Decision(verdict.action, verdict.instruction, verdict.results, verdict.guard, verdict.on_fail)
 
@@ -222,7 +222,7 @@ class _Gate:
             return _MORE
         except Exception as exc:
             attempt.broken = True
-            safety.report("stream_chunk", exc)
+            internal_errors.report("stream_chunk", exc)
             return _PASS
 
     def decide(self, attempt: _Attempt, status: str) -> _Decision:

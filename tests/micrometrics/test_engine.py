@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import micrometrics
-from micrometrics import Result, micro_metric
+from micrometrics import micro_metric, Result
 from micrometrics.metrics import BannedPhrases, JsonFormat, LanguageMatch, ResponseLength
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import events as E

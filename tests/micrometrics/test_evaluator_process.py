@@ -11,7 +11,7 @@ import openai
 import pytest
 
 import micrometrics
-from micrometrics import isolation, safety
+from micrometrics import evaluator_process, internal_errors
 from micrometrics.metrics import LanguageMatch, ResponseLength
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import metrics as M
@@ -26,7 +26,7 @@ def chat(demo, **kw):
     return c.chat.completions.create(model="gpt-4o-mini", messages=GERMAN, **kw)
 
 
-def internal_errors(telemetry):
+def internal_error_points(telemetry):
     return {(p.attributes[A.MICROMETRICS_STAGE], p.attributes[A.ERROR_TYPE]): p.value for p in telemetry.metrics().get(M.MICROMETRICS_INTERNAL_ERRORS, [])}
 
 
@@ -35,7 +35,7 @@ def test_process_safe_monitors_run_in_the_evaluator_process_and_land_on_the_span
     r = chat(demo)
     a = telemetry.span().attributes
     assert a["micrometrics.where.pid"] != os.getpid()
-    assert a["micrometrics.where.pid"] == isolation.shared().pid
+    assert a["micrometrics.where.pid"] == evaluator_process.shared().pid
     assert a["micrometrics.where.chars"] == len(r.choices[0].message.content)
     assert a["micrometrics.language_match.label"] == "match"
     assert a["micrometrics.language_match.detected"] == "de"
@@ -90,14 +90,14 @@ def test_a_call_whose_context_does_not_pickle_is_evaluated_in_the_application(de
 
 
 def test_a_metric_raising_in_the_evaluator_process_gives_error_and_is_counted(demo, telemetry):
-    safety.reset_for_tests()
+    internal_errors.reset_for_tests()
     telemetry.instrument(metrics=[RaisesInside(), WhereEvaluated()], evaluator="process")
     r = chat(demo)
     assert r.choices[0].message.content
     a = telemetry.span().attributes
     assert a["micrometrics.raises_inside.label"] == "error"
     assert a["micrometrics.where.label"] == "pass" and a["micrometrics.where.pid"] != os.getpid()
-    assert internal_errors(telemetry) == {("evaluation", "KeyError"): 1}
+    assert internal_error_points(telemetry) == {("evaluation", "KeyError"): 1}
 
 
 def test_a_metric_hanging_in_the_evaluator_process_times_out_and_the_process_is_replaced(demo, telemetry, tmp_path):
@@ -113,7 +113,7 @@ def test_a_metric_hanging_in_the_evaluator_process_times_out_and_the_process_is_
     second = telemetry.span().attributes
     assert second["micrometrics.hangs_once.label"] == "pass"
     assert second["micrometrics.where.pid"] not in (os.getpid(), first.get("micrometrics.where.pid"))
-    assert isolation.shared().starts >= 2
+    assert evaluator_process.shared().starts >= 2
 
 
 def test_a_killed_evaluator_process_is_replaced_and_no_call_is_lost(demo, telemetry):
@@ -143,7 +143,7 @@ def test_prints_in_the_evaluator_process_do_not_break_it(demo, telemetry, capfd)
 
 
 def test_an_unused_evaluator_process_exits_after_the_linger(demo, telemetry, monkeypatch):
-    monkeypatch.setattr(isolation, "LINGER_S", 0.2)
+    monkeypatch.setattr(evaluator_process, "LINGER_S", 0.2)
     telemetry.instrument(metrics=[WhereEvaluated()], evaluator="process")
     chat(demo)
     pid = telemetry.span().attributes["micrometrics.where.pid"]

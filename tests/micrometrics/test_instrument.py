@@ -14,7 +14,7 @@ import pytest
 import wrapt
 
 import micrometrics
-from micrometrics import safety
+from micrometrics import internal_errors
 from micrometrics.metrics import BannedPhrases, ContextUtilization, LanguageMatch, ResponseLength, RetrievalPrecision
 from micrometrics_instrumentation.openai.translators import ChatTranslator
 from micrometrics_semconv import attributes as A
@@ -53,7 +53,7 @@ def test_bad_options_raise_at_instrument_time_naming_value_and_allowed(options, 
     with pytest.raises(error) as info:
         micrometrics.instrument(**options)
     assert needle in str(info.value)
-    assert micrometrics.lifecycle.current() is None
+    assert micrometrics.installation.current() is None
 
 
 @pytest.mark.parametrize(
@@ -79,9 +79,9 @@ def test_a_bad_builtin_metric_option_raises_in_its_constructor(build, needle):
 
 
 def test_evaluator_is_case_insensitive_like_every_choice_option():
-    from micrometrics import config
+    from micrometrics import settings
 
-    assert config.resolve(evaluator="Process", exporter="none", metrics=[]).evaluator == "process"
+    assert settings.resolve(evaluator="Process", exporter="none", metrics=[]).evaluator == "process"
 
 
 def test_an_explicit_noop_tracer_provider_is_respected_not_replaced(demo, caplog):
@@ -141,22 +141,22 @@ def test_environment_is_honoured_and_explicit_arguments_win(monkeypatch, telemet
     monkeypatch.setenv("MICROMETRICS_EXPORTER", "none")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "support-bot")
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
-    from micrometrics import config
+    from micrometrics import settings
 
-    s = config.resolve()
+    s = settings.resolve()
     assert (s.exporter, s.service_name, s.capture_content) == ("none", "support-bot", True)
-    s = config.resolve(exporter="console", service_name="other", capture_content=False)
+    s = settings.resolve(exporter="console", service_name="other", capture_content=False)
     assert (s.exporter, s.service_name, s.capture_content) == ("console", "other", False)
     monkeypatch.delenv("MICROMETRICS_EXPORTER")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
-    assert config.resolve().exporter == "otlp"
+    assert settings.resolve().exporter == "otlp"
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
-    assert config.resolve().exporter == "console"
+    assert settings.resolve().exporter == "console"
 
 
 def test_a_fault_inside_our_translator_leaves_the_call_unchanged(demo, telemetry, monkeypatch):
     telemetry.instrument(metrics=[])
-    safety.reset_for_tests()
+    internal_errors.reset_for_tests()
     expected = client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, seed=1)
 
     def broken(self, record, response):
@@ -166,7 +166,7 @@ def test_a_fault_inside_our_translator_leaves_the_call_unchanged(demo, telemetry
     got = client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, seed=1)
     assert got.choices[0].message.content == expected.choices[0].message.content
     assert type(got) is type(expected)
-    assert safety.totals == {"response": 1}
+    assert internal_errors.totals == {"response": 1}
     (point,) = telemetry.metrics()[M.MICROMETRICS_INTERNAL_ERRORS]
     assert point.value == 1 and point.attributes[A.MICROMETRICS_STAGE] == "response"
     assert len(telemetry.spans()) == 2  # the call is still traced, with what we could read
@@ -174,11 +174,11 @@ def test_a_fault_inside_our_translator_leaves_the_call_unchanged(demo, telemetry
 
 def test_a_fault_building_the_request_record_calls_straight_through(demo, telemetry, monkeypatch):
     telemetry.instrument(metrics=[])
-    safety.reset_for_tests()
+    internal_errors.reset_for_tests()
     monkeypatch.setattr(ChatTranslator, "request", lambda *a: 1 / 0)
     r = client(demo).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert r.choices[0].message.content
-    assert safety.totals == {"request": 1}
+    assert internal_errors.totals == {"request": 1}
     assert telemetry.spans() == []
 
 
@@ -377,7 +377,7 @@ def test_an_otlp_endpoint_variable_without_a_scheme_is_an_error_naming_it(variab
     monkeypatch.setenv(variable, "localhost:4318")
     with pytest.raises(ValueError, match=rf"{variable}='localhost:4318' has no scheme.*'http://localhost:4318'"):
         micrometrics.instrument(exporter="otlp", metrics=[])
-    assert micrometrics.lifecycle.current() is None
+    assert micrometrics.installation.current() is None
 
 
 def test_otlp_protocol_http_json_is_sent_as_protobuf_to_the_same_endpoint_with_a_warning(demo, monkeypatch, caplog):

@@ -10,9 +10,9 @@ import openai
 import pytest
 
 import micrometrics
-from micrometrics import metricsconfig
+from micrometrics import metric_overrides
 from micrometrics.metrics import BannedPhrases, LanguageMatch, ResponseLength
-from micrometrics.metricsconfig import MetricsConfigError
+from micrometrics.metric_overrides import MetricsConfigError
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import metrics as M
 from offline_cli import METRICS
@@ -109,7 +109,7 @@ def test_a_config_file_turns_metrics_off_and_on_and_sets_their_settings(tmp_path
     path = tmp_path / f"metrics{suffix}"
     path.write_text(text)
     mine = [LanguageMatch(), ResponseLength()]
-    out = metricsconfig.apply(mine, metricsconfig.load(path))
+    out = metric_overrides.apply(mine, metric_overrides.load(path))
     assert [m.name for m in out] == ["language_match", "banned_phrases"]
     lm = out[0]
     assert (lm.mode, lm.sample_rate, lm.owner, lm.review_by, lm.cost_per_failure, lm.currency) == (
@@ -136,7 +136,7 @@ def test_toml_errors_name_the_bad_key_and_its_line(tmp_path, text, line, message
     path = tmp_path / "metrics.toml"
     path.write_text(text)
     with pytest.raises(MetricsConfigError) as err:
-        metricsconfig.apply([LanguageMatch()], metricsconfig.load(path))
+        metric_overrides.apply([LanguageMatch()], metric_overrides.load(path))
     assert str(err.value).startswith(f"{path}:{line}: "), str(err.value)
     assert message in str(err.value)
     assert err.value.line == line
@@ -154,7 +154,7 @@ def test_yaml_errors_name_the_bad_key_and_its_line(tmp_path, text, line, message
     path = tmp_path / "metrics.yml"
     path.write_text(text)
     with pytest.raises(MetricsConfigError) as err:
-        metricsconfig.apply([LanguageMatch()], metricsconfig.load(path))
+        metric_overrides.apply([LanguageMatch()], metric_overrides.load(path))
     assert f"{path}:{line}: " in str(err.value) and message in str(err.value)
 
 
@@ -162,7 +162,7 @@ def test_other_file_types_are_refused(tmp_path):
     path = tmp_path / "metrics.ini"
     path.write_text("[metrics]\n")
     with pytest.raises(MetricsConfigError, match="name it .toml, .yaml or .yml"):
-        metricsconfig.load(path)
+        metric_overrides.load(path)
 
 
 def test_instrument_applies_the_file_named_by_micrometrics_config(telemetry, demo, tmp_path, monkeypatch):
@@ -184,7 +184,7 @@ def test_instrument_refuses_a_broken_config_file_with_its_line(tmp_path, monkeyp
     monkeypatch.setenv("MICROMETRICS_CONFIG", str(path))
     with pytest.raises(MetricsConfigError, match=r"ops.toml:2: metrics.language_match.sample_rate"):
         micrometrics.instrument(exporter="none", instrumentations=["openai"])
-    assert micrometrics.lifecycle.current() is None
+    assert micrometrics.installation.current() is None
 
 
 # ---- micrometrics metrics ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from demo_server import INCIDENT_REPLY, _DE_REPLIES
 from google import genai
 from opentelemetry.trace import StatusCode
 
-from micrometrics import GuardError, safety
+from micrometrics import GuardError, internal_errors
 from micrometrics.metrics import language
 from micrometrics.metrics.language_match import LanguageMatch
 from micrometrics_semconv import attributes as A
@@ -240,7 +240,7 @@ def _attempt_spans(telemetry: Any, driver: Driver) -> list[Any]:
 def test_a_failed_guard_retry_returns_the_answer_it_replaced(demo, telemetry, name, mode, is_async):
     """The retry gets a 429: the app reads the answer it already had, as without us; the spans say what happened."""
     driver = DRIVERS[name]
-    safety.reset_for_tests()
+    internal_errors.reset_for_tests()
     telemetry.instrument(metrics=[LanguageMatch(mode="guard", max_retries=1, on_fail="return")])
     demo.enqueue()  # the incident: the fifth answer is in English
     demo.enqueue(status=429)
@@ -254,7 +254,7 @@ def test_a_failed_guard_retry_returns_the_answer_it_replaced(demo, telemetry, na
     assert retry.status.status_code == StatusCode.ERROR
     assert "RateLimitError" in retry.attributes[A.ERROR_TYPE] or "429" in retry.attributes[A.ERROR_TYPE]
     assert retry.attributes[A.MICROMETRICS_GUARD_FALLBACK] == V.GUARD_FALLBACK_PREVIOUS
-    assert safety.totals == {}
+    assert internal_errors.totals == {}
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
@@ -284,7 +284,7 @@ def test_a_restarted_stream_that_breaks_before_the_app_saw_it_gives_the_stream_i
     """The retried stream fails mid-prefix (nothing of it reached the app): the app reads the held original to its end
     (``on_fail="raise"``: a GuardError carrying it, from the retry's error)."""
     driver = DRIVERS["openai"]
-    safety.reset_for_tests()
+    internal_errors.reset_for_tests()
     telemetry.instrument(metrics=[LanguageMatch(mode="guard", max_retries=1, on_fail=on_fail)])
     demo.enqueue()
     demo.enqueue(sse=["{not json"])
@@ -301,7 +301,7 @@ def test_a_restarted_stream_that_breaks_before_the_app_saw_it_gives_the_stream_i
     fallback = V.GUARD_FALLBACK_PREVIOUS if on_fail == "return" else V.GUARD_FALLBACK_ERROR
     assert retry.attributes[A.MICROMETRICS_GUARD_FALLBACK] == fallback
     assert first.status.status_code != StatusCode.ERROR
-    assert safety.totals == {}
+    assert internal_errors.totals == {}
 
 
 # ---- issue 14, item 29: every retry links to the attempt it replaces --------------------------------

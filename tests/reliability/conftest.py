@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from micrometrics import safety
+from micrometrics import internal_errors
 from otlp_sink import OtlpSink
 from reliability_libraries import close_clients
 
@@ -19,9 +19,9 @@ def shared_clients():
 
 @pytest.fixture(autouse=True)
 def fresh_safety():
-    safety.reset_for_tests()
+    internal_errors.reset_for_tests()
     yield
-    safety.reset_for_tests()
+    internal_errors.reset_for_tests()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 import openai
 import pytest
 
-from micrometrics import safety
+from micrometrics import internal_errors
 from micrometrics.metrics import LanguageMatch
 from micrometrics_semconv import attributes as A
 from reliability_libraries import API_KEY, AnthropicMessages, ChromaQuery, GoogleGenerateContent, Outcome, libraries, loop, normal
@@ -103,7 +103,7 @@ def test_generator_arguments_reach_the_library_intact(name, demo, telemetry):
     spans = telemetry.spans()
     assert len(spans) == 1
     assert PROMPT not in spans[0].attributes.get(A.GEN_AI_INPUT_MESSAGES, "")  # left unread
-    assert safety.totals == {}
+    assert internal_errors.totals == {}
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
@@ -121,7 +121,7 @@ def test_a_guard_does_not_replay_a_consumed_generator(stream, demo, telemetry):
     assert request.body["messages"] == history
     (span,) = telemetry.spans()
     assert span.attributes["micrometrics.language_match.label"] == "mismatch"  # reported, not acted on
-    assert safety.totals == {}
+    assert internal_errors.totals == {}
 
     # The same conversation as a list is retried, as configured.
     demo.reset()
@@ -200,7 +200,7 @@ def test_nested_generator_content_reaches_the_provider(name, aio, demo, telemetr
     assert demo.requests[-1].body == sent
     (span,) = telemetry.spans()
     assert carried not in span.attributes.get(A.GEN_AI_INPUT_MESSAGES, "")  # left unread
-    assert safety.totals == {}
+    assert internal_errors.totals == {}
 
 
 def test_a_guard_does_not_replay_a_call_with_a_nested_generator(demo, telemetry):
@@ -214,4 +214,4 @@ def test_a_guard_does_not_replay_a_call_with_a_nested_generator(demo, telemetry)
     assert client.chat.completions.create(model="gpt-4o-mini", messages=messages).choices[0].message.content
     (request,) = demo.requests
     assert request.body["messages"][-1]["content"] == [{"type": "text", "text": history[-1]["content"]}]
-    assert safety.totals == {}
+    assert internal_errors.totals == {}

@@ -24,7 +24,7 @@ import openai
 import pytest
 
 import micrometrics
-from micrometrics import safety
+from micrometrics import internal_errors
 from micrometrics_semconv import attributes as A
 from reliability_libraries import Library, Outcome, libraries, loop
 from telemetry_harness import Telemetry
@@ -73,7 +73,7 @@ def assert_one_span_per_call(telemetry: Telemetry, calls: list[tuple[Library, st
     assert Counter(s.name for s in spans) == expected
     ids = [s.attributes.get(A.GEN_AI_RESPONSE_ID) for s in spans if s.attributes.get(A.GEN_AI_RESPONSE_ID)]
     assert len(ids) == len(set(ids)), "two spans carry the same response id: calls crossed"
-    assert safety.totals == {}
+    assert internal_errors.totals == {}
 
 
 def test_32_threads_mixing_providers(busy_demo, telemetry):
@@ -143,7 +143,7 @@ def test_100_instrument_uninstrument_cycles_leave_nothing_behind(demo):
     assert alive == [], f"{len(alive)} objects of past instrument() calls are still alive: {alive[:3]}"
     leftover = [t.name for t in threading.enumerate() if t.ident not in threads_before and t.name.startswith("micrometrics")]
     assert len(leftover) <= 2, leftover  # at most the last cycle's worker and watchdog, winding down
-    assert safety.totals == {}
+    assert internal_errors.totals == {}
 
 
 def _run_script(script: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:

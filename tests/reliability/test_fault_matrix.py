@@ -16,7 +16,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
 import micrometrics
-from micrometrics import core, engine, safety
+from micrometrics import core, engine, internal_errors
 from micrometrics.metric import CallView, MicroMetric, Result
 from micrometrics import metrics as builtin_metrics
 from micrometrics_semconv import attributes as A
@@ -163,7 +163,7 @@ def test_a_broken_stage_never_changes_the_call(lib, mode, error, stage, demo, te
 
     # Operators see the fault: counted by stage (twice), logged once.
     telemetry.flush()
-    assert safety.totals.get(stage.reported_as) == 2, safety.totals
+    assert internal_errors.totals.get(stage.reported_as) == 2, internal_errors.totals
     assert internal_error_points(telemetry) == {(stage.reported_as, "InjectedFault"): 2}
     logged = [r for r in debug_log.records if "internal error at stage" in r.getMessage()]
     assert len(logged) == 1 and repr(stage.reported_as) in logged[0].getMessage()
@@ -200,10 +200,10 @@ def test_a_broken_exporter_never_changes_the_call_and_export_resumes(lib, mode, 
         micrometrics.uninstrument()
 
     assert broken == [uninstrumented, uninstrumented] and healed == uninstrumented
-    assert safety.totals.get("export", 0) >= 1 and set(safety.totals) == {"export"}
+    assert internal_errors.totals.get("export", 0) >= 1 and set(internal_errors.totals) == {"export"}
     logged = [r for r in debug_log.records if "internal error at stage" in r.getMessage()]
     assert len(logged) == 1
     counted = [(a, v) for a, v in sink.metric_points(M.MICROMETRICS_INTERNAL_ERRORS) if a[A.MICROMETRICS_STAGE] == "export"]
-    assert counted and counted[-1][1] == safety.totals["export"]
+    assert counted and counted[-1][1] == internal_errors.totals["export"]
     # The pipeline is not wedged: the call after the fault is exported.
     assert [s.name for s in sink.spans()] == [lib.span()]

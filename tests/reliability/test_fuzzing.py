@@ -249,10 +249,10 @@ def pipeline(telemetry):
 def test_the_pipeline_returns_exactly_what_the_library_returned(pipeline, lib: Library, kwargs: dict, answer: Any, chunks: list, stream: bool) -> None:
     """The whole call path with the real translator: the application gets the library's own object
     (or its items, through the stream proxy), one span ends, and nothing of ours raises or is even reported."""
-    from micrometrics import safety
-    from micrometrics.pipeline import run_sync
+    from micrometrics import internal_errors
+    from micrometrics.calls import run_sync
 
-    safety.reset_for_tests()
+    internal_errors.reset_for_tests()
     pipeline.span_exporter.clear()
     kwargs = dict(kwargs)
     if stream and lib.streams:
@@ -270,4 +270,4 @@ def test_the_pipeline_returns_exactly_what_the_library_returned(pipeline, lib: L
     else:
         assert result is returned
     assert len(pipeline.spans()) == 1
-    assert safety.totals == {}, f"reported: {sorted(safety._seen)}"  # (stage, exception type) seen this session
+    assert internal_errors.totals == {}, f"reported: {sorted(internal_errors._seen)}"  # (stage, exception type) seen this session

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import micrometrics
-from micrometrics import safety
+from micrometrics import internal_errors
 from micrometrics.metric import CallView, MicroMetric, Result
 from micrometrics_semconv import metrics as M
 from reliability_libraries import libraries
@@ -97,7 +97,7 @@ def test_a_broken_guard_never_changes_the_call(lib, metric, demo, telemetry):
     label = "error" if isinstance(metric, Raising) else "timeout"
     assert {s.attributes[f"micrometrics.{metric.name}.label"] for s in spans} == {label}
     if isinstance(metric, Raising):
-        assert safety.totals == {"evaluation": 2}
+        assert internal_errors.totals == {"evaluation": 2}
 
 
 class HangsForever(MicroMetric):

@@ -246,7 +246,7 @@ def test_evaluation_explanations_carry_no_content(demo, sink):
 @pytest.mark.parametrize("bad", ["raises", "returns-none"])
 def test_a_broken_redact_fails_closed_and_the_call_goes_on(bad, demo, sink):
     """A redact function that raises (or returns no str) exports no content, and nothing else is lost."""
-    from micrometrics import safety
+    from micrometrics import internal_errors
 
     def redact(text: str) -> Any:
         if bad == "raises":
@@ -263,7 +263,7 @@ def test_a_broken_redact_fails_closed_and_the_call_goes_on(bad, demo, sink):
     assert A.GEN_AI_INPUT_MESSAGES not in attrs and A.GEN_AI_OUTPUT_MESSAGES not in attrs
     assert "gen_ai.client.token.usage" in sink.metric_names()
     assert leaks(sink, [SECRET, *answer_snippets(uninstrumented)]) == []
-    assert set(safety.totals) == {"content"}
+    assert set(internal_errors.totals) == {"content"}
 
 
 def test_a_lone_surrogate_never_costs_the_export_batch(demo, sink):
@@ -448,4 +448,4 @@ def test_a_bad_capture_content_variable_is_an_error_naming_the_variable(monkeypa
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "EVENTS")
     with pytest.raises(ValueError, match="OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT.*'EVENTS'.*EVENT_ONLY"):
         micrometrics.instrument(exporter="none", instrumentations=["openai"])
-    assert micrometrics.lifecycle.current() is None
+    assert micrometrics.installation.current() is None

@@ -25,7 +25,7 @@ import openai
 import pytest
 
 import micrometrics
-from micrometrics import safety
+from micrometrics import internal_errors
 from micrometrics.metric import CallView, MicroMetric, Result
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import metrics as M
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = [{"role": "user", "content": "Wie spät ist es?"}]
 #: Hang items: what "not blocked for seconds" allows beyond the timeout on a loaded 2-core machine.
 SLACK_S = 3.0
-#: What exit gives the exporters once evaluations are done (lifecycle.EXIT_EXPORT_S).
+#: What exit gives the exporters once evaluations are done (installation.EXIT_EXPORT_S).
 EXIT_EXPORT_S = 2.0
 
 
@@ -198,7 +198,7 @@ def test_uninstrument_that_times_out_still_ends_every_span_once_the_handle_is_dr
     labels = [attributes(s).get("micrometrics.slow_monitor.label") for s in spans]
     assert V.LABEL_SKIPPED in labels and set(labels) <= {"pass", V.LABEL_SKIPPED}
     assert elapsed <= 0.5 + SLACK_S
-    assert safety.totals == {}
+    assert internal_errors.totals == {}
 
 
 # ---- item 18: shutdown and flush honour their timeouts and tell the truth -------------------
@@ -325,7 +325,7 @@ def test_a_token_count_beyond_int64_is_dropped_and_the_apps_own_metric_points_ar
     assert set(tokens) == {V.TOKEN_TYPE_OUTPUT}  # the out-of-range input count is left out, the output count kept
     (span,) = sink.spans()
     assert A.GEN_AI_USAGE_INPUT_TOKENS not in attributes(span) and attributes(span)[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
-    assert safety.totals == {"response": 1}
+    assert internal_errors.totals == {"response": 1}
     errors = [(a, v) for a, v in sink.metric_points(M.MICROMETRICS_INTERNAL_ERRORS) if a[A.MICROMETRICS_STAGE] == "response"]
     assert errors and errors[-1][1] == 1 and errors[-1][0][A.ERROR_TYPE] == "OverflowError"
 

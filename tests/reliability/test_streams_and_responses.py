@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from opentelemetry.trace import StatusCode
 
-from micrometrics import safety
+from micrometrics import internal_errors
 from micrometrics_semconv import attributes as A
 from reliability_libraries import Library, _aclose, libraries, loop, normal
 
@@ -72,7 +72,7 @@ def test_a_stream_abandoned_mid_way_ends_its_span_when_collected(lib, aio, demo,
     del stream
     gc.collect()
     assert len(spans_of(telemetry, lib)) == 1
-    assert safety.totals == {}
+    assert internal_errors.totals == {}
 
 
 @pytest.mark.parametrize("lib", STREAMING)
@@ -83,7 +83,7 @@ def test_a_stream_never_iterated_and_collected_ends_its_span(lib, aio, demo, tel
     del stream
     gc.collect()
     assert len(spans_of(telemetry, lib)) == 1
-    assert safety.totals == {}
+    assert internal_errors.totals == {}
 
 
 @pytest.mark.parametrize("lib", STREAMING)
@@ -104,7 +104,7 @@ def test_a_stream_closed_twice_and_iterated_after_close(lib, aio, demo, telemetr
     telemetry.instrument(instrumentations=[lib.instrumentation])
     assert story() == uninstrumented
     assert len(spans_of(telemetry, lib)) == 1
-    assert safety.totals == {}
+    assert internal_errors.totals == {}
 
 
 @pytest.mark.parametrize("lib", STREAMING)
@@ -126,7 +126,7 @@ def test_a_stream_used_as_context_manager_then_closed(lib, aio, demo, telemetry)
         stream.close()
     assert items
     assert len(spans_of(telemetry, lib)) == 1
-    assert safety.totals == {}
+    assert internal_errors.totals == {}
 
 
 @pytest.mark.parametrize("lib", STREAMING)
@@ -158,7 +158,7 @@ def test_a_stream_raising_mid_way_raises_the_same_and_marks_the_span(lib, aio, b
     (span,) = spans_of(telemetry, lib)
     assert span.status.status_code == StatusCode.ERROR
     assert span.attributes[A.ERROR_TYPE] == f"{uninstrumented[1][0].__module__}.{uninstrumented[1][0].__qualname__}"
-    assert safety.totals == {}
+    assert internal_errors.totals == {}
 
 
 def _bodies(lib: Library) -> list[Any]:
@@ -185,7 +185,7 @@ def test_unknown_and_malformed_responses_come_back_unchanged(lib, body, aio, dem
     script()
     assert lib.run(demo, mode) == uninstrumented
     assert len(spans_of(telemetry, lib)) == 1
-    assert safety.totals == {}, "malformed provider data is handled, not merely survived"
+    assert internal_errors.totals == {}, "malformed provider data is handled, not merely survived"
 
 
 # ---- issue 14, items 2 and 5: a streaming guard never raises into the app, never holds what it cannot judge ----
@@ -253,7 +253,7 @@ def test_null_stream_fields_reach_the_app_through_a_streaming_guard(lib, aio, de
     assert story() == uninstrumented
     (span,) = spans_of(telemetry, lib)
     assert span.status.status_code != StatusCode.ERROR
-    assert safety.totals == {}, "null fields are read as absent, not survived"
+    assert internal_errors.totals == {}, "null fields are read as absent, not survived"
 
 
 @pytest.mark.parametrize("lib", STREAMING)
@@ -269,7 +269,7 @@ def test_a_failing_stream_gate_passes_the_stream_through_and_is_reported(lib, ai
     telemetry.instrument(instrumentations=[lib.instrumentation], metrics=_streaming_guard())
     assert drain(open_stream(lib, demo, aio), aio) == uninstrumented
     assert len(spans_of(telemetry, lib)) == 1
-    assert safety.totals == {"stream_chunk": 1}
+    assert internal_errors.totals == {"stream_chunk": 1}
 
 
 class PausingServer:
@@ -436,4 +436,4 @@ def test_a_streaming_guard_passes_tool_call_and_reasoning_streams_chunk_by_chunk
     assert A.MICROMETRICS_GUARD_FAILED not in span.attributes
     if kind == "reasoning":  # released undecided, the guard still reports on the text at the stream's end
         assert span.attributes["micrometrics.language_match.label"] == "match"
-    assert safety.totals == {}
+    assert internal_errors.totals == {}

@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterable
 
 from opentelemetry import trace
 
-from micrometrics import core, safety
-from micrometrics.pipeline import run_async, run_sync
+from micrometrics import core, internal_errors
+from micrometrics.calls import run_async, run_sync
 from micrometrics_instrumentation.anthropic.translators import MessagesTranslator, StreamHelperTranslator, starting
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
 
@@ -89,7 +89,7 @@ def _defer_to_ours(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) 
         # Not recording, so the client records nothing and ends nothing; it still propagates our context.
         return trace.NonRecordingSpan(span.get_span_context())
     except Exception as exc:
-        safety.report("request", exc)
+        internal_errors.report("request", exc)
         return wrapped(*args, **kwargs)
 
 
@@ -138,7 +138,7 @@ def _stream_helper(translator: StreamHelperTranslator) -> Callable:
 
             setattr(manager, slot, lambda: run_sync(translator, open_stream, instance, args, kwargs))
         except Exception as exc:
-            safety.report("request", exc)
+            internal_errors.report("request", exc)
         return manager
 
     return wrapper
@@ -161,7 +161,7 @@ def _async_stream_helper(translator: StreamHelperTranslator) -> Callable:
 
             setattr(manager, slot, run_async(translator, open_stream, instance, args, kwargs))
         except Exception as exc:
-            safety.report("request", exc)
+            internal_errors.report("request", exc)
         return manager
 
     return wrapper

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from micrometrics.pipeline import async_wrapper, sync_wrapper
+from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
 from micrometrics_instrumentation.langchain.translators import RetrieverTranslator
 

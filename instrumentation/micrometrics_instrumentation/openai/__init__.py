@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from micrometrics import safety
-from micrometrics.pipeline import async_wrapper, sync_wrapper
+from micrometrics import internal_errors
+from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics.streams import AsyncStreamProxy, StreamProxy
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
 from micrometrics_instrumentation.openai.translators import (
@@ -41,7 +41,7 @@ def _helper_close(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -
             try:
                 raw.close()
             except Exception as exc:
-                safety.report("finish", exc)
+                internal_errors.report("finish", exc)
 
 
 async def _async_helper_close(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -53,7 +53,7 @@ async def _async_helper_close(wrapped: Callable, instance: Any, args: tuple, kwa
             try:
                 await raw.close()
             except Exception as exc:
-                safety.report("finish", exc)
+                internal_errors.report("finish", exc)
 
 
 class OpenAIInstrumentor(LibraryInstrumentor):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
-from micrometrics import core, safety
+from micrometrics import core, internal_errors
 from micrometrics.arguments import one_shot_inside, readable
 from micrometrics.core import GuardError, GuardVerdict, Runtime, mark_failed_retry
 from micrometrics.records import CallRecord
@@ -37,7 +37,7 @@ def _begin(
         record.attempt = attempt
         return record, runtime.start(record, replaces, guard)
     except Exception as exc:
-        safety.report("request", exc)
+        internal_errors.report("request", exc)
         return None
 
 
@@ -46,7 +46,7 @@ def _failed(runtime: Runtime, record: CallRecord, token: Any, exc: BaseException
     try:
         runtime.fail(record, exc)
     except Exception as inner:
-        safety.report("finish", inner)
+        internal_errors.report("finish", inner)
         _end(record)
 
 
@@ -61,11 +61,11 @@ def _complete(runtime: Runtime, translator: Translator, record: CallRecord, resp
     try:
         translator.response(record, response)
     except Exception as exc:
-        safety.report("response", exc)
+        internal_errors.report("response", exc)
     try:
         return runtime.finish(record)
     except Exception as exc:
-        safety.report("finish", exc)
+        internal_errors.report("finish", exc)
         _end(record)
         return core.RETURN
 
@@ -76,7 +76,7 @@ def _retry_args(translator: Translator, args: tuple, kwargs: dict, instruction: 
     try:
         return translator.retry(args, kwargs, instruction)
     except Exception as exc:
-        safety.report("retry", exc)
+        internal_errors.report("retry", exc)
         return None
 
 
@@ -193,7 +193,7 @@ def _next_attempt(runtime: Runtime, translator: Translator, record: CallRecord, 
     try:
         attempt = _attempt_for(runtime, translator, record, stream)
     except Exception as exc:
-        safety.report("stream_start", exc)
+        internal_errors.report("stream_start", exc)
         attempt = None
     return attempt if attempt is not None else _Attempt(runtime, record, Unwatched(), stream)
 
@@ -253,7 +253,7 @@ def _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, re
 
         return StreamProxy(response, attempt, guards, restart)
     except Exception as exc:
-        safety.report("stream_start", exc)
+        internal_errors.report("stream_start", exc)
         _end(record)
         return response
 
@@ -288,7 +288,7 @@ def _proxy_async(runtime, translator, wrapped, instance, args, kwargs, record, r
 
         return AsyncStreamProxy(response, attempt, guards, restart)
     except Exception as exc:
-        safety.report("stream_start", exc)
+        internal_errors.report("stream_start", exc)
         _end(record)
         return response
 

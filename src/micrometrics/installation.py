@@ -10,7 +10,9 @@ import time
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics import config, core, metricsconfig, providers, registry, safety
+from micrometrics import core, internal_errors, metric_overrides, registry
+from micrometrics.settings import Settings, default_metrics, env_capture_mode, resolve
+from micrometrics.export import providers
 from micrometrics.attributes import ContentPolicy
 from micrometrics.metric import MicroMetric
 
@@ -27,7 +29,7 @@ class Instrumentation:
     """What ``instrument()`` returns: flush and shut down what it set up."""
 
     def __init__(
-        self, settings: config.Settings, runtime: core.Runtime, provs: providers.Providers, instrumentors: Mapping[str, Any]
+        self, settings: Settings, runtime: core.Runtime, provs: providers.Providers, instrumentors: Mapping[str, Any]
     ) -> None:
         self.settings = settings
         self.runtime = runtime
@@ -104,7 +106,7 @@ class Instrumentation:
         try:
             self.runtime.shutdown(evaluation_s, push=(lambda: _within(deadline, [(tp, push)], flushing=True)) if push else None)
         except Exception as exc:  # shutdown runs in the app's exit path: never raise there
-            safety.report("finish", exc)
+            internal_errors.report("finish", exc)
         if export_s is not None:
             deadline = min(deadline, time.monotonic() + export_s)
         work = [(proc, proc.force_flush) for proc in self.providers.attached]
@@ -160,7 +162,7 @@ def instrument(
     its options differ). See the README for every option.
     """
     global _handle
-    settings = config.resolve(
+    settings = resolve(
         service_name=service_name, exporter=exporter, endpoint=endpoint, protocol=protocol, headers=headers,
         capture_content=capture_content, instrumentations=instrumentations, resource_attributes=resource_attributes,
         metrics=metrics, redact=redact, max_content_chars=max_content_chars, max_queue=max_queue,
@@ -289,12 +291,12 @@ def runtime_for_auto_instrumentation(**kwargs: Any) -> core.Runtime:
         if existing is not None:
             return existing
         try:
-            capture = config.env_capture_mode()
+            capture = env_capture_mode()
         except ValueError as exc:
             # The loader would blame the first library it instruments: name the variable instead, capture nothing.
             logger.error("micrometrics: %s; exporting no content", exc)
             capture = False
-        metrics = metricsconfig.apply_env(config.default_metrics())
+        metrics = metric_overrides.apply_env(default_metrics())
         _prepare_guards(metrics)
         runtime = core.Runtime(
             tracer_provider=kwargs.get("tracer_provider") or trace.get_tracer_provider(),

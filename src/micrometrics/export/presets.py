@@ -42,8 +42,9 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.util.re import parse_env_headers
 
-from micrometrics import providers, safety
-from micrometrics.config import Settings
+from micrometrics import internal_errors
+from micrometrics.export import providers
+from micrometrics.settings import Settings
 from micrometrics_semconv import attributes as A
 
 logger = logging.getLogger("micrometrics")
@@ -477,7 +478,7 @@ class Outbox:
             except Exception as exc:
                 # An exporter that raises is broken, not the backend: retrying the chunk would raise again and
                 # block everything behind it. Drop it, counted.
-                safety.report("export", exc)
+                internal_errors.report("export", exc)
                 self.health.count_dropped(f"{self.what} (exporter error)", len(chunk))
                 for _ in chunk:
                     self._pending.popleft()

@@ -60,7 +60,7 @@ _BOOTSTRAP = (
     " if not b: sys.exit(0)\n"
     " d+=b\n"
     "sys.path[:]=pickle.loads(d)\n"
-    "from micrometrics.isolation import child_main\n"
+    "from micrometrics.evaluator_process import child_main\n"
     "child_main()\n"
 )
 

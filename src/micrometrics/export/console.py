@@ -12,7 +12,7 @@ from typing import IO, Any, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from micrometrics import safety
+from micrometrics import internal_errors
 from micrometrics_semconv import attributes as A
 
 _SCOPE = "micrometrics"  # core's tracer: the application's own spans do not hold the console back
@@ -103,7 +103,7 @@ class ConsoleSpanExporter(SpanExporter):
             if len(lines) > room:
                 self.dropped += len(lines) - max(room, 0)
                 for _ in range(len(lines) - max(room, 0)):
-                    safety.report("export", BufferError("console output buffer full: span line dropped"))
+                    internal_errors.report("export", BufferError("console output buffer full: span line dropped"))
                 lines = lines[: max(room, 0)]
             self._pending.extend(lines)
             if self._thread is None or self._thread.ident is not None and not self._thread.is_alive():

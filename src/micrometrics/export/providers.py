@@ -15,8 +15,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from micrometrics.config import Settings
-from micrometrics.console import ConsoleSpanExporter, ConsoleSpanProcessor
+from micrometrics.settings import Settings
+from micrometrics.export.console import ConsoleSpanExporter, ConsoleSpanProcessor
 from micrometrics_semconv import attributes as A
 
 logger = logging.getLogger("micrometrics")
@@ -57,7 +57,7 @@ def pipeline_for(settings: Settings) -> Pipeline:
         return Pipeline()
     if settings.exporter == "console":
         return Pipeline(span_processor=ConsoleSpanProcessor(ConsoleSpanExporter()))
-    from micrometrics import backends
+    from micrometrics.export import backends
 
     return backends.pipeline_for(settings)
 

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics import metricsconfig, registry
+from micrometrics import metric_overrides, registry
 from micrometrics.attributes import CAPTURE_MODES, NO_CONTENT, SPAN_AND_EVENT
 from micrometrics.engine import EVALUATORS
 from micrometrics.metric import MicroMetric
@@ -221,7 +221,7 @@ def resolve(
             seen.add(m.name)
             chosen_metrics.append(m)
     # Operations' overrides (MICROMETRICS_CONFIG) win over code: that is their point.
-    chosen_metrics = metricsconfig.apply_env(chosen_metrics)
+    chosen_metrics = metric_overrides.apply_env(chosen_metrics)
 
     if redact is not None and not callable(redact):
         raise TypeError(f"instrument(redact={redact!r}) must be a function str -> str")
