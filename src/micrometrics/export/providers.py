@@ -44,7 +44,7 @@ def _http_endpoint(base: str | None, signal: str) -> str | None:
 
 @dataclass
 class Pipeline:
-    """What to export where, decided from the settings (presets live in ``backends``)."""
+    """What to export where, decided from the settings (presets live in ``presets``)."""
 
     span_processor: Any = None
     metric_reader: Any = None
@@ -57,9 +57,9 @@ def pipeline_for(settings: Settings) -> Pipeline:
         return Pipeline()
     if settings.exporter == "console":
         return Pipeline(span_processor=ConsoleSpanProcessor(ConsoleSpanExporter()))
-    from micrometrics.export import backends
+    from micrometrics.export import presets
 
-    return backends.pipeline_for(settings)
+    return presets.pipeline_for(settings)
 
 
 #: Providers micrometrics created in this process: a global one left from an earlier
