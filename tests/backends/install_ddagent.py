@@ -14,4 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ddagent import DDAPM_TEST_AGENT, install  # noqa: E402
 
 if __name__ == "__main__":
-    print(f"{DDAPM_TEST_AGENT}: {install()}")
+    try:
+        print(f"{DDAPM_TEST_AGENT}: {install()}")
+    except Exception as exc:  # no package index here: the Datadog tests skip and say why, the run goes on
+        print(f"{DDAPM_TEST_AGENT} not installed ({type(exc).__name__}: {exc}); the Datadog backend tests will be skipped", file=sys.stderr)
