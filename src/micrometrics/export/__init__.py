@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from micrometrics.export import console, otlp, presets, providers
+from micrometrics.export import console, providers
 from micrometrics.export.pipeline import Pipeline
 from micrometrics.export.providers import Providers
 from micrometrics.settings import Settings
@@ -24,9 +24,24 @@ def _console(settings: Settings) -> Pipeline:
     return Pipeline(span_processor=console.ConsoleSpanProcessor(console.ConsoleSpanExporter()))
 
 
+# The OTLP modules load on first use: `none` and `console` (and `import micrometrics`) do not pay for them.
 def _otlp(settings: Settings) -> Pipeline:
     """Plain ``exporter="otlp"``: every signal to one OTLP endpoint (the SDK's defaults), with the presets' outage handling."""
+    from micrometrics.export import otlp
+
     return otlp.pipeline(settings, "the OTLP collector", settings.protocol, otlp.local_endpoint(settings.protocol))
+
+
+def _jaeger(settings: Settings) -> Pipeline:
+    from micrometrics.export import presets
+
+    return presets.jaeger_pipeline(settings)
+
+
+def _datadog(settings: Settings) -> Pipeline:
+    from micrometrics.export import presets
+
+    return presets.datadog_pipeline(settings)
 
 
 #: Every ``exporter=`` value and the function that builds its pipeline.
@@ -34,8 +49,8 @@ PIPELINES: dict[str, Callable[[Settings], Pipeline]] = {
     "none": _none,
     "console": _console,
     "otlp": _otlp,
-    "jaeger": presets.jaeger_pipeline,
-    "datadog": presets.datadog_pipeline,
+    "jaeger": _jaeger,
+    "datadog": _datadog,
 }
 
 
