@@ -36,18 +36,18 @@ def pipeline(
     health = outbox.ExportHealth(backend)
     headers = headers or {}
 
-    def endpoint_and_exporter(signal: str) -> tuple[Any, str]:
+    def exporter_and_endpoint(signal: str) -> tuple[Any, str]:
         endpoint = signal_endpoint(settings, protocol, signal, default_base)
         wire_headers = signal_headers(settings, protocol, signal, headers.get(signal, {}))
         return exporter(protocol, signal, endpoint, wire_headers, temporality if signal == "metrics" else None), endpoint
 
     pipe = Pipeline()
     if "traces" in signals:
-        pipe.span_processor = outbox.span_processor(*endpoint_and_exporter("traces"), health)
+        pipe.span_processor = outbox.span_processor(*exporter_and_endpoint("traces"), health)
     if "metrics" in signals:
-        pipe.metric_reader = outbox.metric_reader(*endpoint_and_exporter("metrics"), health)
+        pipe.metric_reader = outbox.metric_reader(*exporter_and_endpoint("metrics"), health)
     if "logs" in signals:
-        pipe.log_processor = outbox.log_processor(*endpoint_and_exporter("logs"), health)
+        pipe.log_processor = outbox.log_processor(*exporter_and_endpoint("logs"), health)
     return pipe
 
 
