@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from micrometrics import core, internal_errors, metric_overrides, registry
 from micrometrics.settings import Settings, default_metrics, env_capture_mode, resolve
-from micrometrics.export import providers
+from micrometrics import export
 from micrometrics.attributes import ContentPolicy
 from micrometrics.metric import MicroMetric
 
@@ -29,7 +29,7 @@ class Instrumentation:
     """What ``instrument()`` returns: flush and shut down what it set up."""
 
     def __init__(
-        self, settings: Settings, runtime: core.Runtime, provs: providers.Providers, instrumentors: Mapping[str, Any]
+        self, settings: Settings, runtime: core.Runtime, provs: export.Providers, instrumentors: Mapping[str, Any]
     ) -> None:
         self.settings = settings
         self.runtime = runtime
@@ -180,7 +180,7 @@ def instrument(
             return _handle
         _warn_overdue(settings.metrics)
         _prepare_guards(settings.metrics)
-        provs = providers.build(settings, tracer_provider, meter_provider, logger_provider)
+        provs = export.build(settings, tracer_provider, meter_provider, logger_provider)
         runtime = core.Runtime(
             tracer_provider=provs.tracer_provider,
             meter_provider=provs.meter_provider,

@@ -1,4 +1,4 @@
-"""OpenTelemetry providers and exporters: reuse the application's, or build our own."""
+"""OpenTelemetry providers: reuse the application's, or build (and install) our own around a pipeline."""
 
 from __future__ import annotations
 
@@ -16,12 +16,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from micrometrics.settings import Settings
-from micrometrics.export.console import ConsoleSpanExporter, ConsoleSpanProcessor
+from micrometrics.export.pipeline import Pipeline
 from micrometrics_semconv import attributes as A
 
 logger = logging.getLogger("micrometrics")
-
-_SIGNAL_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
 
 
 @dataclass
@@ -33,33 +31,6 @@ class Providers:
     owned: list[Any] = field(default_factory=list)
     #: Processors/readers we attached to the application's providers.
     attached: list[Any] = field(default_factory=list)
-
-
-def _http_endpoint(base: str | None, signal: str) -> str | None:
-    if base is None:
-        return None
-    path = _SIGNAL_PATHS[signal]
-    return base if base.rstrip("/").endswith(path) else base.rstrip("/") + path
-
-
-@dataclass
-class Pipeline:
-    """What to export where, decided from the settings (presets live in ``presets``)."""
-
-    span_processor: Any = None
-    metric_reader: Any = None
-    log_processor: Any = None
-    resource_attributes: dict[str, Any] = field(default_factory=dict)
-
-
-def pipeline_for(settings: Settings) -> Pipeline:
-    if settings.exporter == "none":
-        return Pipeline()
-    if settings.exporter == "console":
-        return Pipeline(span_processor=ConsoleSpanProcessor(ConsoleSpanExporter()))
-    from micrometrics.export import presets
-
-    return presets.pipeline_for(settings)
 
 
 #: Providers micrometrics created in this process: a global one left from an earlier
@@ -105,13 +76,14 @@ def _no_op(provider: Any) -> bool:
     return type(provider).__name__.lstrip("_").startswith("NoOp")
 
 
-def build(settings: Settings, tracer_provider: Any = None, meter_provider: Any = None, logger_provider: Any = None) -> Providers:
-    """Use the providers given or installed by the application; create (and install) the missing ones.
+def build(
+    settings: Settings, pipe: Pipeline, tracer_provider: Any = None, meter_provider: Any = None, logger_provider: Any = None
+) -> Providers:
+    """Use the providers given or installed by the application; create (and install) the missing ones, carrying ``pipe``.
 
     A NoOp provider the application passed or installed is respected: that signal is not
     recorded (logged once), never silently replaced.
     """
-    pipe = pipeline_for(settings)
     owned: list[Any] = []
     attached: list[Any] = []
 
