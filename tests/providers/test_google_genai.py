@@ -11,13 +11,12 @@ import pytest
 import wrapt
 from google import genai
 from google.genai import errors, types
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 
 import micrometrics
 from micrometrics.metrics.language_match import LanguageMatch
 from micrometrics_semconv import attributes as A
-from micrometrics_semconv import events as E
-from micrometrics_semconv import metrics as M
+from provider_contract import Content, assert_failed_call, assert_inference_call
 
 MODEL = "gemini-2.0-flash"
 SPAN = f"generate_content {MODEL}"
@@ -82,61 +81,22 @@ def test_generate_content_emits_span_metrics_and_logs(demo, telemetry, is_async,
     text = generate(demo, is_async, stream, config=config)
     assert text.startswith("Hallo")
 
-    span = telemetry.span(SPAN)
-    attrs = span.attributes
-    assert span.kind == SpanKind.CLIENT
-    assert span.status.status_code == StatusCode.UNSET
-    assert attrs[A.GEN_AI_OPERATION_NAME] == "generate_content"
-    assert attrs[A.GEN_AI_PROVIDER_NAME] == "gcp.gen_ai"
-    assert attrs[A.GEN_AI_REQUEST_MODEL] == MODEL
-    assert attrs[A.GEN_AI_REQUEST_TEMPERATURE] == 0.3
-    assert attrs[A.GEN_AI_REQUEST_TOP_P] == 0.9
-    assert attrs[A.GEN_AI_REQUEST_TOP_K] == 40
-    assert attrs[A.GEN_AI_REQUEST_MAX_TOKENS] == 300
-    assert attrs[A.GEN_AI_REQUEST_SEED] == 7
-    assert attrs[A.GEN_AI_REQUEST_PRESENCE_PENALTY] == 0.1
-    assert attrs[A.GEN_AI_REQUEST_FREQUENCY_PENALTY] == 0.2
-    assert tuple(attrs[A.GEN_AI_REQUEST_STOP_SEQUENCES]) == ("ENDE",)
-    assert attrs[A.GEN_AI_RESPONSE_ID].startswith("demo-resp-")
-    assert attrs[A.GEN_AI_RESPONSE_MODEL] == MODEL
-    assert tuple(attrs[A.GEN_AI_RESPONSE_FINISH_REASONS]) == ("stop",)
-    assert attrs[A.GEN_AI_USAGE_INPUT_TOKENS] > 0 and attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
-    assert attrs[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 0
-    assert attrs[A.SERVER_ADDRESS] == "127.0.0.1" and attrs[A.SERVER_PORT] == demo.port
-    if stream:
-        assert attrs[A.GEN_AI_REQUEST_STREAM] is True
-        assert 0 < attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] < (span.end_time - span.start_time) / 1e9
-    else:
-        assert A.GEN_AI_REQUEST_STREAM not in attrs
-    if capture:
-        assert json.loads(attrs[A.GEN_AI_INPUT_MESSAGES]) == [{"role": "user", "parts": [{"type": "text", "content": GERMAN}]}]
-        assert json.loads(attrs[A.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": SYSTEM}]
-        (output,) = json.loads(attrs[A.GEN_AI_OUTPUT_MESSAGES])
-        assert output == {"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": "stop"}
-    else:
-        for key in (A.GEN_AI_INPUT_MESSAGES, A.GEN_AI_SYSTEM_INSTRUCTIONS, A.GEN_AI_OUTPUT_MESSAGES):
-            assert key not in attrs
-        assert not any(text in str(v) or SYSTEM in str(v) for v in attrs.values())
-
-    points = telemetry.metrics()
-    (duration,) = points[M.GEN_AI_CLIENT_OPERATION_DURATION]
-    assert duration.count == 1 and duration.sum > 0
-    assert dict(duration.attributes) == {
-        A.GEN_AI_OPERATION_NAME: "generate_content", A.GEN_AI_PROVIDER_NAME: "gcp.gen_ai", A.GEN_AI_REQUEST_MODEL: MODEL,
-        A.GEN_AI_RESPONSE_MODEL: MODEL, A.SERVER_ADDRESS: "127.0.0.1", A.SERVER_PORT: demo.port,
-    }
-    tokens = {p.attributes[A.GEN_AI_TOKEN_TYPE]: p for p in points[M.GEN_AI_CLIENT_TOKEN_USAGE]}
-    assert tokens["input"].sum == attrs[A.GEN_AI_USAGE_INPUT_TOKENS]
-    assert tokens["output"].sum == attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS]
-    assert (M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK in points) is stream
-
-    details = [r for r in telemetry.logs() if r.event_name == E.GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS]
-    if capture:
-        (detail,) = details
-        assert detail.span_id == span.context.span_id
-    else:
-        assert details == []
-    assert "google-secret-key" not in repr([s.attributes for s in telemetry.spans()])
+    assert_inference_call(
+        telemetry, operation="generate_content", provider="gcp.gen_ai", request_model=MODEL, response_model=MODEL,
+        response_id_prefix="demo-resp-", server=("127.0.0.1", demo.port), stream=stream, capture=capture,
+        content=Content(
+            input_messages=[{"role": "user", "parts": [{"type": "text", "content": GERMAN}]}],
+            system_instructions=[{"type": "text", "content": SYSTEM}],
+            output_text=text,
+        ),
+        secret="google-secret-key",
+        attributes={
+            A.GEN_AI_REQUEST_TEMPERATURE: 0.3, A.GEN_AI_REQUEST_TOP_P: 0.9, A.GEN_AI_REQUEST_TOP_K: 40,
+            A.GEN_AI_REQUEST_MAX_TOKENS: 300, A.GEN_AI_REQUEST_SEED: 7, A.GEN_AI_REQUEST_PRESENCE_PENALTY: 0.1,
+            A.GEN_AI_REQUEST_FREQUENCY_PENALTY: 0.2, A.GEN_AI_REQUEST_STOP_SEQUENCES: ("ENDE",),
+            A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 0,
+        },
+    )
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
@@ -150,13 +110,7 @@ def test_api_errors_propagate_unchanged_and_mark_the_span(demo, telemetry, is_as
     with pytest.raises(exc_type) as info:
         generate(demo, is_async, stream, model=model)
     assert info.value.code == int(error_type)
-    span = telemetry.span(f"generate_content {model}")
-    assert span.status.status_code == StatusCode.ERROR
-    assert span.attributes[A.ERROR_TYPE] == error_type
-    assert [e.name for e in span.events] == ["exception"]
-    (point,) = telemetry.metrics()[M.GEN_AI_CLIENT_OPERATION_DURATION]
-    assert point.attributes[A.ERROR_TYPE] == error_type
-    assert point.attributes[A.GEN_AI_PROVIDER_NAME] == "gcp.gen_ai"
+    assert_failed_call(telemetry, f"generate_content {model}", provider="gcp.gen_ai", error_type=error_type)
 
 
 def test_streams_keep_their_generator_shape(demo, telemetry):
@@ -278,18 +232,12 @@ def test_embed_content(demo, telemetry, is_async, capture):
         result = c.models.embed_content(model="text-embedding-004", contents=texts)
     assert len(result.embeddings) == 2
 
-    span = telemetry.span("embeddings text-embedding-004")
-    attrs = span.attributes
-    assert attrs[A.GEN_AI_OPERATION_NAME] == "embeddings"
-    assert attrs[A.GEN_AI_PROVIDER_NAME] == "gcp.gen_ai"
-    assert attrs[A.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] == len(result.embeddings[0].values)
-    if capture:
-        assert [m["parts"][0]["content"] for m in json.loads(attrs[A.GEN_AI_INPUT_MESSAGES])] == texts
-    else:
-        assert A.GEN_AI_INPUT_MESSAGES not in attrs
-        assert not any(t in str(v) for t in texts for v in attrs.values())
-    (duration,) = telemetry.metrics()[M.GEN_AI_CLIENT_OPERATION_DURATION]
-    assert duration.attributes[A.GEN_AI_OPERATION_NAME] == "embeddings"
+    assert_inference_call(
+        telemetry, operation="embeddings", provider="gcp.gen_ai", request_model="text-embedding-004", response_model=None,
+        response_id_prefix=None, finish_reasons=None, token_types=(), server=("127.0.0.1", demo.port), capture=capture,
+        content=Content(input_messages=[{"role": "user", "parts": [{"type": "text", "content": t}]} for t in texts]),
+        attributes={A.GEN_AI_EMBEDDINGS_DIMENSION_COUNT: len(result.embeddings[0].values)},
+    )
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])

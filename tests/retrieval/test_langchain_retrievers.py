@@ -9,12 +9,12 @@ import json
 import pytest
 from langchain_core.documents import Document as LCDocument
 from langchain_core.vectorstores import InMemoryVectorStore
-from opentelemetry.trace import SpanKind, StatusCode
 
 import micrometrics
 from corpus import CORPUS, SHIPPING_QUESTION
 from micrometrics.metrics import RetrievalPrecision
 from micrometrics_semconv import attributes as A
+from provider_contract import assert_failed_call, assert_retrieval_call
 from retrievers import ChromaRetriever, FailingRetriever, KeywordRetriever
 from vectors import HashEmbeddings
 
@@ -28,22 +28,13 @@ def test_custom_retriever_invoke(telemetry, capture):
     telemetry.instrument(capture_content=capture, metrics=[RetrievalPrecision()])
     docs = KeywordRetriever().invoke(SHIPPING_QUESTION)
 
-    span = telemetry.span("retrieval KeywordRetriever")
-    attrs = span.attributes
-    assert span.kind == SpanKind.CLIENT
-    assert attrs[A.GEN_AI_OPERATION_NAME] == "retrieval"
-    assert attrs[A.GEN_AI_PROVIDER_NAME] == "langchain"
-    assert attrs[A.GEN_AI_DATA_SOURCE_ID] == "KeywordRetriever"
-    assert attrs[A.GEN_AI_REQUEST_TOP_K] == 3
-    assert A.DB_SYSTEM_NAME not in attrs
-    assert documents_of(span) == [{"id": d.id, "score": d.metadata["score"]} for d in docs]
-    assert attrs["micrometrics.retrieval_precision.judged_by"] == "lexical"
-    if capture:
-        assert attrs[A.GEN_AI_RETRIEVAL_QUERY_TEXT] == SHIPPING_QUESTION
-        assert json.loads(attrs[A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS])[0]["content"] == docs[0].page_content
-    else:
-        assert A.GEN_AI_RETRIEVAL_QUERY_TEXT not in attrs
-        assert not any(text in str(v) for v in attrs.values() for text in [SHIPPING_QUESTION, *CORPUS.values()])
+    span = assert_retrieval_call(
+        telemetry, provider="langchain", db_system=None, data_source="KeywordRetriever", top_k=3,
+        documents=[{"id": d.id, "score": d.metadata["score"]} for d in docs],
+        capture=capture, query_text=SHIPPING_QUESTION, first_document={"id": docs[0].id, "content": docs[0].page_content},
+        hidden=[SHIPPING_QUESTION, *CORPUS.values()],
+    )
+    assert span.attributes["micrometrics.retrieval_precision.judged_by"] == "lexical"
 
 
 def test_retriever_name_is_the_data_source(telemetry):
@@ -77,9 +68,7 @@ def test_a_failing_retriever_raises_the_same_exception(telemetry):
     telemetry.instrument(metrics=[RetrievalPrecision()])
     with pytest.raises(LookupError, match="index offline for 'refund'"):
         FailingRetriever().invoke("refund")
-    span = telemetry.span("retrieval FailingRetriever")
-    assert span.status.status_code == StatusCode.ERROR
-    assert span.attributes[A.ERROR_TYPE] == "LookupError"
+    assert_failed_call(telemetry, "retrieval FailingRetriever", provider="langchain", error_type="LookupError")
 
 
 def assert_parent_and_child(telemetry, kb) -> None:

@@ -12,11 +12,10 @@ import openai
 import pytest
 
 import micrometrics
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 
 from micrometrics_semconv import attributes as A
-from micrometrics_semconv import events as E
-from micrometrics_semconv import metrics as M
+from provider_contract import Content, assert_failed_call, assert_inference_call
 
 GERMAN = [{"role": "user", "content": "Hallo, ich habe eine Frage zu meiner Bestellung, bitte helfen Sie mir."}]
 
@@ -55,62 +54,16 @@ def test_chat_call_emits_span_metrics_and_logs(demo, telemetry, is_async, stream
     text = call_chat(demo, is_async, stream, temperature=0.2, max_tokens=100, top_p=0.9, seed=7, stop=["\n\n"], **extra)
     assert text.startswith("Hallo")
 
-    span = telemetry.span("chat gpt-4o-mini")
-    attrs = span.attributes
-    assert span.kind == SpanKind.CLIENT
-    assert attrs[A.GEN_AI_OPERATION_NAME] == "chat"
-    assert attrs[A.GEN_AI_PROVIDER_NAME] == "openai"
-    assert "gen_ai.system" not in attrs
-    assert attrs[A.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
-    assert attrs[A.GEN_AI_REQUEST_TEMPERATURE] == 0.2
-    assert attrs[A.GEN_AI_REQUEST_MAX_TOKENS] == 100
-    assert attrs[A.GEN_AI_REQUEST_TOP_P] == 0.9
-    assert attrs[A.GEN_AI_REQUEST_SEED] == 7
-    assert tuple(attrs[A.GEN_AI_REQUEST_STOP_SEQUENCES]) == ("\n\n",)
-    assert attrs[A.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini-2026-01-01"
-    assert attrs[A.GEN_AI_RESPONSE_ID].startswith("chatcmpl-")
-    assert tuple(attrs[A.GEN_AI_RESPONSE_FINISH_REASONS]) == ("stop",)
-    assert attrs[A.GEN_AI_USAGE_INPUT_TOKENS] > 0 and attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
-    assert attrs[A.SERVER_ADDRESS] == "127.0.0.1" and attrs[A.SERVER_PORT] == demo.port
-    assert span.status.status_code == StatusCode.UNSET
-    if stream:
-        assert attrs[A.GEN_AI_REQUEST_STREAM] is True
-        assert 0 < attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] < span.end_time - span.start_time
-    if capture:
-        inputs = json.loads(attrs[A.GEN_AI_INPUT_MESSAGES])
-        assert inputs == [{"role": "user", "parts": [{"type": "text", "content": GERMAN[0]["content"]}]}]
-        outputs = json.loads(attrs[A.GEN_AI_OUTPUT_MESSAGES])
-        assert outputs[0]["role"] == "assistant" and outputs[0]["finish_reason"] == "stop"
-        assert outputs[0]["parts"][0]["content"] == text
-    else:
-        assert A.GEN_AI_INPUT_MESSAGES not in attrs and A.GEN_AI_OUTPUT_MESSAGES not in attrs
-        assert not any(text in str(v) for v in attrs.values())
-
-    points = telemetry.metrics()
-    (duration,) = points[M.GEN_AI_CLIENT_OPERATION_DURATION]
-    assert duration.count == 1 and duration.sum > 0
-    assert duration.explicit_bounds[:3] == (0.01, 0.02, 0.04)
-    assert dict(duration.attributes) == {
-        A.GEN_AI_OPERATION_NAME: "chat", A.GEN_AI_PROVIDER_NAME: "openai", A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
-        A.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2026-01-01", A.SERVER_ADDRESS: "127.0.0.1", A.SERVER_PORT: demo.port,
-    }
-    tokens = {p.attributes[A.GEN_AI_TOKEN_TYPE]: p for p in points[M.GEN_AI_CLIENT_TOKEN_USAGE]}
-    assert tokens["input"].sum == attrs[A.GEN_AI_USAGE_INPUT_TOKENS]
-    assert tokens["output"].sum == attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS]
-    if stream:
-        assert points[M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK][0].count == 1
-    else:
-        assert M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK not in points
-
-    details = [r for r in telemetry.logs() if r.event_name == E.GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS]
-    if capture:
-        assert len(details) == 1
-        assert details[0].span_id == span.context.span_id
-        assert json.loads(details[0].attributes[A.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0]["content"] == text
-    else:
-        assert details == []
-    # The API key never reaches telemetry.
-    assert "sk-test-secret-key" not in repr([s.attributes for s in telemetry.spans()])
+    assert_inference_call(
+        telemetry, operation="chat", provider="openai", request_model="gpt-4o-mini", response_model="gpt-4o-mini-2026-01-01",
+        response_id_prefix="chatcmpl-", server=("127.0.0.1", demo.port), stream=stream, capture=capture,
+        content=Content(input_messages=[{"role": "user", "parts": [{"type": "text", "content": GERMAN[0]["content"]}]}], output_text=text),
+        secret="sk-test-secret-key",  # the API key never reaches telemetry
+        attributes={
+            A.GEN_AI_REQUEST_TEMPERATURE: 0.2, A.GEN_AI_REQUEST_MAX_TOKENS: 100, A.GEN_AI_REQUEST_TOP_P: 0.9,
+            A.GEN_AI_REQUEST_SEED: 7, A.GEN_AI_REQUEST_STOP_SEQUENCES: ("\n\n",),
+        },
+    )
 
 
 def test_stream_without_usage_still_records_the_answer(demo, telemetry):
@@ -135,12 +88,7 @@ def test_api_errors_propagate_and_mark_the_span(demo, telemetry, is_async, strea
     telemetry.instrument(metrics=[])
     with pytest.raises(exc_type):
         call_chat(demo, is_async, stream, model=model)
-    span = telemetry.span(f"chat {model}")
-    assert span.status.status_code == StatusCode.ERROR
-    assert span.attributes[A.ERROR_TYPE] == error_type
-    assert any(e.name == "exception" for e in span.events)
-    (point,) = telemetry.metrics()[M.GEN_AI_CLIENT_OPERATION_DURATION]
-    assert point.attributes[A.ERROR_TYPE] == error_type
+    assert_failed_call(telemetry, f"chat {model}", provider="openai", error_type=error_type)
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
@@ -153,9 +101,7 @@ def test_timeout_is_an_error_with_the_exception_class(demo, telemetry, is_async)
             asyncio.run(async_.chat.completions.create(model="gpt-4o-mini", messages=GERMAN))
         else:
             sync.chat.completions.create(model="gpt-4o-mini", messages=GERMAN)
-    span = telemetry.span()
-    assert span.status.status_code == StatusCode.ERROR
-    assert span.attributes[A.ERROR_TYPE] == "openai.APITimeoutError"
+    assert_failed_call(telemetry, "chat gpt-4o-mini", provider="openai", error_type="openai.APITimeoutError")
 
 
 def test_tool_calls_map_to_tool_call_finish_reason(demo, telemetry):
