@@ -2,8 +2,9 @@
 
 request -> record -> span -> original call -> response (or stream proxy) -> finish,
 with guard retries. The path is written once, as steps that yield the original call to a
-driver (``streams.drive`` calls it, ``streams.adrive`` awaits it). Anything of ours that fails is reported and the call goes on as
-if we were not there; the user's own exceptions propagate unchanged.
+driver (``streams.drive`` calls it, ``streams.adrive`` awaits it). Anything of ours that
+fails is reported and the call goes on as if we were not there; the user's own exceptions
+propagate unchanged.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from micrometrics.arguments import one_shot_inside, readable
 from micrometrics.core import GuardVerdict, Runtime, mark_failed_retry
 from micrometrics.records import CallRecord
 from micrometrics.streams import (
-    _CALL,
+    CALL,
     Accumulator,
     AsyncStreamProxy,
     Steps,
@@ -124,10 +125,10 @@ def _call(
         else:
             begun = _begin(runtime, translator, instance, args, kwargs, attempt, replaced.record, replaced.verdict.guard)
         if begun is None:
-            return (yield (_CALL, wrapped, args, kwargs))
+            return (yield (CALL, wrapped, args, kwargs))
         record, token = begun
         try:
-            response = yield (_CALL, wrapped, args, kwargs)
+            response = yield (CALL, wrapped, args, kwargs)
         except BaseException as exc:
             if replaced is None or not isinstance(exc, Exception):
                 _failed(runtime, record, token, exc)
@@ -200,7 +201,7 @@ class _Restarts:
         self.attempt += 1
         record, token = begun
         try:
-            stream = yield (_CALL, self.wrapped, a, k)
+            stream = yield (CALL, self.wrapped, a, k)
         except BaseException as exc:
             if isinstance(exc, Exception):
                 mark_failed_retry(record, verdict.on_fail)

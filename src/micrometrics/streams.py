@@ -78,8 +78,8 @@ class _PrefixView(CallView):
 TEXTLESS_CHUNKS = 16
 
 # The I/O a step generator asks its driver for: the only thing the sync and async paths do
-# differently. (_NEXT, stream) -> the next chunk or _END; (_CLOSE, stream); (_CALL, fn, args, kwargs).
-_NEXT, _CLOSE, _CALL = 0, 1, 2
+# differently. (NEXT, stream) -> the next chunk or _END; (CLOSE, stream); (CALL, fn, args, kwargs).
+NEXT, CLOSE, CALL = 0, 1, 2
 _END = object()  # the stream is exhausted
 _LIVE = object()  # the gate holds nothing more: read the stream itself
 
@@ -87,9 +87,9 @@ Steps = Generator[tuple, Any, Any]
 
 
 def _perform(op: tuple) -> Any:
-    if op[0] == _CALL:
+    if op[0] == CALL:
         return op[1](*op[2], **op[3])
-    if op[0] == _NEXT:
+    if op[0] == NEXT:
         try:
             return op[1].__next__()
         except StopIteration:
@@ -98,9 +98,9 @@ def _perform(op: tuple) -> Any:
 
 
 async def _aperform(op: tuple) -> Any:
-    if op[0] == _CALL:
+    if op[0] == CALL:
         return await op[1](*op[2], **op[3])
-    if op[0] == _NEXT:
+    if op[0] == NEXT:
         try:
             return await op[1].__anext__()
         except StopAsyncIteration:
@@ -227,7 +227,7 @@ def end_quietly(record: CallRecord) -> None:
 def _drop(attempt: _Attempt) -> Steps:
     """Close an attempt a guard rejected: its span ends without monitors."""
     try:
-        yield (_CLOSE, attempt.stream)
+        yield (CLOSE, attempt.stream)
     except Exception:
         pass
     attempt.end(report_guards=False, monitors=False)
@@ -328,7 +328,7 @@ class PrefixGate:
             status = self.status(attempt, held)
             try:
                 while status == _MORE:
-                    chunk = yield (_NEXT, attempt.stream)
+                    chunk = yield (NEXT, attempt.stream)
                     if chunk is _END:
                         status = _ENDED
                         break
