@@ -49,3 +49,6 @@ DROP_REASON_QUEUE_FULL = "queue_full"
 DROP_REASON_SHUTDOWN = "shutdown"
 #: ``micrometrics.<metric>.label`` of a monitor that shutdown left no time to evaluate (the span still ends).
 LABEL_SKIPPED = "skipped"
+#: ``error.type`` of a stream the application closed or dropped before its end: no convention names
+#: this case (the GenAI conventions allow instrumentation-defined values), and it is no success.
+ERROR_TYPE_STREAM_ABANDONED = "micrometrics.stream.abandoned"

@@ -1,8 +1,10 @@
 """The one call path every instrumented method goes through, sync and async.
 
 request -> record -> span -> original call -> response (or stream proxy) -> finish,
-with guard retries. Anything of ours that fails is reported and the call goes on as
-if we were not there; the user's own exceptions propagate unchanged.
+with guard retries. The path is written once, as steps that yield the original call to a
+driver (``streams.drive`` calls it, ``streams.adrive`` awaits it). Anything of ours that
+fails is reported and the call goes on as if we were not there; the user's own exceptions
+propagate unchanged.
 """
 
 from __future__ import annotations
@@ -11,9 +13,21 @@ from typing import Any, Callable, Protocol
 
 from micrometrics import core, internal_errors
 from micrometrics.arguments import one_shot_inside, readable
-from micrometrics.core import GuardError, GuardVerdict, Runtime, mark_failed_retry
+from micrometrics.core import GuardVerdict, Runtime, mark_failed_retry
 from micrometrics.records import CallRecord
-from micrometrics.streams import Accumulator, AsyncStreamProxy, StreamProxy, Unwatched, _Attempt, _Decision
+from micrometrics.streams import (
+    CALL,
+    Accumulator,
+    AsyncStreamProxy,
+    Steps,
+    StreamProxy,
+    Unwatched,
+    _Attempt,
+    adrive,
+    drive,
+    end_quietly,
+    guard_error,
+)
 
 
 class Translator(Protocol):
@@ -47,14 +61,7 @@ def _failed(runtime: Runtime, record: CallRecord, token: Any, exc: BaseException
         runtime.fail(record, exc)
     except Exception as inner:
         internal_errors.report("finish", inner)
-        _end(record)
-
-
-def _end(record: CallRecord) -> None:
-    try:
-        record.span.end()
-    except Exception:
-        pass
+        end_quietly(record)
 
 
 def _complete(runtime: Runtime, translator: Translator, record: CallRecord, response: Any) -> GuardVerdict:
@@ -66,7 +73,7 @@ def _complete(runtime: Runtime, translator: Translator, record: CallRecord, resp
         return runtime.finish(record)
     except Exception as exc:
         internal_errors.report("finish", exc)
-        _end(record)
+        end_quietly(record)
         return core.RETURN
 
 
@@ -80,16 +87,11 @@ def _retry_args(translator: Translator, args: tuple, kwargs: dict, instruction: 
         return None
 
 
-def _raise_guard(verdict: GuardVerdict, response: Any) -> GuardError:
-    failed = ", ".join(name for name, r in verdict.results if r.passed is False)
-    return GuardError(f"micrometrics guard failed after the last retry: {failed}", response=response, results=dict(verdict.results))
-
-
 def _fallback(replaced: _Replaced, exc: Exception) -> Any:
     """What the application gets when a guard retry failed itself: the response it replaced
     (``on_fail="return"``), or a GuardError carrying that response, raised from ``exc``."""
     if replaced.verdict.on_fail == "raise":
-        raise _raise_guard(replaced.verdict, replaced.response) from exc
+        raise guard_error(replaced.verdict, replaced.response) from exc
     return replaced.response
 
 
@@ -107,80 +109,58 @@ def _after_guards(translator: Translator, args: tuple, kwargs: dict, verdict: Gu
     if verdict.action == "retry":
         return _retry_args(translator, args, kwargs, verdict.instruction)
     if verdict.action == "raise":
-        raise _raise_guard(verdict, response)
+        raise guard_error(verdict, response)
     return None
+
+
+def _call(
+    runtime: Runtime, translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict, proxy: type
+) -> Steps:
+    """One instrumented call, guard retries included; yields the original call to its driver."""
+    attempt = 1
+    replaced: _Replaced | None = None  # the attempt a guard retry replaces
+    while True:
+        if replaced is None:
+            begun = _begin(runtime, translator, instance, args, kwargs, attempt)
+        else:
+            begun = _begin(runtime, translator, instance, args, kwargs, attempt, replaced.record, replaced.verdict.guard)
+        if begun is None:
+            return (yield (CALL, wrapped, args, kwargs))
+        record, token = begun
+        try:
+            response = yield (CALL, wrapped, args, kwargs)
+        except BaseException as exc:
+            if replaced is None or not isinstance(exc, Exception):
+                _failed(runtime, record, token, exc)
+                raise
+            # A guard retry failed itself (429, timeout): without us the app had the replaced response.
+            mark_failed_retry(record, replaced.verdict.on_fail)
+            _failed(runtime, record, token, exc)
+            return _fallback(replaced, exc)
+        runtime.detach(token)
+        if record.stream:
+            return _proxy(proxy, runtime, translator, wrapped, instance, args, kwargs, record, response)
+        verdict = _complete(runtime, translator, record, response)
+        retried = _after_guards(translator, args, kwargs, verdict, response)
+        if retried is None:
+            return response
+        args, kwargs = retried
+        replaced = _Replaced(record, verdict, response)
+        attempt += 1
 
 
 def run_sync(translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
     runtime = core.current()
     if runtime is None:
         return wrapped(*args, **kwargs)
-    attempt = 1
-    replaced: _Replaced | None = None  # the attempt a guard retry replaces
-    while True:
-        if replaced is None:
-            begun = _begin(runtime, translator, instance, args, kwargs, attempt)
-        else:
-            begun = _begin(runtime, translator, instance, args, kwargs, attempt, replaced.record, replaced.verdict.guard)
-        if begun is None:
-            return wrapped(*args, **kwargs)
-        record, token = begun
-        try:
-            response = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            if replaced is None or not isinstance(exc, Exception):
-                _failed(runtime, record, token, exc)
-                raise
-            # A guard retry failed itself (429, timeout): without us the app had the replaced response.
-            mark_failed_retry(record, replaced.verdict.on_fail)
-            _failed(runtime, record, token, exc)
-            return _fallback(replaced, exc)
-        runtime.detach(token)
-        if record.stream:
-            return _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, response)
-        verdict = _complete(runtime, translator, record, response)
-        retried = _after_guards(translator, args, kwargs, verdict, response)
-        if retried is None:
-            return response
-        args, kwargs = retried
-        replaced = _Replaced(record, verdict, response)
-        attempt += 1
+    return drive(_call(runtime, translator, wrapped, instance, args, kwargs, StreamProxy))
 
 
 async def run_async(translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
     runtime = core.current()
     if runtime is None:
         return await wrapped(*args, **kwargs)
-    attempt = 1
-    replaced: _Replaced | None = None  # the attempt a guard retry replaces
-    while True:
-        if replaced is None:
-            begun = _begin(runtime, translator, instance, args, kwargs, attempt)
-        else:
-            begun = _begin(runtime, translator, instance, args, kwargs, attempt, replaced.record, replaced.verdict.guard)
-        if begun is None:
-            return await wrapped(*args, **kwargs)
-        record, token = begun
-        try:
-            response = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            if replaced is None or not isinstance(exc, Exception):
-                _failed(runtime, record, token, exc)
-                raise
-            # A guard retry failed itself (429, timeout): without us the app had the replaced response.
-            mark_failed_retry(record, replaced.verdict.on_fail)
-            _failed(runtime, record, token, exc)
-            return _fallback(replaced, exc)
-        runtime.detach(token)
-        if record.stream:
-            return _proxy_async(runtime, translator, wrapped, instance, args, kwargs, record, response)
-        verdict = _complete(runtime, translator, record, response)
-        retried = _after_guards(translator, args, kwargs, verdict, response)
-        if retried is None:
-            return response
-        args, kwargs = retried
-        replaced = _Replaced(record, verdict, response)
-        attempt += 1
+    return await adrive(_call(runtime, translator, wrapped, instance, args, kwargs, AsyncStreamProxy))
 
 
 def _attempt_for(runtime: Runtime, translator: Translator, record: CallRecord, stream: Any) -> _Attempt | None:
@@ -198,31 +178,40 @@ def _next_attempt(runtime: Runtime, translator: Translator, record: CallRecord, 
     return attempt if attempt is not None else _Attempt(runtime, record, Unwatched(), stream)
 
 
-class _Retries:
-    """A streamed call's next attempts: the retried arguments and a started record, for either proxy."""
+class _Restarts:
+    """A guarded streamed call's next attempts: retried arguments, a started record, the call."""
 
-    __slots__ = ("runtime", "translator", "instance", "args", "kwargs", "attempt")
+    __slots__ = ("runtime", "translator", "wrapped", "instance", "args", "kwargs", "attempt")
 
-    def __init__(self, runtime: Any, translator: Any, instance: Any, args: tuple, kwargs: dict, attempt: int) -> None:
-        self.runtime, self.translator, self.instance = runtime, translator, instance
+    def __init__(self, runtime: Runtime, translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict, attempt: int) -> None:
+        self.runtime, self.translator, self.wrapped, self.instance = runtime, translator, wrapped, instance
         self.args, self.kwargs, self.attempt = args, kwargs, attempt
 
-    def begin(self, decision: _Decision, replaces: CallRecord) -> tuple[tuple, dict, Any, Any] | None:
-        """(args, kwargs, record, context token) of the next attempt; None when it cannot be made (reported)."""
-        retried = _retry_args(self.translator, self.args, self.kwargs, decision.instruction)
+    def __call__(self, verdict: GuardVerdict, replaces: _Attempt) -> Steps:
+        """Steps returning the next attempt, or None when it cannot be made (reported): the caller
+        keeps the current stream. Raises what the retry call raised; the proxy decides what the caller gets."""
+        retried = _retry_args(self.translator, self.args, self.kwargs, verdict.instruction)
         if retried is None:
             return None
         a, k = retried
-        begun = _begin(self.runtime, self.translator, self.instance, a, k, self.attempt + 1, replaces, decision.guard)
+        begun = _begin(self.runtime, self.translator, self.instance, a, k, self.attempt + 1, replaces.record, verdict.guard)
         if begun is None:
             return None
         self.args, self.kwargs = a, k
         self.attempt += 1
-        rec, token = begun
-        return a, k, rec, token
+        record, token = begun
+        try:
+            stream = yield (CALL, self.wrapped, a, k)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                mark_failed_retry(record, verdict.on_fail)
+            _failed(self.runtime, record, token, exc)
+            raise
+        self.runtime.detach(token)
+        return _next_attempt(self.runtime, self.translator, record, stream)
 
 
-def _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, response) -> Any:
+def _proxy(proxy: type, runtime: Runtime, translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict, record: CallRecord, response: Any) -> Any:
     try:
         attempt = _attempt_for(runtime, translator, record, response)
         if attempt is None:
@@ -230,66 +219,11 @@ def _proxy_sync(runtime, translator, wrapped, instance, args, kwargs, record, re
             runtime.finish(record, guards="report")
             return response
         guards = runtime.stream_guards(record.operation)
-        restart = None
-        if guards:
-            retries = _Retries(runtime, translator, instance, args, kwargs, record.attempt)
-
-            def restart(decision: _Decision, replaces: _Attempt) -> tuple[Any, _Attempt] | None:
-                # None: we cannot make the next attempt (reported); the caller keeps the current stream.
-                # Raises what the retry call raised; the proxy decides what the caller gets.
-                begun = retries.begin(decision, replaces.record)
-                if begun is None:
-                    return None
-                a, k, rec, token = begun
-                try:
-                    stream = wrapped(*a, **k)
-                except BaseException as exc:
-                    if isinstance(exc, Exception):
-                        mark_failed_retry(rec, decision.on_fail)
-                    _failed(runtime, rec, token, exc)
-                    raise
-                runtime.detach(token)
-                return stream, _next_attempt(runtime, translator, rec, stream)
-
-        return StreamProxy(response, attempt, guards, restart)
+        restart = _Restarts(runtime, translator, wrapped, instance, args, kwargs, record.attempt) if guards else None
+        return proxy(response, attempt, guards, restart)
     except Exception as exc:
         internal_errors.report("stream_start", exc)
-        _end(record)
-        return response
-
-
-def _proxy_async(runtime, translator, wrapped, instance, args, kwargs, record, response) -> Any:
-    try:
-        attempt = _attempt_for(runtime, translator, record, response)
-        if attempt is None:
-            runtime.finish(record, guards="report")
-            return response
-        guards = runtime.stream_guards(record.operation)
-        restart = None
-        if guards:
-            retries = _Retries(runtime, translator, instance, args, kwargs, record.attempt)
-
-            async def restart(decision: _Decision, replaces: _Attempt) -> tuple[Any, _Attempt] | None:
-                # None: we cannot make the next attempt (reported); the caller keeps the current stream.
-                # Raises what the retry call raised; the proxy decides what the caller gets.
-                begun = retries.begin(decision, replaces.record)
-                if begun is None:
-                    return None
-                a, k, rec, token = begun
-                try:
-                    stream = await wrapped(*a, **k)
-                except BaseException as exc:
-                    if isinstance(exc, Exception):
-                        mark_failed_retry(rec, decision.on_fail)
-                    _failed(runtime, rec, token, exc)
-                    raise
-                runtime.detach(token)
-                return stream, _next_attempt(runtime, translator, rec, stream)
-
-        return AsyncStreamProxy(response, attempt, guards, restart)
-    except Exception as exc:
-        internal_errors.report("stream_start", exc)
-        _end(record)
+        end_quietly(record)
         return response
 
 

@@ -12,19 +12,26 @@ carries no text after ``TEXTLESS_CHUNKS`` chunks, or our own accumulator fails. 
 followed by a tool call is decided on at the tool call, not held to the stream's end. A
 restart that fails before the caller saw any of it gives the caller the attempt it
 replaced (kept open until then), or a ``GuardError`` carrying it with ``on_fail="raise"``.
+
+The gate is written once, as steps that yield the I/O they need (next chunk, close, call)
+to a driver: ``drive`` performs it, ``adrive`` awaits it. A stream the application closes
+or drops before its last chunk ends as an error (``micrometrics.stream.abandoned``).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Generator, Protocol
 
 import wrapt
+from opentelemetry.trace import Status, StatusCode
 
 from micrometrics import internal_errors
-from micrometrics.core import GuardError, Runtime, mark_failed_retry
+from micrometrics.core import RETURN, GuardError, GuardVerdict, Runtime, mark_failed_retry
 from micrometrics.metric import CallView
 from micrometrics.records import CallRecord
+from micrometrics_semconv import attributes as A
+from micrometrics_semconv import values as V
 
 
 class Accumulator(Protocol):
@@ -70,9 +77,80 @@ class _PrefixView(CallView):
 #: A stream held this many chunks without any text is not one a text guard can judge.
 TEXTLESS_CHUNKS = 16
 
+# The I/O a step generator asks its driver for: the only thing the sync and async paths do
+# differently. (NEXT, stream) -> the next chunk or _END; (CLOSE, stream); (CALL, fn, args, kwargs).
+NEXT, CLOSE, CALL = 0, 1, 2
+_END = object()  # the stream is exhausted
+_LIVE = object()  # the gate holds nothing more: read the stream itself
+
+Steps = Generator[tuple, Any, Any]
+
+
+def _perform(op: tuple) -> Any:
+    if op[0] == CALL:
+        return op[1](*op[2], **op[3])
+    if op[0] == NEXT:
+        try:
+            return op[1].__next__()
+        except StopIteration:
+            return _END
+    return op[1].close()
+
+
+async def _aperform(op: tuple) -> Any:
+    if op[0] == CALL:
+        return await op[1](*op[2], **op[3])
+    if op[0] == NEXT:
+        try:
+            return await op[1].__anext__()
+        except StopAsyncIteration:
+            return _END
+    return await _aclose(op[1])
+
+
+def drive(steps: Steps) -> Any:
+    """Run a step generator, performing its I/O synchronously; its return value or exception."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = steps.send(value) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        value = error = None
+        try:
+            value = _perform(op)
+        except BaseException as exc:
+            error = exc
+
+
+async def adrive(steps: Steps) -> Any:
+    """Run a step generator, awaiting its I/O."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = steps.send(value) if error is None else steps.throw(error)
+        except StopIteration as stop:
+            return stop.value
+        value = error = None
+        try:
+            value = await _aperform(op)
+        except BaseException as exc:
+            error = exc
+
+
+async def _aclose(stream: Any) -> None:
+    close = getattr(stream, "close", None) or getattr(stream, "aclose", None)
+    if close is None:
+        return
+    result = close()
+    if hasattr(result, "__await__"):
+        await result
+
 
 class _Attempt:
-    """State shared by the sync and async proxies for one attempt of a streamed call."""
+    """One attempt of a streamed call: its record, accumulator, stream, and ending it once."""
 
     __slots__ = ("runtime", "record", "acc", "done", "first", "stream", "broken", "late_guards")
 
@@ -99,8 +177,9 @@ class _Attempt:
             self.broken = True
             internal_errors.report("stream_chunk", exc)
 
-    def end(self, *, report_guards: bool = True, monitors: bool = True) -> None:
-        """End the attempt's span once, recording what was received."""
+    def end(self, *, report_guards: bool = True, monitors: bool = True, abandoned: bool = False) -> None:
+        """End the attempt's span once, recording what was received; ``abandoned``: the
+        application closed or dropped it, which is an error unless its last chunk had come."""
         if self.done:
             return
         self.done = True
@@ -109,10 +188,12 @@ class _Attempt:
         except Exception as exc:
             internal_errors.report("response", exc)
         try:
+            if abandoned and not getattr(self.record, "finish_reasons", None):
+                _mark_abandoned(self.record)
             self.runtime.finish_stream(self.record, report_guards=report_guards, monitors=monitors, prefix_judged=not self.late_guards)
         except Exception as exc:
             internal_errors.report("finish", exc)
-            _end_quietly(self.record)
+            end_quietly(self.record)
 
     def error(self, exc: BaseException) -> None:
         if self.done:
@@ -123,59 +204,48 @@ class _Attempt:
             self.runtime.fail(self.record, exc)
         except Exception as inner:
             internal_errors.report("finish", inner)
-            _end_quietly(self.record)
+            end_quietly(self.record)
 
 
-def _drop(attempt: _Attempt) -> None:
-    """Close an attempt a guard rejected: its span ends without monitors."""
-    try:
-        attempt.stream.close()
-    except Exception:
-        pass
-    attempt.end(report_guards=False, monitors=False)
+def _mark_abandoned(record: CallRecord) -> None:
+    """Error status and ``error.type`` (span and metric points) on a stream left before its end."""
+    record.error_type = V.ERROR_TYPE_STREAM_ABANDONED
+    span = record.span
+    if span.is_recording():
+        span.set_attribute(A.ERROR_TYPE, record.error_type)
+        span.set_status(Status(StatusCode.ERROR, "stream closed before its end"))
 
 
-async def _adrop(attempt: _Attempt) -> None:
-    try:
-        await _aclose(attempt.stream)
-    except Exception:
-        pass
-    attempt.end(report_guards=False, monitors=False)
-
-
-def _end_quietly(record: CallRecord) -> None:
+def end_quietly(record: CallRecord) -> None:
+    """The last resort when ending a call failed: end its span, whatever is on it."""
     try:
         record.span.end()
     except Exception:
         pass
 
 
-class _Decision:
-    """Result of a streaming guard on a prefix."""
-
-    __slots__ = ("action", "instruction", "results", "guard", "on_fail")
-
-    def __init__(self, action: str, instruction: str | None = None, results: Any = (), guard: str | None = None, on_fail: str = "return") -> None:
-        self.action = action
-        self.instruction = instruction
-        self.results = results
-        self.guard = guard
-        self.on_fail = on_fail
+def _drop(attempt: _Attempt) -> Steps:
+    """Close an attempt a guard rejected: its span ends without monitors."""
+    try:
+        yield (CLOSE, attempt.stream)
+    except Exception:
+        pass
+    attempt.end(report_guards=False, monitors=False)
 
 
-def decide_prefix(attempt: _Attempt, guards: tuple) -> _Decision:
+def decide_prefix(attempt: _Attempt, guards: tuple) -> GuardVerdict:
     runtime, record = attempt.runtime, attempt.record
     try:
-        verdict = runtime.run_guards(record, guards, view=_PrefixView(record, attempt.acc.text))
+        return runtime.run_guards(record, guards, view=_PrefixView(record, attempt.acc.text))
     except Exception as exc:
         internal_errors.report("evaluation", exc)
-        return _Decision("return")
-    return _Decision(verdict.action, verdict.instruction, verdict.results, verdict.guard, verdict.on_fail)
+        return RETURN
 
 
-def _guard_error(decision: _Decision, response: Any) -> GuardError:
-    names = ", ".join(n for n, r in decision.results if r.passed is False)
-    return GuardError(f"micrometrics guard failed after the last retry: {names}", response=response, results=dict(decision.results))
+def guard_error(verdict: GuardVerdict, response: Any) -> GuardError:
+    """The GuardError of a guard still failing after its last retry, carrying the last response."""
+    failed = ", ".join(name for name, r in verdict.results if r.passed is False)
+    return GuardError(f"micrometrics guard failed after the last retry: {failed}", response=response, results=dict(verdict.results))
 
 
 def prefix_needed(guards: tuple) -> int:
@@ -185,27 +255,46 @@ def prefix_needed(guards: tuple) -> int:
 # What the gate does next with an attempt's stream.
 _MORE, _DECIDE, _PASS, _ENDED = "more", "decide", "pass", "ended"
 
+#: Makes the next attempt of a guarded stream: steps returning it, or None when it cannot be made.
+Restart = Callable[[GuardVerdict, _Attempt], Steps]
+
 
 class _Held:
-    """An attempt the gate held back: its chunks so far, whether its stream ended, the guards' decision."""
+    """An attempt the gate held back: its chunks so far, whether its stream ended, the guards' verdict."""
 
-    __slots__ = ("attempt", "chunks", "ended", "decision")
+    __slots__ = ("attempt", "chunks", "ended", "verdict")
 
-    def __init__(self, attempt: _Attempt, chunks: list, ended: bool, decision: _Decision) -> None:
-        self.attempt, self.chunks, self.ended, self.decision = attempt, chunks, ended, decision
+    def __init__(self, attempt: _Attempt, chunks: list, ended: bool, verdict: GuardVerdict) -> None:
+        self.attempt, self.chunks, self.ended, self.verdict = attempt, chunks, ended, verdict
 
 
-class _Gate:
-    """The streaming guards' hold on one proxied stream; what is shared by the sync and async proxies."""
+class PrefixGate:
+    """The streaming guards' hold on one proxied stream, written once for both proxies.
 
-    __slots__ = ("guards", "need", "replaced")
+    ``fill()`` holds chunks until the guards decide on the prefix (retrying, falling back,
+    raising), yielding the I/O it needs to the proxy's driver; then ``release()`` hands out
+    the held chunks.
+    """
 
-    def __init__(self, guards: tuple) -> None:
+    __slots__ = ("guards", "need", "restart", "attempt", "held", "ended", "undecided", "replaced")
+
+    def __init__(self, attempt: _Attempt, guards: tuple, restart: Restart | None) -> None:
         self.guards = guards
         self.need = prefix_needed(guards)
+        self.restart = restart
+        self.attempt = attempt  # the attempt the caller reads (changes on a restart)
+        self.held: list = []
+        self.ended = False  # the given attempt's stream ended while held
+        self.undecided = True
         # The attempt a guard restart replaces, kept open until the new one decides: a restart
         # that fails before the caller saw any of it gives the caller this one.
         self.replaced: _Held | None = None
+
+    def release(self) -> Any:
+        """The next held chunk, _END when the held stream ended, or _LIVE."""
+        if self.held:
+            return self.held.pop(0)
+        return _END if self.ended else _LIVE
 
     def status(self, attempt: _Attempt, held: list) -> str:
         """_MORE, _DECIDE, or _PASS when the guards cannot judge this stream (never raises)."""
@@ -225,50 +314,136 @@ class _Gate:
             internal_errors.report("stream_chunk", exc)
             return _PASS
 
-    def decide(self, attempt: _Attempt, status: str) -> _Decision:
+    def decide(self, attempt: _Attempt, status: str) -> GuardVerdict:
         if status == _PASS:
             attempt.late_guards = not attempt.broken  # what a broken accumulator recorded is no base for a verdict
-            return _Decision("return")
+            return RETURN
         return decide_prefix(attempt, self.guards)
 
-    def fall_back(self, failed: _Attempt, exc: Exception) -> _Held | None:
+    def fill(self) -> Steps:
+        """Hold chunks until the guards can decide on the prefix, retrying on failure."""
+        while True:
+            attempt = self.attempt
+            held: list = []
+            status = self.status(attempt, held)
+            try:
+                while status == _MORE:
+                    chunk = yield (NEXT, attempt.stream)
+                    if chunk is _END:
+                        status = _ENDED
+                        break
+                    attempt.chunk(chunk)
+                    held.append(chunk)
+                    status = self.status(attempt, held)
+            except Exception as exc:
+                back = self._fall_back(attempt, exc)
+                if back is None:
+                    raise
+                self._resume(back, exc)
+                return
+            except BaseException as exc:
+                attempt.error(exc)
+                yield from self._release_replaced()
+                raise
+            verdict = self.decide(attempt, status)
+            if verdict.action == "retry" and self.restart is not None:
+                try:
+                    restarted = yield from self.restart(verdict, attempt)
+                except Exception as exc:
+                    # The retry call failed (the restart marked and ended its span): the caller gets this attempt.
+                    restarted = None
+                    if verdict.on_fail == "raise":
+                        yield from self._release_replaced()
+                        attempt.end(report_guards=False)
+                        raise guard_error(verdict, attempt.stream) from exc
+                except BaseException:
+                    yield from self._release_replaced()
+                    yield from _drop(attempt)
+                    raise
+                if restarted is not None:
+                    yield from self._release_replaced()
+                    self.replaced = _Held(attempt, held, status == _ENDED, verdict)
+                    self.attempt = restarted
+                    continue
+                # No next attempt could be made: the caller gets this one.
+            yield from self._release_replaced()
+            if verdict.action == "raise":
+                attempt.end(report_guards=False)
+                raise guard_error(verdict, attempt.stream)
+            self._give(attempt, held, status == _ENDED)
+            return
+
+    def _fall_back(self, failed: _Attempt, exc: Exception) -> _Held | None:
         """The restarted attempt failed before the caller saw it: the attempt it replaced, or None."""
         replaced, self.replaced = self.replaced, None
         if replaced is not None:
-            mark_failed_retry(failed.record, replaced.decision.on_fail)
+            mark_failed_retry(failed.record, replaced.verdict.on_fail)
         failed.error(exc)
         return replaced
 
+    def _resume(self, back: _Held, exc: Exception) -> None:
+        if back.verdict.on_fail == "raise":
+            back.attempt.end(report_guards=False)  # as after a last failing retry: the error carries the stream, open
+            raise guard_error(back.verdict, back.attempt.stream) from exc
+        self._give(back.attempt, back.chunks, back.ended)
 
-class StreamProxy(wrapt.ObjectProxy):
-    """Proxy of a synchronous stream (iterator, context manager, ``close()``)."""
+    def _give(self, attempt: _Attempt, held: list, ended: bool) -> None:
+        self.attempt, self.held, self.undecided = attempt, held, False
+        if ended:
+            self.ended = True
+            attempt.end(report_guards=False)
 
-    def __init__(
-        self,
-        stream: Any,
-        attempt: _Attempt,
-        guards: tuple = (),
-        restart: Callable[[_Decision, _Attempt], tuple[Any, _Attempt] | None] | None = None,
-    ) -> None:
+    def _release_replaced(self) -> Steps:
+        replaced, self.replaced = self.replaced, None
+        if replaced is not None:
+            yield from _drop(replaced.attempt)
+
+
+class _Proxy(wrapt.ObjectProxy):
+    """What the sync and async proxies share: the attempt the caller reads, the gate, the end on collection."""
+
+    def __init__(self, stream: Any, attempt: _Attempt, guards: tuple = (), restart: Restart | None = None) -> None:
         super().__init__(stream)
         self._self_attempt = attempt
-        self._self_gate = _Gate(guards) if guards else None
-        self._self_restart = restart
-        self._self_held: list = []
-        self._self_undecided = bool(guards)
-        self._self_ended_early = False
+        self._self_gate = PrefixGate(attempt, guards, restart) if guards else None
+
+    def _self_follow(self) -> None:
+        """After the gate ran (or raised): the caller reads the attempt it chose."""
+        self._self_attempt = self._self_gate.attempt
+        self.__wrapped__ = self._self_attempt.stream
+
+    def _self_given(self) -> Any:
+        """A held chunk, _END when the held stream ended, or _LIVE: read the stream itself from now on."""
+        given = self._self_gate.release()
+        if given is _LIVE:
+            self._self_gate = None
+        return given
+
+    def __del__(self) -> None:
+        try:
+            self._self_attempt.end(abandoned=True)
+        except Exception:
+            pass
+
+
+class StreamProxy(_Proxy):
+    """Proxy of a synchronous stream (iterator, context manager, ``close()``)."""
 
     def __iter__(self) -> "StreamProxy":
         return self
 
     def __next__(self) -> Any:
-        if self._self_undecided:
-            self._self_fill()
-        held = self._self_held
-        if held:
-            return held.pop(0)
-        if self._self_ended_early:
-            raise StopIteration
+        if self._self_gate is not None:
+            if self._self_gate.undecided:
+                try:
+                    drive(self._self_gate.fill())
+                finally:
+                    self._self_follow()
+            given = self._self_given()
+            if given is _END:
+                raise StopIteration
+            if given is not _LIVE:
+                return given
         attempt = self._self_attempt
         try:
             chunk = attempt.stream.__next__()
@@ -281,80 +456,6 @@ class StreamProxy(wrapt.ObjectProxy):
         attempt.chunk(chunk)
         return chunk
 
-    def _self_fill(self) -> None:
-        """Hold chunks until the guards can decide on the prefix, retrying on failure."""
-        gate = self._self_gate
-        while True:
-            attempt = self._self_attempt
-            held: list = []
-            status = gate.status(attempt, held)
-            try:
-                while status == _MORE:
-                    chunk = attempt.stream.__next__()
-                    attempt.chunk(chunk)
-                    held.append(chunk)
-                    status = gate.status(attempt, held)
-            except StopIteration:
-                status = _ENDED
-            except Exception as exc:
-                back = gate.fall_back(attempt, exc)
-                if back is None:
-                    raise
-                self._self_resume(back, exc)
-                return
-            except BaseException as exc:
-                attempt.error(exc)
-                self._self_release_replaced()
-                raise
-            decision = gate.decide(attempt, status)
-            if decision.action == "retry" and self._self_restart is not None:
-                try:
-                    restarted = self._self_restart(decision, attempt)
-                except Exception as exc:
-                    # The retry call failed (the restart marked and ended its span): the caller gets this attempt.
-                    restarted = None
-                    if decision.on_fail == "raise":
-                        self._self_release_replaced()
-                        attempt.end(report_guards=False)
-                        raise _guard_error(decision, attempt.stream) from exc
-                except BaseException:
-                    self._self_release_replaced()
-                    _drop(attempt)
-                    raise
-                if restarted is not None:
-                    self._self_release_replaced()
-                    gate.replaced = _Held(attempt, held, status == _ENDED, decision)
-                    stream, self._self_attempt = restarted
-                    self.__wrapped__ = stream
-                    continue
-                # No next attempt could be made: the caller gets this one.
-            self._self_release_replaced()
-            if decision.action == "raise":
-                attempt.end(report_guards=False)
-                raise _guard_error(decision, attempt.stream)
-            self._self_give(attempt, held, status == _ENDED)
-            return
-
-    def _self_give(self, attempt: _Attempt, held: list, ended: bool) -> None:
-        self._self_attempt = attempt
-        self.__wrapped__ = attempt.stream
-        self._self_held = held
-        self._self_undecided = False
-        if ended:
-            self._self_ended_early = True
-            attempt.end(report_guards=False)
-
-    def _self_resume(self, back: _Held, exc: Exception) -> None:
-        if back.decision.on_fail == "raise":
-            back.attempt.end(report_guards=False)  # as after a last failing retry: the error carries the stream, open
-            raise _guard_error(back.decision, back.attempt.stream) from exc
-        self._self_give(back.attempt, back.chunks, back.ended)
-
-    def _self_release_replaced(self) -> None:
-        replaced, self._self_gate.replaced = self._self_gate.replaced, None
-        if replaced is not None:
-            _drop(replaced.attempt)
-
     def __enter__(self) -> "StreamProxy":
         enter = getattr(self.__wrapped__, "__enter__", None)
         if enter is not None:
@@ -366,50 +467,33 @@ class StreamProxy(wrapt.ObjectProxy):
             exit_ = getattr(self.__wrapped__, "__exit__", None)
             return exit_(exc_type, exc, tb) if exit_ is not None else None
         finally:
-            self._self_attempt.end()
+            self._self_attempt.end(abandoned=True)
 
     def close(self) -> None:
         try:
             self.__wrapped__.close()
         finally:
-            self._self_attempt.end()
-
-    def __del__(self) -> None:
-        try:
-            self._self_attempt.end()
-        except Exception:
-            pass
+            self._self_attempt.end(abandoned=True)
 
 
-class AsyncStreamProxy(wrapt.ObjectProxy):
+class AsyncStreamProxy(_Proxy):
     """Proxy of an asynchronous stream (async iterator, async context manager, ``close()``)."""
-
-    def __init__(
-        self,
-        stream: Any,
-        attempt: _Attempt,
-        guards: tuple = (),
-        restart: Callable[[_Decision, _Attempt], Any] | None = None,
-    ) -> None:
-        super().__init__(stream)
-        self._self_attempt = attempt
-        self._self_gate = _Gate(guards) if guards else None
-        self._self_restart = restart
-        self._self_held: list = []
-        self._self_undecided = bool(guards)
-        self._self_ended_early = False
 
     def __aiter__(self) -> "AsyncStreamProxy":
         return self
 
     async def __anext__(self) -> Any:
-        if self._self_undecided:
-            await self._self_fill()
-        held = self._self_held
-        if held:
-            return held.pop(0)
-        if self._self_ended_early:
-            raise StopAsyncIteration
+        if self._self_gate is not None:
+            if self._self_gate.undecided:
+                try:
+                    await adrive(self._self_gate.fill())
+                finally:
+                    self._self_follow()
+            given = self._self_given()
+            if given is _END:
+                raise StopAsyncIteration
+            if given is not _LIVE:
+                return given
         attempt = self._self_attempt
         try:
             chunk = await attempt.stream.__anext__()
@@ -422,78 +506,6 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         attempt.chunk(chunk)
         return chunk
 
-    async def _self_fill(self) -> None:
-        gate = self._self_gate
-        while True:
-            attempt = self._self_attempt
-            held: list = []
-            status = gate.status(attempt, held)
-            try:
-                while status == _MORE:
-                    chunk = await attempt.stream.__anext__()
-                    attempt.chunk(chunk)
-                    held.append(chunk)
-                    status = gate.status(attempt, held)
-            except StopAsyncIteration:
-                status = _ENDED
-            except Exception as exc:
-                back = gate.fall_back(attempt, exc)
-                if back is None:
-                    raise
-                self._self_resume(back, exc)
-                return
-            except BaseException as exc:
-                attempt.error(exc)
-                await self._self_release_replaced()
-                raise
-            decision = gate.decide(attempt, status)
-            if decision.action == "retry" and self._self_restart is not None:
-                try:
-                    restarted = await self._self_restart(decision, attempt)
-                except Exception as exc:
-                    restarted = None
-                    if decision.on_fail == "raise":
-                        await self._self_release_replaced()
-                        attempt.end(report_guards=False)
-                        raise _guard_error(decision, attempt.stream) from exc
-                except BaseException:
-                    await self._self_release_replaced()
-                    await _adrop(attempt)
-                    raise
-                if restarted is not None:
-                    await self._self_release_replaced()
-                    gate.replaced = _Held(attempt, held, status == _ENDED, decision)
-                    stream, self._self_attempt = restarted
-                    self.__wrapped__ = stream
-                    continue
-                # No next attempt could be made: the caller gets this one.
-            await self._self_release_replaced()
-            if decision.action == "raise":
-                attempt.end(report_guards=False)
-                raise _guard_error(decision, attempt.stream)
-            self._self_give(attempt, held, status == _ENDED)
-            return
-
-    def _self_give(self, attempt: _Attempt, held: list, ended: bool) -> None:
-        self._self_attempt = attempt
-        self.__wrapped__ = attempt.stream
-        self._self_held = held
-        self._self_undecided = False
-        if ended:
-            self._self_ended_early = True
-            attempt.end(report_guards=False)
-
-    def _self_resume(self, back: _Held, exc: Exception) -> None:
-        if back.decision.on_fail == "raise":
-            back.attempt.end(report_guards=False)  # as after a last failing retry: the error carries the stream, open
-            raise _guard_error(back.decision, back.attempt.stream) from exc
-        self._self_give(back.attempt, back.chunks, back.ended)
-
-    async def _self_release_replaced(self) -> None:
-        replaced, self._self_gate.replaced = self._self_gate.replaced, None
-        if replaced is not None:
-            await _adrop(replaced.attempt)
-
     async def __aenter__(self) -> "AsyncStreamProxy":
         enter = getattr(self.__wrapped__, "__aenter__", None)
         if enter is not None:
@@ -505,28 +517,13 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
             exit_ = getattr(self.__wrapped__, "__aexit__", None)
             return await exit_(exc_type, exc, tb) if exit_ is not None else None
         finally:
-            self._self_attempt.end()
+            self._self_attempt.end(abandoned=True)
 
     async def close(self) -> None:
         try:
             await _aclose(self.__wrapped__)
         finally:
-            self._self_attempt.end()
+            self._self_attempt.end(abandoned=True)
 
     async def aclose(self) -> None:
         await self.close()
-
-    def __del__(self) -> None:
-        try:
-            self._self_attempt.end()
-        except Exception:
-            pass
-
-
-async def _aclose(stream: Any) -> None:
-    close = getattr(stream, "close", None) or getattr(stream, "aclose", None)
-    if close is None:
-        return
-    result = close()
-    if hasattr(result, "__await__"):
-        await result

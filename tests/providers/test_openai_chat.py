@@ -15,6 +15,7 @@ import micrometrics
 from opentelemetry.trace import StatusCode
 
 from micrometrics_semconv import attributes as A
+from micrometrics_semconv import values as V
 from provider_contract import Content, assert_failed_call, assert_inference_call
 
 GERMAN = [{"role": "user", "content": "Hallo, ich habe eine Frage zu meiner Bestellung, bitte helfen Sie mir."}]
@@ -349,4 +350,6 @@ def test_stream_helper_left_early_ends_its_span_on_exit(demo, telemetry, is_asyn
         gc.enable()
     assert span.end_time <= exited  # ended by the exit, not later
     assert span.attributes[A.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
-    assert span.status.status_code != StatusCode.ERROR
+    # Left before its end (issue 15): abandoned, not a success.
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes[A.ERROR_TYPE] == V.ERROR_TYPE_STREAM_ABANDONED

@@ -437,3 +437,51 @@ def test_a_streaming_guard_passes_tool_call_and_reasoning_streams_chunk_by_chunk
     if kind == "reasoning":  # released undecided, the guard still reports on the text at the stream's end
         assert span.attributes["micrometrics.language_match.label"] == "match"
     assert internal_errors.totals == {}
+
+
+# ---- issue 15: a stream the application leaves before its end is reported as abandoned, not as a success ----
+
+
+def _abandoned(span: Any) -> None:
+    from micrometrics_semconv import values as V
+
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes[A.ERROR_TYPE] == V.ERROR_TYPE_STREAM_ABANDONED
+
+
+@pytest.mark.parametrize("lib", STREAMING)
+@FLAVOURS
+def test_a_stream_closed_after_two_chunks_is_reported_abandoned(lib, aio, demo, telemetry):
+    telemetry.instrument(instrumentations=[lib.instrumentation])
+    stream = open_stream(lib, demo, aio)
+    assert len(take(stream, 2, aio)) == 2
+    close(stream, aio)
+    (span,) = spans_of(telemetry, lib)
+    _abandoned(span)
+    assert internal_errors.totals == {}
+
+
+@pytest.mark.parametrize("lib", STREAMING)
+@FLAVOURS
+def test_a_stream_dropped_after_two_chunks_is_reported_abandoned(lib, aio, demo, telemetry):
+    telemetry.instrument(instrumentations=[lib.instrumentation])
+    stream = open_stream(lib, demo, aio)
+    assert len(take(stream, 2, aio)) == 2
+    del stream
+    gc.collect()
+    (span,) = spans_of(telemetry, lib)
+    _abandoned(span)
+    assert internal_errors.totals == {}
+
+
+@pytest.mark.parametrize("lib", STREAMING)
+@FLAVOURS
+def test_a_stream_read_to_its_end_then_closed_is_a_success(lib, aio, demo, telemetry):
+    telemetry.instrument(instrumentations=[lib.instrumentation])
+    stream = open_stream(lib, demo, aio)
+    assert drain(stream, aio)
+    close(stream, aio)
+    (span,) = spans_of(telemetry, lib)
+    assert span.status.status_code != StatusCode.ERROR
+    assert A.ERROR_TYPE not in span.attributes
+    assert internal_errors.totals == {}
