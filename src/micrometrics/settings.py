@@ -75,12 +75,15 @@ class Option:
     def resolve(self, given: Any, resolved: Mapping[str, Any]) -> Any:
         if given is not None or self.default is not None:
             return self.check(given)
-        from_env = self.from_environment()
+        from_env = self.from_variables()
         if from_env is not None:
             return from_env
-        return self.check(self.fallback(resolved) if callable(self.fallback) else self.fallback)
+        return self.check(self.fallback_value(resolved))
 
-    def from_environment(self) -> Any:
+    def fallback_value(self, resolved: Mapping[str, Any]) -> Any:
+        return self.fallback(resolved) if callable(self.fallback) else self.fallback
+
+    def from_variables(self) -> Any:
         """The checked value of the first variable that is set, or None; an error names the variable."""
         for variable in self.env:
             raw = os.environ.get(variable)
@@ -373,7 +376,7 @@ class _Derived:
     @property
     def capture_content(self) -> bool:
         """True when content is exported anywhere; ``capture_mode`` says where."""
-        return self.capture_mode != NO_CONTENT  # type: ignore[attr-defined]
+        return self.capture_mode != NO_CONTENT
 
     def comparable(self) -> tuple:
         """What a second instrument() call must match to be the same call."""
@@ -414,7 +417,7 @@ def from_environment() -> dict[str, Any]:
             except (TypeError, ValueError) as exc:
                 if not option.env:
                     raise
-                fallback = option.fallback(resolved) if callable(option.fallback) else option.fallback
+                fallback = option.fallback_value(resolved)
                 logger.error("micrometrics: %s; %s stays at %r", exc, option.name, fallback)
                 resolved[option.name] = option.check(fallback)
     return resolved
