@@ -10,9 +10,8 @@ import time
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics import core, internal_errors, metric_overrides, registry
-from micrometrics.settings import Settings, default_metrics, env_capture_mode, resolve
-from micrometrics import export
+from micrometrics import core, export, internal_errors, registry
+from micrometrics.settings import OPTIONS, Settings, from_environment, resolve
 from micrometrics.attributes import ContentPolicy
 from micrometrics.metric import MicroMetric
 
@@ -159,15 +158,12 @@ def instrument(
     """Instrument every supported LLM and retrieval client, and start the micro metrics.
 
     One call, once per process: a second call returns the same handle (and warns if
-    its options differ). See the README for every option.
+    its options differ). Every option is declared, checked and documented in
+    ``micrometrics.settings.OPTIONS``; see the README for the table.
     """
     global _handle
-    settings = resolve(
-        service_name=service_name, exporter=exporter, endpoint=endpoint, protocol=protocol, headers=headers,
-        capture_content=capture_content, instrumentations=instrumentations, resource_attributes=resource_attributes,
-        metrics=metrics, redact=redact, max_content_chars=max_content_chars, max_queue=max_queue,
-        evaluation_deadline_s=evaluation_deadline_s, evaluator=evaluator, datadog_agentless=datadog_agentless, jaeger_metrics=jaeger_metrics,
-    )
+    arguments = dict(locals())  # first statement: the arguments and nothing else
+    settings = resolve(**{option.name: arguments[option.name] for option in OPTIONS})
     with _lock:
         if _handle is not None:
             if _handle.settings.comparable() != settings.comparable():
@@ -283,27 +279,25 @@ def _warn_overdue(metrics: Sequence[MicroMetric]) -> None:
 
 
 def runtime_for_auto_instrumentation(**kwargs: Any) -> core.Runtime:
-    """The runtime behind ``opentelemetry-instrument``: global providers, default metrics."""
+    """The runtime behind ``opentelemetry-instrument``: global providers, the options the environment sets."""
     from opentelemetry import _logs, metrics as otel_metrics, trace
 
     with _lock:
         existing = core.current()
         if existing is not None:
             return existing
-        try:
-            capture = env_capture_mode()
-        except ValueError as exc:
-            # The loader would blame the first library it instruments: name the variable instead, capture nothing.
-            logger.error("micrometrics: %s; exporting no content", exc)
-            capture = False
-        metrics = metric_overrides.apply_env(default_metrics())
-        _prepare_guards(metrics)
+        options = from_environment()
+        _prepare_guards(options["metrics"])
         runtime = core.Runtime(
             tracer_provider=kwargs.get("tracer_provider") or trace.get_tracer_provider(),
             meter_provider=kwargs.get("meter_provider") or otel_metrics.get_meter_provider(),
             logger_provider=kwargs.get("logger_provider") or _logs.get_logger_provider(),
-            metrics=metrics,
-            capture_content=capture,
+            metrics=options["metrics"],
+            capture_content=options["capture_content"],
+            content_policy=ContentPolicy(options["redact"], options["max_content_chars"]),
+            max_queue=options["max_queue"],
+            deadline_s=options["evaluation_deadline_s"],
+            evaluator=options["evaluator"],
         )
         core.set_current(runtime)
         atexit.register(runtime.shutdown, 3.0)  # evaluations get 3 s; every span still ends (skipped, counted)
