@@ -158,18 +158,6 @@ def apply_usage(record: InferenceRecord, usage: Any) -> None:
         record.reasoning_tokens = thinking
 
 
-def with_instruction(kwargs: dict, instruction: str) -> dict:
-    """The request with ``instruction`` appended to its system prompt, the Anthropic way."""
-    system = kwargs.get("system")
-    if isinstance(system, str) and system:
-        merged: Any = f"{system}\n\n{instruction}"
-    elif isinstance(system, (list, tuple)):
-        merged = [*system, {"type": "text", "text": instruction}]
-    else:
-        merged = instruction
-    return {**kwargs, "system": merged}
-
-
 class MessagesTranslator(Translator):
     """``messages.create`` / ``.parse`` (and their beta twins)."""
 
@@ -217,7 +205,15 @@ class MessagesTranslator(Translator):
         return MessageAccumulator(record) if is_stream(stream) else None
 
     def with_instruction(self, kwargs: dict, instruction: str) -> dict:
-        return with_instruction(kwargs, instruction)
+        """The request with ``instruction`` appended to its system prompt, the Anthropic way."""
+        system = kwargs.get("system")
+        if isinstance(system, str) and system:
+            merged: Any = f"{system}\n\n{instruction}"
+        elif isinstance(system, (list, tuple)):
+            merged = [*system, {"type": "text", "text": instruction}]
+        else:
+            merged = instruction
+        return {**kwargs, "system": merged}
 
 
 class StreamHelperTranslator(MessagesTranslator):

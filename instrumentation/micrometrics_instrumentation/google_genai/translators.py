@@ -222,27 +222,6 @@ def apply_response(record: InferenceRecord, response: Any) -> None:
     apply_usage(record, field(response, "usage_metadata"))
 
 
-def with_instruction(kwargs: dict, instruction: str) -> dict:
-    """The request with ``instruction`` added to ``config.system_instruction``, the Gemini way."""
-    config = kwargs.get("config")
-    current = field(config, "system_instruction")
-    if current is None:
-        merged: Any = instruction
-    elif isinstance(current, str):
-        merged = f"{current}\n\n{instruction}" if current else instruction
-    else:
-        merged = [*(p["content"] for p in system_parts(current)), instruction]
-    if config is None:
-        new_config: Any = {"system_instruction": merged}
-    elif isinstance(config, dict):
-        new_config = {**config, "system_instruction": merged}
-    elif hasattr(config, "model_copy"):
-        new_config = config.model_copy(update={"system_instruction": merged})
-    else:  # not a config google-genai takes: retry the request as it was
-        return kwargs
-    return {**kwargs, "config": new_config}
-
-
 class GenerateContentTranslator(Translator):
     """``models.generate_content`` (and, with ``streams``, ``generate_content_stream``)."""
 
@@ -284,7 +263,24 @@ class GenerateContentTranslator(Translator):
         return ContentAccumulator(record) if is_stream(stream) else None
 
     def with_instruction(self, kwargs: dict, instruction: str) -> dict:
-        return with_instruction(kwargs, instruction)
+        """The request with ``instruction`` added to ``config.system_instruction``, the Gemini way."""
+        config = kwargs.get("config")
+        current = field(config, "system_instruction")
+        if current is None:
+            merged: Any = instruction
+        elif isinstance(current, str):
+            merged = f"{current}\n\n{instruction}" if current else instruction
+        else:
+            merged = [*(p["content"] for p in system_parts(current)), instruction]
+        if config is None:
+            new_config: Any = {"system_instruction": merged}
+        elif isinstance(config, dict):
+            new_config = {**config, "system_instruction": merged}
+        elif hasattr(config, "model_copy"):
+            new_config = config.model_copy(update={"system_instruction": merged})
+        else:  # not a config google-genai takes: retry the request as it was
+            return kwargs
+        return {**kwargs, "config": new_config}
 
 
 class _Candidate:
