@@ -78,6 +78,23 @@ def _stop(value: Any) -> Any:
     return tuple(value) if isinstance(value, (list, tuple)) else None
 
 
+def _sampling_params(kwargs: dict, max_tokens: Any, penalties: bool) -> dict[str, Any]:
+    """The request attributes chat and legacy completions share (``penalties``: chat's frequency and presence)."""
+    params: dict[str, Any] = {}
+    _set(params, A.GEN_AI_REQUEST_MAX_TOKENS, max_tokens)
+    _set(params, A.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
+    _set(params, A.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
+    _set(params, A.GEN_AI_REQUEST_SEED, kwargs.get("seed"))
+    if penalties:
+        _set(params, A.GEN_AI_REQUEST_FREQUENCY_PENALTY, kwargs.get("frequency_penalty"))
+        _set(params, A.GEN_AI_REQUEST_PRESENCE_PENALTY, kwargs.get("presence_penalty"))
+    _set(params, A.GEN_AI_REQUEST_STOP_SEQUENCES, _stop(kwargs.get("stop")))
+    n = kwargs.get("n")
+    if given(n) and n != 1:
+        params[A.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    return params
+
+
 def _output_type(response_format: Any) -> str | None:
     kind = field(response_format, "type")
     if kind in ("json_object", "json_schema"):
@@ -154,18 +171,8 @@ class ChatTranslator(Translator):
     operation = V.OPERATION_CHAT
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
-        params: dict[str, Any] = {}
         max_tokens = kwargs.get("max_completion_tokens")
-        _set(params, A.GEN_AI_REQUEST_MAX_TOKENS, max_tokens if given(max_tokens) else kwargs.get("max_tokens"))
-        _set(params, A.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
-        _set(params, A.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
-        _set(params, A.GEN_AI_REQUEST_SEED, kwargs.get("seed"))
-        _set(params, A.GEN_AI_REQUEST_FREQUENCY_PENALTY, kwargs.get("frequency_penalty"))
-        _set(params, A.GEN_AI_REQUEST_PRESENCE_PENALTY, kwargs.get("presence_penalty"))
-        _set(params, A.GEN_AI_REQUEST_STOP_SEQUENCES, _stop(kwargs.get("stop")))
-        n = kwargs.get("n")
-        if given(n) and n != 1:
-            params[A.GEN_AI_REQUEST_CHOICE_COUNT] = n
+        params = _sampling_params(kwargs, max_tokens if given(max_tokens) else kwargs.get("max_tokens"), penalties=True)
         tools = kwargs.get("tools")
         return _record(
             InferenceRecord, instance, kwargs, V.OPERATION_CHAT, params,
@@ -456,15 +463,7 @@ class CompletionsTranslator(Translator):
     """Legacy ``completions.create`` (text completion)."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
-        params: dict[str, Any] = {}
-        _set(params, A.GEN_AI_REQUEST_MAX_TOKENS, kwargs.get("max_tokens"))
-        _set(params, A.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
-        _set(params, A.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
-        _set(params, A.GEN_AI_REQUEST_SEED, kwargs.get("seed"))
-        _set(params, A.GEN_AI_REQUEST_STOP_SEQUENCES, _stop(kwargs.get("stop")))
-        n = kwargs.get("n")
-        if given(n) and n != 1:
-            params[A.GEN_AI_REQUEST_CHOICE_COUNT] = n
+        params = _sampling_params(kwargs, kwargs.get("max_tokens"), penalties=False)
         prompt = kwargs.get("prompt")
         prompts = [prompt] if isinstance(prompt, str) else [p for p in list_items(prompt) if isinstance(p, str)]
         return _record(
