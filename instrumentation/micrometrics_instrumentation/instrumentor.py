@@ -32,8 +32,10 @@ _lock = threading.RLock()
 
 
 class LibraryInstrumentor(BaseInstrumentor):
-    """Subclasses set ``instruments`` (their own library only) and implement ``targets()``."""
+    """Subclasses set ``library`` and ``instruments`` (their own library only) and implement ``targets()``."""
 
+    #: The module the application imports (``google.genai``): whether the library is installed, found without importing it.
+    library: str = ""
     instruments: tuple[str, ...] = ()
     #: Per-instance cached views of a wrapped class that hold its methods bound (see _CurrentViews).
     bound_views: tuple[str, ...] = ()

@@ -200,7 +200,7 @@ def _instrument_libraries(names: Sequence[str]) -> dict[str, Any]:
         if not registry.installed(name):
             # The default selection holds installed libraries only: this one was asked for by name.
             warnings.warn(
-                f"micrometrics.instrument(instrumentations=[..., {name!r}, ...]): {registry.INSTRUMENTATIONS[name][0]} is not "
+                f"micrometrics.instrument(instrumentations=[..., {name!r}, ...]): {registry.library(name)} is not "
                 f"installed, so it is not instrumented; install it with: pip install \"micrometrics[{registry.extra(name)}]\"",
                 RuntimeWarning,
                 stacklevel=3,

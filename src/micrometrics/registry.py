@@ -1,20 +1,34 @@
-"""The libraries micrometrics can instrument, by the name users pass to ``instrumentations=``."""
+"""The libraries micrometrics can instrument, by the name users pass to ``instrumentations=``.
+
+The list is our distribution's ``opentelemetry_instrumentor`` entry points (pyproject.toml), the
+same ones ``opentelemetry-instrument`` loads: adding an instrumentation is adding its entry point.
+"""
 
 from __future__ import annotations
 
-import importlib
+import functools
+import importlib.metadata
 import importlib.util
 from typing import Any
 
-#: name -> (library module, instrumentation module, instrumentor class)
-INSTRUMENTATIONS: dict[str, tuple[str, str, str]] = {
-    "openai": ("openai", "micrometrics_instrumentation.openai", "OpenAIInstrumentor"),
-    "anthropic": ("anthropic", "micrometrics_instrumentation.anthropic", "AnthropicInstrumentor"),
-    "google_genai": ("google.genai", "micrometrics_instrumentation.google_genai", "GoogleGenAIInstrumentor"),
-    "chromadb": ("chromadb", "micrometrics_instrumentation.chromadb", "ChromaInstrumentor"),
-    "qdrant": ("qdrant_client", "micrometrics_instrumentation.qdrant", "QdrantInstrumentor"),
-    "langchain": ("langchain_core", "micrometrics_instrumentation.langchain", "LangChainInstrumentor"),
-}
+_DISTRIBUTION = "micrometrics"
+_GROUP = "opentelemetry_instrumentor"
+
+
+@functools.cache
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    """name -> entry point, in our distribution only (another package's instrumentors are not ours to run)."""
+    try:
+        found = importlib.metadata.distribution(_DISTRIBUTION).entry_points
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    return {ep.name: ep for ep in found if ep.group == _GROUP}
+
+
+@functools.cache
+def _instrumentor_class(name: str) -> Any:
+    # Imports our instrumentation package only: it imports its library when the application does.
+    return _entry_points()[name].load()
 
 
 def _exists(module: str) -> bool:
@@ -26,12 +40,17 @@ def _exists(module: str) -> bool:
 
 def supported() -> tuple[str, ...]:
     """Names whose instrumentation ships with this version of micrometrics."""
-    return tuple(n for n, (_, ours, _) in INSTRUMENTATIONS.items() if _exists(ours))
+    return tuple(name for name, ep in _entry_points().items() if _exists(ep.module))
+
+
+def library(name: str) -> str:
+    """The module ``name``'s instrumentation wraps (``google.genai``)."""
+    return _instrumentor_class(name).library
 
 
 def installed(name: str) -> bool:
     """Whether ``name``'s library is installed (found without importing it)."""
-    return _exists(INSTRUMENTATIONS[name][0])
+    return _exists(library(name))
 
 
 def importable() -> tuple[str, ...]:
@@ -45,5 +64,4 @@ def extra(name: str) -> str:
 
 
 def instrumentor(name: str) -> Any:
-    _, module, cls = INSTRUMENTATIONS[name]
-    return getattr(importlib.import_module(module), cls)()
+    return _instrumentor_class(name)()

@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import inspect
 import numbers
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
 from micrometrics import core, internal_errors
 from micrometrics.calls import run_async, run_sync
 from micrometrics.records import Document, RetrievalRecord
+from micrometrics_instrumentation.reading import first_field
 from micrometrics_semconv import values as V
 
 __all__ = ["retriever", "record_retrieval", "to_document", "as_documents"]
@@ -35,20 +36,6 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _field(obj: Any, keys: Sequence[str]) -> Any:
-    if isinstance(obj, Mapping):
-        for key in keys:
-            value = obj.get(key)
-            if value is not None:
-                return value
-        return None
-    for key in keys:
-        value = getattr(obj, key, None)
-        if value is not None and not callable(value):
-            return value
-    return None
-
-
 def to_document(item: Any) -> Document:
     """One retrieved item -> ``Document``: a dict or object with id / score / content
     (``page_content``, ``text``, ...), a ``(document, score)`` pair, or plain text."""
@@ -59,16 +46,16 @@ def to_document(item: Any) -> Document:
     if isinstance(item, tuple) and len(item) == 2 and _number(item[1]) is not None:
         doc = to_document(item[0])
         return Document(id=doc.id, score=_number(item[1]), content=doc.content, metadata=doc.metadata)
-    metadata = _field(item, ("metadata", "metadatas", "payload"))
+    metadata = first_field(item, ("metadata", "metadatas", "payload"))
     if not isinstance(metadata, Mapping):
         metadata = None
-    doc_id = _field(item, _ID_KEYS)
+    doc_id = first_field(item, _ID_KEYS)
     if doc_id is None and metadata is not None:
-        doc_id = _field(metadata, _ID_KEYS)
-    score = _number(_field(item, _SCORE_KEYS))
+        doc_id = first_field(metadata, _ID_KEYS)
+    score = _number(first_field(item, _SCORE_KEYS))
     if score is None and metadata is not None:
-        score = _number(_field(metadata, _SCORE_KEYS))
-    content = _field(item, _CONTENT_KEYS)
+        score = _number(first_field(metadata, _SCORE_KEYS))
+    content = first_field(item, _CONTENT_KEYS)
     return Document(
         id=str(doc_id) if doc_id is not None else None,
         score=score,

@@ -192,7 +192,7 @@ class Library:
     def available(self) -> bool:
         from micrometrics import registry
 
-        return self.instrumentation in registry.supported() and importlib.util.find_spec(registry.INSTRUMENTATIONS[self.instrumentation][0]) is not None
+        return self.instrumentation in registry.supported() and importlib.util.find_spec(registry.library(self.instrumentation)) is not None
 
     def shared_client(self, server: Any, aio: bool) -> Any:
         """One client per library, server and flavour (clients are costly to build: TLS context)."""

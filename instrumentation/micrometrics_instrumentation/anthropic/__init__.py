@@ -168,6 +168,7 @@ def _async_stream_helper(translator: StreamHelperTranslator) -> Callable:
 
 
 class AnthropicInstrumentor(LibraryInstrumentor):
+    library = "anthropic"
     instruments = ("anthropic >= 0.40",)
     #: The Stainless SDK caches these per resource, holding the methods bound when first touched.
     bound_views = ("with_raw_response", "with_streaming_response")

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from contextvars import ContextVar
 from typing import Any, Iterable
 
 from micrometrics.records import InferenceRecord, list_items, raw_parsed, text_part
+from micrometrics_instrumentation.reading import field, given, is_stream, json_or_text, server
+from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
-
-_SENTINELS = frozenset({"Omit", "NotGiven"})
 
 #: Anthropic stop reasons -> the conventions' finish reasons (others pass through as sent).
 _FINISH = {
@@ -37,29 +36,10 @@ _CLASS_PROVIDERS = {
 starting: ContextVar[InferenceRecord | None] = ContextVar("micrometrics_anthropic_starting", default=None)
 
 
-def given(value: Any) -> bool:
-    return value is not None and type(value).__name__ not in _SENTINELS
-
-
-def get(obj: Any, key: str, default: Any = None) -> Any:
-    if obj is None:
-        return default
-    value = obj.get(key) if type(obj) is dict else getattr(obj, key, None)
-    if value is None or type(value).__name__ in _SENTINELS:
-        return default
-    return value
-
-
 def endpoint(client: Any) -> tuple[str, str | None, int | None]:
     """(provider name, server.address, server.port) of an Anthropic, Bedrock or Vertex client."""
     provider = _CLASS_PROVIDERS.get(type(client).__name__) or getattr(client, "_gen_ai_provider_name", None) or V.PROVIDER_ANTHROPIC
-    host, port = None, None
-    url = getattr(client, "base_url", None)
-    if url is not None:
-        host = getattr(url, "host", None) or None
-        port = getattr(url, "port", None)
-        if port is None and host:
-            port = 443 if getattr(url, "scheme", "https") == "https" else 80
+    host, port = server(getattr(client, "base_url", None))
     return str(provider), host, port
 
 
@@ -71,33 +51,33 @@ def _tool_result_response(content: Any) -> Any:
     """A tool_result's content: a string, or the text of its blocks."""
     if isinstance(content, str) or content is None:
         return content
-    texts = [get(b, "text") for b in content if get(b, "type") == "text"] if isinstance(content, Iterable) else []
+    texts = [field(b, "text") for b in content if field(b, "type") == "text"] if isinstance(content, Iterable) else []
     return "".join(t for t in texts if isinstance(t, str)) if texts else str(content)
 
 
 def block_part(block: Any) -> dict[str, Any] | None:
     """One content block (request param or response model) -> a conventions' part."""
-    kind = get(block, "type")
+    kind = field(block, "type")
     if kind == "text":
-        return text_part(get(block, "text") or "")
+        return text_part(field(block, "text") or "")
     if kind == "tool_use":
-        return {"type": "tool_call", "id": get(block, "id"), "name": get(block, "name"), "arguments": get(block, "input")}
+        return {"type": "tool_call", "id": field(block, "id"), "name": field(block, "name"), "arguments": field(block, "input")}
     if kind == "tool_result":
-        return {"type": "tool_call_response", "id": get(block, "tool_use_id"), "response": _tool_result_response(get(block, "content"))}
+        return {"type": "tool_call_response", "id": field(block, "tool_use_id"), "response": _tool_result_response(field(block, "content"))}
     if kind == "thinking":
-        return {"type": "reasoning", "content": get(block, "thinking") or ""}
+        return {"type": "reasoning", "content": field(block, "thinking") or ""}
     if kind == "redacted_thinking":
         return {"type": "reasoning"}
     if kind == "server_tool_use":
-        return {"type": "server_tool_call", "id": get(block, "id"), "name": get(block, "name")}
+        return {"type": "server_tool_call", "id": field(block, "id"), "name": field(block, "name")}
     if kind in ("image", "document"):
-        source = get(block, "source")
+        source = field(block, "source")
         modality = "image" if kind == "image" else "document"
-        if get(source, "type") == "url":
-            return {"type": "uri", "modality": modality, "uri": get(source, "url") or ""}
-        return {"type": "blob", "modality": modality, "mime_type": get(source, "media_type")}
+        if field(source, "type") == "url":
+            return {"type": "uri", "modality": modality, "uri": field(source, "url") or ""}
+        return {"type": "blob", "modality": modality, "mime_type": field(source, "media_type")}
     if isinstance(kind, str) and kind.endswith("_tool_result"):
-        return {"type": "server_tool_call_response", "id": get(block, "tool_use_id")}
+        return {"type": "server_tool_call_response", "id": field(block, "tool_use_id")}
     return {"type": str(kind)} if kind else None
 
 
@@ -117,8 +97,8 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
 def input_messages(messages: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for m in list_items(messages):
-        role = get(m, "role") or "user"
-        content = get(m, "content")
+        role = field(m, "role") or "user"
+        content = field(m, "content")
         if type(content) is str:  # the common case, kept cheap: long conversations are translated every call
             out.append({"role": role, "parts": [text_part(content)]})
             continue
@@ -135,7 +115,7 @@ def system_parts(system: Any) -> list[dict[str, Any]]:
         return []
     if isinstance(system, str):
         return [text_part(system)] if system else []
-    return [text_part(get(b, "text") or "") for b in list_items(system) if get(b, "type", "text") == "text"]
+    return [text_part(field(b, "text") or "") for b in list_items(system) if field(b, "type", "text") == "text"]
 
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
@@ -143,17 +123,17 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
         return None
     out = []
     for tool in list_items(tools):
-        if get(tool, "input_schema") is not None or get(tool, "type") in (None, "custom"):
-            out.append({"type": "function", "name": get(tool, "name"), "description": get(tool, "description"), "parameters": get(tool, "input_schema")})
+        if field(tool, "input_schema") is not None or field(tool, "type") in (None, "custom"):
+            out.append({"type": "function", "name": field(tool, "name"), "description": field(tool, "description"), "parameters": field(tool, "input_schema")})
         else:  # a server tool (web search, code execution, ...)
-            out.append({"type": get(tool, "type"), "name": get(tool, "name")})
+            out.append({"type": field(tool, "type"), "name": field(tool, "name")})
     return out
 
 
 def _output_type(kwargs: dict) -> str | None:
     if given(kwargs.get("output_format")):
         return "json"
-    formats = (get(get(kwargs.get("output_config"), "format"), "type"),)
+    formats = (field(field(kwargs.get("output_config"), "format"), "type"),)
     return "json" if "json_schema" in formats else None
 
 
@@ -161,36 +141,24 @@ def apply_usage(record: InferenceRecord, usage: Any) -> None:
     """Anthropic reports cached input apart; the conventions' input tokens include it."""
     if usage is None:
         return
-    uncached = get(usage, "input_tokens")
-    read = get(usage, "cache_read_input_tokens")
-    created = get(usage, "cache_creation_input_tokens")
+    uncached = field(usage, "input_tokens")
+    read = field(usage, "cache_read_input_tokens")
+    created = field(usage, "cache_creation_input_tokens")
     if isinstance(uncached, int):
         record.input_tokens = uncached + (read or 0) + (created or 0)
     if isinstance(read, int):
         record.cache_read_tokens = read
     if isinstance(created, int):
         record.cache_creation_tokens = created
-    output = get(usage, "output_tokens")
+    output = field(usage, "output_tokens")
     if isinstance(output, int):
         record.output_tokens = output
-    thinking = get(get(usage, "output_tokens_details"), "thinking_tokens")
+    thinking = field(field(usage, "output_tokens_details"), "thinking_tokens")
     if isinstance(thinking, int):
         record.reasoning_tokens = thinking
 
 
-def with_instruction(kwargs: dict, instruction: str) -> dict:
-    """The request with ``instruction`` appended to its system prompt, the Anthropic way."""
-    system = kwargs.get("system")
-    if isinstance(system, str) and system:
-        merged: Any = f"{system}\n\n{instruction}"
-    elif isinstance(system, (list, tuple)):
-        merged = [*system, {"type": "text", "text": instruction}]
-    else:
-        merged = instruction
-    return {**kwargs, "system": merged}
-
-
-class MessagesTranslator:
+class MessagesTranslator(Translator):
     """``messages.create`` / ``.parse`` (and their beta twins)."""
 
     #: ``messages.stream()`` always streams, whatever its arguments say.
@@ -233,14 +201,19 @@ class MessagesTranslator:
             apply_message(record, message)
 
     def accumulator(self, record: InferenceRecord, stream: Any) -> "MessageAccumulator | None":
-        if not hasattr(stream, "__next__") and not hasattr(stream, "__anext__"):
-            return None  # a raw or streaming-response wrapper: we do not read its body
-        return MessageAccumulator(record)
+        # Not a raw or streaming-response wrapper: we do not read its body.
+        return MessageAccumulator(record) if is_stream(stream) else None
 
-    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
-        if not instruction:
-            return args, kwargs
-        return args, with_instruction(kwargs, instruction)
+    def with_instruction(self, kwargs: dict, instruction: str) -> dict:
+        """The request with ``instruction`` appended to its system prompt, the Anthropic way."""
+        system = kwargs.get("system")
+        if isinstance(system, str) and system:
+            merged: Any = f"{system}\n\n{instruction}"
+        elif isinstance(system, (list, tuple)):
+            merged = [*system, {"type": "text", "text": instruction}]
+        else:
+            merged = instruction
+        return {**kwargs, "system": merged}
 
 
 class StreamHelperTranslator(MessagesTranslator):
@@ -250,21 +223,12 @@ class StreamHelperTranslator(MessagesTranslator):
 
 
 def apply_message(record: InferenceRecord, message: Any) -> None:
-    record.response_id = get(message, "id")
-    record.response_model = get(message, "model")
-    reason = finish_reason(get(message, "stop_reason"))
-    record.output_messages = [{"role": "assistant", "parts": content_parts(get(message, "content")), "finish_reason": reason}]
+    record.response_id = field(message, "id")
+    record.response_model = field(message, "model")
+    reason = finish_reason(field(message, "stop_reason"))
+    record.output_messages = [{"role": "assistant", "parts": content_parts(field(message, "content")), "finish_reason": reason}]
     record.finish_reasons = [reason]
-    apply_usage(record, get(message, "usage"))
-
-
-def _json_or_text(text: str) -> Any:
-    if not text:
-        return {}
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    apply_usage(record, field(message, "usage"))
 
 
 class _Block:
@@ -364,7 +328,7 @@ class MessageAccumulator:
             if block.kind == "text":
                 parts.append(text_part(joined))
             elif block.kind == "tool_use":
-                parts.append({"type": "tool_call", "id": block.id, "name": block.name, "arguments": _json_or_text(joined)})
+                parts.append({"type": "tool_call", "id": block.id, "name": block.name, "arguments": json_or_text(joined) if joined else {}})
             elif block.kind == "thinking":
                 parts.append({"type": "reasoning", "content": joined})
             elif block.kind == "server_tool_use":

@@ -17,6 +17,7 @@ __all__ = ["ChromaInstrumentor"]
 
 
 class ChromaInstrumentor(LibraryInstrumentor):
+    library = "chromadb"
     instruments = ("chromadb >= 0.5",)
 
     def targets(self) -> Iterable[Target]:

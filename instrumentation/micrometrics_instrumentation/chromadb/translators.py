@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
-from urllib.parse import urlsplit
 
 from micrometrics.records import Document, RetrievalRecord
+from micrometrics_instrumentation.reading import field, per_client, server
+from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import values as V
 
 #: ``Collection.query``'s parameters in their positional order.
 _PARAMS = ("query_embeddings", "query_texts", "query_images", "query_uris", "ids", "n_results", "where", "where_document", "include")
 _N_RESULTS_DEFAULT = 10
-
-_servers: "weakref.WeakKeyDictionary[Any, tuple[str | None, int | None]]" = weakref.WeakKeyDictionary()
 
 
 def _arg(args: tuple, kwargs: dict, name: str, default: Any = None) -> Any:
@@ -23,34 +21,22 @@ def _arg(args: tuple, kwargs: dict, name: str, default: Any = None) -> Any:
     return args[index] if index < len(args) else default
 
 
-def server(client: Any) -> tuple[str | None, int | None]:
-    """(server.address, server.port) of an HTTP client; (None, None) in-process. Cached per client."""
-    try:
-        return _servers[client]
-    except (KeyError, TypeError):
-        pass
-    host, port = None, None
+@per_client
+def client_server(client: Any) -> tuple[str | None, int | None]:
+    """(server.address, server.port) of an HTTP client; (None, None) in-process."""
     url = getattr(client, "_api_url", None)
-    if isinstance(url, str):
-        parts = urlsplit(url)
-        host = parts.hostname
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        _servers[client] = (host, port)
-    except TypeError:
-        pass
-    return host, port
+    return server(url if isinstance(url, str) else None)
 
 
 def _first_row(result: Any, key: str) -> list:
-    rows = result.get(key) if isinstance(result, dict) else getattr(result, key, None)
+    rows = field(result, key)
     if not isinstance(rows, (list, tuple)) or not rows:  # absent, or not what Chroma returns
         return []
     first = rows[0]
     return list(first) if isinstance(first, (list, tuple)) else []
 
 
-class QueryTranslator:
+class QueryTranslator(Translator):
     """``Collection.query`` / ``AsyncCollection.query``.
 
     A batch of queries is one call and one span: it records the first query's
@@ -61,7 +47,7 @@ class QueryTranslator:
         texts = _arg(args, kwargs, "query_texts")
         query = texts if isinstance(texts, str) else texts[0] if isinstance(texts, list) and texts and isinstance(texts[0], str) else None
         n_results = _arg(args, kwargs, "n_results", _N_RESULTS_DEFAULT)
-        host, port = server(getattr(instance, "_client", None))
+        host, port = client_server(getattr(instance, "_client", None))
         return RetrievalRecord(
             operation=V.OPERATION_RETRIEVAL,
             provider=V.PROVIDER_CHROMA,
@@ -93,9 +79,3 @@ class QueryTranslator:
                 )
             )
         record.documents = docs
-
-    def accumulator(self, record: RetrievalRecord, stream: Any) -> None:
-        return None
-
-    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
-        return args, kwargs

@@ -25,6 +25,7 @@ _MODELS = "google.genai.models"
 
 
 class GoogleGenAIInstrumentor(LibraryInstrumentor):
+    library = "google.genai"
     instruments = ("google-genai >= 1.0",)
 
     def targets(self) -> Iterable[Target]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
-from urllib.parse import urlsplit
 
 from micrometrics.records import EmbeddingsRecord, InferenceRecord, text_part
+from micrometrics_instrumentation.reading import field, is_stream, per_client, server
+from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
@@ -38,13 +38,6 @@ _PARAMS = (
 )
 
 
-def get(obj: Any, key: str, default: Any = None) -> Any:
-    if obj is None:
-        return default
-    value = obj.get(key) if type(obj) is dict else getattr(obj, key, None)
-    return default if value is None else value
-
-
 def _enum_name(value: Any) -> str | None:
     if value is None:
         return None
@@ -52,31 +45,12 @@ def _enum_name(value: Any) -> str | None:
     return name if isinstance(name, str) else str(name)
 
 
-_endpoints: "weakref.WeakKeyDictionary[Any, tuple[str, str | None, int | None]]" = weakref.WeakKeyDictionary()
-
-
+@per_client
 def endpoint(api_client: Any) -> tuple[str, str | None, int | None]:
-    """(provider name, server.address, server.port) of a ``BaseApiClient``, cached per client."""
-    try:
-        return _endpoints[api_client]
-    except (KeyError, TypeError):
-        pass
+    """(provider name, server.address, server.port) of a ``BaseApiClient``."""
     provider = V.PROVIDER_GCP_VERTEX_AI if getattr(api_client, "vertexai", False) else V.PROVIDER_GCP_GEN_AI
-    host, port = None, None
-    base_url = get(getattr(api_client, "_http_options", None), "base_url")
-    if isinstance(base_url, str) and base_url:
-        parts = urlsplit(base_url)
-        host = parts.hostname
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            port = None
-    result = (provider, host, port)
-    try:
-        _endpoints[api_client] = result
-    except TypeError:
-        pass
-    return result
+    base_url = field(getattr(api_client, "_http_options", None), "base_url")
+    return (provider, *server(base_url if isinstance(base_url, str) else None))
 
 
 def model_name(model: Any) -> str | None:
@@ -90,25 +64,25 @@ def part_of(part: Any) -> dict[str, Any] | None:
     """A Gemini part (``types.Part``, its dict form, or a str) -> a conventions' part."""
     if isinstance(part, str):
         return text_part(part)
-    text = get(part, "text")
+    text = field(part, "text")
     if isinstance(text, str):
-        return {"type": "reasoning", "content": text} if get(part, "thought") else text_part(text)
-    call = get(part, "function_call")
+        return {"type": "reasoning", "content": text} if field(part, "thought") else text_part(text)
+    call = field(part, "function_call")
     if call is not None:
-        return {"type": "tool_call", "id": get(call, "id"), "name": get(call, "name"), "arguments": get(call, "args")}
-    response = get(part, "function_response")
+        return {"type": "tool_call", "id": field(call, "id"), "name": field(call, "name"), "arguments": field(call, "args")}
+    response = field(part, "function_response")
     if response is not None:
-        return {"type": "tool_call_response", "id": get(response, "id"), "response": get(response, "response")}
-    data = get(part, "file_data")
+        return {"type": "tool_call_response", "id": field(response, "id"), "response": field(response, "response")}
+    data = field(part, "file_data")
     if data is not None:
-        return {"type": "uri", "uri": get(data, "file_uri"), "mime_type": get(data, "mime_type")}
-    blob = get(part, "inline_data")
+        return {"type": "uri", "uri": field(data, "file_uri"), "mime_type": field(data, "mime_type")}
+    blob = field(part, "inline_data")
     if blob is not None:  # binary: never exported, described only
-        mime = get(blob, "mime_type") or ""
+        mime = field(blob, "mime_type") or ""
         return {"type": "blob", "modality": mime.split("/")[0] or None, "mime_type": mime or None}
-    if get(part, "executable_code") is not None:
+    if field(part, "executable_code") is not None:
         return {"type": "executable_code"}
-    if get(part, "code_execution_result") is not None:
+    if field(part, "code_execution_result") is not None:
         return {"type": "code_execution_result"}
     if hasattr(part, "uri") and hasattr(part, "mime_type"):  # a types.File
         return {"type": "uri", "uri": part.uri, "mime_type": part.mime_type}
@@ -127,7 +101,7 @@ def _parts(parts: Any) -> list[dict[str, Any]]:
 def _is_content(item: Any) -> bool:
     if type(item) is str:
         return False
-    return get(item, "parts") is not None or get(item, "role") is not None
+    return field(item, "parts") is not None or field(item, "role") is not None
 
 
 def _message(role: Any, parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -153,7 +127,7 @@ def contents_messages(contents: Any) -> list[dict[str, Any]]:
             if loose:
                 out.append(_message("user", loose))
                 loose = []
-            out.append(_message(get(item, "role"), _parts(get(item, "parts"))))
+            out.append(_message(field(item, "role"), _parts(field(item, "parts"))))
         else:
             converted = part_of(item)
             if converted is not None:
@@ -170,7 +144,7 @@ def system_parts(instruction: Any) -> list[dict[str, Any]]:
     if isinstance(instruction, str):
         return [text_part(instruction)] if instruction else []
     if _is_content(instruction):
-        return [p for p in _parts(get(instruction, "parts")) if p["type"] == "text"]
+        return [p for p in _parts(field(instruction, "parts")) if p["type"] == "text"]
     items = instruction if isinstance(instruction, list) else [instruction]
     return [p for p in (part_of(i) for i in items) if p is not None and p["type"] == "text"]
 
@@ -184,12 +158,12 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
         if callable(tool) and not hasattr(tool, "function_declarations"):
             out.append({"type": "function", "name": getattr(tool, "__name__", None), "description": (getattr(tool, "__doc__", None) or "").strip() or None})
             continue
-        declarations = get(tool, "function_declarations")
+        declarations = field(tool, "function_declarations")
         for d in declarations or ():
-            params = get(d, "parameters_json_schema") or get(d, "parameters")
+            params = field(d, "parameters_json_schema") or field(d, "parameters")
             if hasattr(params, "model_dump"):
                 params = params.model_dump(exclude_none=True, mode="json")
-            out.append({"type": "function", "name": get(d, "name"), "description": get(d, "description"), "parameters": params})
+            out.append({"type": "function", "name": field(d, "name"), "description": field(d, "description"), "parameters": params})
         fields = tool.model_dump(exclude_none=True) if hasattr(tool, "model_dump") else tool if isinstance(tool, dict) else {}
         for kind in fields:
             if kind != "function_declarations":
@@ -198,8 +172,8 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
 
 
 def _output_type(config: Any) -> str | None:
-    mime = get(config, "response_mime_type")
-    if mime == "application/json" or get(config, "response_schema") is not None or get(config, "response_json_schema") is not None:
+    mime = field(config, "response_mime_type")
+    if mime == "application/json" or field(config, "response_schema") is not None or field(config, "response_json_schema") is not None:
         return "json"
     if isinstance(mime, str) and mime.startswith("text/"):
         return "text"
@@ -216,60 +190,39 @@ def finish_reason(reason: Any, parts: list[dict[str, Any]]) -> str:
 def apply_usage(record: InferenceRecord, usage: Any) -> None:
     if usage is None:
         return
-    prompt = get(usage, "prompt_token_count")
-    tool_prompt = get(usage, "tool_use_prompt_token_count")
+    prompt = field(usage, "prompt_token_count")
+    tool_prompt = field(usage, "tool_use_prompt_token_count")
     if isinstance(prompt, int):
         record.input_tokens = prompt + (tool_prompt or 0)
-    candidates = get(usage, "candidates_token_count")
-    thoughts = get(usage, "thoughts_token_count")
+    candidates = field(usage, "candidates_token_count")
+    thoughts = field(usage, "thoughts_token_count")
     if isinstance(candidates, int) or isinstance(thoughts, int):
         # The conventions' output tokens include reasoning; Gemini counts thoughts apart.
         record.output_tokens = (candidates or 0) + (thoughts or 0)
     if isinstance(thoughts, int):
         record.reasoning_tokens = thoughts
-    cached = get(usage, "cached_content_token_count")
+    cached = field(usage, "cached_content_token_count")
     if isinstance(cached, int):
         record.cache_read_tokens = cached
 
 
 def apply_response(record: InferenceRecord, response: Any) -> None:
-    record.response_id = get(response, "response_id")
-    record.response_model = get(response, "model_version")
+    record.response_id = field(response, "response_id")
+    record.response_model = field(response, "model_version")
     outputs, reasons = [], []
-    for candidate in get(response, "candidates") or ():
-        parts = _parts(get(get(candidate, "content"), "parts"))
-        reason = finish_reason(get(candidate, "finish_reason"), parts)
+    for candidate in field(response, "candidates") or ():
+        parts = _parts(field(field(candidate, "content"), "parts"))
+        reason = finish_reason(field(candidate, "finish_reason"), parts)
         reasons.append(reason)
         outputs.append({"role": "assistant", "parts": parts, "finish_reason": reason})
-    if not outputs and get(get(response, "prompt_feedback"), "block_reason") is not None:
+    if not outputs and field(field(response, "prompt_feedback"), "block_reason") is not None:
         reasons = [V.FINISH_CONTENT_FILTER]  # the prompt itself was blocked
     record.output_messages = outputs
     record.finish_reasons = reasons
-    apply_usage(record, get(response, "usage_metadata"))
+    apply_usage(record, field(response, "usage_metadata"))
 
 
-def with_instruction(kwargs: dict, instruction: str) -> dict:
-    """The request with ``instruction`` added to ``config.system_instruction``, the Gemini way."""
-    config = kwargs.get("config")
-    current = get(config, "system_instruction")
-    if current is None:
-        merged: Any = instruction
-    elif isinstance(current, str):
-        merged = f"{current}\n\n{instruction}" if current else instruction
-    else:
-        merged = [*(p["content"] for p in system_parts(current)), instruction]
-    if config is None:
-        new_config: Any = {"system_instruction": merged}
-    elif isinstance(config, dict):
-        new_config = {**config, "system_instruction": merged}
-    elif hasattr(config, "model_copy"):
-        new_config = config.model_copy(update={"system_instruction": merged})
-    else:  # not a config google-genai takes: retry the request as it was
-        return kwargs
-    return {**kwargs, "config": new_config}
-
-
-class GenerateContentTranslator:
+class GenerateContentTranslator(Translator):
     """``models.generate_content`` (and, with ``streams``, ``generate_content_stream``)."""
 
     def __init__(self, streams: bool = False) -> None:
@@ -280,13 +233,13 @@ class GenerateContentTranslator:
         config = kwargs.get("config")
         params: dict[str, Any] = {}
         for key, attr in _PARAMS:
-            value = get(config, key)
+            value = field(config, key)
             if value is not None:
                 params[attr] = value
-        stop = get(config, "stop_sequences")
+        stop = field(config, "stop_sequences")
         if stop:
             params[A.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
-        count = get(config, "candidate_count")
+        count = field(config, "candidate_count")
         if isinstance(count, int) and count != 1:
             params[A.GEN_AI_REQUEST_CHOICE_COUNT] = count
         return InferenceRecord(
@@ -298,8 +251,8 @@ class GenerateContentTranslator:
             params=params,
             stream=self.streams,
             input_messages=contents_messages(kwargs.get("contents")),
-            system_instructions=system_parts(get(config, "system_instruction")),
-            tool_definitions=tool_definitions(get(config, "tools")),
+            system_instructions=system_parts(field(config, "system_instruction")),
+            tool_definitions=tool_definitions(field(config, "tools")),
             output_type=_output_type(config),
         )
 
@@ -307,14 +260,27 @@ class GenerateContentTranslator:
         apply_response(record, response)
 
     def accumulator(self, record: InferenceRecord, stream: Any) -> "ContentAccumulator | None":
-        if not hasattr(stream, "__next__") and not hasattr(stream, "__anext__"):
-            return None
-        return ContentAccumulator(record)
+        return ContentAccumulator(record) if is_stream(stream) else None
 
-    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
-        if not instruction:
-            return args, kwargs
-        return args, with_instruction(kwargs, instruction)
+    def with_instruction(self, kwargs: dict, instruction: str) -> dict:
+        """The request with ``instruction`` added to ``config.system_instruction``, the Gemini way."""
+        config = kwargs.get("config")
+        current = field(config, "system_instruction")
+        if current is None:
+            merged: Any = instruction
+        elif isinstance(current, str):
+            merged = f"{current}\n\n{instruction}" if current else instruction
+        else:
+            merged = [*(p["content"] for p in system_parts(current)), instruction]
+        if config is None:
+            new_config: Any = {"system_instruction": merged}
+        elif isinstance(config, dict):
+            new_config = {**config, "system_instruction": merged}
+        elif hasattr(config, "model_copy"):
+            new_config = config.model_copy(update={"system_instruction": merged})
+        else:  # not a config google-genai takes: retry the request as it was
+            return kwargs
+        return {**kwargs, "config": new_config}
 
 
 class _Candidate:
@@ -397,7 +363,7 @@ class ContentAccumulator:
         apply_usage(record, self.usage)
 
 
-class EmbedContentTranslator:
+class EmbedContentTranslator(Translator):
     """``models.embed_content``."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> EmbeddingsRecord:
@@ -406,7 +372,7 @@ class EmbedContentTranslator:
         items = contents if isinstance(contents, list) else [contents] if contents is not None else []
         inputs: list[str] = []
         for item in items:
-            parts = get(item, "parts") if _is_content(item) else [item]
+            parts = field(item, "parts") if _is_content(item) else [item]
             texts = [p["content"] for p in _parts(parts) if p["type"] == "text"]
             if texts:
                 inputs.append("\n".join(texts))
@@ -421,19 +387,13 @@ class EmbedContentTranslator:
         )
 
     def response(self, record: EmbeddingsRecord, response: Any) -> None:
-        embeddings = get(response, "embeddings") or ()
+        embeddings = field(response, "embeddings") or ()
         if embeddings:
-            values = get(embeddings[0], "values")
+            values = field(embeddings[0], "values")
             if isinstance(values, list):
                 record.dimension_count = len(values)
-        tokens = get(get(response, "usage_metadata"), "prompt_token_count")
+        tokens = field(field(response, "usage_metadata"), "prompt_token_count")
         if not isinstance(tokens, int):
-            counts = [get(get(e, "statistics"), "token_count") for e in embeddings]
+            counts = [field(field(e, "statistics"), "token_count") for e in embeddings]
             tokens = int(sum(counts)) if counts and all(isinstance(c, (int, float)) for c in counts) else None
         record.input_tokens = tokens
-
-    def accumulator(self, record: Any, stream: Any) -> None:
-        return None
-
-    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
-        return args, kwargs

@@ -20,6 +20,7 @@ _RETRIEVERS = "langchain_core.retrievers"
 
 
 class LangChainInstrumentor(LibraryInstrumentor):
+    library = "langchain_core"
     instruments = ("langchain-core >= 0.3",)
 
     def targets(self) -> Iterable[Target]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from micrometrics.records import RetrievalRecord
 from micrometrics.retrieval import to_document
+from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import values as V
 
 #: ``VectorStore.similarity_search``'s default ``k``.
@@ -26,7 +27,7 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-class RetrieverTranslator:
+class RetrieverTranslator(Translator):
     """``BaseRetriever.invoke`` / ``ainvoke``: every retriever built on langchain-core."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> RetrievalRecord:
@@ -59,9 +60,3 @@ class RetrieverTranslator:
     def response(self, record: RetrievalRecord, response: Any) -> None:
         # ``Document(id=..., page_content=..., metadata=...)``; a score only if the retriever put one in metadata.
         record.documents = [to_document(item) for item in response] if isinstance(response, list) else []
-
-    def accumulator(self, record: RetrievalRecord, stream: Any) -> None:
-        return None
-
-    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
-        return args, kwargs

@@ -57,6 +57,7 @@ async def _async_helper_close(wrapped: Callable, instance: Any, args: tuple, kwa
 
 
 class OpenAIInstrumentor(LibraryInstrumentor):
+    library = "openai"
     instruments = ("openai >= 1.40",)
     #: The Stainless SDK caches these per resource, holding the methods bound when first touched.
     bound_views = ("with_raw_response", "with_streaming_response")

@@ -2,88 +2,28 @@
 
 from __future__ import annotations
 
-import json
-import weakref
 from typing import Any, Iterable
 
 from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, raw_parsed, text_part
+from micrometrics_instrumentation.reading import field, given, is_stream, json_or_text, per_client, provider_for_host, server
+from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
-_SENTINELS = frozenset({"Omit", "NotGiven"})
-
-#: Well-known OpenAI-compatible hosts and their conventions' provider names.
-_HOST_PROVIDERS = (
-    ("openai.azure.com", V.PROVIDER_AZURE_OPENAI),
-    ("cognitiveservices.azure.com", V.PROVIDER_AZURE_OPENAI),
-    ("services.ai.azure.com", V.PROVIDER_AZURE_AI_INFERENCE),
-    ("models.inference.ai.azure.com", V.PROVIDER_AZURE_AI_INFERENCE),
-    ("api.deepseek.com", V.PROVIDER_DEEPSEEK),
-    ("api.groq.com", V.PROVIDER_GROQ),
-    ("api.mistral.ai", V.PROVIDER_MISTRAL_AI),
-    ("api.perplexity.ai", V.PROVIDER_PERPLEXITY),
-    ("api.x.ai", V.PROVIDER_X_AI),
-    ("generativelanguage.googleapis.com", "gcp.gemini"),
-)
 _FINISH = {"tool_calls": V.FINISH_TOOL_CALL, "function_call": V.FINISH_TOOL_CALL}
 
 
-def given(value: Any) -> bool:
-    return value is not None and type(value).__name__ not in _SENTINELS
-
-
-def get(obj: Any, key: str, default: Any = None) -> Any:
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
-        value = obj.get(key, default)
-    else:
-        value = getattr(obj, key, default)
-    return value if given(value) else default
-
-
-_endpoints: "weakref.WeakKeyDictionary[Any, tuple[str, str | None, int | None]]" = weakref.WeakKeyDictionary()
-
-
+@per_client
 def endpoint(client: Any) -> tuple[str, str | None, int | None]:
-    """(provider name, server.address, server.port) of a client, cached per client."""
-    try:
-        return _endpoints[client]
-    except (KeyError, TypeError):
-        pass
-    provider, host, port = V.PROVIDER_OPENAI, None, None
-    url = getattr(client, "base_url", None)
-    if url is not None:
-        host = getattr(url, "host", None) or None
-        port = getattr(url, "port", None)
-        if port is None:
-            port = 443 if getattr(url, "scheme", "https") == "https" else 80
-    if host:
-        for suffix, name in _HOST_PROVIDERS:
-            if host == suffix or host.endswith("." + suffix):
-                provider = name
-                break
+    """(provider name, server.address, server.port) of a client: Azure by its class, compatible APIs by their host."""
+    host, port = server(getattr(client, "base_url", None))
     if type(client).__name__ in ("AzureOpenAI", "AsyncAzureOpenAI"):
-        provider = V.PROVIDER_AZURE_OPENAI
-    result = (provider, host, port)
-    try:
-        _endpoints[client] = result
-    except TypeError:
-        pass
-    return result
+        return V.PROVIDER_AZURE_OPENAI, host, port
+    return provider_for_host(host, V.PROVIDER_OPENAI), host, port
 
 
 def finish_reason(reason: Any) -> str:
     return _FINISH.get(reason, reason) if isinstance(reason, str) else "error"
-
-
-def _json_or_text(arguments: Any) -> Any:
-    if isinstance(arguments, str):
-        try:
-            return json.loads(arguments)
-        except ValueError:
-            return arguments
-    return arguments
 
 
 def content_parts(content: Any) -> list[dict[str, Any]]:
@@ -94,14 +34,14 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
         return [text_part(content)]
     parts: list[dict[str, Any]] = []
     for item in content if isinstance(content, Iterable) else ():
-        kind = get(item, "type")
+        kind = field(item, "type")
         if kind in ("text", "input_text", "output_text"):
-            parts.append(text_part(get(item, "text") or ""))
+            parts.append(text_part(field(item, "text") or ""))
         elif kind == "refusal":
-            parts.append({"type": "refusal", "content": get(item, "refusal") or ""})
+            parts.append({"type": "refusal", "content": field(item, "refusal") or ""})
         elif kind in ("image_url", "input_image"):
-            image = get(item, "image_url")
-            uri = get(image, "url") if not isinstance(image, str) else image
+            image = field(item, "image_url")
+            uri = field(image, "url") if not isinstance(image, str) else image
             parts.append({"type": "uri", "modality": "image", "uri": uri or ""})
         elif kind:
             parts.append({"type": str(kind)})
@@ -109,19 +49,19 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
 
 
 def _tool_call_part(call: Any) -> dict[str, Any]:
-    fn = get(call, "function")
-    return {"type": "tool_call", "id": get(call, "id"), "name": get(fn, "name"), "arguments": _json_or_text(get(fn, "arguments"))}
+    fn = field(call, "function")
+    return {"type": "tool_call", "id": field(call, "id"), "name": field(fn, "name"), "arguments": json_or_text(field(fn, "arguments"))}
 
 
 def chat_messages(messages: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for m in list_items(messages):
-        role = get(m, "role") or "user"
+        role = field(m, "role") or "user"
         if role == "tool":
-            out.append({"role": "tool", "parts": [{"type": "tool_call_response", "id": get(m, "tool_call_id"), "response": get(m, "content")}]})
+            out.append({"role": "tool", "parts": [{"type": "tool_call_response", "id": field(m, "tool_call_id"), "response": field(m, "content")}]})
             continue
-        parts = content_parts(get(m, "content"))
-        for call in list_items(get(m, "tool_calls")):
+        parts = content_parts(field(m, "content"))
+        for call in list_items(field(m, "tool_calls")):
             parts.append(_tool_call_part(call))
         out.append({"role": "system" if role == "developer" else role, "parts": parts})
     return out
@@ -138,8 +78,25 @@ def _stop(value: Any) -> Any:
     return tuple(value) if isinstance(value, (list, tuple)) else None
 
 
+def _sampling_params(kwargs: dict, max_tokens: Any, penalties: bool) -> dict[str, Any]:
+    """The request attributes chat and legacy completions share (``penalties``: chat's frequency and presence)."""
+    params: dict[str, Any] = {}
+    _set(params, A.GEN_AI_REQUEST_MAX_TOKENS, max_tokens)
+    _set(params, A.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
+    _set(params, A.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
+    _set(params, A.GEN_AI_REQUEST_SEED, kwargs.get("seed"))
+    if penalties:
+        _set(params, A.GEN_AI_REQUEST_FREQUENCY_PENALTY, kwargs.get("frequency_penalty"))
+        _set(params, A.GEN_AI_REQUEST_PRESENCE_PENALTY, kwargs.get("presence_penalty"))
+    _set(params, A.GEN_AI_REQUEST_STOP_SEQUENCES, _stop(kwargs.get("stop")))
+    n = kwargs.get("n")
+    if given(n) and n != 1:
+        params[A.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    return params
+
+
 def _output_type(response_format: Any) -> str | None:
-    kind = get(response_format, "type")
+    kind = field(response_format, "type")
     if kind in ("json_object", "json_schema"):
         return "json"
     if kind == "text":
@@ -152,10 +109,10 @@ def _output_type(response_format: Any) -> str | None:
 def _usage(record: Any, usage: Any, input_key: str, output_key: str, input_details: str, output_details: str) -> None:
     if usage is None:
         return
-    record.input_tokens = get(usage, input_key)
-    record.output_tokens = get(usage, output_key)
-    record.cache_read_tokens = get(get(usage, input_details), "cached_tokens")
-    record.reasoning_tokens = get(get(usage, output_details), "reasoning_tokens")
+    record.input_tokens = field(usage, input_key)
+    record.output_tokens = field(usage, output_key)
+    record.cache_read_tokens = field(field(usage, input_details), "cached_tokens")
+    record.reasoning_tokens = field(field(usage, output_details), "reasoning_tokens")
 
 
 def _instance_client(instance: Any) -> Any:
@@ -184,53 +141,38 @@ def _append_system(messages: Any, instruction: str) -> list[Any]:
 
 def _message_parts(choice: Any) -> list[dict[str, Any]]:
     """A chat choice's message: text, refusal and tool calls as the conventions' parts."""
-    message = get(choice, "message")
-    parts = content_parts(get(message, "content"))
-    refusal = get(message, "refusal")
+    message = field(choice, "message")
+    parts = content_parts(field(message, "content"))
+    refusal = field(message, "refusal")
     if refusal:
         parts.append({"type": "refusal", "content": refusal})
-    for call in list_items(get(message, "tool_calls")):
+    for call in list_items(field(message, "tool_calls")):
         parts.append(_tool_call_part(call))
     return parts
 
 
 def apply_choices(record: InferenceRecord, response: Any, parts_of: Any) -> None:
     """Chat and legacy completions: id, model, one output message per choice, usage."""
-    record.response_id = get(response, "id")
-    record.response_model = get(response, "model")
+    record.response_id = field(response, "id")
+    record.response_model = field(response, "model")
     outputs, reasons = [], []
-    for choice in list_items(get(response, "choices")):
-        reason = finish_reason(get(choice, "finish_reason"))
+    for choice in list_items(field(response, "choices")):
+        reason = finish_reason(field(choice, "finish_reason"))
         reasons.append(reason)
         outputs.append({"role": "assistant", "parts": parts_of(choice), "finish_reason": reason})
     record.output_messages = outputs
     record.finish_reasons = reasons
-    _usage(record, get(response, "usage"), "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+    _usage(record, field(response, "usage"), "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
 
 
-def is_stream(response: Any) -> bool:
-    """An SDK stream we can proxy (not, e.g., the raw HTTP response of ``with_raw_response``)."""
-    return hasattr(response, "__next__") or hasattr(response, "__anext__")
-
-
-class ChatTranslator:
+class ChatTranslator(Translator):
     """``chat.completions.create`` and ``.parse``."""
 
     operation = V.OPERATION_CHAT
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
-        params: dict[str, Any] = {}
         max_tokens = kwargs.get("max_completion_tokens")
-        _set(params, A.GEN_AI_REQUEST_MAX_TOKENS, max_tokens if given(max_tokens) else kwargs.get("max_tokens"))
-        _set(params, A.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
-        _set(params, A.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
-        _set(params, A.GEN_AI_REQUEST_SEED, kwargs.get("seed"))
-        _set(params, A.GEN_AI_REQUEST_FREQUENCY_PENALTY, kwargs.get("frequency_penalty"))
-        _set(params, A.GEN_AI_REQUEST_PRESENCE_PENALTY, kwargs.get("presence_penalty"))
-        _set(params, A.GEN_AI_REQUEST_STOP_SEQUENCES, _stop(kwargs.get("stop")))
-        n = kwargs.get("n")
-        if given(n) and n != 1:
-            params[A.GEN_AI_REQUEST_CHOICE_COUNT] = n
+        params = _sampling_params(kwargs, max_tokens if given(max_tokens) else kwargs.get("max_tokens"), penalties=True)
         tools = kwargs.get("tools")
         return _record(
             InferenceRecord, instance, kwargs, V.OPERATION_CHAT, params,
@@ -245,10 +187,8 @@ class ChatTranslator:
     def accumulator(self, record: InferenceRecord, stream: Any) -> "ChatAccumulator | None":
         return ChatAccumulator(record) if is_stream(stream) else None
 
-    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
-        if not instruction:
-            return args, kwargs
-        return args, {**kwargs, "messages": _append_system(kwargs.get("messages"), instruction)}
+    def with_instruction(self, kwargs: dict, instruction: str) -> dict:
+        return {**kwargs, "messages": _append_system(kwargs.get("messages"), instruction)}
 
 
 class _Choice:
@@ -355,7 +295,7 @@ class ChatAccumulator:
             if state.refusal:
                 parts.append({"type": "refusal", "content": "".join(state.refusal)})
             for _, (call_id, name, pieces) in sorted(state.tools.items()):
-                parts.append({"type": "tool_call", "id": call_id, "name": name, "arguments": _json_or_text("".join(pieces))})
+                parts.append({"type": "tool_call", "id": call_id, "name": name, "arguments": json_or_text("".join(pieces))})
             reason = finish_reason(state.reason) if state.reason else None
             if reason:
                 reasons.append(reason)
@@ -370,18 +310,18 @@ def responses_input(value: Any) -> list[dict[str, Any]]:
         return [{"role": "user", "parts": [text_part(value)]}]
     out: list[dict[str, Any]] = []
     for item in list_items(value):
-        kind = get(item, "type")
+        kind = field(item, "type")
         if kind == "function_call_output":
-            out.append({"role": "tool", "parts": [{"type": "tool_call_response", "id": get(item, "call_id"), "response": get(item, "output")}]})
+            out.append({"role": "tool", "parts": [{"type": "tool_call_response", "id": field(item, "call_id"), "response": field(item, "output")}]})
         elif kind == "function_call":
-            out.append({"role": "assistant", "parts": [{"type": "tool_call", "id": get(item, "call_id"), "name": get(item, "name"), "arguments": _json_or_text(get(item, "arguments"))}]})
+            out.append({"role": "assistant", "parts": [{"type": "tool_call", "id": field(item, "call_id"), "name": field(item, "name"), "arguments": json_or_text(field(item, "arguments"))}]})
         else:
-            role = get(item, "role") or "user"
-            out.append({"role": "system" if role == "developer" else role, "parts": content_parts(get(item, "content"))})
+            role = field(item, "role") or "user"
+            out.append({"role": "system" if role == "developer" else role, "parts": content_parts(field(item, "content"))})
     return out
 
 
-class ResponsesTranslator:
+class ResponsesTranslator(Translator):
     """``responses.create``."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
@@ -390,7 +330,7 @@ class ResponsesTranslator:
         _set(params, A.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
         _set(params, A.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
         instructions = kwargs.get("instructions")
-        text_format = get(get(kwargs.get("text"), "format"), "type")
+        text_format = field(field(kwargs.get("text"), "format"), "type")
         tools = kwargs.get("tools")
         return _record(
             InferenceRecord, instance, kwargs, V.OPERATION_CHAT, params,
@@ -406,31 +346,29 @@ class ResponsesTranslator:
     def accumulator(self, record: InferenceRecord, stream: Any) -> "ResponsesAccumulator | None":
         return ResponsesAccumulator(record) if is_stream(stream) else None
 
-    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
-        if not instruction:
-            return args, kwargs
+    def with_instruction(self, kwargs: dict, instruction: str) -> dict:
         current = kwargs.get("instructions")
         merged = f"{current}\n\n{instruction}" if isinstance(current, str) and current else instruction
-        return args, {**kwargs, "instructions": merged}
+        return {**kwargs, "instructions": merged}
 
 
 def apply_response(record: InferenceRecord, response: Any) -> None:
-    record.response_id = get(response, "id")
-    record.response_model = get(response, "model")
+    record.response_id = field(response, "id")
+    record.response_model = field(response, "model")
     parts: list[dict[str, Any]] = []
     tool_called = False
-    for item in list_items(get(response, "output")):
-        kind = get(item, "type")
+    for item in list_items(field(response, "output")):
+        kind = field(item, "type")
         if kind == "message":
-            parts.extend(content_parts(get(item, "content")))
+            parts.extend(content_parts(field(item, "content")))
         elif kind == "function_call":
             tool_called = True
-            parts.append({"type": "tool_call", "id": get(item, "call_id"), "name": get(item, "name"), "arguments": _json_or_text(get(item, "arguments"))})
-    status = get(response, "status")
+            parts.append({"type": "tool_call", "id": field(item, "call_id"), "name": field(item, "name"), "arguments": json_or_text(field(item, "arguments"))})
+    status = field(response, "status")
     if tool_called:
         reason = V.FINISH_TOOL_CALL
     elif status == "incomplete":
-        why = get(get(response, "incomplete_details"), "reason")
+        why = field(field(response, "incomplete_details"), "reason")
         reason = V.FINISH_LENGTH if why == "max_output_tokens" else V.FINISH_CONTENT_FILTER if why == "content_filter" else "error"
     elif status in ("failed", "cancelled"):
         reason = "error"
@@ -438,7 +376,7 @@ def apply_response(record: InferenceRecord, response: Any) -> None:
         reason = V.FINISH_STOP
     record.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": reason}]
     record.finish_reasons = [reason]
-    _usage(record, get(response, "usage"), "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+    _usage(record, field(response, "usage"), "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
 
 
 class ResponsesAccumulator:
@@ -487,7 +425,7 @@ class ResponsesAccumulator:
             self.record.output_messages = [{"role": "assistant", "parts": [text_part(self.text)], "finish_reason": "error"}]
 
 
-class EmbeddingsTranslator:
+class EmbeddingsTranslator(Translator):
     """``embeddings.create``."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> EmbeddingsRecord:
@@ -511,35 +449,21 @@ class EmbeddingsTranslator:
 
     def response(self, record: EmbeddingsRecord, response: Any) -> None:
         response = raw_parsed(response)
-        record.response_model = get(response, "model")
-        data = get(response, "data")
+        record.response_model = field(response, "model")
+        data = field(response, "data")
         if isinstance(data, list) and data:
-            first = get(data[0], "embedding")
+            first = field(data[0], "embedding")
             if isinstance(first, list):
                 record.dimension_count = len(first)
-        usage = get(response, "usage")
-        record.input_tokens = get(usage, "prompt_tokens")
-
-    def accumulator(self, record: Any, stream: Any) -> None:
-        return None
-
-    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
-        return args, kwargs
+        usage = field(response, "usage")
+        record.input_tokens = field(usage, "prompt_tokens")
 
 
-class CompletionsTranslator:
+class CompletionsTranslator(Translator):
     """Legacy ``completions.create`` (text completion)."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
-        params: dict[str, Any] = {}
-        _set(params, A.GEN_AI_REQUEST_MAX_TOKENS, kwargs.get("max_tokens"))
-        _set(params, A.GEN_AI_REQUEST_TEMPERATURE, kwargs.get("temperature"))
-        _set(params, A.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
-        _set(params, A.GEN_AI_REQUEST_SEED, kwargs.get("seed"))
-        _set(params, A.GEN_AI_REQUEST_STOP_SEQUENCES, _stop(kwargs.get("stop")))
-        n = kwargs.get("n")
-        if given(n) and n != 1:
-            params[A.GEN_AI_REQUEST_CHOICE_COUNT] = n
+        params = _sampling_params(kwargs, kwargs.get("max_tokens"), penalties=False)
         prompt = kwargs.get("prompt")
         prompts = [prompt] if isinstance(prompt, str) else [p for p in list_items(prompt) if isinstance(p, str)]
         return _record(
@@ -548,15 +472,15 @@ class CompletionsTranslator:
         )
 
     def response(self, record: InferenceRecord, response: Any) -> None:
-        apply_choices(record, raw_parsed(response), lambda choice: [text_part(get(choice, "text") or "")])
+        apply_choices(record, raw_parsed(response), lambda choice: [text_part(field(choice, "text") or "")])
 
     def accumulator(self, record: InferenceRecord, stream: Any) -> "CompletionsAccumulator | None":
         return CompletionsAccumulator(record) if is_stream(stream) else None
 
-    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
-        if not instruction or not isinstance(kwargs.get("prompt"), str):
-            return args, kwargs
-        return args, {**kwargs, "prompt": f"{instruction}\n\n{kwargs['prompt']}"}
+    def with_instruction(self, kwargs: dict, instruction: str) -> dict:
+        if not isinstance(kwargs.get("prompt"), str):
+            return kwargs
+        return {**kwargs, "prompt": f"{instruction}\n\n{kwargs['prompt']}"}
 
 
 class CompletionsAccumulator(ChatAccumulator):

@@ -20,6 +20,7 @@ _ASYNC = "qdrant_client.async_qdrant_client"
 
 
 class QdrantInstrumentor(LibraryInstrumentor):
+    library = "qdrant_client"
     instruments = ("qdrant-client >= 1.10",)
 
     def targets(self) -> Iterable[Target]:

@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from micrometrics.records import Document, RetrievalRecord
+from micrometrics_instrumentation.reading import per_client
+from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import values as V
 
 #: Payload keys that usually hold a point's text (LangChain, LlamaIndex, plain).
 _CONTENT_KEYS = ("page_content", "text", "content", "document", "chunk", "body")
 _LIMIT_DEFAULT = 10
 
-_servers: "weakref.WeakKeyDictionary[Any, tuple[str | None, int | None]]" = weakref.WeakKeyDictionary()
 
-
+@per_client
 def server(client: Any) -> tuple[str | None, int | None]:
-    """(server.address, server.port) of a remote client; (None, None) for local mode. Cached per client."""
-    try:
-        return _servers[client]
-    except (KeyError, TypeError):
-        pass
+    """(server.address, server.port) of a remote client; (None, None) for local mode."""
     inner = getattr(client, "_client", None)
     host = getattr(inner, "_host", None)
-    result: tuple[str | None, int | None] = (None, None)
-    if isinstance(host, str) and host:
-        port = getattr(inner, "_grpc_port", None) if getattr(inner, "_prefer_grpc", False) else getattr(inner, "_port", None)
-        result = (host, port if isinstance(port, int) else None)
-    try:
-        _servers[client] = result
-    except TypeError:
-        pass
-    return result
+    if not isinstance(host, str) or not host:
+        return None, None
+    port = getattr(inner, "_grpc_port", None) if getattr(inner, "_prefer_grpc", False) else getattr(inner, "_port", None)
+    return host, port if isinstance(port, int) else None
 
 
 def _query_text(query: Any) -> str | None:
@@ -67,7 +58,7 @@ def _documents(points: Any) -> list[Document]:
     return docs
 
 
-class _Translator:
+class _Translator(Translator):
     #: The argument holding the query, and its position after ``collection_name``.
     query_param = "query"
     limit_index = 6
@@ -89,12 +80,6 @@ class _Translator:
             score_kind=V.SCORE_KIND_SIMILARITY,
             db_system=V.DB_SYSTEM_QDRANT,
         )
-
-    def accumulator(self, record: RetrievalRecord, stream: Any) -> None:
-        return None
-
-    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]:
-        return args, kwargs
 
 
 class QueryPointsTranslator(_Translator):
