@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 from micrometrics import core, internal_errors
 from micrometrics.calls import run_async, run_sync
 from micrometrics.records import Document, RetrievalRecord
-from micrometrics_instrumentation.reading import first_field
+from micrometrics.reading import first_field
 from micrometrics_semconv import values as V
 
 __all__ = ["retriever", "record_retrieval", "to_document", "as_documents"]

@@ -6,7 +6,7 @@ from contextvars import ContextVar
 from typing import Any, Iterable
 
 from micrometrics.records import InferenceRecord, list_items, raw_parsed, text_part
-from micrometrics_instrumentation.reading import field, given, is_stream, json_or_text, server
+from micrometrics.reading import field, given, is_stream, json_or_text, server
 from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V

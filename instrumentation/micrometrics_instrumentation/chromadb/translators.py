@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from micrometrics.records import Document, RetrievalRecord
-from micrometrics_instrumentation.reading import field, per_client, server
+from micrometrics.reading import field, per_client, server
 from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import values as V
 

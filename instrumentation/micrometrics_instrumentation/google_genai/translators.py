@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from micrometrics.records import EmbeddingsRecord, InferenceRecord, text_part
-from micrometrics_instrumentation.reading import field, is_stream, per_client, server
+from micrometrics.reading import field, is_stream, per_client, server
 from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, raw_parsed, text_part
-from micrometrics_instrumentation.reading import field, given, is_stream, json_or_text, per_client, provider_for_host, server
+from micrometrics.reading import field, given, is_stream, json_or_text, per_client, provider_for_host, server
 from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V

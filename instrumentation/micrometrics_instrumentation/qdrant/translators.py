@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from micrometrics.records import Document, RetrievalRecord
-from micrometrics_instrumentation.reading import per_client
+from micrometrics.reading import per_client
 from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import values as V
 

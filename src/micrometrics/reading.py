@@ -130,7 +130,7 @@ HOST_PROVIDERS = (
     ("api.mistral.ai", V.PROVIDER_MISTRAL_AI),
     ("api.perplexity.ai", V.PROVIDER_PERPLEXITY),
     ("api.x.ai", V.PROVIDER_X_AI),
-    ("generativelanguage.googleapis.com", "gcp.gemini"),
+    ("generativelanguage.googleapis.com", V.PROVIDER_GCP_GEMINI),
 )
 
 
