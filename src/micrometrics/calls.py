@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
-from micrometrics import core, internal_errors
+from micrometrics import internal_errors
 from micrometrics.arguments import one_shot_inside, readable
-from micrometrics.core import GuardError, GuardVerdict, Runtime, mark_failed_retry
+from micrometrics.guards import RETURN, GuardError, GuardVerdict, mark_failed_retry
+from micrometrics.runtime import Runtime, current as current_runtime
 from micrometrics.records import CallRecord
 from micrometrics.streams import Accumulator, AsyncStreamProxy, StreamProxy, Unwatched, _Attempt, _Decision
 
@@ -67,7 +68,7 @@ def _complete(runtime: Runtime, translator: Translator, record: CallRecord, resp
     except Exception as exc:
         internal_errors.report("finish", exc)
         _end(record)
-        return core.RETURN
+        return RETURN
 
 
 def _retry_args(translator: Translator, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict] | None:
@@ -112,7 +113,7 @@ def _after_guards(translator: Translator, args: tuple, kwargs: dict, verdict: Gu
 
 
 def run_sync(translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
-    runtime = core.current()
+    runtime = current_runtime()
     if runtime is None:
         return wrapped(*args, **kwargs)
     attempt = 1
@@ -148,7 +149,7 @@ def run_sync(translator: Translator, wrapped: Callable, instance: Any, args: tup
 
 
 async def run_async(translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
-    runtime = core.current()
+    runtime = current_runtime()
     if runtime is None:
         return await wrapped(*args, **kwargs)
     attempt = 1

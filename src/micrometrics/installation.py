@@ -10,7 +10,7 @@ import time
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics import core, internal_errors, metric_overrides, registry
+from micrometrics import internal_errors, metric_overrides, registry, runtime as runtimes
 from micrometrics.settings import Settings, default_metrics, env_capture_mode, resolve
 from micrometrics.export import providers
 from micrometrics.attributes import ContentPolicy
@@ -29,7 +29,7 @@ class Instrumentation:
     """What ``instrument()`` returns: flush and shut down what it set up."""
 
     def __init__(
-        self, settings: Settings, runtime: core.Runtime, provs: providers.Providers, instrumentors: Mapping[str, Any]
+        self, settings: Settings, runtime: runtimes.Runtime, provs: providers.Providers, instrumentors: Mapping[str, Any]
     ) -> None:
         self.settings = settings
         self.runtime = runtime
@@ -97,8 +97,8 @@ class Instrumentation:
                     inst.uninstrument()
                 except Exception as exc:
                     logger.debug("micrometrics: uninstrument of %r failed: %s", inst, exc)
-            if core.current() is self.runtime:
-                core.set_current(None)
+            if runtimes.current() is self.runtime:
+                runtimes.set_current(None)
             if _handle is self:
                 _handle = None
         tp = self.providers.tracer_provider
@@ -181,7 +181,7 @@ def instrument(
         _warn_overdue(settings.metrics)
         _prepare_guards(settings.metrics)
         provs = providers.build(settings, tracer_provider, meter_provider, logger_provider)
-        runtime = core.Runtime(
+        runtime = runtimes.Runtime(
             tracer_provider=provs.tracer_provider,
             meter_provider=provs.meter_provider,
             logger_provider=provs.logger_provider,
@@ -192,7 +192,7 @@ def instrument(
             deadline_s=settings.evaluation_deadline_s,
             evaluator=settings.evaluator,
         )
-        core.set_current(runtime)
+        runtimes.set_current(runtime)
         _handle = Instrumentation(settings, runtime, provs, _instrument_libraries(settings.instrumentations))
         return _handle
 
@@ -282,12 +282,12 @@ def _warn_overdue(metrics: Sequence[MicroMetric]) -> None:
             )
 
 
-def runtime_for_auto_instrumentation(**kwargs: Any) -> core.Runtime:
+def runtime_for_auto_instrumentation(**kwargs: Any) -> runtimes.Runtime:
     """The runtime behind ``opentelemetry-instrument``: global providers, default metrics."""
     from opentelemetry import _logs, metrics as otel_metrics, trace
 
     with _lock:
-        existing = core.current()
+        existing = runtimes.current()
         if existing is not None:
             return existing
         try:
@@ -298,13 +298,13 @@ def runtime_for_auto_instrumentation(**kwargs: Any) -> core.Runtime:
             capture = False
         metrics = metric_overrides.apply_env(default_metrics())
         _prepare_guards(metrics)
-        runtime = core.Runtime(
+        runtime = runtimes.Runtime(
             tracer_provider=kwargs.get("tracer_provider") or trace.get_tracer_provider(),
             meter_provider=kwargs.get("meter_provider") or otel_metrics.get_meter_provider(),
             logger_provider=kwargs.get("logger_provider") or _logs.get_logger_provider(),
             metrics=metrics,
             capture_content=capture,
         )
-        core.set_current(runtime)
+        runtimes.set_current(runtime)
         atexit.register(runtime.shutdown, 3.0)  # evaluations get 3 s; every span still ends (skipped, counted)
         return runtime

@@ -12,7 +12,8 @@ import inspect
 import numbers
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from micrometrics import core, internal_errors
+from micrometrics import internal_errors
+from micrometrics.runtime import current as current_runtime
 from micrometrics.calls import run_async, run_sync
 from micrometrics.records import Document, RetrievalRecord
 from micrometrics_semconv import values as V
@@ -238,7 +239,7 @@ def record_retrieval(
     A no-op when micrometrics is not instrumented.
     """
     _check_score_kind("micrometrics.record_retrieval", score_kind)
-    runtime = core.current()
+    runtime = current_runtime()
     if runtime is None:
         return
     try:

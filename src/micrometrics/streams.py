@@ -22,7 +22,8 @@ from typing import Any, Callable, Protocol
 import wrapt
 
 from micrometrics import internal_errors
-from micrometrics.core import GuardError, Runtime, mark_failed_retry
+from micrometrics.guards import GuardError, mark_failed_retry
+from micrometrics.runtime import Runtime
 from micrometrics.metric import CallView
 from micrometrics.records import CallRecord
 
