@@ -45,23 +45,20 @@ class Runtime:
         deadline_s: float = 2.0,
         evaluator: str = "thread",
     ) -> None:
-        self.tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
-        self.budget = Budget(self.tracer)
+        tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
+        budget = Budget(tracer)
         meter = meter_provider.get_meter(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
-        self.logger = logger_provider.get_logger(_SCOPE, _VERSION, schema_url=SCHEMA_URL) if logger_provider else None
+        logger = logger_provider.get_logger(_SCOPE, _VERSION, schema_url=SCHEMA_URL) if logger_provider else None
         # Where content may go: spans (attributes, exception text, explanations) and events (log records).
-        self.capture_spans, self.capture_events = capture_targets(capture_content)
-        self.capture_content = self.capture_spans or self.capture_events
-        self.content_policy = content_policy or ContentPolicy()
+        capture_spans, capture_events = capture_targets(capture_content)
+        content_policy = content_policy or ContentPolicy()
         self.suite = MetricSuite(metrics)
         self.trace_documents = trace_memory.TraceDocuments()
         # Retrieved documents are remembered only for a metric that reads them (ContextUtilization).
         self.keeps_documents = any(getattr(m, "reads_retrieved_documents", True) for m in self.suite.metrics)
-        self.spans = Spans(self.tracer, self.budget, self.suite, capture_spans=self.capture_spans, content_policy=self.content_policy)
-        self.emitter = Emitter(
-            meter, self.logger, self.budget,
-            capture_spans=self.capture_spans, capture_events=self.capture_events, content_policy=self.content_policy,
-        )
+        self.spans = Spans(tracer, budget, self.suite, capture_spans=capture_spans, content_policy=content_policy)
+        self.emitter = Emitter(meter, logger, budget, capture_spans=capture_spans, capture_events=capture_events, content_policy=content_policy)
+        # The worker holds these two weakly: its threads never keep this runtime alive.
         self.worker = MonitorWorker(self.complete_monitored, self.complete_skipped, max_queue=max_queue, deadline_s=deadline_s, evaluator=evaluator)
 
     # ---- the call path's entry points ------------------------------------------------
