@@ -11,6 +11,7 @@ import time
 from typing import Any, Sequence
 
 from micrometrics import callcontext, internal_errors, trace_memory
+from micrometrics.callcontext import current as current_context
 from micrometrics.attribute_budget import Budget
 from micrometrics.attributes import ContentPolicy, capture_targets
 from micrometrics.emission import Emitter
@@ -69,7 +70,7 @@ class Runtime:
         ``replaces``: the attempt a guard retry replaces (``guard`` asked for it); the new span
         links to it, so attempts stay connected when the app has no parent span.
         """
-        record.context = callcontext.current()
+        record.context = current_context()
         span = self.spans.start(record, replaces, guard)
         if isinstance(record, InferenceRecord) and self.keeps_documents:
             record.retrieved_documents = trace_memory.recall(self.trace_documents, record)
