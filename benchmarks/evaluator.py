@@ -51,7 +51,7 @@ def _records(count: int, context: bool) -> list[Any]:
 
 
 def throughput(count: int) -> dict[str, Any]:
-    from micrometrics.engine import evaluate
+    from micrometrics.evaluation import evaluate
     from micrometrics.metric import CallView
     from micrometrics.metrics import LanguageMatch
     from micrometrics.metrics.language import prepare
@@ -75,7 +75,7 @@ def throughput(count: int) -> dict[str, Any]:
 
 
 def guard(count: int) -> dict[str, Any]:
-    from micrometrics.engine import evaluate
+    from micrometrics.evaluation import evaluate
     from micrometrics.metric import CallView
     from micrometrics.metrics import LanguageMatch
     from micrometrics.streams import _PrefixView

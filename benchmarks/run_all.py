@@ -221,9 +221,9 @@ def remains(results: dict[str, Any]) -> list[str]:
         "",
         "- Fixed on the request path (py-spy and cProfile of the calling thread): the caller used to write the response attributes, "
         "record the duration and token histograms and end the span itself, some 40 µs of OpenTelemetry SDK calls per call. The monitor "
-        "worker does that now (`core.Runtime.finish` / `write`); the caller pays the span start and an enqueue, guards still decide on "
+        "worker does that now (`runtime.Runtime.finish` / `emission.Emitter.write`); the caller pays the span start and an enqueue, guards still decide on "
         "the request path. The enqueue no longer wakes the worker thread on every call (a futex wake-up, about 10 µs in this VM): the "
-        "worker polls every 5 ms while calls keep coming (`engine._Inbox`).",
+        "worker polls every 5 ms while calls keep coming (`monitor_worker._Inbox`).",
         "- What the request path still costs is mostly the SDK's span start (15-20 µs with the request attributes), translating request "
         "and response, and, on this 2-vCPU VM, the cache and scheduler cost of a second busy thread in the process, which the "
         "calling-thread CPU figure includes.",

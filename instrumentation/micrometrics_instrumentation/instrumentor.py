@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 
-from micrometrics import core, internal_errors
+from micrometrics import internal_errors, runtime
 
 logger = logging.getLogger("micrometrics")
 
@@ -67,7 +67,7 @@ class LibraryInstrumentor(BaseInstrumentor):
         # `opentelemetry-instrument` loads all our entry points once any one library is installed
         # (the `instruments-any` extra) and skips the per-instrumentor check: each checks its own
         # library's version when the application imports it (a missing library's hooks never fire).
-        if core.current() is None:
+        if runtime.current() is None:
             # Loaded by `opentelemetry-instrument`: build the pipeline on the global providers.
             from micrometrics.installation import runtime_for_auto_instrumentation
 

@@ -10,7 +10,7 @@ from micrometrics.callcontext import context
 from micrometrics.metric import CallView, MicroMetric, Result, micro_metric
 
 if TYPE_CHECKING:
-    from micrometrics.core import GuardError
+    from micrometrics.guards import GuardError
     from micrometrics.installation import Instrumentation, instrument, uninstrument
     from micrometrics.retrieval import record_retrieval, retriever
 
@@ -34,7 +34,7 @@ __all__ = [
 # Imported on first use: the OpenTelemetry SDK and the pipeline are not needed to define a
 # metric, and the evaluator process (evaluator_process.py) imports only what metrics need.
 _LAZY = {
-    "GuardError": "micrometrics.core",
+    "GuardError": "micrometrics.guards",
     "Instrumentation": "micrometrics.installation",
     "instrument": "micrometrics.installation",
     "uninstrument": "micrometrics.installation",

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
-from micrometrics import core, internal_errors
+from micrometrics import internal_errors
 from micrometrics.arguments import one_shot_inside, readable
-from micrometrics.core import GuardVerdict, Runtime, mark_failed_retry
+from micrometrics.guards import RETURN, GuardVerdict, mark_failed_retry
+from micrometrics.runtime import Runtime, current as current_runtime
 from micrometrics.records import CallRecord
 from micrometrics.streams import (
     CALL,
@@ -74,7 +75,7 @@ def _complete(runtime: Runtime, translator: Translator, record: CallRecord, resp
     except Exception as exc:
         internal_errors.report("finish", exc)
         end_quietly(record)
-        return core.RETURN
+        return RETURN
 
 
 def _retry_args(translator: Translator, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict] | None:
@@ -150,14 +151,14 @@ def _call(
 
 
 def run_sync(translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
-    runtime = core.current()
+    runtime = current_runtime()
     if runtime is None:
         return wrapped(*args, **kwargs)
     return drive(_call(runtime, translator, wrapped, instance, args, kwargs, StreamProxy))
 
 
 async def run_async(translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
-    runtime = core.current()
+    runtime = current_runtime()
     if runtime is None:
         return await wrapped(*args, **kwargs)
     return await adrive(_call(runtime, translator, wrapped, instance, args, kwargs, AsyncStreamProxy))

@@ -33,7 +33,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Sequence
 
-from micrometrics.callcontext import RETRIEVED_KEY
+from micrometrics.trace_memory import RETRIEVED_KEY
 
 if TYPE_CHECKING:
     from micrometrics.metric import MicroMetric, Result
@@ -432,7 +432,7 @@ def child_main() -> None:
     """The evaluator process's loop: load metrics, evaluate calls, answer in order."""
     import signal
 
-    from micrometrics.engine import evaluate_catching
+    from micrometrics.evaluation import evaluate_catching
     from micrometrics.metric import CallView
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -10,7 +10,7 @@ import time
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics import core, export, internal_errors, registry
+from micrometrics import export, internal_errors, registry, runtime as runtimes
 from micrometrics.settings import OPTIONS, Settings, from_environment, resolve
 from micrometrics.attributes import ContentPolicy
 from micrometrics.metric import MicroMetric
@@ -28,7 +28,7 @@ class Instrumentation:
     """What ``instrument()`` returns: flush and shut down what it set up."""
 
     def __init__(
-        self, settings: Settings, runtime: core.Runtime, provs: export.Providers, instrumentors: Mapping[str, Any]
+        self, settings: Settings, runtime: runtimes.Runtime, provs: export.Providers, instrumentors: Mapping[str, Any]
     ) -> None:
         self.settings = settings
         self.runtime = runtime
@@ -96,8 +96,8 @@ class Instrumentation:
                     inst.uninstrument()
                 except Exception as exc:
                     logger.debug("micrometrics: uninstrument of %r failed: %s", inst, exc)
-            if core.current() is self.runtime:
-                core.set_current(None)
+            if runtimes.current() is self.runtime:
+                runtimes.set_current(None)
             if _handle is self:
                 _handle = None
         tp = self.providers.tracer_provider
@@ -177,7 +177,7 @@ def instrument(
         _warn_overdue(settings.metrics)
         _prepare_guards(settings.metrics)
         provs = export.build(settings, tracer_provider, meter_provider, logger_provider)
-        runtime = core.Runtime(
+        runtime = runtimes.Runtime(
             tracer_provider=provs.tracer_provider,
             meter_provider=provs.meter_provider,
             logger_provider=provs.logger_provider,
@@ -188,7 +188,7 @@ def instrument(
             deadline_s=settings.evaluation_deadline_s,
             evaluator=settings.evaluator,
         )
-        core.set_current(runtime)
+        runtimes.set_current(runtime)
         _handle = Instrumentation(settings, runtime, provs, _instrument_libraries(settings.instrumentations))
         return _handle
 
@@ -278,17 +278,17 @@ def _warn_overdue(metrics: Sequence[MicroMetric]) -> None:
             )
 
 
-def runtime_for_auto_instrumentation(**kwargs: Any) -> core.Runtime:
+def runtime_for_auto_instrumentation(**kwargs: Any) -> runtimes.Runtime:
     """The runtime behind ``opentelemetry-instrument``: global providers, the options the environment sets."""
     from opentelemetry import _logs, metrics as otel_metrics, trace
 
     with _lock:
-        existing = core.current()
+        existing = runtimes.current()
         if existing is not None:
             return existing
         options = from_environment()
         _prepare_guards(options["metrics"])
-        runtime = core.Runtime(
+        runtime = runtimes.Runtime(
             tracer_provider=kwargs.get("tracer_provider") or trace.get_tracer_provider(),
             meter_provider=kwargs.get("meter_provider") or otel_metrics.get_meter_provider(),
             logger_provider=kwargs.get("logger_provider") or _logs.get_logger_provider(),
@@ -299,6 +299,6 @@ def runtime_for_auto_instrumentation(**kwargs: Any) -> core.Runtime:
             deadline_s=options["evaluation_deadline_s"],
             evaluator=options["evaluator"],
         )
-        core.set_current(runtime)
+        runtimes.set_current(runtime)
         atexit.register(runtime.shutdown, 3.0)  # evaluations get 3 s; every span still ends (skipped, counted)
         return runtime

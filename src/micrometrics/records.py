@@ -1,7 +1,7 @@
-"""The provider-neutral call records that flow from an instrumentation to the core.
+"""The provider-neutral call records that flow from an instrumentation to the runtime.
 
 One record type per operation family. Instrumentations fill them in (translate
-only); the core maps them to telemetry; metrics read them through ``CallView``.
+only); spans.py and emission.py map them to telemetry; metrics read them through ``CallView``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class CallRecord:
     time_to_first_chunk: float | None = None
     error_type: str | None = None
 
-    # Filled by the core.
+    # Filled by the runtime (spans.py, trace_memory.py, emission.py).
     attempt: int = 1
     context: Mapping[str, Any] = field(default_factory=dict)
     span: Any = None
@@ -66,7 +66,7 @@ class InferenceRecord(CallRecord):
     output_messages: list[dict[str, Any]] = field(default_factory=list)
     tool_definitions: list[Any] | None = None
     output_type: str | None = None
-    #: Documents retrieved before this call in the same ``context()`` block or trace (set by the core).
+    #: Documents retrieved before this call in the same ``context()`` block or trace (set by trace_memory.recall).
     retrieved_documents: tuple[Document, ...] = ()
 
     @property

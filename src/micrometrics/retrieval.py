@@ -12,7 +12,8 @@ import inspect
 import numbers
 from typing import Any, Callable, Iterable, Mapping
 
-from micrometrics import core, internal_errors
+from micrometrics import internal_errors
+from micrometrics.runtime import current as current_runtime
 from micrometrics.calls import run_async, run_sync
 from micrometrics.records import Document, RetrievalRecord
 from micrometrics.reading import first_field
@@ -225,7 +226,7 @@ def record_retrieval(
     A no-op when micrometrics is not instrumented.
     """
     _check_score_kind("micrometrics.record_retrieval", score_kind)
-    runtime = core.current()
+    runtime = current_runtime()
     if runtime is None:
         return
     try:

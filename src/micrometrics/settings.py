@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from micrometrics import metric_overrides, registry
 from micrometrics.attributes import CAPTURE_MODES, NO_CONTENT, SPAN_AND_EVENT
-from micrometrics.engine import EVALUATORS
+from micrometrics.monitor_worker import EVALUATORS
 from micrometrics.metric import MicroMetric
 
 EXPORTERS = ("console", "otlp", "jaeger", "datadog", "none")

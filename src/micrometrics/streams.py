@@ -27,7 +27,8 @@ import wrapt
 from opentelemetry.trace import Status, StatusCode
 
 from micrometrics import internal_errors
-from micrometrics.core import RETURN, GuardError, GuardVerdict, Runtime, mark_failed_retry
+from micrometrics.guards import RETURN, GuardError, GuardVerdict, mark_failed_retry
+from micrometrics.runtime import Runtime
 from micrometrics.metric import CallView
 from micrometrics.records import CallRecord
 from micrometrics_semconv import attributes as A

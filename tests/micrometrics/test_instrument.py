@@ -245,9 +245,9 @@ AUTO = """
     with DemoServer() as srv:
         openai.OpenAI(base_url=srv.openai_base_url, api_key="k", max_retries=0).chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello, where is my order? It has been a week."}])
-    import micrometrics.core as core
-    if core.current() is not None:
-        core.current().flush(5)
+    import micrometrics.runtime as runtime
+    if runtime.current() is not None:
+        runtime.current().flush(5)
     print(sorted({k for s in exporter.get_finished_spans() for k in s.attributes if k.endswith(".label")}))
     print([s.name for s in exporter.get_finished_spans()])
 """

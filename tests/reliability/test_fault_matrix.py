@@ -16,7 +16,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
 import micrometrics
-from micrometrics import core, engine, internal_errors
+from micrometrics import emission, internal_errors, monitor_worker, runtime
 from micrometrics.metric import CallView, MicroMetric, Result
 from micrometrics import metrics as builtin_metrics
 from micrometrics_semconv import attributes as A
@@ -94,7 +94,7 @@ STAGES = [
     Stage("request_translation", "request", lambda lib, mode, err: True,
           lambda lib, mp: mp.setattr(lib.translator(), "request", _boom), False),
     Stage("span_start", "request", lambda lib, mode, err: True,
-          lambda lib, mp: mp.setattr(core.Runtime, "start", _boom), False),
+          lambda lib, mp: mp.setattr(runtime.Runtime, "start", _boom), False),
     Stage("response_translation", "response", lambda lib, mode, err: not err and "stream" not in mode,
           lambda lib, mp: mp.setattr(lib.translator(), "response", _boom), True),
     Stage("stream_start", "stream_start", lambda lib, mode, err: not err and "stream" in mode,
@@ -104,21 +104,21 @@ STAGES = [
     Stage("stream_end", "response", lambda lib, mode, err: not err and "stream" in mode,
           lambda lib, mp: mp.setattr(lib.accumulator(), "apply", _boom), True),
     Stage("finish", "finish", lambda lib, mode, err: not err,
-          lambda lib, mp: mp.setattr(core.Runtime, "finish", _boom), True),
+          lambda lib, mp: mp.setattr(runtime.Runtime, "finish", _boom), True),
     Stage("error_finish", "finish", lambda lib, mode, err: err,
-          lambda lib, mp: mp.setattr(core.Runtime, "fail", _boom), True),
+          lambda lib, mp: mp.setattr(runtime.Runtime, "fail", _boom), True),
     Stage("emission", "emission", lambda lib, mode, err: not err and _evaluated(lib),
-          lambda lib, mp: mp.setattr(core.Runtime, "emit", _boom), True),
+          lambda lib, mp: mp.setattr(emission.Emitter, "emit", _boom), True),
     Stage("evaluation", "evaluation", lambda lib, mode, err: not err and _evaluated(lib),
           _break_metric, True),
     Stage("evaluation_setup", "evaluation", lambda lib, mode, err: not err and _evaluated(lib),
-          lambda lib, mp: mp.setattr(engine, "CallView", _boom), True),
+          lambda lib, mp: mp.setattr(monitor_worker, "CallView", _boom), True),
     Stage("guard_retry", "retry", lambda lib, mode, err: not err and _inference(lib),
           lambda lib, mp: mp.setattr(lib.translator(), "retry", _boom), True, _guards),
     Stage("guard_evaluation", "evaluation", lambda lib, mode, err: not err and _inference(lib),
           lambda lib, mp: mp.setattr(FirstAttemptFails, "evaluate", _boom), True, _guards),
     Stage("guard_emission", "finish", lambda lib, mode, err: not err and _inference(lib) and "stream" not in mode,
-          lambda lib, mp: mp.setattr(core.Runtime, "emit", _boom), True, _guards),
+          lambda lib, mp: mp.setattr(emission.Emitter, "emit", _boom), True, _guards),
     Stage("guard_restart_stream_start", "stream_start", lambda lib, mode, err: not err and _inference(lib) and "stream" in mode,
           _break_second_accumulator, True, _guards, spans_per_call=2),
 ]

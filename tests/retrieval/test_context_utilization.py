@@ -13,7 +13,7 @@ from opentelemetry import trace
 
 import micrometrics
 from corpus import CORPUS, SHIPPING_QUESTION, chat_completion
-from micrometrics.callcontext import MAX_REMEMBERED_BYTES, MAX_REMEMBERED_DOCUMENTS, MAX_REMEMBERED_TRACES
+from micrometrics.trace_memory import MAX_REMEMBERED_BYTES, MAX_REMEMBERED_DOCUMENTS, MAX_REMEMBERED_TRACES
 from micrometrics.metrics import ContextUtilization, ResponseLength, RetrievalPrecision
 from micrometrics_semconv import attributes as A
 
@@ -225,7 +225,7 @@ def test_retrieved_documents_are_not_kept_when_no_metric_reads_them(demo, teleme
 
 
 def test_a_block_keeps_its_documents_within_a_byte_budget(demo, telemetry):
-    from micrometrics.callcontext import MAX_BLOCK_BYTES
+    from micrometrics.trace_memory import MAX_BLOCK_BYTES
 
     telemetry.instrument(metrics=[ContextUtilization()])
     big = 1_000_000

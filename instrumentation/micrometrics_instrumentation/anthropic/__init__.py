@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 
 from opentelemetry import trace
 
-from micrometrics import core, internal_errors
+from micrometrics import internal_errors, runtime
 from micrometrics.calls import run_async, run_sync
 from micrometrics_instrumentation.anthropic.translators import MessagesTranslator, StreamHelperTranslator, starting
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
@@ -127,7 +127,7 @@ def _stream_helper(translator: StreamHelperTranslator) -> Callable:
         manager = wrapped(*args, **kwargs)
         try:
             slot = _request_slot(manager)
-            if slot is None or core.current() is None:
+            if slot is None or runtime.current() is None:
                 return manager
             pending = [getattr(manager, slot)]
 
@@ -151,7 +151,7 @@ def _async_stream_helper(translator: StreamHelperTranslator) -> Callable:
         manager = wrapped(*args, **kwargs)
         try:
             slot = _request_slot(manager)
-            if slot is None or core.current() is None:
+            if slot is None or runtime.current() is None:
                 return manager
             pending = [getattr(manager, slot)]
 

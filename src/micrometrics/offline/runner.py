@@ -1,7 +1,7 @@
-"""Offline runs: the configured MicroMetric objects, evaluated by the engine on records built from rows.
+"""Offline runs: the configured MicroMetric objects, evaluated by ``micrometrics.evaluation`` on records built from rows.
 
 No metric is reimplemented here: each row becomes the call records an instrumentation
-would have built online, and ``micrometrics.engine.evaluate`` runs each metric on a
+would have built online, and ``micrometrics.evaluation.evaluate`` runs each metric on a
 ``CallView`` of them, exactly as the monitors worker does.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from micrometrics import engine
+from micrometrics import evaluation
 from micrometrics.metric import CallView, MicroMetric, Result
 from micrometrics.offline.dataset import Row, records
 from micrometrics.records import message_text
@@ -43,7 +43,7 @@ def evaluate_row(row: Row, metrics: Sequence[MicroMetric]) -> Evaluated:
         for m in metrics:
             if record.operation not in m.applies_to:
                 continue
-            result, _ = engine.evaluate(m, view)
+            result, _ = evaluation.evaluate(m, view)
             if result is None:
                 continue
             key = m.name if m.name not in out.results else f"{m.name}@{record.operation}"

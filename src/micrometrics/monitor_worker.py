@@ -1,8 +1,9 @@
-"""The metric engine: evaluating micro metrics, on the request path (guards) or off it (monitors).
+"""Where monitors run in the application: one bounded worker thread, with a watchdog for metrics that hang.
 
-Monitors run on one bounded worker thread. The caller pays an enqueue; the span of
-the call stays open until its results are written, then ends with the call's true
-end time. Full queue: the work is dropped and counted, the caller never waits.
+The caller pays an enqueue; the span of the call stays open until its results are written,
+then ends with the call's true end time. Full queue: the work is dropped and counted, the
+caller never waits. Finished results go to the callbacks given at construction: this module
+knows neither the runtime nor OpenTelemetry.
 """
 
 from __future__ import annotations
@@ -11,17 +12,16 @@ import collections
 import itertools
 import logging
 import os
-import random
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from micrometrics import evaluator_process, internal_errors
-from micrometrics.metric import CallView, MicroMetric, Result, mark_monitor_thread, on_monitor_thread, restart_slice, set_monitor_backlog, yield_point
+from micrometrics.evaluation import evaluate
+from micrometrics.metric import CallView, MicroMetric, Result, mark_monitor_thread, restart_slice, set_monitor_backlog, yield_point
 
 if TYPE_CHECKING:
-    from micrometrics.core import Runtime
     from micrometrics.records import CallRecord
 
 logger = logging.getLogger("micrometrics")
@@ -33,64 +33,18 @@ DEFAULT_DEADLINE_S = 2.0
 EVALUATORS = ("thread", "process")
 _STOP = object()
 
-
-class MetricSuite:
-    """The configured metrics, indexed by operation into guards and monitors."""
-
-    def __init__(self, metrics: Sequence[MicroMetric]) -> None:
-        self.metrics = tuple(metrics)
-        self._guards: dict[str, tuple[MicroMetric, ...]] = {}
-        self._monitors: dict[str, tuple[MicroMetric, ...]] = {}
-        for m in self.metrics:
-            target = self._guards if m.mode == "guard" else self._monitors
-            for op in m.applies_to:
-                target[op] = target.get(op, ()) + (m,)
-
-    def guards(self, operation: str) -> tuple[MicroMetric, ...]:
-        return self._guards.get(operation, ())
-
-    def monitors(self, operation: str) -> tuple[MicroMetric, ...]:
-        return self._monitors.get(operation, ())
+#: ``on_done(record, results)``: the call's monitors ran (or timed out); results are (metric, result, seconds).
+Done = Callable[["CallRecord", list], None]
+#: ``on_skipped(record, results so far, metrics never run)``: shutdown left no time to evaluate the rest.
+Skipped = Callable[["CallRecord", list, Sequence[MicroMetric]], None]
 
 
-def sampled(metrics: Iterable[MicroMetric]) -> list[MicroMetric]:
-    rnd = random.random
-    return [m for m in metrics if m.sample_rate >= 1.0 or (m.sample_rate > 0.0 and rnd() < m.sample_rate)]
-
-
-#: Raised by a metric on an application thread, these are the user's own signal (Ctrl-C, exit):
-#: they reach the caller. Anywhere else (the monitor thread, the evaluator process) any
-#: exception, BaseException included, is the metric's fault and yields ``error``.
-_CALLER_SIGNALS = (KeyboardInterrupt, SystemExit)
-
-
-def evaluate(metric: MicroMetric, view: CallView) -> tuple[Result | None, float]:
-    """Run one metric; a metric that raises or returns garbage yields label ``error``
-    (and is counted in ``micrometrics.internal.errors``); one that does not apply to the call yields None."""
-    result, took, exc = evaluate_catching(metric, view)
-    if exc is not None:
-        if isinstance(exc, _CALLER_SIGNALS) and not on_monitor_thread():
-            raise exc
-        # Counted in micrometrics.internal.errors and logged once, like every fault we catch.
-        internal_errors.report("evaluation", exc)
-    return result, took
-
-
-def evaluate_catching(metric: MicroMetric, view: CallView) -> tuple[Result | None, float, BaseException | None]:
-    """:func:`evaluate` without the reporting: (result, seconds, the exception the metric raised)."""
-    t0 = time.perf_counter()
-    exc: BaseException | None = None
+def _weak(callback: Callable) -> Callable[[], Callable | None]:
+    """The worker's threads outlive nothing they reference: a bound method is held weakly."""
     try:
-        if not metric.applies(view):
-            return None, 0.0, None
-        result = metric.evaluate(view)
-        if not isinstance(result, Result):
-            result = Result("error", explanation=f"{type(metric).__name__}.evaluate returned {type(result).__name__}, not micrometrics.Result")
-    except BaseException as caught:  # noqa: BLE001 - CancelledError from a metric must not kill the monitor thread
-        exc = caught
-        # The message may quote the call's content (a parse error of the answer): kept apart, exported only with capture on.
-        result = Result("error", explanation=f"{type(metric).__name__}.evaluate raised {type(caught).__name__}", error_message=str(caught)[:500])
-    return result, time.perf_counter() - t0, exc
+        return weakref.WeakMethod(callback)  # type: ignore[arg-type]
+    except TypeError:  # a plain function
+        return lambda: callback
 
 
 class MetricQuarantined(Exception):
@@ -99,12 +53,13 @@ class MetricQuarantined(Exception):
 
 
 class _Job:
-    __slots__ = ("record", "metrics", "done", "lock", "results", "position", "running", "runtime")
+    __slots__ = ("record", "metrics", "done", "lock", "results", "position", "running", "on_done", "on_skipped")
 
-    def __init__(self, record: "CallRecord", metrics: list[MicroMetric], runtime: Any = None) -> None:
+    def __init__(self, record: "CallRecord", metrics: list[MicroMetric], on_done: Done | None = None, on_skipped: Skipped | None = None) -> None:
         self.record = record
-        #: Strong: a queued call's span must still end after the app dropped its handle (the worker's is weak).
-        self.runtime = runtime
+        #: Strong: a queued call's span must still end after the app dropped its handle (the worker's are weak).
+        self.on_done = on_done
+        self.on_skipped = on_skipped
         self.metrics = metrics
         self.done = False
         self.lock = threading.Lock()
@@ -176,9 +131,15 @@ class MonitorWorker:
     """One daemon thread evaluating monitors, with a watchdog for metrics that hang."""
 
     def __init__(
-        self, runtime: "Runtime", max_queue: int = DEFAULT_MAX_QUEUE, deadline_s: float = DEFAULT_DEADLINE_S, evaluator: str = "thread"
+        self,
+        on_done: Done,
+        on_skipped: Skipped,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        evaluator: str = "thread",
     ) -> None:
-        self._runtime_ref = weakref.ref(runtime)
+        self._on_done = _weak(on_done)
+        self._on_skipped = _weak(on_skipped)
         self.max_queue = max_queue
         self.deadline_s = deadline_s
         self.isolate = evaluator == "process"
@@ -235,13 +196,13 @@ class MonitorWorker:
             if metrics:
                 self._dropped += 1
             return False
-        runtime = self._runtime_ref()
-        if runtime is None:
-            return False
+        on_done = self._on_done()
+        if on_done is None:
+            return False  # what built this worker is gone
         if self._thread is None:
             self._start()
         self._last_submitted = next(self._submitted)
-        self._queue.put(_Job(record, metrics, runtime))
+        self._queue.put(_Job(record, metrics, on_done, self._on_skipped()))
         return True
 
     def _start(self) -> None:
@@ -430,9 +391,8 @@ class MonitorWorker:
         if timed_out:
             for m in job.metrics[job.position :]:
                 results.append((m, Result("timeout", explanation=f"not finished within {self.deadline_s:g}s"), self.deadline_s))
-        runtime = job.runtime
-        job.runtime = None
-        runtime.complete_monitored(job.record, results)
+        on_done, job.on_done, job.on_skipped = job.on_done, None, None
+        on_done(job.record, results)
 
     def _watch(self) -> None:
         nap = self._closing.wait
@@ -514,9 +474,9 @@ class MonitorWorker:
                 return
             job.done = True
             results = list(job.results)
-            runtime, job.runtime = job.runtime, None
+            on_skipped, job.on_done, job.on_skipped = job.on_skipped, None, None
         try:
-            runtime.complete_skipped(job.record, results, job.metrics[job.position :])
+            on_skipped(job.record, results, job.metrics[job.position :])
         except Exception as exc:
             internal_errors.report("emission", exc)
 

@@ -1,0 +1,216 @@
+"""What one ``instrument()`` built: tracer, attribute budget, emitter, metric suite, monitor worker,
+trace memory; and ``current()``, the runtime the call path reports to.
+
+The call path (calls.py, streams.py, retrieval.py) hands records through ``start`` /
+``finish`` / ``fail``; this module wires spans.py, guards.py, monitor_worker.py and emission.py.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+from micrometrics import callcontext, internal_errors, trace_memory
+from micrometrics.callcontext import current as current_context
+from micrometrics.attribute_budget import Budget
+from micrometrics.attributes import ContentPolicy, capture_targets
+from micrometrics.emission import Emitter
+from micrometrics.evaluation import MetricSuite, sampled
+from micrometrics.guards import RETURN, GuardVerdict, run_guards
+from micrometrics.metric import CallView, MicroMetric, Result, yield_point
+from micrometrics.monitor_worker import MonitorWorker
+from micrometrics.records import CallRecord, InferenceRecord, RetrievalRecord
+from micrometrics.spans import Spans, ended
+from micrometrics_semconv import SCHEMA_URL
+from micrometrics_semconv import values as V
+
+_VERSION = "0.1.0"
+_SCOPE = "micrometrics"
+#: Calls ended unevaluated at shutdown between two pushes of the span processor (its queue holds 2,048).
+_SKIP_CHUNK = 512
+
+
+class Runtime:
+    """Everything one ``instrument()`` call set up: instruments, metrics, the worker."""
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: Any,
+        meter_provider: Any,
+        logger_provider: Any,
+        metrics: Sequence[MicroMetric] = (),
+        capture_content: bool | str = False,
+        content_policy: ContentPolicy | None = None,
+        max_queue: int = 10_000,
+        deadline_s: float = 2.0,
+        evaluator: str = "thread",
+    ) -> None:
+        tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
+        budget = Budget(tracer)
+        meter = meter_provider.get_meter(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
+        logger = logger_provider.get_logger(_SCOPE, _VERSION, schema_url=SCHEMA_URL) if logger_provider else None
+        # Where content may go: spans (attributes, exception text, explanations) and events (log records).
+        capture_spans, capture_events = capture_targets(capture_content)
+        content_policy = content_policy or ContentPolicy()
+        self.suite = MetricSuite(metrics)
+        self.trace_documents = trace_memory.TraceDocuments()
+        # Retrieved documents are remembered only for a metric that reads them (ContextUtilization).
+        self.keeps_documents = any(getattr(m, "reads_retrieved_documents", True) for m in self.suite.metrics)
+        self.spans = Spans(tracer, budget, self.suite, capture_spans=capture_spans, content_policy=content_policy)
+        self.emitter = Emitter(meter, logger, budget, capture_spans=capture_spans, capture_events=capture_events, content_policy=content_policy)
+        # The worker holds these two weakly: its threads never keep this runtime alive.
+        self.worker = MonitorWorker(self.complete_monitored, self.complete_skipped, max_queue=max_queue, deadline_s=deadline_s, evaluator=evaluator)
+
+    # ---- the call path's entry points ------------------------------------------------
+
+    def start(self, record: CallRecord, replaces: CallRecord | None = None, guard: str | None = None) -> Any:
+        """Start the call's span; returns the context token the wrapper detaches after the call.
+
+        ``replaces``: the attempt a guard retry replaces (``guard`` asked for it); the new span
+        links to it, so attempts stay connected when the app has no parent span.
+        """
+        record.context = current_context()
+        span = self.spans.start(record, replaces, guard)
+        if isinstance(record, InferenceRecord) and self.keeps_documents:
+            record.retrieved_documents = trace_memory.recall(self.trace_documents, record)
+        record.start_perf = time.perf_counter()
+        return self.spans.attach(span)
+
+    @staticmethod
+    def detach(token: Any) -> None:
+        Spans.detach(token)
+
+    def fail(self, record: CallRecord, exc: BaseException) -> None:
+        """The call raised: error status, error.type, the exception, metrics; the span ends now."""
+        ended(record)
+        self.spans.fail(record, exc)
+        self.emitter.failed(record)
+        self.spans.end(record)
+
+    def finish(self, record: CallRecord, *, guards: str = "act", monitors: bool = True) -> GuardVerdict:
+        """The response is in the record: run guards now, hand the rest to the worker.
+
+        ``guards``: "act" (may ask for a retry), "report" (streams: the guards that did
+        not decide on the prefix only report), "report_all" (streams no prefix guard could
+        judge: every guard only reports), "skip". The worker writes the response
+        attributes and metric points, runs the monitors and ends the span at the call's
+        end time, so the caller pays an enqueue; with the queue full or closed, all of it
+        happens here.
+        """
+        ended(record)
+        if isinstance(record, RetrievalRecord) and self.keeps_documents:
+            trace_memory.remember(self.trace_documents, record)  # the trace's next call reads it: now, not later
+
+        verdict = RETURN
+        if guards != "skip":
+            chosen_guards = self.suite.guards(record.operation)
+            if guards == "report":
+                chosen_guards = tuple(g for g in chosen_guards if not g.stream_prefix_chars)
+            if chosen_guards:
+                try:
+                    verdict = self.run_guards(record, sampled(chosen_guards), can_retry=guards == "act")
+                except (KeyboardInterrupt, SystemExit):
+                    # A guard passed on the user's Ctrl-C or exit: it goes to the caller, and the span still ends.
+                    try:
+                        self.emitter.write(record)
+                        self.spans.end(record)
+                    except Exception as exc:
+                        internal_errors.report("finish", exc)
+                    raise
+        configured = self.suite.monitors(record.operation) if monitors else ()
+        chosen = sampled(configured) if configured else []
+        if self.worker.submit(record, chosen):
+            return verdict  # the worker writes the response and ends the span
+        if chosen:
+            self.emitter.dropped_call(record, V.DROP_REASON_SHUTDOWN if self.worker.closed else V.DROP_REASON_QUEUE_FULL)
+        self.emitter.write(record)
+        self.spans.end(record)
+        return verdict
+
+    def finish_stream(self, record: CallRecord, *, report_guards: bool = True, monitors: bool = True, prefix_judged: bool = True) -> None:
+        guards = ("report" if prefix_judged else "report_all") if report_guards else "skip"
+        self.finish(record, guards=guards, monitors=monitors)
+
+    def stream_guards(self, operation: str) -> tuple[MicroMetric, ...]:
+        """The guards that decide on a stream's prefix, before the caller sees a chunk."""
+        return tuple(g for g in sampled(self.suite.guards(operation)) if g.stream_prefix_chars)
+
+    def run_guards(
+        self, record: CallRecord, guards: Sequence[MicroMetric], view: CallView | None = None, can_retry: bool = True
+    ) -> GuardVerdict:
+        """Evaluate guards now, on the caller's thread; decide retry / raise / return."""
+        return run_guards(record, guards, self.emitter, view, can_retry)
+
+    # ---- the monitor worker's callbacks ----------------------------------------------
+
+    def complete_monitored(self, record: CallRecord, results: list[tuple[MicroMetric, Result, float]]) -> None:
+        """Write the response and the monitors' results, then end the span at the call's end time."""
+        emitter = self.emitter
+        try:
+            try:
+                emitter.write(record)
+            except Exception as exc:
+                internal_errors.report("finish", exc)
+            yield_point()
+            emitter.emit(record, results)
+        except Exception as exc:
+            internal_errors.report("emission", exc)
+        finally:
+            self.spans.end(record)
+
+    def complete_skipped(self, record: CallRecord, results: list[tuple[MicroMetric, Result, float]], skipped: Sequence[MicroMetric]) -> None:
+        """Shutdown left no time to evaluate: the response, the results so far, ``skipped`` for the rest; the span ends."""
+        emitter = self.emitter
+        try:
+            try:
+                emitter.write(record)
+            except Exception as exc:
+                internal_errors.report("finish", exc)
+            if results:
+                emitter.emit(record, results)
+            if skipped:
+                emitter.skipped(record, skipped)
+        except Exception as exc:
+            internal_errors.report("emission", exc)
+        finally:
+            self.spans.end(record)
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def flush(self, timeout_s: float) -> bool:
+        return self.worker.flush(timeout_s)
+
+    def shutdown(self, timeout_s: float, push: Any = None) -> bool:
+        """Evaluate what is queued for up to ``timeout_s``, then end every remaining call's span unevaluated
+        (``skipped``, counted in ``micrometrics.evaluations.dropped``); True when nothing was skipped.
+
+        ``push`` (no arguments) runs between chunks of ended spans, so that the span processor's bounded queue keeps up.
+        """
+        worker = self.worker
+        ok = worker.flush(timeout_s)
+        worker.close()
+        for _ in range(3):
+            while worker.skip_pending(_SKIP_CHUNK):
+                if push is not None:
+                    push()
+            worker.skip_busy()
+            # A call the monitor thread took just before close() is either finished or busy by now.
+            if worker.flush(0.02):
+                break
+        worker.stop()
+        return ok
+
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime | None:
+    return _current
+
+
+def set_current(runtime: Runtime | None) -> None:
+    global _current
+    _current = runtime
+    # context() warns about keys no active metric reads: it learns them here (it cannot import this module).
+    callcontext.active_metrics = runtime.suite.metrics if runtime is not None else None

@@ -1,0 +1,138 @@
+"""The span of a call: start (linked to the attempt a retry replaces), timing, fail, seal, end once.
+
+Knows OpenTelemetry's trace API and the attribute budget; what the results and the response
+add to the span is emission.py's.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from micrometrics import internal_errors
+from micrometrics.attribute_budget import CONTENT, PER_RESULT, Budget
+from micrometrics.attributes import (
+    ContentPolicy,
+    error_text,
+    error_type,
+    extra_attributes,
+    request_attributes,
+    response_attributes,
+    span_name,
+)
+from micrometrics.evaluation import MetricSuite
+from micrometrics.records import CallRecord
+from micrometrics_semconv import attributes as A
+from micrometrics_semconv import events as E
+
+#: OTLP carries integer points as int64: one larger value would fail the whole metrics batch (the app's points too).
+_INT64_MAX = 2**63 - 1
+_TOKEN_COUNTS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens")
+
+
+class Spans:
+    """One runtime's tracer and attribute budget, and the lifecycle of each call's span."""
+
+    def __init__(self, tracer: Any, budget: Budget, suite: MetricSuite, *, capture_spans: bool, content_policy: ContentPolicy) -> None:
+        self.tracer = tracer
+        self.budget = budget
+        self.suite = suite
+        self.capture_spans = capture_spans
+        self.content_policy = content_policy
+
+    def start(self, record: CallRecord, replaces: CallRecord | None = None, guard: str | None = None) -> Any:
+        """The call's span, started (``record.context`` already set: it holds the app's extra attributes).
+
+        ``replaces``: the attempt a guard retry replaces (``guard`` asked for it); the new span
+        links to it, so attempts stay connected when the app has no parent span.
+        """
+        attrs = request_attributes(record, extra=False)
+        extra = extra_attributes(record)
+        if extra:
+            # The app's extra attributes leave room for the response, content and results.
+            op = record.operation
+            reserve = PER_RESULT * (len(self.suite.guards(op)) + len(self.suite.monitors(op))) + (CONTENT if self.capture_spans else 0)
+            attrs = self.budget.start(attrs, extra, reserve)
+        links = _retry_links(replaces, guard) if replaces is not None else None
+        span = self.tracer.start_span(span_name(record), kind=SpanKind.CLIENT, attributes=attrs, links=links)
+        record.span = span
+        return span
+
+    @staticmethod
+    def attach(span: Any) -> Any:
+        """The span becomes current; the token is what ``detach`` takes."""
+        return otel_context.attach(trace.set_span_in_context(span))
+
+    @staticmethod
+    def detach(token: Any) -> None:
+        try:
+            otel_context.detach(token)
+        except Exception as exc:  # pragma: no cover - a foreign context manager misbehaved
+            internal_errors.report("context", exc)
+
+    def fail(self, record: CallRecord, exc: BaseException) -> None:
+        """The call raised: error status, error.type, the exception (its text only with capture on, redacted)."""
+        record.error_type = error_type(exc)
+        span = record.span
+        if span.is_recording():
+            span.set_attributes(response_attributes(record))
+            span.set_attribute(A.ERROR_TYPE, record.error_type)
+            # Providers quote the input in their errors: the text leaves only with capture on, redacted.
+            cls = type(exc)
+            qualified = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+            event: dict[str, Any] = {A.EXCEPTION_TYPE: qualified}
+            message = error_text(str(exc), self.capture_spans, self.content_policy)
+            stack = error_text("".join(traceback.format_exception(exc)), self.capture_spans, self.content_policy) if message is not None else None
+            if message is not None and stack is not None:
+                event[A.EXCEPTION_MESSAGE] = message
+                event[A.EXCEPTION_STACKTRACE] = stack
+                description = f"{cls.__name__}: {message}"[:300]
+            else:
+                description = cls.__name__ if record.error_type == qualified else f"{cls.__name__} ({record.error_type})"
+            span.add_event(E.EXCEPTION, event)
+            span.set_status(Status(StatusCode.ERROR, description))
+
+    def seal(self, record: CallRecord) -> None:
+        """Before the span ends: core attributes evicted under the SDK's attribute limit are put back."""
+        span = record.span
+        try:
+            if getattr(span, "dropped_attributes", 0) and span.is_recording():
+                core = {**request_attributes(record, extra=False), **response_attributes(record)}
+                if record.error_type:
+                    core[A.ERROR_TYPE] = record.error_type
+                self.budget.seal(span, core)
+        except Exception as exc:
+            internal_errors.report("finish", exc)
+
+    def end(self, record: CallRecord) -> None:
+        """Seal, then end the span at the call's end time (not when its results were written)."""
+        self.seal(record)
+        record.span.end(end_time=record.end_time_ns)
+
+
+def ended(record: CallRecord) -> None:
+    """The call is over: its end time and duration; provider token counts that are not counts dropped."""
+    record.end_time_ns = time.time_ns()
+    record.duration = time.perf_counter() - record.start_perf
+    # Provider data is untrusted: a token count that is not a count is dropped, not exported.
+    for name in _TOKEN_COUNTS:
+        value = getattr(record, name)
+        if value is not None and (type(value) is not int or value < 0 or value > _INT64_MAX):
+            setattr(record, name, None)
+            if type(value) is int and value > _INT64_MAX:
+                internal_errors.report("response", OverflowError(f"{name} out of the int64 range OTLP carries"))
+
+
+def _retry_links(replaces: CallRecord, guard: str | None) -> list[Link] | None:
+    context = getattr(replaces.span, "get_span_context", None)
+    if context is None:
+        return None
+    attrs: dict[str, Any] = {A.MICROMETRICS_RETRY_OF: replaces.attempt}
+    if guard:
+        attrs[A.MICROMETRICS_METRIC_NAME] = guard
+    return [Link(context(), attrs)]
