@@ -115,6 +115,14 @@ class Spans:
         record.span.end(end_time=record.end_time_ns)
 
 
+def abandoned(record: CallRecord) -> None:
+    """A stream left before its end: its ``error.type`` on the span, error status."""
+    span = record.span
+    if span.is_recording():
+        span.set_attribute(A.ERROR_TYPE, record.error_type)
+        span.set_status(Status(StatusCode.ERROR, "stream closed before its end"))
+
+
 def ended(record: CallRecord) -> None:
     """The call is over: its end time and duration; provider token counts that are not counts dropped."""
     record.end_time_ns = time.time_ns()

@@ -24,14 +24,13 @@ import time
 from typing import Any, Callable, Generator, Protocol
 
 import wrapt
-from opentelemetry.trace import Status, StatusCode
 
 from micrometrics import internal_errors
 from micrometrics.guards import RETURN, GuardError, GuardVerdict, mark_failed_retry
 from micrometrics.runtime import Runtime
 from micrometrics.metric import CallView
 from micrometrics.records import CallRecord
-from micrometrics_semconv import attributes as A
+from micrometrics.spans import abandoned
 from micrometrics_semconv import values as V
 
 
@@ -209,12 +208,9 @@ class _Attempt:
 
 
 def _mark_abandoned(record: CallRecord) -> None:
-    """Error status and ``error.type`` (span and metric points) on a stream left before its end."""
+    """``error.type`` (span and metric points) on a stream left before its end; spans.py sets the span's status."""
     record.error_type = V.ERROR_TYPE_STREAM_ABANDONED
-    span = record.span
-    if span.is_recording():
-        span.set_attribute(A.ERROR_TYPE, record.error_type)
-        span.set_status(Status(StatusCode.ERROR, "stream closed before its end"))
+    abandoned(record)
 
 
 def end_quietly(record: CallRecord) -> None:
