@@ -32,8 +32,8 @@ sys.path.insert(0, str(HERE))
 import workload as w  # noqa: E402
 
 
-def _records(count: int, context: bool) -> list[Any]:
-    from micrometrics.records import InferenceRecord, text_part
+def _calls(count: int, context: bool) -> list[Any]:
+    from micrometrics.records import Call, InferenceRecord, text_part
 
     out = []
     for i, (lang, text) in enumerate(w.responses(count)):
@@ -44,9 +44,7 @@ def _records(count: int, context: bool) -> list[Any]:
             input_messages=[{"role": "user", "parts": [text_part(f"{w.QUESTIONS[lang]} (Ticket {10000 + i})")]}],
             output_messages=[{"role": "assistant", "parts": [text_part(text)], "finish_reason": "stop"}],
         )
-        if context:
-            rec.context = {"expected_language": lang}
-        out.append(rec)
+        out.append(Call(record=rec, context={"expected_language": lang} if context else {}))
     return out
 
 
@@ -60,7 +58,7 @@ def throughput(count: int) -> dict[str, Any]:
     out: dict[str, Any] = {"texts": count, "chars": round(statistics.mean(len(t) for _, t in w.responses(count)))}
     for name, context in (("given", True), ("inferred", False)):
         metric = LanguageMatch()
-        views = [CallView(r) for r in _records(count, context)]
+        views = [CallView(c.record, c) for c in _calls(count, context)]
         for v in views[:20]:
             evaluate(metric, v)
         metric = LanguageMatch()  # a fresh inference cache: every user turn is new
@@ -81,13 +79,13 @@ def guard(count: int) -> dict[str, Any]:
     from micrometrics.streams import _PrefixView
 
     metric = LanguageMatch(mode="guard")
-    records = _records(count, context=False)
+    calls = _calls(count, context=False)
     out: dict[str, Any] = {}
     for name, view_of in (
-        ("response", CallView),
-        ("stream_prefix", lambda r: _PrefixView(r, r.output_text[: metric.stream_prefix_chars])),
+        ("response", lambda c: CallView(c.record, c)),
+        ("stream_prefix", lambda c: _PrefixView(c, c.record.output_text[: metric.stream_prefix_chars])),
     ):
-        views = [view_of(r) for r in records]
+        views = [view_of(c) for c in calls]
         for v in views[:20]:
             evaluate(metric, v)
         took = []

@@ -6,7 +6,7 @@ import json
 from typing import Any, Callable, Mapping
 
 from micrometrics import internal_errors
-from micrometrics.records import CallRecord, EmbeddingsRecord, InferenceRecord, RetrievalRecord
+from micrometrics.records import Call, CallRecord, EmbeddingsRecord, InferenceRecord, RetrievalRecord
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
@@ -56,9 +56,10 @@ def span_name(record: CallRecord) -> str:
     return f"{record.operation} {model}" if model else record.operation
 
 
-def request_attributes(record: CallRecord, extra: bool = True) -> dict[str, Any]:
+def request_attributes(record: CallRecord, call: Call | None = None, extra: bool = True) -> dict[str, Any]:
     """The attributes known before the call: set at span start, so samplers see them.
 
+    ``call``: the attempt and the ``context(...)`` it started in (none: a record alone, e.g. offline).
     ``extra=False``: without the application's ``context(attributes=...)`` (see ``extra_attributes``).
     """
     attrs: dict[str, Any] = _endpoint_attributes(record)
@@ -77,22 +78,24 @@ def request_attributes(record: CallRecord, extra: bool = True) -> dict[str, Any]
             attrs[A.GEN_AI_REQUEST_TOP_K] = record.top_k
         if record.db_system:
             attrs[A.DB_SYSTEM_NAME] = record.db_system
-    if record.attempt > 1:
-        attrs[A.MICROMETRICS_ATTEMPT] = record.attempt
-    ctx = record.context
+    if call is None:
+        return attrs
+    if call.attempt > 1:
+        attrs[A.MICROMETRICS_ATTEMPT] = call.attempt
+    ctx = call.context
     if ctx:
         conv = ctx.get("conversation_id")
         if conv is not None:
             attrs[A.GEN_AI_CONVERSATION_ID] = exportable(str(conv))
         if extra:
-            for k, v in extra_attributes(record).items():
+            for k, v in extra_attributes(call).items():
                 attrs.setdefault(k, v)
     return attrs
 
 
-def extra_attributes(record: CallRecord) -> Mapping[str, Any]:
+def extra_attributes(call: Call) -> Mapping[str, Any]:
     """The application's own span attributes, from ``micrometrics.context(attributes=...)``."""
-    return (record.context.get("attributes") if record.context else None) or {}
+    return (call.context.get("attributes") if call.context else None) or {}
 
 
 def response_attributes(record: CallRecord) -> dict[str, Any]:
@@ -151,6 +154,14 @@ def metric_attributes(record: CallRecord) -> dict[str, Any]:
     if isinstance(record, RetrievalRecord) and record.db_system:
         attrs[A.DB_SYSTEM_NAME] = record.db_system
     return attrs
+
+
+def dimensions(call: Call) -> dict[str, Any]:
+    """The call's metric dimensions, computed once per call (spans.ended clears them: the response may change them)."""
+    dims = call.dimensions
+    if dims is None:
+        dims = call.dimensions = metric_attributes(call.record)
+    return dims
 
 
 #: ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` values, as opentelemetry-util-genai defines them.

@@ -15,7 +15,7 @@ from micrometrics import internal_errors
 from micrometrics.arguments import one_shot_inside, readable
 from micrometrics.guards import RETURN, GuardVerdict, mark_failed_retry
 from micrometrics.runtime import Runtime, current as current_runtime
-from micrometrics.records import CallRecord
+from micrometrics.records import Call, CallRecord
 from micrometrics.streams import (
     CALL,
     Accumulator,
@@ -45,36 +45,35 @@ class Translator(Protocol):
 
 def _begin(
     runtime: Runtime, translator: Translator, instance: Any, args: tuple, kwargs: dict, attempt: int,
-    replaces: CallRecord | None = None, guard: str | None = None,
-) -> tuple[CallRecord, Any] | None:
+    replaces: Call | None = None, guard: str | None = None,
+) -> tuple[Call, Any] | None:
     try:
-        record = translator.request(instance, *(readable(args, kwargs) or (args, kwargs)))
-        record.attempt = attempt
-        return record, runtime.start(record, replaces, guard)
+        call = Call(record=translator.request(instance, *(readable(args, kwargs) or (args, kwargs))), attempt=attempt)
+        return call, runtime.start(call, replaces, guard)
     except Exception as exc:
         internal_errors.report("request", exc)
         return None
 
 
-def _failed(runtime: Runtime, record: CallRecord, token: Any, exc: BaseException) -> None:
+def _failed(runtime: Runtime, call: Call, token: Any, exc: BaseException) -> None:
     runtime.detach(token)
     try:
-        runtime.fail(record, exc)
+        runtime.fail(call, exc)
     except Exception as inner:
         internal_errors.report("finish", inner)
-        end_quietly(record)
+        end_quietly(call)
 
 
-def _complete(runtime: Runtime, translator: Translator, record: CallRecord, response: Any) -> GuardVerdict:
+def _complete(runtime: Runtime, translator: Translator, call: Call, response: Any) -> GuardVerdict:
     try:
-        translator.response(record, response)
+        translator.response(call.record, response)
     except Exception as exc:
         internal_errors.report("response", exc)
     try:
-        return runtime.finish(record)
+        return runtime.finish(call)
     except Exception as exc:
         internal_errors.report("finish", exc)
-        end_quietly(record)
+        end_quietly(call)
         return RETURN
 
 
@@ -97,12 +96,12 @@ def _fallback(replaced: _Replaced, exc: Exception) -> Any:
 
 
 class _Replaced:
-    """The attempt a guard retry replaces: its record, verdict and response."""
+    """The attempt a guard retry replaces: its call, verdict and response."""
 
-    __slots__ = ("record", "verdict", "response")
+    __slots__ = ("call", "verdict", "response")
 
-    def __init__(self, record: CallRecord, verdict: GuardVerdict, response: Any) -> None:
-        self.record, self.verdict, self.response = record, verdict, response
+    def __init__(self, call: Call, verdict: GuardVerdict, response: Any) -> None:
+        self.call, self.verdict, self.response = call, verdict, response
 
 
 def _after_guards(translator: Translator, args: tuple, kwargs: dict, verdict: GuardVerdict, response: Any) -> tuple[tuple, dict] | None:
@@ -124,29 +123,29 @@ def _call(
         if replaced is None:
             begun = _begin(runtime, translator, instance, args, kwargs, attempt)
         else:
-            begun = _begin(runtime, translator, instance, args, kwargs, attempt, replaced.record, replaced.verdict.guard)
+            begun = _begin(runtime, translator, instance, args, kwargs, attempt, replaced.call, replaced.verdict.guard)
         if begun is None:
             return (yield (CALL, wrapped, args, kwargs))
-        record, token = begun
+        call, token = begun
         try:
             response = yield (CALL, wrapped, args, kwargs)
         except BaseException as exc:
             if replaced is None or not isinstance(exc, Exception):
-                _failed(runtime, record, token, exc)
+                _failed(runtime, call, token, exc)
                 raise
             # A guard retry failed itself (429, timeout): without us the app had the replaced response.
-            mark_failed_retry(record, replaced.verdict.on_fail)
-            _failed(runtime, record, token, exc)
+            mark_failed_retry(call, replaced.verdict.on_fail)
+            _failed(runtime, call, token, exc)
             return _fallback(replaced, exc)
         runtime.detach(token)
-        if record.stream:
-            return _proxy(proxy, runtime, translator, wrapped, instance, args, kwargs, record, response)
-        verdict = _complete(runtime, translator, record, response)
+        if call.record.stream:
+            return _proxy(proxy, runtime, translator, wrapped, instance, args, kwargs, call, response)
+        verdict = _complete(runtime, translator, call, response)
         retried = _after_guards(translator, args, kwargs, verdict, response)
         if retried is None:
             return response
         args, kwargs = retried
-        replaced = _Replaced(record, verdict, response)
+        replaced = _Replaced(call, verdict, response)
         attempt += 1
 
 
@@ -164,23 +163,23 @@ async def run_async(translator: Translator, wrapped: Callable, instance: Any, ar
     return await adrive(_call(runtime, translator, wrapped, instance, args, kwargs, AsyncStreamProxy))
 
 
-def _attempt_for(runtime: Runtime, translator: Translator, record: CallRecord, stream: Any) -> _Attempt | None:
-    acc = translator.accumulator(record, stream)
-    return _Attempt(runtime, record, acc, stream) if acc is not None else None
+def _attempt_for(runtime: Runtime, translator: Translator, call: Call, stream: Any) -> _Attempt | None:
+    acc = translator.accumulator(call.record, stream)
+    return _Attempt(runtime, call, acc, stream) if acc is not None else None
 
 
-def _next_attempt(runtime: Runtime, translator: Translator, record: CallRecord, stream: Any) -> _Attempt:
+def _next_attempt(runtime: Runtime, translator: Translator, call: Call, stream: Any) -> _Attempt:
     """The restarted stream's attempt; one we cannot watch is still ended (with what we know)."""
     try:
-        attempt = _attempt_for(runtime, translator, record, stream)
+        attempt = _attempt_for(runtime, translator, call, stream)
     except Exception as exc:
         internal_errors.report("stream_start", exc)
         attempt = None
-    return attempt if attempt is not None else _Attempt(runtime, record, Unwatched(), stream)
+    return attempt if attempt is not None else _Attempt(runtime, call, Unwatched(), stream)
 
 
 class _Restarts:
-    """A guarded streamed call's next attempts: retried arguments, a started record, the call."""
+    """A guarded streamed call's next attempts: retried arguments, a started call, the original call."""
 
     __slots__ = ("runtime", "translator", "wrapped", "instance", "args", "kwargs", "attempt")
 
@@ -195,36 +194,36 @@ class _Restarts:
         if retried is None:
             return None
         a, k = retried
-        begun = _begin(self.runtime, self.translator, self.instance, a, k, self.attempt + 1, replaces.record, verdict.guard)
+        begun = _begin(self.runtime, self.translator, self.instance, a, k, self.attempt + 1, replaces.call, verdict.guard)
         if begun is None:
             return None
         self.args, self.kwargs = a, k
         self.attempt += 1
-        record, token = begun
+        call, token = begun
         try:
             stream = yield (CALL, self.wrapped, a, k)
         except BaseException as exc:
             if isinstance(exc, Exception):
-                mark_failed_retry(record, verdict.on_fail)
-            _failed(self.runtime, record, token, exc)
+                mark_failed_retry(call, verdict.on_fail)
+            _failed(self.runtime, call, token, exc)
             raise
         self.runtime.detach(token)
-        return _next_attempt(self.runtime, self.translator, record, stream)
+        return _next_attempt(self.runtime, self.translator, call, stream)
 
 
-def _proxy(proxy: type, runtime: Runtime, translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict, record: CallRecord, response: Any) -> Any:
+def _proxy(proxy: type, runtime: Runtime, translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict, call: Call, response: Any) -> Any:
     try:
-        attempt = _attempt_for(runtime, translator, record, response)
+        attempt = _attempt_for(runtime, translator, call, response)
         if attempt is None:
             # Not a stream we can watch (e.g. a raw HTTP response): end with what we know.
-            runtime.finish(record, guards="report")
+            runtime.finish(call, guards="report")
             return response
-        guards = runtime.stream_guards(record.operation)
-        restart = _Restarts(runtime, translator, wrapped, instance, args, kwargs, record.attempt) if guards else None
+        guards = runtime.stream_guards(call.record.operation)
+        restart = _Restarts(runtime, translator, wrapped, instance, args, kwargs, call.attempt) if guards else None
         return proxy(response, attempt, guards, restart)
     except Exception as exc:
         internal_errors.report("stream_start", exc)
-        end_quietly(record)
+        end_quietly(call)
         return response
 
 

@@ -19,13 +19,13 @@ from micrometrics.attribute_budget import Budget
 from micrometrics.attributes import (
     ContentPolicy,
     content_attributes,
+    dimensions,
     error_text,
-    metric_attributes,
     request_attributes,
     response_attributes,
 )
 from micrometrics.metric import RESERVED_DETAIL_KEYS, DetailKeyDropped, MicroMetric, Result, yield_point
-from micrometrics.records import CallRecord, InferenceRecord
+from micrometrics.records import Call, InferenceRecord
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import events as E
 from micrometrics_semconv import metrics as M
@@ -119,18 +119,18 @@ class Emitter:
         self.failure_cost = meter.create_counter(M.MICROMETRICS_FAILURE_COST, unit="1", description="What the failures of each micro metric cost, in the metric's currency.")
         internal_errors.bind_counter(meter.create_counter(M.MICROMETRICS_INTERNAL_ERRORS, unit="{error}", description="Exceptions caught inside micrometrics, by pipeline stage."))
 
-    def write(self, record: CallRecord) -> None:
+    def write(self, call: Call) -> None:
         """Response attributes, duration and token metric points, the details event."""
-        span = record.span
+        span, record = call.span, call.record
         if span.is_recording():
             span.set_attributes(response_attributes(record))
             if self.capture_spans:
                 self.budget.add(span, content_attributes(record, self.content_policy, self.budget.max_length))
             yield_point()
-        dims = metric_attributes(record)
+        dims = dimensions(call)
         # Exemplars link to the call's span, whichever thread records the point.
         ctx = trace.set_span_in_context(span)
-        self.duration.record(record.duration, dims, context=ctx)
+        self.duration.record(call.duration, dims, context=ctx)
         if record.time_to_first_chunk is not None:
             self.ttfc.record(record.time_to_first_chunk, dims, context=ctx)
         if record.input_tokens is not None:
@@ -138,39 +138,39 @@ class Emitter:
         if record.output_tokens is not None:
             self.tokens.record(record.output_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_OUTPUT}, context=ctx)
         if self.capture_events and self.logger is not None and isinstance(record, InferenceRecord):
-            self._details_event(record)
+            self._details_event(call)
 
-    def failed(self, record: CallRecord) -> None:
+    def failed(self, call: Call) -> None:
         """The call raised: its duration point (the span carries the error)."""
-        self.duration.record(record.duration, metric_attributes(record))
+        self.duration.record(call.duration, dimensions(call))
 
-    def dropped_call(self, record: CallRecord, reason: str) -> None:
+    def dropped_call(self, call: Call, reason: str) -> None:
         """Monitors not run (queue full, shutdown): counted in ``micrometrics.evaluations.dropped``."""
-        self.dropped.add(1, {**metric_attributes(record), A.MICROMETRICS_DROP_REASON: reason})
+        self.dropped.add(1, {**dimensions(call), A.MICROMETRICS_DROP_REASON: reason})
 
-    def skipped(self, record: CallRecord, skipped: Sequence[MicroMetric]) -> None:
+    def skipped(self, call: Call, skipped: Sequence[MicroMetric]) -> None:
         """Monitors shutdown left no time for: ``skipped`` on the span, the call counted as dropped."""
-        span = record.span
+        span = call.span
         if span.is_recording():
             self.budget.add(span, {f"{A.MICROMETRIC_ATTRIBUTE_PREFIX}{m.name}.{A.RESULT_LABEL}": V.LABEL_SKIPPED for m in skipped})
-        self.dropped_call(record, V.DROP_REASON_SHUTDOWN)
+        self.dropped_call(call, V.DROP_REASON_SHUTDOWN)
 
-    def emit(self, record: CallRecord, results: Sequence[tuple[MicroMetric, Result, float]], *, written: bool = True) -> None:
+    def emit(self, call: Call, results: Sequence[tuple[MicroMetric, Result, float]], *, written: bool = True) -> None:
         """Results as span attributes, span events, log records and metric points.
 
         ``written=False``: the response's attributes are still to come (guards): room is kept for them.
         """
-        span = record.span
+        span, record = call.span, call.record
         recording = span.is_recording()
-        dims = metric_attributes(record)
+        dims = dimensions(call)
         span_ctx = trace.set_span_in_context(span) if self.logger is not None else None
         # Stamped at the call's end: the span ends then, and an event after its span's end is out of order.
-        stamp = record.end_time_ns
+        stamp = call.end_time_ns
         same_capture = self.capture_spans == self.capture_events
         for metric, result, took in results:
             yield_point()
             name = metric.name
-            record.results[name] = result
+            call.results[name] = result
             prefix = f"{A.MICROMETRIC_ATTRIBUTE_PREFIX}{name}."
             explanation = None
             if recording:
@@ -229,10 +229,11 @@ class Emitter:
         message = error_text(result.error_message, capture, self.content_policy)
         return f"{result.explanation}: {message}" if message is not None else result.explanation
 
-    def _details_event(self, record: InferenceRecord) -> None:
-        attrs = {**request_attributes(record), **response_attributes(record), **content_attributes(record, self.content_policy)}
+    def _details_event(self, call: Call) -> None:
+        record = call.record
+        attrs = {**request_attributes(record, call), **response_attributes(record), **content_attributes(record, self.content_policy)}
         self.logger.emit(
             event_name=E.GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
             attributes=attrs,
-            context=trace.set_span_in_context(record.span),
+            context=trace.set_span_in_context(call.span),
         )

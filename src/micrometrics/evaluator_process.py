@@ -21,7 +21,6 @@ evaluated in-thread as before: never lost.
 from __future__ import annotations
 
 import atexit
-import copy
 import os
 import pickle
 import select
@@ -37,7 +36,7 @@ from micrometrics.trace_memory import RETRIEVED_KEY
 
 if TYPE_CHECKING:
     from micrometrics.metric import MicroMetric, Result
-    from micrometrics.records import CallRecord
+    from micrometrics.records import Call
 
 _HEADER = struct.Struct("<I")
 _STARTUP_TIMEOUT_S = 30.0
@@ -112,13 +111,10 @@ def usable() -> bool:
     return os.name == "posix" and bool(exe) and os.access(exe, os.X_OK)
 
 
-def snapshot(record: "CallRecord") -> bytes:
-    """The call as plain, picklable data: no span, no results, the context as a dict."""
-    copied = copy.copy(record)
-    copied.span = None
-    copied.results = {}
-    copied.context = {k: v for k, v in record.context.items() if k != RETRIEVED_KEY}  # already in retrieved_documents
-    return pickle.dumps(copied, _PROTOCOL)
+def snapshot(call: "Call") -> bytes:
+    """The call as plain, picklable data: its record as it is, and what metrics read of the call's state."""
+    context = {k: v for k, v in call.context.items() if k != RETRIEVED_KEY}  # already in retrieved_documents
+    return pickle.dumps((call.record, call.attempt, context, call.retrieved_documents), _PROTOCOL)
 
 
 # ---- parent side ------------------------------------------------------------------------
@@ -434,6 +430,7 @@ def child_main() -> None:
 
     from micrometrics.evaluation import evaluate_catching
     from micrometrics.metric import CallView
+    from micrometrics.records import Call
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     out_fd = os.dup(1)
@@ -481,11 +478,11 @@ def child_main() -> None:
             if payload is None:
                 return
             try:
-                record = pickle.loads(payload)
+                record, attempt, context, retrieved = pickle.loads(payload)
             except Exception as exc:
                 send(("unreadable", f"{type(exc).__name__}: {exc}"[:300]))
                 continue
-            view = CallView(record)
+            view = CallView(record, Call(record=record, attempt=attempt, context=context, retrieved_documents=retrieved))
             answers = []
             for token in message[1]:
                 result, took, exc = evaluate_catching(metrics[token], view)

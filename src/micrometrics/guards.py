@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from micrometrics import internal_errors
-from micrometrics.attributes import metric_attributes
+from micrometrics.attributes import dimensions
 from micrometrics.evaluation import evaluate
 from micrometrics.metric import CallView, MicroMetric, Result
 from micrometrics_semconv import attributes as A
@@ -18,7 +18,7 @@ from micrometrics_semconv import values as V
 
 if TYPE_CHECKING:
     from micrometrics.emission import Emitter
-    from micrometrics.records import CallRecord
+    from micrometrics.records import Call
 
 
 @dataclass(slots=True)
@@ -51,10 +51,10 @@ class GuardError(Exception):
 
 
 def run_guards(
-    record: "CallRecord", guards: Sequence[MicroMetric], emitter: "Emitter", view: CallView | None = None, can_retry: bool = True
+    call: "Call", guards: Sequence[MicroMetric], emitter: "Emitter", view: CallView | None = None, can_retry: bool = True
 ) -> GuardVerdict:
     """Evaluate guards now, on the caller's thread; emit their results; decide retry / raise / return."""
-    view = view or CallView(record)
+    view = view or CallView(call.record, call)
     evaluated = []
     for g in guards:
         result, took = evaluate(g, view)
@@ -63,7 +63,7 @@ def run_guards(
         if took > g.budget_s and result.label not in ("error",):
             result = Result("timeout", explanation=f"guard took {took * 1000:.1f} ms, over its {g.budget_s * 1000:.0f} ms budget")
         evaluated.append((g, result, took))
-    emitter.emit(record, evaluated, written=False)
+    emitter.emit(call, evaluated, written=False)
     failing = [(g, r) for g, r, _ in evaluated if r.passed is False]
     results = tuple((m.name, res) for m, res, _ in evaluated)
     if not failing:
@@ -71,28 +71,28 @@ def run_guards(
     g, r = failing[0]
     if not can_retry:
         return GuardVerdict("return", results=results)
-    if record.attempt <= g.max_retries:
-        emitter.retries.add(1, {**retry_dimensions(record), A.MICROMETRICS_METRIC_NAME: g.name})
+    if call.attempt <= g.max_retries:
+        emitter.retries.add(1, {**retry_dimensions(call), A.MICROMETRICS_METRIC_NAME: g.name})
         return GuardVerdict("retry", g.corrective_instruction(view, r), results, g.name, g.on_fail)
-    if record.span.is_recording():
-        record.span.set_attribute(A.MICROMETRICS_GUARD_FAILED, True)
+    if call.span.is_recording():
+        call.span.set_attribute(A.MICROMETRICS_GUARD_FAILED, True)
     return GuardVerdict("raise" if g.on_fail == "raise" else "return", results=results)
 
 
-def retry_dimensions(record: "CallRecord") -> dict[str, Any]:
+def retry_dimensions(call: "Call") -> dict[str, Any]:
     """A retry is decided before the response model or an error is known on some paths (a stream's prefix):
     leaving both out keeps one series per guard."""
-    dims = metric_attributes(record)
+    dims = dict(dimensions(call))
     dims.pop(A.GEN_AI_RESPONSE_MODEL, None)
     dims.pop(A.ERROR_TYPE, None)
     return dims
 
 
-def mark_failed_retry(record: "CallRecord", on_fail: str) -> None:
+def mark_failed_retry(call: "Call", on_fail: str) -> None:
     """On a guard retry's span that failed itself: what the application got instead."""
     try:
-        if record.span.is_recording():
+        if call.span.is_recording():
             fallback = V.GUARD_FALLBACK_ERROR if on_fail == "raise" else V.GUARD_FALLBACK_PREVIOUS
-            record.span.set_attribute(A.MICROMETRICS_GUARD_FALLBACK, fallback)
+            call.span.set_attribute(A.MICROMETRICS_GUARD_FALLBACK, fallback)
     except Exception as exc:
         internal_errors.report("finish", exc)

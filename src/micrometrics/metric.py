@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
-from micrometrics.records import CallRecord, Document, InferenceRecord, RetrievalRecord, EmbeddingsRecord, message_text
+from micrometrics.records import Call, CallRecord, Document, InferenceRecord, RetrievalRecord, EmbeddingsRecord, message_text
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import events as E
 from micrometrics_semconv import metrics as M
@@ -185,22 +185,24 @@ class CallView:
     Metrics always see the content in-process, whether or not content export is on.
     """
 
-    __slots__ = ("_r",)
+    __slots__ = ("_r", "_c")
 
-    def __init__(self, record: CallRecord) -> None:
+    def __init__(self, record: CallRecord, call: Call | None = None) -> None:
+        """``call``: the runtime's state of the call (attempt, context, retrieved documents); none: a record alone."""
         self._r = record
+        self._c = call if call is not None else Call(record=record)
 
     operation = property(lambda self: self._r.operation)
     provider = property(lambda self: self._r.provider)
     model = property(lambda self: self._r.response_model or self._r.model)
     request_model = property(lambda self: self._r.model)
-    attempt = property(lambda self: self._r.attempt)
+    attempt = property(lambda self: self._c.attempt)
     finish_reasons = property(lambda self: tuple(self._r.finish_reasons))
     params = property(lambda self: MappingProxyType(self._r.params))
 
     @property
     def context(self) -> Mapping[str, Any]:
-        return self._r.context
+        return self._c.context
 
     @property
     def usage(self) -> Mapping[str, int | None]:
@@ -251,7 +253,7 @@ class CallView:
     @property
     def retrieved_documents(self) -> tuple[Document, ...]:
         """Inference calls: the documents retrieved before them in the same ``context()`` block or trace."""
-        return getattr(self._r, "retrieved_documents", ())
+        return self._c.retrieved_documents
 
     @property
     def query(self) -> str | None:

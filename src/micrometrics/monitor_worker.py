@@ -22,7 +22,7 @@ from micrometrics.evaluation import evaluate
 from micrometrics.metric import CallView, MicroMetric, Result, mark_monitor_thread, restart_slice, set_monitor_backlog, yield_point
 
 if TYPE_CHECKING:
-    from micrometrics.records import CallRecord
+    from micrometrics.records import Call
 
 logger = logging.getLogger("micrometrics")
 
@@ -33,10 +33,10 @@ DEFAULT_DEADLINE_S = 2.0
 EVALUATORS = ("thread", "process")
 _STOP = object()
 
-#: ``on_done(record, results)``: the call's monitors ran (or timed out); results are (metric, result, seconds).
-Done = Callable[["CallRecord", list], None]
-#: ``on_skipped(record, results so far, metrics never run)``: shutdown left no time to evaluate the rest.
-Skipped = Callable[["CallRecord", list, Sequence[MicroMetric]], None]
+#: ``on_done(call, results)``: the call's monitors ran (or timed out); results are (metric, result, seconds).
+Done = Callable[["Call", list], None]
+#: ``on_skipped(call, results so far, metrics never run)``: shutdown left no time to evaluate the rest.
+Skipped = Callable[["Call", list, Sequence[MicroMetric]], None]
 
 
 def _weak(callback: Callable) -> Callable[[], Callable | None]:
@@ -53,10 +53,10 @@ class MetricQuarantined(Exception):
 
 
 class _Job:
-    __slots__ = ("record", "metrics", "done", "lock", "results", "position", "running", "on_done", "on_skipped")
+    __slots__ = ("call", "metrics", "done", "lock", "results", "position", "running", "on_done", "on_skipped")
 
-    def __init__(self, record: "CallRecord", metrics: list[MicroMetric], on_done: Done | None = None, on_skipped: Skipped | None = None) -> None:
-        self.record = record
+    def __init__(self, call: "Call", metrics: list[MicroMetric], on_done: Done | None = None, on_skipped: Skipped | None = None) -> None:
+        self.call = call
         #: Strong: a queued call's span must still end after the app dropped its handle (the worker's are weak).
         self.on_done = on_done
         self.on_skipped = on_skipped
@@ -190,7 +190,7 @@ class MonitorWorker:
     def pending(self) -> int:
         return self._last_submitted - self._processed - self._skipped
 
-    def submit(self, record: "CallRecord", metrics: list[MicroMetric]) -> bool:
+    def submit(self, call: "Call", metrics: list[MicroMetric]) -> bool:
         """Enqueue without blocking; False (and counted, when it had monitors) when the queue is full or closed."""
         if self._closed or self._last_submitted - self._processed >= self.max_queue:
             if metrics:
@@ -202,7 +202,7 @@ class MonitorWorker:
         if self._thread is None:
             self._start()
         self._last_submitted = next(self._submitted)
-        self._queue.put(_Job(record, metrics, on_done, self._on_skipped()))
+        self._queue.put(_Job(call, metrics, on_done, self._on_skipped()))
         return True
 
     def _start(self) -> None:
@@ -275,7 +275,7 @@ class MonitorWorker:
         if ev is None:
             return {}
         try:
-            payload = evaluator_process.snapshot(job.record)
+            payload = evaluator_process.snapshot(job.call)
         except Exception:
             # Something in the call does not pickle: evaluate it in-thread, all but a suspect of a crash.
             skipped = Result("error", explanation="not evaluated: the call does not pickle, and this metric may crash the process")
@@ -350,7 +350,7 @@ class MonitorWorker:
         logger.warning("micrometrics: monitor %r quarantined: %s; its later results are 'error' (quarantined)", metric.name, why)
 
     def _evaluate(self, job: _Job, remote: Sequence[MicroMetric] = ()) -> None:
-        view = CallView(job.record)
+        view = CallView(job.call.record, job.call)
         done = self._evaluate_remote(job, list(remote)) if remote else {}
         quarantined = self._quarantined
         for metric in job.metrics:
@@ -378,7 +378,7 @@ class MonitorWorker:
         except Exception as exc:
             internal_errors.report("emission", exc)
             try:
-                job.record.span.end(end_time=job.record.end_time_ns)
+                job.call.span.end(end_time=job.call.end_time_ns)
             except Exception:
                 pass
 
@@ -392,7 +392,7 @@ class MonitorWorker:
             for m in job.metrics[job.position :]:
                 results.append((m, Result("timeout", explanation=f"not finished within {self.deadline_s:g}s"), self.deadline_s))
         on_done, job.on_done, job.on_skipped = job.on_done, None, None
-        on_done(job.record, results)
+        on_done(job.call, results)
 
     def _watch(self) -> None:
         nap = self._closing.wait
@@ -476,7 +476,7 @@ class MonitorWorker:
             results = list(job.results)
             on_skipped, job.on_done, job.on_skipped = job.on_skipped, None, None
         try:
-            on_skipped(job.record, results, job.metrics[job.position :])
+            on_skipped(job.call, results, job.metrics[job.position :])
         except Exception as exc:
             internal_errors.report("emission", exc)
 

@@ -1,7 +1,8 @@
 """The provider-neutral call records that flow from an instrumentation to the runtime.
 
 One record type per operation family. Instrumentations fill them in (translate
-only); spans.py and emission.py map them to telemetry; metrics read them through ``CallView``.
+only); the runtime keeps each call's own state (span, timing, attempt, results) in a ``Call``
+beside it; spans.py and emission.py map them to telemetry; metrics read them through ``CallView``.
 """
 
 from __future__ import annotations
@@ -43,17 +44,6 @@ class CallRecord:
     time_to_first_chunk: float | None = None
     error_type: str | None = None
 
-    # Filled by the runtime (spans.py, trace_memory.py, emission.py).
-    attempt: int = 1
-    context: Mapping[str, Any] = field(default_factory=dict)
-    span: Any = None
-    start_perf: float = 0.0
-    duration: float | None = None
-    end_time_ns: int | None = None
-    #: Results of the metrics evaluated on this call, by metric name.
-    results: dict[str, Any] = field(default_factory=dict)
-
-
 @dataclass(eq=False, kw_only=True)
 class InferenceRecord(CallRecord):
     """chat, text_completion, generate_content."""
@@ -66,8 +56,6 @@ class InferenceRecord(CallRecord):
     output_messages: list[dict[str, Any]] = field(default_factory=list)
     tool_definitions: list[Any] | None = None
     output_type: str | None = None
-    #: Documents retrieved before this call in the same ``context()`` block or trace (set by trace_memory.recall).
-    retrieved_documents: tuple[Document, ...] = ()
 
     @property
     def output_text(self) -> str:
@@ -93,6 +81,27 @@ class RetrievalRecord(CallRecord):
     documents: list[Document] = field(default_factory=list)
     score_kind: str | None = None
     db_system: str | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class Call:
+    """One call's state beside its record, filled by the runtime (never by a translator): the record
+    stays what the translator saw, so the evaluator process ships it as it is."""
+
+    record: CallRecord
+    attempt: int = 1
+    #: What ``micrometrics.context(...)`` held when the call started.
+    context: Mapping[str, Any] = field(default_factory=dict)
+    span: Any = None
+    start_perf: float = 0.0
+    duration: float | None = None
+    end_time_ns: int | None = None
+    #: Results of the metrics evaluated on this call, by metric name.
+    results: dict[str, Any] = field(default_factory=dict)
+    #: Inference calls: documents retrieved before them in the same ``context()`` block or trace (trace_memory.recall).
+    retrieved_documents: tuple[Document, ...] = ()
+    #: The metric dimensions, computed once the call ended (attributes.dimensions).
+    dimensions: dict[str, Any] | None = None
 
 
 def raw_parsed(response: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 from micrometrics import internal_errors
 from micrometrics.runtime import current as current_runtime
 from micrometrics.calls import run_async, run_sync
-from micrometrics.records import Document, RetrievalRecord
+from micrometrics.records import Call, Document, RetrievalRecord
 from micrometrics.reading import first_field
 from micrometrics_semconv import values as V
 
@@ -239,9 +239,10 @@ def record_retrieval(
             score_kind=score_kind,
             db_system=db_system,
         )
-        token = runtime.start(record)
+        call = Call(record=record)
+        token = runtime.start(call)
         runtime.detach(token)
         record.documents = as_documents(documents if isinstance(documents, (list, tuple)) else list(documents))
-        runtime.finish(record, guards="report")
+        runtime.finish(call, guards="report")
     except Exception as exc:
         internal_errors.report("record_retrieval", exc)

@@ -19,7 +19,7 @@ from micrometrics.evaluation import MetricSuite, sampled
 from micrometrics.guards import RETURN, GuardVerdict, run_guards
 from micrometrics.metric import CallView, MicroMetric, Result, yield_point
 from micrometrics.monitor_worker import MonitorWorker
-from micrometrics.records import CallRecord, InferenceRecord, RetrievalRecord
+from micrometrics.records import Call, InferenceRecord, RetrievalRecord
 from micrometrics.spans import Spans, ended
 from micrometrics_semconv import SCHEMA_URL
 from micrometrics_semconv import values as V
@@ -64,31 +64,31 @@ class Runtime:
 
     # ---- the call path's entry points ------------------------------------------------
 
-    def start(self, record: CallRecord, replaces: CallRecord | None = None, guard: str | None = None) -> Any:
+    def start(self, call: Call, replaces: Call | None = None, guard: str | None = None) -> Any:
         """Start the call's span; returns the context token the wrapper detaches after the call.
 
         ``replaces``: the attempt a guard retry replaces (``guard`` asked for it); the new span
         links to it, so attempts stay connected when the app has no parent span.
         """
-        record.context = current_context()
-        span = self.spans.start(record, replaces, guard)
-        if isinstance(record, InferenceRecord) and self.keeps_documents:
-            record.retrieved_documents = trace_memory.recall(self.trace_documents, record)
-        record.start_perf = time.perf_counter()
+        call.context = current_context()
+        span = self.spans.start(call, replaces, guard)
+        if isinstance(call.record, InferenceRecord) and self.keeps_documents:
+            call.retrieved_documents = trace_memory.recall(self.trace_documents, call)
+        call.start_perf = time.perf_counter()
         return self.spans.attach(span)
 
     @staticmethod
     def detach(token: Any) -> None:
         Spans.detach(token)
 
-    def fail(self, record: CallRecord, exc: BaseException) -> None:
+    def fail(self, call: Call, exc: BaseException) -> None:
         """The call raised: error status, error.type, the exception, metrics; the span ends now."""
-        ended(record)
-        self.spans.fail(record, exc)
-        self.emitter.failed(record)
-        self.spans.end(record)
+        ended(call)
+        self.spans.fail(call, exc)
+        self.emitter.failed(call)
+        self.spans.end(call)
 
-    def finish(self, record: CallRecord, *, guards: str = "act", monitors: bool = True) -> GuardVerdict:
+    def finish(self, call: Call, *, guards: str = "act", monitors: bool = True) -> GuardVerdict:
         """The response is in the record: run guards now, hand the rest to the worker.
 
         ``guards``: "act" (may ask for a retry), "report" (streams: the guards that did
@@ -98,83 +98,83 @@ class Runtime:
         end time, so the caller pays an enqueue; with the queue full or closed, all of it
         happens here.
         """
-        ended(record)
-        if isinstance(record, RetrievalRecord) and self.keeps_documents:
-            trace_memory.remember(self.trace_documents, record)  # the trace's next call reads it: now, not later
+        ended(call)
+        if isinstance(call.record, RetrievalRecord) and self.keeps_documents:
+            trace_memory.remember(self.trace_documents, call)  # the trace's next call reads it: now, not later
 
         verdict = RETURN
         if guards != "skip":
-            chosen_guards = self.suite.guards(record.operation)
+            chosen_guards = self.suite.guards(call.record.operation)
             if guards == "report":
                 chosen_guards = tuple(g for g in chosen_guards if not g.stream_prefix_chars)
             if chosen_guards:
                 try:
-                    verdict = self.run_guards(record, sampled(chosen_guards), can_retry=guards == "act")
+                    verdict = self.run_guards(call, sampled(chosen_guards), can_retry=guards == "act")
                 except (KeyboardInterrupt, SystemExit):
                     # A guard passed on the user's Ctrl-C or exit: it goes to the caller, and the span still ends.
                     try:
-                        self.emitter.write(record)
-                        self.spans.end(record)
+                        self.emitter.write(call)
+                        self.spans.end(call)
                     except Exception as exc:
                         internal_errors.report("finish", exc)
                     raise
-        configured = self.suite.monitors(record.operation) if monitors else ()
+        configured = self.suite.monitors(call.record.operation) if monitors else ()
         chosen = sampled(configured) if configured else []
-        if self.worker.submit(record, chosen):
+        if self.worker.submit(call, chosen):
             return verdict  # the worker writes the response and ends the span
         if chosen:
-            self.emitter.dropped_call(record, V.DROP_REASON_SHUTDOWN if self.worker.closed else V.DROP_REASON_QUEUE_FULL)
-        self.emitter.write(record)
-        self.spans.end(record)
+            self.emitter.dropped_call(call, V.DROP_REASON_SHUTDOWN if self.worker.closed else V.DROP_REASON_QUEUE_FULL)
+        self.emitter.write(call)
+        self.spans.end(call)
         return verdict
 
-    def finish_stream(self, record: CallRecord, *, report_guards: bool = True, monitors: bool = True, prefix_judged: bool = True) -> None:
+    def finish_stream(self, call: Call, *, report_guards: bool = True, monitors: bool = True, prefix_judged: bool = True) -> None:
         guards = ("report" if prefix_judged else "report_all") if report_guards else "skip"
-        self.finish(record, guards=guards, monitors=monitors)
+        self.finish(call, guards=guards, monitors=monitors)
 
     def stream_guards(self, operation: str) -> tuple[MicroMetric, ...]:
         """The guards that decide on a stream's prefix, before the caller sees a chunk."""
         return tuple(g for g in sampled(self.suite.guards(operation)) if g.stream_prefix_chars)
 
     def run_guards(
-        self, record: CallRecord, guards: Sequence[MicroMetric], view: CallView | None = None, can_retry: bool = True
+        self, call: Call, guards: Sequence[MicroMetric], view: CallView | None = None, can_retry: bool = True
     ) -> GuardVerdict:
         """Evaluate guards now, on the caller's thread; decide retry / raise / return."""
-        return run_guards(record, guards, self.emitter, view, can_retry)
+        return run_guards(call, guards, self.emitter, view, can_retry)
 
     # ---- the monitor worker's callbacks ----------------------------------------------
 
-    def complete_monitored(self, record: CallRecord, results: list[tuple[MicroMetric, Result, float]]) -> None:
+    def complete_monitored(self, call: Call, results: list[tuple[MicroMetric, Result, float]]) -> None:
         """Write the response and the monitors' results, then end the span at the call's end time."""
         emitter = self.emitter
         try:
             try:
-                emitter.write(record)
+                emitter.write(call)
             except Exception as exc:
                 internal_errors.report("finish", exc)
             yield_point()
-            emitter.emit(record, results)
+            emitter.emit(call, results)
         except Exception as exc:
             internal_errors.report("emission", exc)
         finally:
-            self.spans.end(record)
+            self.spans.end(call)
 
-    def complete_skipped(self, record: CallRecord, results: list[tuple[MicroMetric, Result, float]], skipped: Sequence[MicroMetric]) -> None:
+    def complete_skipped(self, call: Call, results: list[tuple[MicroMetric, Result, float]], skipped: Sequence[MicroMetric]) -> None:
         """Shutdown left no time to evaluate: the response, the results so far, ``skipped`` for the rest; the span ends."""
         emitter = self.emitter
         try:
             try:
-                emitter.write(record)
+                emitter.write(call)
             except Exception as exc:
                 internal_errors.report("finish", exc)
             if results:
-                emitter.emit(record, results)
+                emitter.emit(call, results)
             if skipped:
-                emitter.skipped(record, skipped)
+                emitter.skipped(call, skipped)
         except Exception as exc:
             internal_errors.report("emission", exc)
         finally:
-            self.spans.end(record)
+            self.spans.end(call)
 
     # ---- lifecycle -------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from micrometrics.attributes import (
     span_name,
 )
 from micrometrics.evaluation import MetricSuite
-from micrometrics.records import CallRecord
+from micrometrics.records import Call
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import events as E
 
@@ -45,14 +45,15 @@ class Spans:
         self.capture_spans = capture_spans
         self.content_policy = content_policy
 
-    def start(self, record: CallRecord, replaces: CallRecord | None = None, guard: str | None = None) -> Any:
-        """The call's span, started (``record.context`` already set: it holds the app's extra attributes).
+    def start(self, call: Call, replaces: Call | None = None, guard: str | None = None) -> Any:
+        """The call's span, started (``call.context`` already set: it holds the app's extra attributes).
 
         ``replaces``: the attempt a guard retry replaces (``guard`` asked for it); the new span
         links to it, so attempts stay connected when the app has no parent span.
         """
-        attrs = request_attributes(record, extra=False)
-        extra = extra_attributes(record)
+        record = call.record
+        attrs = request_attributes(record, call, extra=False)
+        extra = extra_attributes(call)
         if extra:
             # The app's extra attributes leave room for the response, content and results.
             op = record.operation
@@ -60,7 +61,7 @@ class Spans:
             attrs = self.budget.start(attrs, extra, reserve)
         links = _retry_links(replaces, guard) if replaces is not None else None
         span = self.tracer.start_span(span_name(record), kind=SpanKind.CLIENT, attributes=attrs, links=links)
-        record.span = span
+        call.span = span
         return span
 
     @staticmethod
@@ -75,10 +76,11 @@ class Spans:
         except Exception as exc:  # pragma: no cover - a foreign context manager misbehaved
             internal_errors.report("context", exc)
 
-    def fail(self, record: CallRecord, exc: BaseException) -> None:
+    def fail(self, call: Call, exc: BaseException) -> None:
         """The call raised: error status, error.type, the exception (its text only with capture on, redacted)."""
+        record = call.record
         record.error_type = error_type(exc)
-        span = record.span
+        span = call.span
         if span.is_recording():
             span.set_attributes(response_attributes(record))
             span.set_attribute(A.ERROR_TYPE, record.error_type)
@@ -97,28 +99,38 @@ class Spans:
             span.add_event(E.EXCEPTION, event)
             span.set_status(Status(StatusCode.ERROR, description))
 
-    def seal(self, record: CallRecord) -> None:
+    def seal(self, call: Call) -> None:
         """Before the span ends: core attributes evicted under the SDK's attribute limit are put back."""
-        span = record.span
+        span, record = call.span, call.record
         try:
             if getattr(span, "dropped_attributes", 0) and span.is_recording():
-                core = {**request_attributes(record, extra=False), **response_attributes(record)}
+                core = {**request_attributes(record, call, extra=False), **response_attributes(record)}
                 if record.error_type:
                     core[A.ERROR_TYPE] = record.error_type
                 self.budget.seal(span, core)
         except Exception as exc:
             internal_errors.report("finish", exc)
 
-    def end(self, record: CallRecord) -> None:
+    def end(self, call: Call) -> None:
         """Seal, then end the span at the call's end time (not when its results were written)."""
-        self.seal(record)
-        record.span.end(end_time=record.end_time_ns)
+        self.seal(call)
+        call.span.end(end_time=call.end_time_ns)
 
 
-def ended(record: CallRecord) -> None:
+def abandoned(call: Call) -> None:
+    """A stream left before its end: its ``error.type`` on the span, error status."""
+    span = call.span
+    if span.is_recording():
+        span.set_attribute(A.ERROR_TYPE, call.record.error_type)
+        span.set_status(Status(StatusCode.ERROR, "stream closed before its end"))
+
+
+def ended(call: Call) -> None:
     """The call is over: its end time and duration; provider token counts that are not counts dropped."""
-    record.end_time_ns = time.time_ns()
-    record.duration = time.perf_counter() - record.start_perf
+    call.end_time_ns = time.time_ns()
+    call.duration = time.perf_counter() - call.start_perf
+    call.dimensions = None  # computed before the end (a stream's prefix guards): the response may change them
+    record = call.record
     # Provider data is untrusted: a token count that is not a count is dropped, not exported.
     for name in _TOKEN_COUNTS:
         value = getattr(record, name)
@@ -128,7 +140,7 @@ def ended(record: CallRecord) -> None:
                 internal_errors.report("response", OverflowError(f"{name} out of the int64 range OTLP carries"))
 
 
-def _retry_links(replaces: CallRecord, guard: str | None) -> list[Link] | None:
+def _retry_links(replaces: Call, guard: str | None) -> list[Link] | None:
     context = getattr(replaces.span, "get_span_context", None)
     if context is None:
         return None

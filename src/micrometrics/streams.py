@@ -24,14 +24,13 @@ import time
 from typing import Any, Callable, Generator, Protocol
 
 import wrapt
-from opentelemetry.trace import Status, StatusCode
 
 from micrometrics import internal_errors
 from micrometrics.guards import RETURN, GuardError, GuardVerdict, mark_failed_retry
 from micrometrics.runtime import Runtime
 from micrometrics.metric import CallView
-from micrometrics.records import CallRecord
-from micrometrics_semconv import attributes as A
+from micrometrics.records import Call
+from micrometrics.spans import abandoned
 from micrometrics_semconv import values as V
 
 
@@ -66,8 +65,8 @@ class _PrefixView(CallView):
 
     __slots__ = ("_prefix",)
 
-    def __init__(self, record: CallRecord, prefix: str) -> None:
-        super().__init__(record)
+    def __init__(self, call: Call, prefix: str) -> None:
+        super().__init__(call.record, call)
         self._prefix = prefix
 
     @property
@@ -151,13 +150,13 @@ async def _aclose(stream: Any) -> None:
 
 
 class _Attempt:
-    """One attempt of a streamed call: its record, accumulator, stream, and ending it once."""
+    """One attempt of a streamed call: its call, accumulator, stream, and ending it once."""
 
-    __slots__ = ("runtime", "record", "acc", "done", "first", "stream", "broken", "late_guards")
+    __slots__ = ("runtime", "call", "acc", "done", "first", "stream", "broken", "late_guards")
 
-    def __init__(self, runtime: Runtime, record: CallRecord, acc: Accumulator, stream: Any) -> None:
+    def __init__(self, runtime: Runtime, call: Call, acc: Accumulator, stream: Any) -> None:
         self.runtime = runtime
-        self.record = record
+        self.call = call
         self.acc = acc
         self.stream = stream
         self.done = False
@@ -171,7 +170,7 @@ class _Attempt:
         try:
             if self.first:
                 self.first = False
-                self.record.time_to_first_chunk = time.perf_counter() - self.record.start_perf
+                self.call.record.time_to_first_chunk = time.perf_counter() - self.call.start_perf
             self.acc.add(chunk)
         except Exception as exc:
             # One report per stream, not per chunk: the accumulator stops being fed.
@@ -189,12 +188,12 @@ class _Attempt:
         except Exception as exc:
             internal_errors.report("response", exc)
         try:
-            if abandoned and not getattr(self.record, "finish_reasons", None):
-                _mark_abandoned(self.record)
-            self.runtime.finish_stream(self.record, report_guards=report_guards, monitors=monitors, prefix_judged=not self.late_guards)
+            if abandoned and not getattr(self.call.record, "finish_reasons", None):
+                _mark_abandoned(self.call)
+            self.runtime.finish_stream(self.call, report_guards=report_guards, monitors=monitors, prefix_judged=not self.late_guards)
         except Exception as exc:
             internal_errors.report("finish", exc)
-            end_quietly(self.record)
+            end_quietly(self.call)
 
     def error(self, exc: BaseException) -> None:
         if self.done:
@@ -202,25 +201,22 @@ class _Attempt:
         self.done = True
         try:
             self.acc.apply()
-            self.runtime.fail(self.record, exc)
+            self.runtime.fail(self.call, exc)
         except Exception as inner:
             internal_errors.report("finish", inner)
-            end_quietly(self.record)
+            end_quietly(self.call)
 
 
-def _mark_abandoned(record: CallRecord) -> None:
-    """Error status and ``error.type`` (span and metric points) on a stream left before its end."""
-    record.error_type = V.ERROR_TYPE_STREAM_ABANDONED
-    span = record.span
-    if span.is_recording():
-        span.set_attribute(A.ERROR_TYPE, record.error_type)
-        span.set_status(Status(StatusCode.ERROR, "stream closed before its end"))
+def _mark_abandoned(call: Call) -> None:
+    """``error.type`` (span and metric points) on a stream left before its end; spans.py sets the span's status."""
+    call.record.error_type = V.ERROR_TYPE_STREAM_ABANDONED
+    abandoned(call)
 
 
-def end_quietly(record: CallRecord) -> None:
+def end_quietly(call: Call) -> None:
     """The last resort when ending a call failed: end its span, whatever is on it."""
     try:
-        record.span.end()
+        call.span.end()
     except Exception:
         pass
 
@@ -235,9 +231,9 @@ def _drop(attempt: _Attempt) -> Steps:
 
 
 def decide_prefix(attempt: _Attempt, guards: tuple) -> GuardVerdict:
-    runtime, record = attempt.runtime, attempt.record
+    runtime, call = attempt.runtime, attempt.call
     try:
-        return runtime.run_guards(record, guards, view=_PrefixView(record, attempt.acc.text))
+        return runtime.run_guards(call, guards, view=_PrefixView(call, attempt.acc.text))
     except Exception as exc:
         internal_errors.report("evaluation", exc)
         return RETURN
@@ -378,7 +374,7 @@ class PrefixGate:
         """The restarted attempt failed before the caller saw it: the attempt it replaced, or None."""
         replaced, self.replaced = self.replaced, None
         if replaced is not None:
-            mark_failed_retry(failed.record, replaced.verdict.on_fail)
+            mark_failed_retry(failed.call, replaced.verdict.on_fail)
         failed.error(exc)
         return replaced
 

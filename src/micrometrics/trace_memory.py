@@ -1,7 +1,7 @@
 """Documents retrieved earlier in the trace or the ``context()`` block, remembered for ContextUtilization.
 
 A retrieval call remembers its documents under its trace id and in its block; an inference
-call that follows recalls them (``InferenceRecord.retrieved_documents``). Bounded by count
+call that follows recalls them (``Call.retrieved_documents``). Bounded by count
 and bytes everywhere.
 """
 
@@ -12,7 +12,7 @@ from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
-    from micrometrics.records import InferenceRecord, RetrievalRecord
+    from micrometrics.records import Call, RetrievalRecord
 
 #: Key under which a block keeps the documents retrieved inside it (ContextUtilization).
 RETRIEVED_KEY = "_retrieved_documents"
@@ -146,14 +146,15 @@ class TraceDocuments:
 
 
 
-def remember(traces: TraceDocuments, record: "RetrievalRecord") -> None:
+def remember(traces: TraceDocuments, call: "Call") -> None:
     """A retrieval's documents, for the calls that follow in its block and its trace."""
+    record: RetrievalRecord = call.record  # type: ignore[assignment]
     if not record.documents:
         return
-    memory = record.context.get(RETRIEVED_KEY)
+    memory = call.context.get(RETRIEVED_KEY)
     if memory is not None:
         memory.add(record.documents)
-    span = record.span
+    span = call.span
     # A root retrieval span ends its own trace: nothing later can recall by its id.
     if getattr(span, "parent", True) is not None:
         trace_id = span.get_span_context().trace_id
@@ -161,11 +162,11 @@ def remember(traces: TraceDocuments, record: "RetrievalRecord") -> None:
             traces.remember(trace_id, record.documents)
 
 
-def recall(traces: TraceDocuments, record: "InferenceRecord") -> tuple:
+def recall(traces: TraceDocuments, call: "Call") -> tuple:
     """What the context block and the trace retrieved so far, each document once."""
-    memory = record.context.get(RETRIEVED_KEY)
+    memory = call.context.get(RETRIEVED_KEY)
     block = memory.items if memory is not None else ()
-    found = block + traces.recall(record.span.get_span_context().trace_id)
+    found = block + traces.recall(call.span.get_span_context().trace_id)
     if not found:
         return ()
     seen: set = set()

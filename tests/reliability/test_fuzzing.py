@@ -30,7 +30,7 @@ from micrometrics.attributes import (
 )
 from micrometrics.metric import CallView, Result
 from micrometrics.metrics import BannedPhrases, ContextUtilization, JsonFormat, LanguageMatch, ResponseLength, RetrievalPrecision
-from micrometrics.records import Document, InferenceRecord, RetrievalRecord, text_part
+from micrometrics.records import Call, Document, InferenceRecord, RetrievalRecord, text_part
 from micrometrics_semconv import attributes as A
 from reliability_libraries import ALL, Library, Unbuildable
 
@@ -137,13 +137,12 @@ def test_translators_take_any_request_response_and_chunks(lib: Library, kwargs: 
             map_everything(record)
 
 
-def inference(output: str, user: str, system: str = "", documents: tuple = ()) -> InferenceRecord:
+def inference(output: str, user: str, system: str = "") -> InferenceRecord:
     return InferenceRecord(
         operation="chat", provider="openai", model="m",
         input_messages=[{"role": "user", "parts": [text_part(user)]}],
         system_instructions=[text_part(system)] if system else [],
         output_messages=[{"role": "assistant", "parts": [text_part(output)], "finish_reason": "stop"}],
-        retrieved_documents=documents,
         output_tokens=len(output) // 4,
     )
 
@@ -165,7 +164,8 @@ for m in INFERENCE_METRICS:
 @FUZZ
 @given(output=text, user=text, system=text, docs=documents)
 def test_inference_metrics_take_any_text(output: str, user: str, system: str, docs: list) -> None:
-    view = CallView(inference(output, user, system, tuple(docs)))
+    record = inference(output, user, system)
+    view = CallView(record, Call(record=record, retrieved_documents=tuple(docs)))
     for metric in INFERENCE_METRICS:
         if metric.applies(view):
             result = metric.evaluate(view)
@@ -185,10 +185,10 @@ for m in RETRIEVAL_METRICS:
     "relevance_grades": st.dictionaries(text, st.one_of(st.integers(0, 3), st.floats(0, 3)), max_size=4),
 }))
 def test_retrieval_metrics_take_any_documents(query: str | None, docs: list, context: dict) -> None:
-    record = RetrievalRecord(operation="retrieval", provider="chroma", query=query, documents=list(docs), context=context)
+    record = RetrievalRecord(operation="retrieval", provider="chroma", query=query, documents=list(docs))
     map_everything(record)
     for metric in RETRIEVAL_METRICS:
-        result = metric.evaluate(CallView(record))
+        result = metric.evaluate(CallView(record, Call(record=record, context=context)))
         assert isinstance(result, Result)
 
 

@@ -38,12 +38,12 @@ _owner: ContextVar[Any] = ContextVar("micrometrics_anthropic_owner", default=Non
 
 def _our_span() -> Any:
     """Our span for the call being made, if our pipeline just started it (and it is current)."""
-    record = starting.get()
-    if record is None:
+    before = starting.get()
+    if before is None:
         return None
-    starting.set(None)  # do not keep the record alive past its call
-    span = record.span
-    return span if span is not None and span is trace.get_current_span() else None
+    starting.set(None)  # do not keep the caller's span alive past its call
+    span = trace.get_current_span()
+    return span if span is not before else None
 
 
 def _owned(call: Callable) -> Callable:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any, Iterable
 
+from opentelemetry import trace
+
 from micrometrics.records import InferenceRecord, list_items, raw_parsed, text_part
 from micrometrics.reading import field, given, is_stream, json_or_text, server
 from micrometrics_instrumentation.translator import Translator
@@ -32,8 +34,9 @@ _CLASS_PROVIDERS = {
     "AsyncAnthropicVertex": V.PROVIDER_GCP_VERTEX_AI,
 }
 
-#: The record of the call this context is starting: lets the instrumentor tell our span from any other.
-starting: ContextVar[InferenceRecord | None] = ContextVar("micrometrics_anthropic_starting", default=None)
+#: The span current when this context's call was translated: the runtime makes our span current
+#: right after, so the instrumentor tells our span (any other one) from the caller's (the same one).
+starting: ContextVar[Any] = ContextVar("micrometrics_anthropic_starting", default=None)
 
 
 def endpoint(client: Any) -> tuple[str, str | None, int | None]:
@@ -192,7 +195,7 @@ class MessagesTranslator(Translator):
             tool_definitions=tool_definitions(kwargs.get("tools")),
             output_type=_output_type(kwargs),
         )
-        starting.set(record)
+        starting.set(trace.get_current_span())
         return record
 
     def response(self, record: InferenceRecord, response: Any) -> None:

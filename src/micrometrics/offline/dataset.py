@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from micrometrics.records import CallRecord, Document, InferenceRecord, RetrievalRecord, message_text, text_part
+from micrometrics.records import Call, Document, InferenceRecord, RetrievalRecord, message_text, text_part
 from micrometrics_semconv import values as V
 
 #: Keys a row may hold; any other key is an error (a typo would silently drop a label).
@@ -229,31 +229,30 @@ def row_context(row: Row) -> dict[str, Any]:
     return ctx
 
 
-def records(row: Row) -> list[CallRecord]:
+def calls(row: Row) -> list[Call]:
     """The calls the row stands for: a retrieval (when it has documents), then the chat."""
     ctx = row_context(row)
     provider = row.provider or "unknown"
-    out: list[CallRecord] = []
+    out: list[Call] = []
     if row.documents:
         last_user = next((message_text(m) for m in reversed(row.messages) if m.get("role") == "user"), None)
-        out.append(
-            RetrievalRecord(
-                operation=V.OPERATION_RETRIEVAL, provider=provider, data_source=row.data_source or "dataset",
-                query=row.query or last_user, top_k=len(row.documents), documents=list(row.documents), context=ctx,
-            )
+        retrieval = RetrievalRecord(
+            operation=V.OPERATION_RETRIEVAL, provider=provider, data_source=row.data_source or "dataset",
+            query=row.query or last_user, top_k=len(row.documents), documents=list(row.documents),
         )
+        out.append(Call(record=retrieval, context=ctx))
     if row.response is not None or row.output_messages is not None:
         output = row.output_messages
         if output is None:
             output = [{"role": "assistant", "parts": [text_part(row.response or "")], "finish_reason": V.FINISH_STOP}]
         fields: dict[str, Any] = {"operation": V.OPERATION_CHAT, "response_model": row.model, "finish_reasons": [V.FINISH_STOP]}
         fields.update(row.record_fields)
+        attempt = fields.pop("attempt", 1)  # the call's state, not the record's (a trace's ``micrometrics.attempt``)
         chat = InferenceRecord(
             provider=provider, model=row.model, input_messages=list(row.messages),
             system_instructions=list(row.system_instructions), output_messages=list(output),
-            output_type=row.output_type, context=ctx, **fields,
+            output_type=row.output_type, **fields,
         )
         # What the core records online for a chat call that follows a retrieval (ContextUtilization reads it).
-        chat.retrieved_documents = tuple(row.documents)  # type: ignore[attr-defined]
-        out.append(chat)
+        out.append(Call(record=chat, attempt=attempt, context=ctx, retrieved_documents=tuple(row.documents)))
     return out

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 from micrometrics import evaluation
 from micrometrics.metric import CallView, MicroMetric, Result
-from micrometrics.offline.dataset import Row, records
+from micrometrics.offline.dataset import Row, calls
 from micrometrics.records import message_text
 
 
@@ -38,8 +38,9 @@ def evaluate_row(row: Row, metrics: Sequence[MicroMetric]) -> Evaluated:
             if any(op in m.applies_to for op in ("chat", "text_completion", "generate_content")):
                 out.results[m.name] = Result("error", explanation=f"replay failed: {row.error}"[:500])
         return out
-    for record in records(row):
-        view = CallView(record)
+    for call in calls(row):
+        record = call.record
+        view = CallView(record, call)
         for m in metrics:
             if record.operation not in m.applies_to:
                 continue
