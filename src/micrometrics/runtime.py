@@ -144,8 +144,9 @@ class Runtime:
 
     # ---- the monitor worker's callbacks ----------------------------------------------
 
-    def complete_monitored(self, call: Call, results: list[tuple[MicroMetric, Result, float]]) -> None:
-        """Write the response and the monitors' results, then end the span at the call's end time."""
+    def complete_monitored(self, call: Call, results: list[tuple[MicroMetric, Result, float]], skipped: Sequence[MicroMetric] = ()) -> None:
+        """Write the response and the monitors' results (``skipped``: the ones shutdown left no time for),
+        then end the span at the call's end time."""
         emitter = self.emitter
         try:
             try:
@@ -153,20 +154,6 @@ class Runtime:
             except Exception as exc:
                 internal_errors.report("finish", exc)
             yield_point()
-            emitter.emit(call, results)
-        except Exception as exc:
-            internal_errors.report("emission", exc)
-        finally:
-            self.spans.end(call)
-
-    def complete_skipped(self, call: Call, results: list[tuple[MicroMetric, Result, float]], skipped: Sequence[MicroMetric]) -> None:
-        """Shutdown left no time to evaluate: the response, the results so far, ``skipped`` for the rest; the span ends."""
-        emitter = self.emitter
-        try:
-            try:
-                emitter.write(call)
-            except Exception as exc:
-                internal_errors.report("finish", exc)
             if results:
                 emitter.emit(call, results)
             if skipped:
@@ -175,6 +162,10 @@ class Runtime:
             internal_errors.report("emission", exc)
         finally:
             self.spans.end(call)
+
+    def complete_skipped(self, call: Call, results: list[tuple[MicroMetric, Result, float]], skipped: Sequence[MicroMetric]) -> None:
+        """Shutdown left no time to evaluate: the response, the results so far, ``skipped`` for the rest; the span ends."""
+        self.complete_monitored(call, results, skipped)
 
     # ---- lifecycle -------------------------------------------------------------------
 
