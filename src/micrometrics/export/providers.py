@@ -94,19 +94,9 @@ def build(
     for kind, given in (("TracerProvider", tp), ("MeterProvider", mp_given), ("LoggerProvider", lp_given)):
         if _no_op(given):
             logger.warning("micrometrics: the application's %s is a no-op (%s): micrometrics records nothing through it", kind, type(given).__name__)
-    if _no_op(tp):
-        pass  # spans from a no-op tracer do not record; nothing to attach
-    elif _is_sdk(tp, TracerProvider):
-        if settings.exporter_explicit and pipe.span_processor is not None:
-            tp.add_span_processor(pipe.span_processor)
-            attached.append(pipe.span_processor)
-    else:
-        # Our own exit hook shuts it down within a bounded time (the SDK's would wait on a hung backend).
-        tp = TracerProvider(resource=resource, shutdown_on_exit=False)
-        if pipe.span_processor is not None:
-            tp.add_span_processor(pipe.span_processor)
-        owned.append(tp)
-        _install(trace, "get_tracer_provider", "set_tracer_provider", tp)
+    tp = _reuse_or_build(
+        tp, TracerProvider, "add_span_processor", pipe.span_processor, trace, "tracer", settings, resource, owned, attached
+    )
 
     mp = mp_given
     if _no_op(mp):
@@ -122,23 +112,35 @@ def build(
             settings.exporter,
         )
 
-    lp = lp_given
-    if _no_op(lp):
-        pass
-    elif _is_sdk(lp, LoggerProvider):
-        if settings.exporter_explicit and pipe.log_processor is not None:
-            lp.add_log_record_processor(pipe.log_processor)
-            attached.append(pipe.log_processor)
-    else:
-        lp = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        if pipe.log_processor is not None:
-            lp.add_log_record_processor(pipe.log_processor)
-        owned.append(lp)
-        _install(otel_logs, "get_logger_provider", "set_logger_provider", lp)
+    lp = _reuse_or_build(
+        lp_given, LoggerProvider, "add_log_record_processor", pipe.log_processor, otel_logs, "logger", settings, resource, owned, attached
+    )
     for p in owned:
         _created.add(p)
     return Providers(tp, mp, lp, owned, attached)
 
+
+
+def _reuse_or_build(
+    given: Any, sdk_type: type, add: str, processor: Any, api: Any, kind: str,
+    settings: Settings, resource: Any, owned: list[Any], attached: list[Any],
+) -> Any:
+    """A tracer or logger provider: a no-op one as it is (nothing records through it); the application's
+    SDK one, with our processor attached only when ``exporter=`` was passed; else ours, installed globally."""
+    if _no_op(given):
+        return given
+    if _is_sdk(given, sdk_type):
+        if settings.exporter_explicit and processor is not None:
+            getattr(given, add)(processor)
+            attached.append(processor)
+        return given
+    # Our own exit hook shuts it down within a bounded time (the SDK's would wait on a hung backend).
+    provider = sdk_type(resource=resource, shutdown_on_exit=False)
+    if processor is not None:
+        getattr(provider, add)(processor)
+    owned.append(provider)
+    _install(api, f"get_{kind}_provider", f"set_{kind}_provider", provider)
+    return provider
 
 def _install(api: Any, getter: str, setter: str, provider: Any) -> None:
     """Install as the global provider only while none is installed (the API allows it once)."""
