@@ -233,6 +233,7 @@ def sync_wrapper(translator: Translator) -> Callable:
     def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
         return run_sync(translator, wrapped, instance, args, kwargs)
 
+    wrapper.opens_span = True  # type: ignore[attr-defined]  # the instrumentor keeps another GenAI layer above it
     return wrapper
 
 
@@ -242,4 +243,5 @@ def async_wrapper(translator: Translator) -> Callable:
     async def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
         return await run_async(translator, wrapped, instance, args, kwargs)
 
+    wrapper.opens_span = True  # type: ignore[attr-defined]
     return wrapper
