@@ -130,9 +130,14 @@ def main() -> None:
         if order == "theirs-first":
             theirs.instrument()
             handle = micrometrics.instrument(exporter="none", metrics=[])
+            early = client.chat.completions.with_raw_response
         else:
             handle = micrometrics.instrument(exporter="none", metrics=[])
+            # The SDK caches this view with the methods bound now, before the other instrumentation wraps.
+            early = client.chat.completions.with_raw_response
             theirs.instrument()
+        early.create(model="gpt-4o-mini", messages=MESSAGES).parse()
+        report["raw_response_view"] = taken()
         report["wrapped"] = isinstance(vars(openai.resources.chat.completions.Completions)["create"], wrapt.FunctionWrapper)
         report["cases"] = calls(srv)
         report["metrics"] = points()
