@@ -156,7 +156,7 @@ class LibraryInstrumentor(BaseInstrumentor):
 def _after_instrument(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
     """Any OpenTelemetry instrumentor's ``instrument()``: one that wrapped a method of ours after us goes above it, gated."""
     result = wrapped(*args, **kwargs)
-    if instance not in _hooked:
+    if not isinstance(instance, LibraryInstrumentor):  # ours check their methods as they wrap them
         try:
             for inst in list(_hooked):
                 inst._keep_ours_innermost()

@@ -54,8 +54,9 @@ def _begin(
         record = translator.request(instance, *(readable(args, kwargs) or (args, kwargs)))
         if nesting.suppressed(record):
             return None  # an instrumented call around this one already has the call's span (nesting.py)
+        scope = nesting.scope_for(record, getattr(translator, "nested", None))
         call = Call(record=record, attempt=attempt)
-        return call, runtime.start(call, replaces, guard, getattr(translator, "nested", None))
+        return call, runtime.start(call, replaces, guard, scope)
     except Exception as exc:
         internal_errors.report("request", exc)
         return None

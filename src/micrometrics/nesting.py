@@ -71,18 +71,23 @@ def suppressed(record: CallRecord) -> bool:
     return isinstance(scope, Scope) and scope.nested == SUPPRESS and isinstance(record, scope.family)
 
 
-def enter(ctx: Any, record: CallRecord, nested: str | None = None) -> Any:
-    """``ctx`` (the call's span context) with the call's scope, and the other instrumentations' keys under SUPPRESS."""
-    family = _family(record)
-    if family is None:
-        return ctx
+def scope_for(record: CallRecord, nested: str | None = None) -> Scope | None:
+    """The scope ``record``'s call opens (None: its family sets none); ``nested`` None is the default, SUPPRESS."""
     nested = nested or SUPPRESS
     if nested not in NESTED:
         raise ValueError(f"nested={nested!r} is not supported; allowed: {', '.join(map(repr, NESTED))}")
-    ctx = otel_context.set_value(_KEY, _SCOPES[(family, nested)], ctx)
-    if nested == SUPPRESS:
+    family = _family(record)
+    return None if family is None else _SCOPES[(family, nested)]
+
+
+def enter(ctx: Any, scope: Scope | None) -> Any:
+    """``ctx`` (the call's span context) with ``scope``, and under SUPPRESS the keys other instrumentations honour."""
+    if scope is None:
+        return ctx
+    ctx = otel_context.set_value(_KEY, scope, ctx)
+    if scope.nested == SUPPRESS:
         ctx = otel_context.set_value(LANGUAGE_MODEL_SUPPRESSION_KEY, True, ctx)
-        genai = _util_genai_data(family)
+        genai = _util_genai_data(scope.family)
         if genai is not None:
             ctx = otel_context.set_value(genai[0], genai[1](), ctx)
     return ctx

@@ -65,10 +65,9 @@ class Spans:
         return span
 
     @staticmethod
-    def attach(span: Any, record: Any = None, nested: str | None = None) -> Any:
-        """The span becomes current, with ``record``'s nesting scope (nesting.py); the token is what ``detach`` takes."""
-        ctx = trace.set_span_in_context(span)
-        return otel_context.attach(nesting.enter(ctx, record, nested) if record is not None else ctx)
+    def attach(span: Any, scope: nesting.Scope | None = None) -> Any:
+        """The span becomes current, with the call's nesting scope (nesting.py); the token is what ``detach`` takes."""
+        return otel_context.attach(nesting.enter(trace.set_span_in_context(span), scope))
 
     @staticmethod
     def detach(token: Any) -> None:

@@ -117,8 +117,9 @@ def test_an_unknown_nested_choice_is_reported_and_the_call_goes_through_untraced
     assert agent("sometimes", openai.OpenAI(base_url=demo.openai_base_url, api_key="k", max_retries=0), [])("Bestellung")
     assert internal_errors.totals == {"request": 1}
     assert [s.name for s in telemetry.spans()] == ["chat gpt-4o-mini"]
+    assert nesting.current() is None
 
 
-def test_scope_values_reject_a_bad_choice_naming_the_allowed_ones():
+def test_a_bad_nested_choice_is_rejected_naming_the_allowed_ones():
     with pytest.raises(ValueError, match=r"nested='sometimes' is not supported; allowed: 'suppress', 'child'"):
-        nesting.enter(otel_context.get_current(), EmbeddingsRecord(operation="embeddings", provider="openai"), "sometimes")
+        nesting.scope_for(EmbeddingsRecord(operation="embeddings", provider="openai"), "sometimes")
