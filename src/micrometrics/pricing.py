@@ -123,6 +123,17 @@ class PriceTable:
                     return found
         return None
 
+    def provider_of(self, *models: Any) -> str | None:
+        """Offline rows that name no provider: the provider whose prices list the model, when only one does."""
+        for model in models:
+            for name in model_names(model):
+                blocks = {id(prices): provider for provider, prices in self._packaged.items() if name in prices}
+                if len(blocks) == 1:
+                    return next(iter(blocks.values()))
+                if blocks:
+                    return None  # sold by several providers at their own prices: no guess
+        return None
+
     def cost(self, record: CallRecord) -> Decimal | None:
         """What the call cost in USD; None when that is not known exactly (see the module's docstring).
 
