@@ -327,7 +327,10 @@ def read_packaged(data: Any, where: str) -> PriceTable:
 def read_file(path: str | os.PathLike[str]) -> dict[str, Price]:
     """A JSON, TOML or YAML file holding ``{model: prices}``; an error names the file (and the line, but for JSON)."""
     where = str(path)
-    if Path(where).suffix.lower() == ".json":
+    suffix = Path(where).suffix.lower()
+    if suffix not in (".json", ".toml", ".yaml", ".yml"):
+        raise ValueError(f"{where}: unknown file type {suffix or '(none)'!r} for prices: name it .json, .toml, .yaml or .yml")
+    if suffix == ".json":
         try:
             data = json.loads(Path(where).read_text(encoding="utf-8"), parse_float=Decimal)
         except OSError as exc:
@@ -335,11 +338,8 @@ def read_file(path: str | os.PathLike[str]) -> dict[str, Price]:
         except ValueError as exc:
             raise ValueError(f"{where}: not valid JSON: {exc}") from exc
         return rows(data, where, _raise)
-    try:
-        data, lines = metric_overrides.read(where)
-    except MetricsConfigError as exc:
-        raise ValueError(str(exc).replace("name it .toml, .yaml or .yml", "name it .json, .toml, .yaml or .yml")) from exc
-    return rows(data, where, _config_fail(where, lines, ()))
+    data, lines = metric_overrides.read(where)
+    return rows(data, "", _config_fail(where, lines, ()))  # the error starts with the file and line already
 
 
 def from_config(environ: Mapping[str, str] | None = None) -> dict[str, Price]:
