@@ -27,7 +27,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Context, Decimal
 from pathlib import Path
 from typing import Any, Callable, Mapping, NoReturn
@@ -39,6 +39,9 @@ from micrometrics.records import CallRecord
 PACKAGED_PATH = Path(__file__).with_name("pricing.json")
 #: Prices are per this many tokens.
 PER_TOKENS = 1_000_000
+_PER_TOKENS_EXPONENT = 6
+#: Lookups remembered per table before the memory starts over.
+_REMEMBERED = 4096
 PRICE_FIELDS = ("input", "cached_input", "cache_write", "output", "reasoning")
 #: What a row may hold; ``provider`` only in the user's rows (the packaged ones sit under their provider).
 ROW_FIELDS = (*PRICE_FIELDS, "long_context", "aliases", "note")
@@ -56,6 +59,10 @@ _DECIMAL = Context(prec=34)
 _EXAMPLE = "{'gpt-4o': {'input': 2.5, 'cached_input': 1.25, 'output': 10.0}}"
 
 
+#: Rates are also kept as whole numbers of USD 1e-9 per million tokens: a call is then priced in integers.
+_SCALE = 9
+
+
 @dataclass(frozen=True, slots=True)
 class Rates:
     """USD per million tokens of each kind; None: no price for that kind (a call using it gets no cost)."""
@@ -65,6 +72,15 @@ class Rates:
     cache_write: Decimal | None = None
     output: Decimal | None = None
     reasoning: Decimal | None = None
+    #: (input, cached_input, cache_write, output, reasoning-or-output) scaled to integers; None when a price has
+    #: more decimals than the scale (priced in decimals then).
+    scaled: tuple[int | None, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        prices = (self.input, self.cached_input, self.cache_write, self.output, self.reasoning if self.reasoning is not None else self.output)
+        scaled = tuple(None if p is None else p.scaleb(_SCALE, _DECIMAL) for p in prices)
+        if all(p is None or p == p.to_integral_value() for p in scaled):
+            object.__setattr__(self, "scaled", tuple(None if p is None else int(p) for p in scaled))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +105,7 @@ class Price:
 class PriceTable:
     """The packaged prices by provider and model, under the user's rows by model (which win)."""
 
-    __slots__ = ("date", "sources", "_packaged", "_overrides")
+    __slots__ = ("date", "sources", "_packaged", "_overrides", "_found")
 
     def __init__(
         self,
@@ -104,6 +120,8 @@ class PriceTable:
         self.sources = dict(sources or {})
         self._packaged = packaged
         self._overrides = dict(overrides or {})
+        # (provider, models) -> Price or None: a service calls few models, and a lookup is name rewriting.
+        self._found: dict[tuple, Price | None] = {}
 
     def override(self, rows: Mapping[str, Price]) -> "PriceTable":
         """A table where ``rows`` replace this one's rows of the same models."""
@@ -112,6 +130,22 @@ class PriceTable:
     def price(self, provider: str, *models: Any) -> Price | None:
         """The prices of the first model that has some, for this provider: each model by its exact name, then
         (a dated snapshot) by the name without its date; the user's rows first at each step."""
+        if not isinstance(provider, str):
+            provider = ""  # a translator's odd value: only rows for any provider can match
+        key = (provider, *models)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        except TypeError:  # a model that is not a name (unhashable): looked up, not remembered
+            return self._lookup(provider, models)
+        found = self._lookup(provider, models)
+        if len(self._found) >= _REMEMBERED:
+            self._found.clear()  # bounded: model names from a provider's responses are untrusted
+        self._found[key] = found
+        return found
+
+    def _lookup(self, provider: str, models: tuple) -> Price | None:
         packaged = self._packaged.get(provider) or {}
         for model in models:
             for name in model_names(model):
@@ -177,14 +211,26 @@ def _count(value: Any) -> int | None:
 
 def charge(price: Price, record: CallRecord) -> Decimal | None:
     """The call's cost at ``price``, from the conventions' counts; None when they do not add up or a kind has no price."""
-    counts = [_count(getattr(record, name)) for name in ("input_tokens", "cache_read_tokens", "cache_creation_tokens", "output_tokens", "reasoning_tokens")]
+    total_in, read, write, total_out, reasoning = counts = (
+        _count(record.input_tokens), _count(record.cache_read_tokens), _count(record.cache_creation_tokens),
+        _count(record.output_tokens), _count(record.reasoning_tokens),
+    )
     if None in counts:
         return None
-    total_in, read, write, total_out, reasoning = counts
     fresh, visible = total_in - read - write, total_out - reasoning
     if fresh < 0 or visible < 0:
         return None  # a provider's counts that contradict each other: no guess
     rates = price.rates_for(total_in)
+    tokens_by_kind = (fresh, read, write, visible, reasoning)
+    scaled = rates.scaled
+    if scaled is not None:
+        units = 0
+        for tokens, rate in zip(tokens_by_kind, scaled):
+            if tokens:
+                if rate is None:
+                    return None
+                units += tokens * rate
+        return Decimal(units).scaleb(-_SCALE - _PER_TOKENS_EXPONENT, _DECIMAL)
     reasoning_rate = rates.reasoning if rates.reasoning is not None else rates.output
     total = Decimal(0)
     for tokens, rate in ((fresh, rates.input), (read, rates.cached_input), (write, rates.cache_write), (visible, rates.output), (reasoning, reasoning_rate)):

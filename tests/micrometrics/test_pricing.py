@@ -187,3 +187,19 @@ def test_the_price_table_ships_in_the_wheel(tmp_path):
     assert built.returncode == 0, built.stderr
     [wheel] = tmp_path.glob("*.whl")
     assert "micrometrics/pricing.json" in zipfile.ZipFile(wheel).namelist()
+
+
+def test_a_price_finer_than_a_billionth_of_a_dollar_is_still_exact():
+    table = pricing.packaged().override(pricing.given({"tiny": {"input": 0.0000000003, "output": 1e-12}}))
+    assert table.cost(chat("tiny", input_tokens=7, output_tokens=3)) == Decimal("2.103E-15")  # (7 x 3e-10 + 3 x 1e-12) / 1e6 = 2.103e-9 / 1e6
+
+
+def test_zero_code_reads_the_prices_of_micrometrics_config(tmp_path, monkeypatch):
+    from micrometrics import settings
+
+    config = tmp_path / "ops.yaml"
+    config.write_text('pricing:\n  "gpt-4o-mini":\n    input: 1\n    output: 1\n')
+    monkeypatch.setenv("MICROMETRICS_CONFIG", str(config))
+    pytest.importorskip("yaml")
+    table = settings.from_environment()["pricing"]
+    assert table.cost(chat("gpt-4o-mini", input_tokens=500_000, output_tokens=500_000)) == Decimal("1")
