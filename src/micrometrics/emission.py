@@ -162,11 +162,13 @@ class Emitter:
             self.tokens.record(record.output_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_OUTPUT}, context=ctx)
         if self.capture_events and self.logger is not None and isinstance(record, InferenceRecord):
             self._details_event(call)
-        self.charge(call)
 
     def charge(self, call: Call) -> None:
         """What the call cost: ``gen_ai.usage.cost.*`` on its span and a ``micrometrics.cost`` point, charged to the
-        metric that caused it (a guard's retry, an LLM judge's call); on a guarded call's last attempt, its retries' total."""
+        metric that caused it (a guard's retry, an LLM judge's call); on a guarded call's last attempt, its retries' total.
+
+        Called after the results: under a tight attribute limit they outrank the span's cost attributes (the point is
+        recorded whatever fits)."""
         cost, guard_cost = call.cost, call.guard_cost
         if cost is None and guard_cost is None:
             return
@@ -179,7 +181,7 @@ class Emitter:
                 attrs[A.GEN_AI_USAGE_COST_SOURCE] = V.COST_SOURCE_LOCAL
             if guard_cost is not None:
                 attrs[A.MICROMETRICS_GUARD_COST] = float(guard_cost)
-            span.set_attributes(attrs)
+            self.budget.add(span, attrs)
         if cost is not None:
             self.costs.add(cost_dimensions(call), cost)
 

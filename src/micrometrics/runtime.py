@@ -121,6 +121,7 @@ class Runtime:
                     # A guard passed on the user's Ctrl-C or exit: it goes to the caller, and the span still ends.
                     try:
                         self.emitter.write(call)
+                        self.emitter.charge(call)
                         self.spans.end(call)
                     except Exception as exc:
                         internal_errors.report("finish", exc)
@@ -134,6 +135,7 @@ class Runtime:
         if chosen:
             self.emitter.dropped_call(call, V.DROP_REASON_SHUTDOWN if self.worker.closed else V.DROP_REASON_QUEUE_FULL)
         self.emitter.write(call)
+        self.emitter.charge(call)
         self.spans.end(call)
         return verdict
 
@@ -196,6 +198,10 @@ class Runtime:
         except Exception as exc:
             internal_errors.report("emission", exc)
         finally:
+            try:
+                emitter.charge(call)
+            except Exception as exc:
+                internal_errors.report("emission", exc)
             self.spans.end(call)
 
     def complete_skipped(self, call: Call, results: list[tuple[MicroMetric, Result, float]], skipped: Sequence[MicroMetric]) -> None:
