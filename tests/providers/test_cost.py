@@ -298,6 +298,13 @@ def test_a_model_the_shipped_table_does_not_know_gets_the_price_you_give_it(demo
     assert costs == {"my-local-llama": usd("0.0002"), "my-other-llama": None}  # 1,000 x 0.20 per million
 
 
+def test_a_second_instrument_with_other_prices_warns_that_the_first_ones_stay(demo, telemetry):
+    telemetry.instrument(metrics=[], pricing=NEGOTIATED)
+    with pytest.warns(RuntimeWarning, match="already called with other options"):
+        micrometrics.instrument(exporter="none", metrics=[], pricing={"gpt-4o-mini": {"input": 9.0, "output": 9.0}})
+    assert _single_call_cost(demo, telemetry) == usd("0.00025")
+
+
 @pytest.mark.parametrize(
     "pricing, error, needles",
     [
