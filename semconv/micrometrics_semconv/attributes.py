@@ -31,6 +31,17 @@ GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_to
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
 
+# --- GenAI cost: the open proposal, not yet in the conventions ------------------------
+# open-telemetry/semantic-conventions-genai#443 "Add per-operation cost conventions (gen_ai.usage.cost.*)":
+# https://github.com/open-telemetry/semantic-conventions-genai/pull/443 (inference spans only; declared
+# here until it lands, then taken from the vendored definitions).
+#: double: what the call cost, in ``gen_ai.usage.cost.currency``.
+GEN_AI_USAGE_COST_AMOUNT = "gen_ai.usage.cost.amount"
+#: ISO 4217 code; conditionally required with the amount (values.COST_CURRENCY_USD).
+GEN_AI_USAGE_COST_CURRENCY = "gen_ai.usage.cost.currency"
+#: ``provider`` (the response carried the amount) or ``local`` (computed from usage and a price table).
+GEN_AI_USAGE_COST_SOURCE = "gen_ai.usage.cost.source"
+
 GEN_AI_EMBEDDINGS_DIMENSION_COUNT = "gen_ai.embeddings.dimension.count"
 
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
@@ -68,6 +79,8 @@ MICROMETRICS_ATTEMPT = "micrometrics.attempt"
 MICROMETRICS_GUARD_FAILED = "micrometrics.guard.failed"
 #: On a guard retry that failed itself (429, timeout): what the application got instead (values.GUARD_FALLBACK_*).
 MICROMETRICS_GUARD_FALLBACK = "micrometrics.guard.fallback"
+#: On the last attempt of a call a guard retried: USD its retries cost (attempts 2..n, pricing.py).
+MICROMETRICS_GUARD_COST = "micrometrics.guard.cost"
 #: On the span link from a guard retry to the attempt it replaces: that attempt's number.
 MICROMETRICS_RETRY_OF = "micrometrics.retry_of"
 MICROMETRICS_METRIC_NAME = "micrometrics.metric.name"
@@ -87,6 +100,8 @@ RESULT_LABEL = "label"
 RESULT_SCORE = "score"
 RESULT_PASSED = "passed"
 RESULT_EXPLANATION = "explanation"
+#: ``micrometrics.<metric>.cost``: USD of the instrumented LLM calls the metric made to evaluate (an LLM judge).
+RESULT_COST = "cost"
 
 #: The only attribute keys allowed on metric points (low cardinality by construction).
 METRIC_DIMENSIONS = frozenset(

@@ -10,6 +10,8 @@ MICROMETRICS_EVALUATION_DURATION = "micrometrics.evaluation.duration"
 MICROMETRICS_EVALUATIONS_DROPPED = "micrometrics.evaluations.dropped"
 MICROMETRICS_GUARD_RETRIES = "micrometrics.guard.retries"
 MICROMETRICS_FAILURE_COST = "micrometrics.failure.cost"
+#: USD spent on LLM calls (counter), by provider, model and operation, and the metric that caused them.
+MICROMETRICS_COST = "micrometrics.cost"
 MICROMETRICS_INTERNAL_ERRORS = "micrometrics.internal.errors"
 
 # Bucket advice from the GenAI conventions.

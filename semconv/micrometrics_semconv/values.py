@@ -20,6 +20,11 @@ PROVIDER_PERPLEXITY = "perplexity"
 PROVIDER_X_AI = "x_ai"
 PROVIDER_AZURE_AI_INFERENCE = "azure.ai.inference"
 
+#: ``gen_ai.usage.cost.currency``: our price table's currency.
+COST_CURRENCY_USD = "USD"
+#: ``gen_ai.usage.cost.source`` (proposal #443): computed here from usage and the price table.
+COST_SOURCE_LOCAL = "local"
+
 TOKEN_TYPE_INPUT = "input"
 TOKEN_TYPE_OUTPUT = "output"
 

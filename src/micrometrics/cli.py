@@ -151,6 +151,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     base_metrics, metrics = choose_metrics(args.metrics, args.metric)
     if not metrics:
         raise UsageError("no metric to run: MICROMETRICS_CONFIG turned every chosen metric off")
+    try:
+        from micrometrics import pricing
+
+        prices = pricing.resolve()  # the shipped prices under MICROMETRICS_CONFIG's, as online
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from exc
 
     source: dict[str, Any]
     try:
@@ -188,7 +194,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     with Progress(len(rows), "evaluate", enabled=progress_enabled) as bar:
         evaluated = evaluate_rows(rows, metrics, advance=bar.advance)
-    report = report_mod.build(evaluated, metrics, source)
+    report = report_mod.build(evaluated, metrics, source, prices)
 
     if args.json:
         _write(args.json, report_mod.dumps(report))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from decimal import Decimal
 from typing import Any, Sequence
 
 from opentelemetry import trace
@@ -47,15 +48,16 @@ class EvaluationTally:
         self._counts: dict[frozenset, int] = {}
         self._lock = threading.Lock()
 
-    def add(self, attributes: dict[str, Any]) -> None:
+    def add(self, attributes: dict[str, Any], amount: int | Decimal = 1) -> None:
         key = frozenset(attributes.items())
         with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
+            self._counts[key] = self._counts.get(key, 0) + amount
 
     def observe(self, options: CallbackOptions) -> list[Observation]:
         with self._lock:
             counted = list(self._counts.items())
-        return [Observation(n, dict(key)) for key, n in counted]
+        # Sums of USD are kept exact (Decimal) and read as floats.
+        return [Observation(n if type(n) is int else float(n), dict(key)) for key, n in counted]
 
 
 #: Observable counter -> its tally. A meter hands out an instrument once per name: a later
@@ -65,14 +67,34 @@ _tallies: "weakref.WeakKeyDictionary[Any, EvaluationTally]" = weakref.WeakKeyDic
 
 
 def evaluation_tally(meter: Any) -> EvaluationTally:
+    return _observed_tally(meter, M.MICROMETRICS_EVALUATIONS, "{evaluation}", "Micro-metric evaluations by label.")
+
+
+def cost_tally(meter: Any) -> EvaluationTally:
+    """``micrometrics.cost``: once per priced call on the monitor thread, a tally like the evaluations'.
+    UCUM has no currency unit: ``{USD}`` is an annotation, as the conventions write ``{token}``."""
+    return _observed_tally(meter, M.MICROMETRICS_COST, "{USD}", "USD spent on LLM calls, from the price table (docs/cost.md).")
+
+
+def _observed_tally(meter: Any, name: str, unit: str, description: str) -> EvaluationTally:
     tally = EvaluationTally()
-    counter = meter.create_observable_counter(
-        M.MICROMETRICS_EVALUATIONS, callbacks=[tally.observe], unit="{evaluation}", description="Micro-metric evaluations by label."
-    )
+    counter = meter.create_observable_counter(name, callbacks=[tally.observe], unit=unit, description=description)
     try:
         return _tallies.setdefault(counter, tally)
     except TypeError:  # an API implementation whose instruments cannot be weakly referenced
         return tally
+
+
+#: ``micrometrics.cost`` is by provider, model and operation (and the metric that caused the call): spend, not traffic.
+_COST_DIMENSIONS = (A.GEN_AI_OPERATION_NAME, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_REQUEST_MODEL, A.GEN_AI_RESPONSE_MODEL)
+
+
+def cost_dimensions(call: Call) -> dict[str, Any]:
+    dims = dimensions(call)
+    out = {k: dims[k] for k in _COST_DIMENSIONS if k in dims}
+    if call.charged_to:
+        out[A.MICROMETRICS_METRIC_NAME] = call.charged_to
+    return out
 
 
 class Emitter:
@@ -106,6 +128,7 @@ class Emitter:
             explicit_bucket_boundaries_advisory=list(M.DURATION_BUCKETS),
         )
         self.evaluations = evaluation_tally(meter)
+        self.costs = cost_tally(meter)
         self.scores = meter.create_histogram(
             M.MICROMETRICS_SCORE_HISTOGRAM, unit="1", description="Micro-metric scores.",
             explicit_bucket_boundaries_advisory=list(M.SCORE_BUCKETS),
@@ -139,6 +162,28 @@ class Emitter:
             self.tokens.record(record.output_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_OUTPUT}, context=ctx)
         if self.capture_events and self.logger is not None and isinstance(record, InferenceRecord):
             self._details_event(call)
+
+    def charge(self, call: Call) -> None:
+        """What the call cost: ``gen_ai.usage.cost.*`` on its span and a ``micrometrics.cost`` point, charged to the
+        metric that caused it (a guard's retry, an LLM judge's call); on a guarded call's last attempt, its retries' total.
+
+        Called after the results: under a tight attribute limit they outrank the span's cost attributes (the point is
+        recorded whatever fits)."""
+        cost, guard_cost = call.cost, call.guard_cost
+        if cost is None and guard_cost is None:
+            return
+        span = call.span
+        if span.is_recording():
+            attrs: dict[str, Any] = {}
+            if cost is not None:
+                attrs[A.GEN_AI_USAGE_COST_AMOUNT] = float(cost)
+                attrs[A.GEN_AI_USAGE_COST_CURRENCY] = V.COST_CURRENCY_USD
+                attrs[A.GEN_AI_USAGE_COST_SOURCE] = V.COST_SOURCE_LOCAL
+            if guard_cost is not None:
+                attrs[A.MICROMETRICS_GUARD_COST] = float(guard_cost)
+            self.budget.add(span, attrs)
+        if cost is not None:
+            self.costs.add(cost_dimensions(call), cost)
 
     def failed(self, call: Call) -> None:
         """The call raised: its duration point (the span carries the error)."""
@@ -179,6 +224,8 @@ class Emitter:
                     attrs[prefix + A.RESULT_SCORE] = result.score
                 if result.passed is not None:
                     attrs[prefix + A.RESULT_PASSED] = result.passed
+                if result.cost is not None:
+                    attrs[prefix + A.RESULT_COST] = result.cost
                 if result.details:
                     for k, v in result.details.items():
                         if not isinstance(k, str) or not k or k in RESERVED_DETAIL_KEYS:

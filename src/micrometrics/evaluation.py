@@ -6,11 +6,12 @@ worker on its own, the evaluator process in its child, the offline runner on dat
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from typing import Iterable, Sequence
 
-from micrometrics import internal_errors
+from micrometrics import cost_attribution, internal_errors
 from micrometrics.metric import CallView, MicroMetric, Result, on_monitor_thread
 
 
@@ -60,14 +61,19 @@ def evaluate_catching(metric: MicroMetric, view: CallView) -> tuple[Result | Non
     """:func:`evaluate` without the reporting: (result, seconds, the exception the metric raised)."""
     t0 = time.perf_counter()
     exc: BaseException | None = None
-    try:
-        if not metric.applies(view):
-            return None, 0.0, None
-        result = metric.evaluate(view)
-        if not isinstance(result, Result):
-            result = Result("error", explanation=f"{type(metric).__name__}.evaluate returned {type(result).__name__}, not micrometrics.Result")
-    except BaseException as caught:  # noqa: BLE001 - CancelledError from a metric must not kill the monitor thread
-        exc = caught
-        # The message may quote the call's content (a parse error of the answer): kept apart, exported only with capture on.
-        result = Result("error", explanation=f"{type(metric).__name__}.evaluate raised {type(caught).__name__}", error_message=str(caught)[:500])
+    # The instrumented LLM calls the metric makes (an LLM judge) are charged to it.
+    with cost_attribution.charged_to(metric.name) as tab:
+        try:
+            if not metric.applies(view):
+                return None, 0.0, None
+            result = metric.evaluate(view)
+            if not isinstance(result, Result):
+                result = Result("error", explanation=f"{type(metric).__name__}.evaluate returned {type(result).__name__}, not micrometrics.Result")
+        except BaseException as caught:  # noqa: BLE001 - CancelledError from a metric must not kill the monitor thread
+            exc = caught
+            # The message may quote the call's content (a parse error of the answer): kept apart, exported only with capture on.
+            result = Result("error", explanation=f"{type(metric).__name__}.evaluate raised {type(caught).__name__}", error_message=str(caught)[:500])
+    if tab.total is not None:
+        # Spent even when the metric failed afterwards: the result says what the evaluation cost.
+        result = dataclasses.replace(result, cost=float(tab.total) + (result.cost or 0.0))
     return result, time.perf_counter() - t0, exc

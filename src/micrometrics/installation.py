@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import datetime as _dt
 import logging
+import os
 import threading
 import time
 import warnings
@@ -149,6 +150,7 @@ def instrument(
     max_queue: int = 10_000,
     evaluation_deadline_s: float = 2.0,
     evaluator: str | None = None,
+    pricing: Mapping[str, Mapping[str, Any]] | str | os.PathLike[str] | None = None,
     datadog_agentless: bool | None = None,
     jaeger_metrics: str = "none",
     tracer_provider: Any = None,
@@ -187,6 +189,7 @@ def instrument(
             max_queue=settings.max_queue,
             deadline_s=settings.evaluation_deadline_s,
             evaluator=settings.evaluator,
+            pricing=settings.pricing,
         )
         runtimes.set_current(runtime)
         _handle = Instrumentation(settings, runtime, provs, _instrument_libraries(settings.instrumentations))
@@ -298,6 +301,7 @@ def runtime_for_auto_instrumentation(**kwargs: Any) -> runtimes.Runtime:
             max_queue=options["max_queue"],
             deadline_s=options["evaluation_deadline_s"],
             evaluator=options["evaluator"],
+            pricing=options["pricing"],
         )
         runtimes.set_current(runtime)
         atexit.register(runtime.shutdown, 3.0)  # evaluations get 3 s; every span still ends (skipped, counted)

@@ -38,7 +38,7 @@ INFERENCE_OPERATIONS = (V.OPERATION_CHAT, V.OPERATION_TEXT_COMPLETION, V.OPERATI
 #: ``micrometrics.<name>.`` attribute prefix and the ``micrometrics.metric.name`` dimension.
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 #: Result fields written under ``micrometrics.<name>.``: a ``details`` key may not take their place.
-RESERVED_DETAIL_KEYS = frozenset({A.RESULT_LABEL, A.RESULT_SCORE, A.RESULT_PASSED, A.RESULT_EXPLANATION})
+RESERVED_DETAIL_KEYS = frozenset({A.RESULT_LABEL, A.RESULT_SCORE, A.RESULT_PASSED, A.RESULT_EXPLANATION, A.RESULT_COST})
 
 
 def _emitted_prefixes() -> frozenset[str]:
@@ -158,6 +158,9 @@ class Result:
     details: Mapping[str, Any] | None = None
     #: Label ``error``: the exception's text, which may quote content; exported only with capture on, through ``redact``.
     error_message: str | None = field(default=None, repr=False, compare=False)
+    #: USD the evaluation spent (``micrometrics.<name>.cost``): micrometrics adds the cost of the instrumented
+    #: LLM calls the metric made (an LLM judge); a metric that pays otherwise may set its own.
+    cost: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not self.label:
@@ -173,6 +176,10 @@ class Result:
             object.__setattr__(self, "score", float(self.score))
         if self.details is not None:
             check_details(self.details)
+        if self.cost is not None:
+            if isinstance(self.cost, bool) or not isinstance(self.cost, (int, float)) or not 0 <= self.cost < math.inf:
+                raise TypeError(f"Result.cost must be a finite number of USD >= 0, got {self.cost!r}")
+            object.__setattr__(self, "cost", float(self.cost))
 
     @property
     def failed(self) -> bool:

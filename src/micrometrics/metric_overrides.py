@@ -15,7 +15,8 @@ TOML (always) or YAML (when PyYAML is installed)::
 
 Each table is keyed by metric name. ``enabled = false`` removes a configured metric,
 ``enabled = true`` adds a built-in one that the code did not configure. Every error
-names the file, the line and the bad key.
+names the file, the line and the bad key. The same file's ``[pricing."model"]`` tables
+are prices (pricing.py reads them).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from typing import Any, Mapping, Sequence
 from micrometrics.metric import MODES, MicroMetric
 
 ENV_VAR = "MICROMETRICS_CONFIG"
+#: The file's tables: metric settings (here) and model prices (pricing.py).
+SECTIONS = ("metrics", "pricing")
 #: The settings a file may change, by key.
 KEYS = ("enabled", "mode", "sample_rate", "owner", "review_by", "cost_per_failure", "currency")
 
@@ -159,6 +162,12 @@ def _yaml_load(text: str, path: str) -> tuple[Any, dict[tuple[str, ...], int]]:
 
 def load(path: str | os.PathLike[str]) -> MetricsConfig:
     """Read and check one file; raises MetricsConfigError naming the line and key of any mistake."""
+    data, lines = read(path)
+    return parse(data, str(path), lines)
+
+
+def read(path: str | os.PathLike[str]) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """A TOML or YAML file's data and the line of each key (pricing.py reads its ``pricing`` table through it)."""
     p = str(path)
     try:
         text = Path(p).read_text(encoding="utf-8")
@@ -178,7 +187,12 @@ def load(path: str | os.PathLike[str]) -> MetricsConfig:
         lines = _toml_lines(text)
     else:
         raise MetricsConfigError(f"unknown file type {suffix or '(none)'!r}: name it .toml, .yaml or .yml", p)
-    return parse(data, p, lines)
+    return data, lines
+
+
+def line_of(lines: Mapping[tuple[str, ...], int], path: tuple[str, ...]) -> int | None:
+    """The line of a key, or of the nearest table holding it."""
+    return _line(lines, path)
 
 
 def _line(lines: Mapping[tuple[str, ...], int], path: tuple[str, ...]) -> int | None:
@@ -201,8 +215,8 @@ def parse(data: Any, path: str = "<config>", lines: Mapping[tuple[str, ...], int
     if not isinstance(data, dict):
         raise MetricsConfigError("the file must hold a table/mapping with a 'metrics' key", path, 1)
     for key in data:
-        if key != "metrics":
-            raise fail((str(key),), "unknown key; the file holds one table, 'metrics', keyed by metric name")
+        if key not in SECTIONS:
+            raise fail((str(key),), "unknown key; the file holds 'metrics' (keyed by metric name) and 'pricing' (keyed by model)")
     section = data.get("metrics") or {}
     if not isinstance(section, dict):
         raise fail(("metrics",), "must be a table keyed by metric name, e.g. [metrics.language_match]")

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from micrometrics import evaluator_process, internal_errors
 from micrometrics.evaluation import evaluate
-from micrometrics.metric import CallView, MicroMetric, Result, mark_monitor_thread, restart_slice, set_monitor_backlog, yield_point
+from micrometrics.metric import (
+    CallView, MicroMetric, Result, mark_monitor_thread, on_monitor_thread, restart_slice, set_monitor_backlog, yield_point,
+)
 
 if TYPE_CHECKING:
     from micrometrics.records import Call
@@ -158,6 +160,8 @@ class MonitorWorker:
         # itertools.count's next() is atomic under the GIL: a lock-free bound.
         self._submitted = itertools.count(1)
         self._last_submitted = 0
+        # The last call submitted by a monitor itself (an LLM judge's call): flush waits for it too.
+        self._last_nested = 0
         self._processed = 0
         self._skipped = 0  # queued calls ended unevaluated at shutdown (only the shutting-down thread counts)
         self._dropped = 0
@@ -201,7 +205,9 @@ class MonitorWorker:
             return False  # what built this worker is gone
         if self._thread is None:
             self._start()
-        self._last_submitted = next(self._submitted)
+        self._last_submitted = number = next(self._submitted)
+        if on_monitor_thread():
+            self._last_nested = number
         self._queue.put(_Job(call, metrics, on_done, self._on_skipped()))
         return True
 
@@ -432,13 +438,14 @@ class MonitorWorker:
                     t.start()
 
     def flush(self, timeout_s: float = 5.0) -> bool:
-        """Wait until every call submitted so far is evaluated and emitted."""
+        """Wait until every call submitted so far is evaluated and emitted, with the calls their monitors made."""
         target = self._last_submitted
         deadline = time.monotonic() + timeout_s
         while self._processed + self._skipped < target:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.002)
+            target = max(target, self._last_nested)  # made while evaluating the calls waited for: part of them
         return True
 
     def close(self) -> None:

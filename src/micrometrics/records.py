@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Mapping
 
 
@@ -102,6 +103,14 @@ class Call:
     retrieved_documents: tuple[Document, ...] = ()
     #: The metric dimensions, computed once the call ended (attributes.dimensions).
     dimensions: dict[str, Any] | None = None
+    #: USD this attempt cost (pricing.py); None when not known exactly (unknown model, failed, cut short).
+    cost: Decimal | None = None
+    #: The metric that caused this call: the guard that retried it, or the metric whose evaluation made it (an LLM judge).
+    charged_to: str | None = None
+    #: A guard retry: the attempt it replaces (released once the last attempt has summed the retries' cost).
+    replaces: "Call | None" = field(default=None, repr=False)
+    #: The last attempt of a call a guard retried: USD of its retries (attempts 2..n), the priced ones.
+    guard_cost: Decimal | None = None
 
 
 def raw_parsed(response: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from micrometrics import callcontext, internal_errors, trace_memory
+from micrometrics import callcontext, cost_attribution, internal_errors, pricing as pricing_mod, trace_memory
 from micrometrics.callcontext import current as current_context
 from micrometrics.attribute_budget import Budget
 from micrometrics.attributes import ContentPolicy, capture_targets
@@ -45,6 +45,7 @@ class Runtime:
         max_queue: int = 10_000,
         deadline_s: float = 2.0,
         evaluator: str = "thread",
+        pricing: pricing_mod.PriceTable | None = None,
     ) -> None:
         tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
         budget = Budget(tracer)
@@ -54,6 +55,7 @@ class Runtime:
         capture_spans, capture_events = capture_targets(capture_content)
         content_policy = content_policy or ContentPolicy()
         self.suite = MetricSuite(metrics)
+        self.pricing = pricing if pricing is not None else pricing_mod.packaged()
         self.trace_documents = trace_memory.TraceDocuments()
         # Retrieved documents are remembered only for a metric that reads them (ContextUtilization).
         self.keeps_documents = any(getattr(m, "reads_retrieved_documents", True) for m in self.suite.metrics)
@@ -72,6 +74,8 @@ class Runtime:
         an instrumented call nested in this one does (``nesting.scope_for``), in the span's context.
         """
         call.context = current_context()
+        if replaces is not None:
+            call.replaces, call.charged_to = replaces, guard  # a guard retry: its cost is the guard's
         span = self.spans.start(call, replaces, guard)
         if isinstance(call.record, InferenceRecord) and self.keeps_documents:
             call.retrieved_documents = trace_memory.recall(self.trace_documents, call)
@@ -87,6 +91,8 @@ class Runtime:
         ended(call)
         self.spans.fail(call, exc)
         self.emitter.failed(call)
+        self.settle_retries(call)  # a failed retry ends its call's retries
+        self.emitter.charge(call)
         self.spans.end(call)
 
     def finish(self, call: Call, *, guards: str = "act", monitors: bool = True) -> GuardVerdict:
@@ -100,6 +106,7 @@ class Runtime:
         happens here.
         """
         ended(call)
+        self.price(call)
         if isinstance(call.record, RetrievalRecord) and self.keeps_documents:
             trace_memory.remember(self.trace_documents, call)  # the trace's next call reads it: now, not later
 
@@ -115,10 +122,13 @@ class Runtime:
                     # A guard passed on the user's Ctrl-C or exit: it goes to the caller, and the span still ends.
                     try:
                         self.emitter.write(call)
+                        self.emitter.charge(call)
                         self.spans.end(call)
                     except Exception as exc:
                         internal_errors.report("finish", exc)
                     raise
+        if monitors and verdict.action != "retry":
+            self.settle_retries(call)  # the attempt the application gets (a dropped stream attempt runs no monitors)
         configured = self.suite.monitors(call.record.operation) if monitors else ()
         chosen = sampled(configured) if configured else []
         if self.worker.submit(call, chosen):
@@ -126,8 +136,35 @@ class Runtime:
         if chosen:
             self.emitter.dropped_call(call, V.DROP_REASON_SHUTDOWN if self.worker.closed else V.DROP_REASON_QUEUE_FULL)
         self.emitter.write(call)
+        self.emitter.charge(call)
         self.spans.end(call)
         return verdict
+
+    def price(self, call: Call) -> None:
+        """The call's cost (now, on the caller's thread: an LLM judge's tab is open only while its metric evaluates)."""
+        try:
+            call.cost = self.pricing.cost(call.record)
+            tab = cost_attribution.current()
+            if tab is not None:
+                if call.charged_to is None:
+                    call.charged_to = tab.metric
+                if call.cost is not None:
+                    tab.add(call.cost)
+        except Exception as exc:
+            internal_errors.report("finish", exc)
+
+    @staticmethod
+    def settle_retries(call: Call) -> None:
+        """On the last attempt of a guarded call: the total of its retries' known costs. The chain is released,
+        so that an attempt still open behind it (a held stream the application falls back to) adds no second total."""
+        retry = call
+        total = None
+        while retry.replaces is not None:
+            if retry.cost is not None:
+                total = pricing_mod.add(total, retry.cost)
+            retry.replaces, retry = None, retry.replaces
+        if total is not None:
+            call.guard_cost = total
 
     def finish_stream(self, call: Call, *, report_guards: bool = True, monitors: bool = True, prefix_judged: bool = True) -> None:
         guards = ("report" if prefix_judged else "report_all") if report_guards else "skip"
@@ -162,6 +199,10 @@ class Runtime:
         except Exception as exc:
             internal_errors.report("emission", exc)
         finally:
+            try:
+                emitter.charge(call)
+            except Exception as exc:
+                internal_errors.report("emission", exc)
             self.spans.end(call)
 
     def complete_skipped(self, call: Call, results: list[tuple[MicroMetric, Result, float]], skipped: Sequence[MicroMetric]) -> None:

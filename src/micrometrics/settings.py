@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics import metric_overrides, registry
+from micrometrics import metric_overrides, pricing, registry
 from micrometrics.attributes import CAPTURE_MODES, NO_CONTENT, SPAN_AND_EVENT
 from micrometrics.monitor_worker import EVALUATORS
 from micrometrics.metric import MicroMetric
@@ -251,6 +251,11 @@ def _redact(value: Any) -> Callable[[str], str] | None:
     return value
 
 
+def _pricing(value: Any) -> pricing.PriceTable:
+    # Operations' prices (MICROMETRICS_CONFIG) win over code, as their metric settings do.
+    return pricing.resolve(value)
+
+
 def _positive_int(option: str, optional: bool = False) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         if optional and value is None:
@@ -355,6 +360,13 @@ OPTIONS: tuple[Option, ...] = (
         zero_code=True,
         doc='where monitors run: `"thread"`, micrometrics\' monitor thread, or `"process"`, process-safe monitors (every '
         "built-in) in a child process, off the application's interpreter lock (see [Where monitors run](#where-monitors-run))",
+    ),
+    Option(
+        "pricing", pricing.PriceTable, None, _pricing, compare=lambda table: table.fingerprint(), zero_code=True,
+        fallback_doc="the table that ships with micrometrics",
+        doc='your prices in USD per million tokens, by model, e.g. `{"gpt-4o": {"input": 2.5, "cached_input": 1.25, '
+        '"output": 10.0}}`, or the path of a JSON, TOML or YAML file holding them: each replaces the shipped row of its '
+        'model; `MICROMETRICS_CONFIG`\'s `[pricing."model"]` tables win over both (see [docs/cost.md](docs/cost.md))',
     ),
     Option(
         "datadog_agentless", bool, None, bool, env=("MICROMETRICS_DATADOG_AGENTLESS",), parse_env=_flag, fallback=False,

@@ -127,7 +127,7 @@ def test_a_config_file_turns_metrics_off_and_on_and_sets_their_settings(tmp_path
         ('[metrics.language_match]\ncost_per_failure = -1\n', 2, "cost_per_failure: -1 must be a number >= 0"),
         ('# header\n\n[metrics.langauge_match]\nenabled = false\n', 3, "metrics.langauge_match: no configured metric has this name"),
         ('[metrics.my_metric]\nenabled = true\n', 2, "'my_metric' is not a built-in metric"),
-        ('[metric.language_match]\nmode = "guard"\n', 1, "metric: unknown key; the file holds one table, 'metrics'"),
+        ('[metric.language_match]\nmode = "guard"\n', 1, "metric: unknown key; the file holds 'metrics' (keyed by metric name) and 'pricing' (keyed by model)"),
         ('[metrics.language_match]\nmode = \n', 2, "not valid TOML"),
         ('metrics.language_match.enabled = "no"\n', 1, "metrics.language_match.enabled: 'no' must be true or false"),
     ],

@@ -27,9 +27,14 @@ from micrometrics_semconv import values as V
 ROW_KEYS = frozenset(
     {
         "id", "messages", "system", "response", "expected_language", "model", "provider", "tags",
-        "retrieved", "relevant_ids", "relevance_grades", "query", "data_source", "context", "output_type", "notes",
+        "retrieved", "relevant_ids", "relevance_grades", "query", "data_source", "context", "output_type", "notes", "usage",
     }
 )
+#: A row's ``usage`` (the conventions' counts: input includes cached, output includes reasoning) -> record fields.
+USAGE_KEYS = {
+    "input_tokens": "input_tokens", "output_tokens": "output_tokens", "cache_read_input_tokens": "cache_read_tokens",
+    "cache_creation_input_tokens": "cache_creation_tokens", "reasoning_output_tokens": "reasoning_tokens",
+}
 ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
@@ -67,9 +72,11 @@ class Row:
     output_messages: list[dict[str, Any]] | None = None
     #: Rows read from traces: further InferenceRecord fields (usage, finish reasons, response model).
     record_fields: dict[str, Any] = field(default_factory=dict)
+    #: Rows read from traces: the USD the span recorded (``gen_ai.usage.cost.amount``), priced when the call was made.
+    recorded_cost: float | None = None
 
     def with_response(self, response: str | None, model: str | None, error: str | None = None, **record_fields: Any) -> "Row":
-        return replace(self, response=response, model=model, error=error, output_messages=None, record_fields=record_fields)
+        return replace(self, response=response, model=model, error=error, output_messages=None, record_fields=record_fields, recorded_cost=None)
 
     @property
     def user_turns(self) -> int:
@@ -161,6 +168,10 @@ def parse_row(data: Any, where: str, index: int) -> Row:
     context = data.get("context") or {}
     if not isinstance(context, Mapping):
         raise DatasetError(f"{where}: 'context' must be an object")
+    usage = data.get("usage")
+    if usage is not None and (not isinstance(usage, Mapping) or not all(k in USAGE_KEYS for k in usage)
+                              or not all(type(v) is int and v >= 0 for v in usage.values())):
+        raise DatasetError(f"{where}: 'usage' must map {', '.join(USAGE_KEYS)} to token counts (whole numbers >= 0)")
     return Row(
         id=str(data.get("id") if data.get("id") is not None else f"row-{index + 1}"),
         messages=messages,
@@ -177,6 +188,7 @@ def parse_row(data: Any, where: str, index: int) -> Row:
         context=dict(context),
         output_type=data.get("output_type"),
         source=where,
+        record_fields={USAGE_KEYS[k]: v for k, v in (usage or {}).items()},
     )
 
 

@@ -6,7 +6,7 @@ from html import escape
 from typing import Any, Mapping, Sequence
 
 from micrometrics.offline.report import label_order
-from micrometrics.offline.terminal import percent
+from micrometrics.offline.terminal import describe_cost, percent
 
 _PASS, _FAIL, _OTHER = "#2f9e44", "#e03131", "#adb5bd"
 
@@ -154,6 +154,9 @@ def render(report: Mapping[str, Any], title: str = "micrometrics evaluation", ma
         subtitle += f" · replayed on <b>{escape(str(replay.get('model')))}</b>"
         if replay.get("system_prompt"):
             subtitle += f" with system prompt <b>{escape(str(replay['system_prompt']))}</b>"
+    cost_line = describe_cost(report.get("cost"))
+    if cost_line:
+        subtitle += f" · {escape(cost_line)}"
     subtitle += f" · {escape(report.get('created_at', ''))} · micrometrics {escape(report.get('micrometrics_version', ''))}"
 
     parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><meta name=viewport content='width=device-width, initial-scale=1'>"

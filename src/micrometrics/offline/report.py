@@ -12,9 +12,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from micrometrics import pricing as pricing_mod
 from micrometrics.metric import MicroMetric, Result
+from micrometrics.offline.dataset import Row, calls
 from micrometrics.offline.runner import Evaluated
-from micrometrics.records import message_text
+from micrometrics.records import InferenceRecord, message_text
+from micrometrics_semconv import values as V
 
 SCHEMA = "micrometrics.eval/1"
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
@@ -49,7 +52,45 @@ def _result(r: Result) -> dict[str, Any]:
         out["explanation"] = f"{r.explanation}: {r.error_message}" if r.error_message else r.explanation
     if r.details:
         out["details"] = {k: v if isinstance(v, (str, bool, int, float)) or v is None else str(v) for k, v in r.details.items()}
+    if r.cost is not None:
+        out["cost"] = r.cost
     return out
+
+
+_UNKNOWN_PROVIDER = "unknown"
+
+
+def row_cost(row: Row, prices: pricing_mod.PriceTable) -> tuple[bool, float | None]:
+    """(whether the row stands for an LLM call, what it cost in USD): the cost its span recorded, else its usage
+    priced now; None without usage or a price."""
+    if row.error is not None:
+        return True, None
+    for call in calls(row):
+        record = call.record
+        if not isinstance(record, InferenceRecord):
+            continue
+        if row.recorded_cost is not None:
+            return True, row.recorded_cost
+        if record.provider == _UNKNOWN_PROVIDER:
+            record.provider = prices.provider_of(record.response_model, record.model) or _UNKNOWN_PROVIDER
+        cost = prices.cost(record)
+        return True, float(cost) if cost is not None else None
+    return False, None
+
+
+def run_cost(rows: Sequence[Mapping[str, Any]], prices: pricing_mod.PriceTable) -> dict[str, Any]:
+    """What the run's LLM calls cost, and what the metrics spent judging them (their LLM judges' calls)."""
+    calls_cost = [r["cost"] for r in rows if "cost" in r]
+    priced = [c for c in calls_cost if c is not None]
+    judged = [res["cost"] for r in rows for res in r["results"].values() if res.get("cost") is not None]
+    return {
+        "currency": V.COST_CURRENCY_USD,
+        "total": round(math.fsum(priced), 10) if priced else None,
+        "calls": len(calls_cost),
+        "priced_calls": len(priced),
+        "evaluation": round(math.fsum(judged), 10) if judged else None,
+        "prices_date": prices.date,
+    }
 
 
 def _rate(passed: int, failed: int) -> float | None:
@@ -123,13 +164,18 @@ def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def build(evaluated: Sequence[Evaluated], metrics: Sequence[MicroMetric], source: Mapping[str, Any]) -> dict[str, Any]:
+def build(
+    evaluated: Sequence[Evaluated], metrics: Sequence[MicroMetric], source: Mapping[str, Any], prices: pricing_mod.PriceTable | None = None
+) -> dict[str, Any]:
+    """``prices``: what the rows' calls are priced with (default: the shipped table under ``MICROMETRICS_CONFIG``)."""
     from micrometrics import __version__
 
+    prices = prices if prices is not None else pricing_mod.resolve()
     rows = []
     for e in evaluated:
         r = e.row
         last_user = next((message_text(m) for m in reversed(r.messages) if m.get("role") == "user"), None)
+        is_call, cost = row_cost(r, prices)
         rows.append(
             {
                 "id": r.id,
@@ -146,6 +192,8 @@ def build(evaluated: Sequence[Evaluated], metrics: Sequence[MicroMetric], source
                 "results": {name: _result(res) for name, res in e.results.items()},
             }
         )
+        if is_call:
+            rows[-1]["cost"] = cost
     infos = [metric_info(m) for m in metrics]
     return {
         "schema": SCHEMA,
@@ -154,6 +202,7 @@ def build(evaluated: Sequence[Evaluated], metrics: Sequence[MicroMetric], source
         "source": dict(source),
         "metrics": infos,
         "summary": summarize(rows, infos),
+        "cost": run_cost(rows, prices),
         "rows": rows,
     }
 

@@ -12,14 +12,16 @@ import importlib.util
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from micrometrics import evaluation
 from micrometrics.metric import CallView, MicroMetric, Result
 from micrometrics.offline.dataset import Row, calls
+from micrometrics.reading import provider_for_host
 from micrometrics.records import message_text
+from micrometrics_semconv import values as V
 
 
 @dataclass
@@ -104,7 +106,11 @@ def replay_row(client: Any, row: Row, model: str, system_prompt: str | None, **p
         if usage is not None:
             fields["input_tokens"] = getattr(usage, "prompt_tokens", None)
             fields["output_tokens"] = getattr(usage, "completion_tokens", None)
-        return row.with_response(text, model, **fields)
+            fields["cache_read_tokens"] = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
+            fields["reasoning_tokens"] = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None)
+        # The provider as the instrumentation names it (an OpenAI-compatible host has its own prices).
+        provider = provider_for_host(getattr(getattr(client, "base_url", None), "host", None), V.PROVIDER_OPENAI)
+        return replace(row.with_response(text, model, **fields), provider=provider)
     except Exception as exc:  # one failed row must not lose the run
         return row.with_response(None, model, error=f"{type(exc).__name__}: {exc}"[:300])
 

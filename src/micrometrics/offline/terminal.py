@@ -47,6 +47,24 @@ def _describe_source(source: Mapping[str, Any]) -> str:
     return text
 
 
+def usd(value: float) -> str:
+    return f"{value:,.6f} USD"
+
+
+def describe_cost(cost: Mapping[str, Any] | None) -> str | None:
+    """One line: what the run's LLM calls cost, how many of them had a price, and what the metrics' own calls cost."""
+    if not cost or not cost.get("calls"):
+        return None
+    if cost.get("total") is None:
+        text = f"cost of the run: unknown (none of its {cost['calls']} calls has usage and a known model's price)"
+    else:
+        text = f"cost of the run: {usd(cost['total'])} ({cost['priced_calls']} of {cost['calls']} calls priced"
+        text += f", prices of {cost['prices_date']})" if cost.get("prices_date") else ")"
+    if cost.get("evaluation") is not None:
+        text += f"; the metrics' LLM calls: {usd(cost['evaluation'])}"
+    return text
+
+
 def render_report(report: Mapping[str, Any], colour: bool = False, failures: int = 10) -> str:
     paint = Painter(colour)
     summary = report["summary"]
@@ -65,6 +83,9 @@ def render_report(report: Mapping[str, Any], colour: bool = False, failures: int
             rate = paint(rate, _GREEN if s["pass_rate"] >= 0.95 else _YELLOW if s["pass_rate"] >= 0.8 else _RED)
         body.append([name, m.get("mode", "-"), str(s["evaluated"]), str(s["passed"]), str(s["failed"]), str(other), rate, number(s["score"]["mean"]), cost_text])
     lines += table(headers, body, [False, False] + [True] * 7)
+    cost_line = describe_cost(report.get("cost"))
+    if cost_line:
+        lines += ["", cost_line]
 
     names = list(summary)
     for group, title in (("by_model", "by model"), ("by_tag", "by tag")):

@@ -225,10 +225,14 @@ def span_row(span: Mapping[str, Any], resource: Mapping[str, Any], where: str) -
             (A.GEN_AI_USAGE_INPUT_TOKENS, "input_tokens"),
             (A.GEN_AI_USAGE_OUTPUT_TOKENS, "output_tokens"),
             (A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, "cache_read_tokens"),
+            (A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, "cache_creation_tokens"),
             (A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, "reasoning_tokens"),
         ):
             if attrs.get(key) is not None:
                 fields[field_name] = int(attrs[key])
+        recorded = attrs.get(A.GEN_AI_USAGE_COST_AMOUNT)
+        if attrs.get(A.GEN_AI_USAGE_COST_CURRENCY) != V.COST_CURRENCY_USD or isinstance(recorded, bool) or not isinstance(recorded, (int, float)):
+            recorded = None  # another currency, or not a number: priced again here
         if attrs.get(A.MICROMETRICS_ATTEMPT):
             fields["attempt"] = int(attrs[A.MICROMETRICS_ATTEMPT])
         return Row(
@@ -237,6 +241,7 @@ def span_row(span: Mapping[str, Any], resource: Mapping[str, Any], where: str) -
             output_messages=list(output),
             response=message_text(output[0]) if output else "",
             record_fields=fields,
+            recorded_cost=float(recorded) if recorded is not None else None,
             context=context,
             **common,
         )
