@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import abc
 from typing import Any, Callable, Mapping
 
 from micrometrics import internal_errors
@@ -267,15 +268,24 @@ def _plain(value: Any) -> Any:
     anything else become their text, as ``json.dumps(default=str)`` would: one unencodable value
     would fail the export of its whole batch.
     """
-    if value is None or isinstance(value, bool):
+    kind = type(value)  # exact types first: this runs on every string of every captured call
+    if kind is str:
+        return exportable(value)
+    if kind is dict:
+        return {k if type(k) is str and k.isascii() else _plain_key(k): _plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(v) for v in value]
+    if value is None or kind is bool:
         return value
     if isinstance(value, str):
-        return exportable(value)
-    if isinstance(value, int):
-        return value if -_INT64 <= value < _INT64 else str(value)
+        return exportable(str(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value) if -_INT64 <= value < _INT64 else str(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Mapping):
+        return float(value) if math.isfinite(value) else str(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, abc.Mapping):
         return {_plain_key(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
