@@ -143,6 +143,8 @@ def main() -> None:
             service_name="rag-example",
             exporter="console",  # one line per span on stderr
             tracer_provider=provider,
+            # Retrieved ids and scores are opt-in content (as are the query and the answer): shown with capture on.
+            capture_content="SPAN_ONLY",
             metrics=[RetrievalPrecision(), ContextUtilization()],
         )
         collection = build_knowledge_base()

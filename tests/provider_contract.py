@@ -151,16 +151,37 @@ def assert_operation_metrics(points: Mapping[str, list[Any]], span: Any, *, toke
         assert M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK not in points
 
 
+#: The content attributes the details log record carries as structured values (the conventions' MUST on events).
+STRUCTURED_KEYS = (*CONTENT_KEYS, A.GEN_AI_TOOL_DEFINITIONS)
+
+
+def plain(value: Any) -> Any:
+    """A structured attribute value as JSON reads it (the SDK keeps sequences as tuples)."""
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
 def assert_details_log(logs: list[Any], span: Any, content: Content, *, capture: bool) -> None:
-    """With capture, one details log record on the call's span, with the answer; without (or for embeddings), none."""
+    """With capture, one details log record on the call's span, with the answer; without (or for embeddings), none.
+
+    Its content is structured (maps and lists, not JSON strings), the same content the span carries as JSON.
+    """
     details = [r for r in logs if r.event_name == E.GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS]
     if not capture:
         assert details == []
         return
     (detail,) = details
     assert detail.span_id == span.context.span_id
+    for key in STRUCTURED_KEYS:
+        if key in span.attributes:
+            value = detail.attributes[key]
+            assert isinstance(value, (list, tuple)) and not isinstance(value, str), (key, value)
+            assert plain(value) == json.loads(span.attributes[key]), key
     if content.output_text is not None:
-        assert json.loads(detail.attributes[A.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0]["content"] == content.output_text
+        assert detail.attributes[A.GEN_AI_OUTPUT_MESSAGES][0]["parts"][0]["content"] == content.output_text
 
 
 def assert_inference_call(
@@ -209,7 +230,7 @@ def assert_failed_call(telemetry: Telemetry, span_name: str, *, provider: str, e
 
 
 def retrieved_documents(span: Any) -> list[dict]:
-    """``gen_ai.retrieval.documents``: ids and scores, in the store's order."""
+    """``gen_ai.retrieval.documents`` (captured content): ids and scores (or our distances), in the store's order."""
     return json.loads(span.attributes[A.GEN_AI_RETRIEVAL_DOCUMENTS])
 
 
@@ -228,7 +249,8 @@ def assert_retrieval_call(
     first_document: dict | None = None,
     hidden: Sequence[str] = (),
 ) -> Any:
-    """One retrieval as a backend shows it: its span (ids and scores always, text only with capture) and duration point.
+    """One retrieval as a backend shows it: its span (ids, scores and text only with capture, opt-in content by
+    the conventions) and duration point. ``documents``: the ``gen_ai.retrieval.documents`` items capture shows.
 
     ``query_text``/``first_document``: what capture shows (None: a vector query has no text / not asserted);
     ``hidden``: texts that must appear in no attribute without capture.
@@ -244,7 +266,10 @@ def assert_retrieval_call(
     assert attrs[A.GEN_AI_REQUEST_TOP_K] == top_k
     assert attrs[A.MICROMETRICS_RETRIEVAL_SCORE_KIND] == score_kind
     assert (attrs.get(A.SERVER_ADDRESS), attrs.get(A.SERVER_PORT)) == (server or (None, None))
-    assert retrieved_documents(span) == documents
+    if capture:
+        assert retrieved_documents(span) == documents
+    else:
+        assert A.GEN_AI_RETRIEVAL_DOCUMENTS not in attrs
     if capture and query_text is not None:
         assert attrs[A.GEN_AI_RETRIEVAL_QUERY_TEXT] == query_text
     else:

@@ -93,7 +93,12 @@ MICROMETRICS_DROP_REASON = "micrometrics.drop.reason"
 MICROMETRICS_COST_CURRENCY = "micrometrics.cost.currency"
 MICROMETRICS_RETRIEVAL_SCORE_KIND = "micrometrics.retrieval.score_kind"
 MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS = "micrometrics.retrieval.document_contents"
+#: Content items (messages, system instruction parts, tool definitions, documents) left out of the
+#: content attributes of a span so that each fits the SDK's attribute length limit (int).
 MICROMETRICS_CONTENT_TRUNCATED = "micrometrics.content.truncated"
+#: Key inside a ``gen_ai.retrieval.documents`` item: a distance (lower is closer), which is not the
+#: conventions' relevance ``score``; set instead of it when the store returns distances.
+MICROMETRICS_DISTANCE = "micrometrics.distance"
 
 #: Result fields appended to ``micrometrics.<metric>.``
 RESULT_LABEL = "label"

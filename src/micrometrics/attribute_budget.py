@@ -19,12 +19,18 @@ from micrometrics_semconv import attributes as A
 RESERVE = 16
 #: Slots a metric result usually takes (label, score, passed and a few details).
 PER_RESULT = 8
-#: Content attributes a call may carry (input, output, system instructions, tool definitions).
-CONTENT = 4
+#: Content attributes a call may carry (input, output, system instructions, tool definitions, items left out).
+CONTENT = 5
 
 
 def _positive(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def log_attribute_length(logger: Any) -> int | None:
+    """The length limit an SDK logger puts on each string of a log record attribute (None: none, or not an SDK logger)."""
+    limits = getattr(logger, "_log_record_limits", None)
+    return _positive(getattr(limits, "max_log_record_attribute_length", None))
 
 
 class Budget:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+from collections import abc
 from typing import Any, Callable, Mapping
 
 from micrometrics import internal_errors
-from micrometrics.records import Call, CallRecord, EmbeddingsRecord, InferenceRecord, RetrievalRecord
+from micrometrics.records import Call, CallRecord, Document, EmbeddingsRecord, InferenceRecord, RetrievalRecord
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
@@ -123,8 +125,6 @@ def response_attributes(record: CallRecord) -> dict[str, Any]:
     if isinstance(record, EmbeddingsRecord) and type(record.dimension_count) is int and record.dimension_count > 0:
         attrs[A.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = record.dimension_count
     if isinstance(record, RetrievalRecord):
-        # Ids and scores are not content: always recorded.
-        attrs[A.GEN_AI_RETRIEVAL_DOCUMENTS] = _json([{"id": d.id, "score": d.score} for d in record.documents or ()])
         if record.score_kind:
             attrs[A.MICROMETRICS_RETRIEVAL_SCORE_KIND] = record.score_kind
     return attrs
@@ -182,6 +182,8 @@ def capture_targets(mode: str | bool) -> tuple[bool, bool]:
 
 #: The fields of a message part that hold content (text, tool arguments and results, URIs).
 _CONTENT_KEYS = ("content", "arguments", "response", "uri")
+#: The fields of a tool definition that name it rather than describe it (like a tool call's name).
+_TOOL_IDENTITY = ("type", "name")
 
 
 class ContentPolicy:
@@ -236,6 +238,13 @@ class ContentPolicy:
             out.append(p)
         return out
 
+    def tools(self, tools: list[Any]) -> list[Any]:
+        """Tool definitions: everything but the tool's type and name through ``value`` (descriptions and schemas can quote content)."""
+        return [
+            {k: v if k in _TOOL_IDENTITY else self.value(v) for k, v in tool.items()} if isinstance(tool, Mapping) else self.value(tool)
+            for tool in tools
+        ]
+
     def messages(self, messages: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for m in messages:
@@ -249,6 +258,46 @@ def _json(value: Any) -> str:
     return exportable(json.dumps(value, ensure_ascii=False, default=str))
 
 
+_INT64 = 2**63
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as plain JSON data that OTLP carries as it is (an AnyValue: kvlist, array, scalar).
+
+    Mapping keys become str (as JSON writes them); ints outside int64, NaN and infinities, and
+    anything else become their text, as ``json.dumps(default=str)`` would: one unencodable value
+    would fail the export of its whole batch.
+    """
+    kind = type(value)  # exact types first: this runs on every string of every captured call
+    if kind is str:
+        return exportable(value)
+    if kind is dict:
+        return {k if type(k) is str and k.isascii() else _plain_key(k): _plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(v) for v in value]
+    if value is None or kind is bool:
+        return value
+    if isinstance(value, str):
+        return exportable(str(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value) if -_INT64 <= value < _INT64 else str(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else str(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, abc.Mapping):
+        return {_plain_key(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return exportable(str(value))
+
+
+def _plain_key(key: Any) -> str:
+    if isinstance(key, str):
+        return exportable(key)
+    return json.dumps(key) if key is None or isinstance(key, bool) else exportable(str(key))
+
+
 def cut(value: str, max_length: int | None) -> str:
     """``value`` within ``max_length`` characters, the cut marked (never cut silently)."""
     value = exportable(value)
@@ -260,58 +309,170 @@ def cut(value: str, max_length: int | None) -> str:
     return (value[:keep] + marker)[:max_length]
 
 
-def _fitted(value: list[Any], messages: bool, max_length: int | None) -> str:
-    """JSON of messages (or parts) within ``max_length``: each text cut shorter, with its marker,
-    until the JSON fits; when even empty texts do not fit, the JSON itself is cut."""
-    text = _json(value)
+#: Texts of the items kept are cut no shorter than this before trailing items are dropped instead.
+MIN_TEXT_CHARS = 64
+
+
+def _shorter_tools(tools: list[Any], max_chars: int) -> list[Any]:
+    """Tool definitions with each description cut (a parameters schema cut would no longer be one)."""
+    shorter = ContentPolicy(max_chars=max_chars)
+    return [{**t, "description": shorter.text(t["description"])} if isinstance(t, dict) and isinstance(t.get("description"), str) else t for t in tools]
+
+
+def _fitted(items: list[Any], shorten: Callable[[list[Any], int], list[Any]] | None, max_length: int | None) -> tuple[str | None, int]:
+    """JSON of ``items`` within ``max_length``, and how many trailing items were left out.
+
+    Whole items only, so the JSON always parses: every item kept while each text, cut with its
+    marker, keeps ``MIN_TEXT_CHARS``; else the longest prefix that does, its texts as long as fit
+    (the first item alone when no prefix does). None when not even ``[]`` fits.
+    """
+    text = _json(items)
     if max_length is None or len(text) <= max_length:
-        return text
-    best, low, high = None, 0, max_length
-    while low <= high:  # the longest per-text limit that fits
+        return text, 0
+
+    def trial(n: int, max_chars: int) -> str | None:
+        kept = items[:n]
+        out = _json(shorten(kept, max_chars) if shorten is not None else kept)
+        return out if len(out) <= max_length else None
+
+    floor = MIN_TEXT_CHARS if shorten is not None else 0
+    kept, low, high = 0, 1, len(items)
+    while low <= high:  # the longest prefix that fits with texts of ``floor`` chars (monotone in n)
         mid = (low + high) // 2
-        shorter = ContentPolicy(max_chars=mid)
-        trial = _json(shorter.messages(value) if messages else shorter.parts(value))
-        if len(trial) <= max_length:
-            best, low = trial, mid + 1
+        if trial(mid, floor) is not None:
+            kept, low = mid, mid + 1
         else:
             high = mid - 1
-    return best if best is not None else cut(text, max_length)
+    if kept == 0:
+        kept, floor = 1, 0
+    best = trial(kept, max_length)
+    if best is None and shorten is not None:
+        low, high = floor, max_length
+        while low <= high:  # the longest per-text limit that fits
+            mid = (low + high) // 2
+            found = trial(kept, mid)
+            if found is not None:
+                best, low = found, mid + 1
+            else:
+                high = mid - 1
+    if best is None:
+        return ("[]" if max_length >= 2 else None), len(items)
+    return best, len(items) - kept
 
 
-def content_attributes(record: CallRecord, policy: ContentPolicy, max_length: int | None = None) -> dict[str, Any]:
-    """Opt-in content attributes, as the conventions' JSON message schema.
+def _document_item(doc: Document, distance: bool) -> dict[str, Any] | None:
+    """``{id, score}`` of one document, null fields left out; a distance under our own key, never as ``score``."""
+    item: dict[str, Any] = {}
+    doc_id = _name(doc.id)
+    if doc_id is not None:
+        item["id"] = doc_id
+    score = doc.score
+    if isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score):
+        item[A.MICROMETRICS_DISTANCE if distance else "score"] = float(score)
+    return item or None
 
-    Each value fits ``max_length`` (the SDK's attribute length limit), cut with a
-    marker. Fails closed: if the policy (a user's ``redact``) breaks, no content is exported.
+
+def _messages(items: list[Any], max_chars: int) -> list[Any]:
+    return ContentPolicy(max_chars=max_chars).messages(items)
+
+
+def _parts(items: list[Any], max_chars: int) -> list[Any]:
+    return ContentPolicy(max_chars=max_chars).parts(items)
+
+
+#: How each structured content attribute is shortened to fit (None: whole items only).
+_SHORTEN: dict[str, Callable[[list[Any], int], list[Any]] | None] = {
+    A.GEN_AI_INPUT_MESSAGES: _messages,
+    A.GEN_AI_OUTPUT_MESSAGES: _messages,
+    A.GEN_AI_SYSTEM_INSTRUCTIONS: _parts,
+    A.GEN_AI_TOOL_DEFINITIONS: _shorter_tools,
+    A.GEN_AI_RETRIEVAL_DOCUMENTS: None,
+    A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS: _parts,
+}
+
+
+def captured_content(record: CallRecord, policy: ContentPolicy) -> dict[str, Any]:
+    """A call's opt-in content, redacted once, as plain structured values (lists of the conventions'
+    JSON schemas; the query as text): what ``span_content`` and ``event_content`` both export.
+
+    Fails closed: if the policy (a user's ``redact``) breaks, no content is exported.
     """
     try:
-        return _content_attributes(record, policy, max_length)
+        return _captured_content(record, policy)
     except Exception as exc:
         internal_errors.report("content", exc)
         return {}
 
 
-def _content_attributes(record: CallRecord, policy: ContentPolicy, max_length: int | None) -> dict[str, Any]:
-    attrs: dict[str, Any] = {}
+def _captured_content(record: CallRecord, policy: ContentPolicy) -> dict[str, Any]:
+    content: dict[str, Any] = {}
     if isinstance(record, InferenceRecord):
         if record.input_messages:
-            attrs[A.GEN_AI_INPUT_MESSAGES] = _fitted(policy.messages(record.input_messages), True, max_length)
+            content[A.GEN_AI_INPUT_MESSAGES] = _plain(policy.messages(record.input_messages))
         if record.system_instructions:
-            attrs[A.GEN_AI_SYSTEM_INSTRUCTIONS] = _fitted(policy.parts(record.system_instructions), False, max_length)
+            content[A.GEN_AI_SYSTEM_INSTRUCTIONS] = _plain(policy.parts(record.system_instructions))
         if record.output_messages:
-            attrs[A.GEN_AI_OUTPUT_MESSAGES] = _fitted(policy.messages(record.output_messages), True, max_length)
+            content[A.GEN_AI_OUTPUT_MESSAGES] = _plain(policy.messages(record.output_messages))
         if record.tool_definitions:
-            attrs[A.GEN_AI_TOOL_DEFINITIONS] = cut(policy.text(_json(record.tool_definitions)), max_length)
+            content[A.GEN_AI_TOOL_DEFINITIONS] = _plain(policy.tools(record.tool_definitions))
     elif isinstance(record, RetrievalRecord):
         if record.query:
-            attrs[A.GEN_AI_RETRIEVAL_QUERY_TEXT] = cut(policy.text(record.query), max_length)
+            content[A.GEN_AI_RETRIEVAL_QUERY_TEXT] = exportable(policy.text(record.query))
+        # Ids and scores are opt-in content by the conventions; ids are identifiers, left unredacted.
+        distance = record.score_kind == V.SCORE_KIND_DISTANCE
+        items = [i for i in (_document_item(d, distance) for d in record.documents or ()) if i is not None]
+        if items:
+            content[A.GEN_AI_RETRIEVAL_DOCUMENTS] = items
         if any(d.content for d in record.documents):
-            contents = [{"id": d.id, "content": policy.text(d.content or "")} for d in record.documents]
-            attrs[A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS] = _fitted(contents, False, max_length)
+            content[A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS] = _plain(
+                [{"id": d.id, "content": policy.text(d.content or "")} for d in record.documents]
+            )
     elif isinstance(record, EmbeddingsRecord) and record.inputs:
-        inputs = [{"role": "user", "parts": [{"type": "text", "content": policy.text(t)}]} for t in record.inputs]
-        attrs[A.GEN_AI_INPUT_MESSAGES] = _fitted(inputs, True, max_length)
+        content[A.GEN_AI_INPUT_MESSAGES] = _plain([{"role": "user", "parts": [{"type": "text", "content": policy.text(t)}]} for t in record.inputs])
+    return content
+
+
+def span_content(content: Mapping[str, Any], max_length: int | None = None) -> dict[str, Any]:
+    """Content as span attributes: JSON strings (what every span backend shows) within ``max_length``
+    (the SDK's attribute length limit), trailing items left out and counted in ``micrometrics.content.truncated``."""
+    attrs: dict[str, Any] = {}
+    dropped = 0
+    for key, value in content.items():
+        if isinstance(value, str):
+            attrs[key] = cut(value, max_length)
+            continue
+        text, left_out = _fitted(value, _SHORTEN.get(key), max_length)
+        dropped += left_out
+        if text is not None:
+            attrs[key] = text
+    if dropped:
+        attrs[A.MICROMETRICS_CONTENT_TRUNCATED] = dropped
     return attrs
+
+
+def _cut_texts(value: Any, max_length: int) -> Any:
+    if isinstance(value, str):
+        return cut(value, max_length)
+    if isinstance(value, dict):
+        return {k: _cut_texts(v, max_length) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cut_texts(v, max_length) for v in value]
+    return value
+
+
+def event_content(content: Mapping[str, Any], max_length: int | None = None) -> dict[str, Any]:
+    """Content as log record attributes: structured values, as the conventions require on events.
+
+    The SDK's log attribute length limit applies to each string inside: each is cut here first, with the marker.
+    """
+    if max_length is None:
+        return dict(content)
+    return {key: _cut_texts(value, max_length) for key, value in content.items()}
+
+
+def content_attributes(record: CallRecord, policy: ContentPolicy, max_length: int | None = None) -> dict[str, Any]:
+    """Opt-in content as span attributes (``captured_content`` then ``span_content``); fails closed."""
+    return span_content(captured_content(record, policy), max_length)
 
 
 def error_type(exc: BaseException) -> str:

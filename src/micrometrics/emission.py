@@ -16,14 +16,16 @@ from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from micrometrics import internal_errors
-from micrometrics.attribute_budget import Budget
+from micrometrics.attribute_budget import Budget, log_attribute_length
 from micrometrics.attributes import (
     ContentPolicy,
-    content_attributes,
+    captured_content,
     dimensions,
     error_text,
+    event_content,
     request_attributes,
     response_attributes,
+    span_content,
 )
 from micrometrics.metric import RESERVED_DETAIL_KEYS, DetailKeyDropped, MicroMetric, Result, yield_point
 from micrometrics.records import Call, InferenceRecord
@@ -112,6 +114,8 @@ class Emitter:
     ) -> None:
         self.logger = logger
         self.budget = budget
+        # The SDK cuts each string of a log attribute at its length limit, silently: we cut first, with the marker.
+        self.log_max_length = log_attribute_length(logger)
         self.capture_spans = capture_spans
         self.capture_events = capture_events
         self.content_policy = content_policy
@@ -145,10 +149,14 @@ class Emitter:
     def write(self, call: Call) -> None:
         """Response attributes, duration and token metric points, the details event."""
         span, record = call.span, call.record
-        if span.is_recording():
+        recording = span.is_recording()
+        details = self.capture_events and self.logger is not None and isinstance(record, InferenceRecord)
+        # Redacted once for both targets: the user's redact runs once per string, however many targets.
+        content = captured_content(record, self.content_policy) if details or (self.capture_spans and recording) else None
+        if recording:
             span.set_attributes(response_attributes(record))
-            if self.capture_spans:
-                self.budget.add(span, content_attributes(record, self.content_policy, self.budget.max_length))
+            if self.capture_spans and content:
+                self.budget.add(span, span_content(content, self.budget.max_length))
             yield_point()
         dims = dimensions(call)
         # Exemplars link to the call's span, whichever thread records the point.
@@ -160,8 +168,8 @@ class Emitter:
             self.tokens.record(record.input_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_INPUT}, context=ctx)
         if record.output_tokens is not None:
             self.tokens.record(record.output_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_OUTPUT}, context=ctx)
-        if self.capture_events and self.logger is not None and isinstance(record, InferenceRecord):
-            self._details_event(call)
+        if details:
+            self._details_event(call, content or {})
 
     def charge(self, call: Call) -> None:
         """What the call cost: ``gen_ai.usage.cost.*`` on its span and a ``micrometrics.cost`` point, charged to the
@@ -276,9 +284,10 @@ class Emitter:
         message = error_text(result.error_message, capture, self.content_policy)
         return f"{result.explanation}: {message}" if message is not None else result.explanation
 
-    def _details_event(self, call: Call) -> None:
+    def _details_event(self, call: Call, content: dict[str, Any]) -> None:
+        """``gen_ai.client.inference.operation.details``: content as structured values (the conventions' MUST on events)."""
         record = call.record
-        attrs = {**request_attributes(record, call), **response_attributes(record), **content_attributes(record, self.content_policy)}
+        attrs = {**request_attributes(record, call), **response_attributes(record), **event_content(content, self.log_max_length)}
         self.logger.emit(
             event_name=E.GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
             attributes=attrs,

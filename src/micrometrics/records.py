@@ -145,6 +145,31 @@ def text_part(content: str) -> dict[str, Any]:
     return {"type": "text", "content": content}
 
 
+def tool_definition(kind: Any, name: Any, description: Any = None, parameters: Any = None) -> dict[str, Any] | None:
+    """One tool as the conventions' tool definition schema has it (``type``, ``name``, ``description``,
+    ``parameters``), unset fields left out; None for an item with neither a type nor a name."""
+    kind = kind if isinstance(kind, str) and kind else None
+    name = name if isinstance(name, str) and name else None
+    if kind is None and name is None:
+        return None
+    out: dict[str, Any] = {"type": kind or "function"}
+    if name is not None:
+        out["name"] = name
+    if isinstance(description, str) and description:
+        out["description"] = description
+    if parameters is not None:
+        out["parameters"] = parameters
+    return out
+
+
+def tool_definitions(tools: Any, definition: Any) -> list[dict[str, Any]] | None:
+    """``definition(tool)`` of each of a request's tools (None: not one), the unusable ones skipped."""
+    if not isinstance(tools, (list, tuple)):
+        return None
+    out = [d for d in (definition(t) for t in tools) if d is not None]
+    return out or None
+
+
 def message_text(message: Mapping[str, Any]) -> str:
     parts = message.get("parts") or ()
     return "".join(p.get("content") or "" for p in parts if p.get("type") == "text" and isinstance(p.get("content"), str))

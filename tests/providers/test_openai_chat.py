@@ -117,7 +117,8 @@ def test_tool_calls_map_to_tool_call_finish_reason(demo, telemetry):
     call = [p for p in message["parts"] if p["type"] == "tool_call"][0]
     assert call["name"] == "get_weather" and call["id"] == r.choices[0].message.tool_calls[0].id
     assert isinstance(call["arguments"], dict)
-    assert json.loads(attrs[A.GEN_AI_TOOL_DEFINITIONS])[0]["function"]["name"] == "get_weather"
+    # The conventions' tool definition, not OpenAI's nesting under "function".
+    assert json.loads(attrs[A.GEN_AI_TOOL_DEFINITIONS]) == [{"type": "function", "name": "get_weather", "parameters": tools[0]["function"]["parameters"]}]
 
 
 def test_streamed_tool_calls_are_assembled(demo, telemetry):

@@ -131,6 +131,8 @@ def value(any_value: AnyValue) -> Any:
     kind = any_value.WhichOneof("value")
     if kind == "array_value":
         return tuple(value(v) for v in any_value.array_value.values)
+    if kind == "kvlist_value":
+        return {kv.key: value(kv.value) for kv in any_value.kvlist_value.values}
     return getattr(any_value, kind) if kind else None
 
 

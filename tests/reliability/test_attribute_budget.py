@@ -4,7 +4,8 @@ The SDK keeps at most ``max_span_attributes`` (default 128) per span, evicting t
 OLDEST first (the core attributes are set first), and cuts string values at
 ``max_span_attribute_length`` (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT) silently. Huge
 tool definitions, long histories, many context attributes or many metrics must not
-evict the core attributes, and content that does not fit is truncated with a marker.
+evict the core attributes, and content that does not fit keeps its first whole items (texts cut with a
+marker) and counts the others in ``micrometrics.content.truncated``: its JSON always parses.
 """
 
 from __future__ import annotations
@@ -138,17 +139,28 @@ def test_many_context_attributes_never_evict_the_core_attributes(limited, demo, 
 
 
 @pytest.mark.parametrize("max_length", [256, 4096])
-def test_huge_tools_and_histories_are_truncated_with_a_marker_never_cut_silently(limited, demo, max_length):
+def test_huge_tools_and_histories_keep_whole_items_that_fit_and_count_the_rest(limited, demo, max_length):
     exporter = limited(max_length=max_length, capture_content=True, metrics=[LanguageMatch()])
-    answer = chat(demo, history(150), tools=huge_tools(60)).choices[0].message.content
+    messages, tools = history(150), huge_tools(60)
+    answer = chat(demo, messages, tools=tools).choices[0].message.content
     (span,) = exporter.get_finished_spans()
     assert_core(span)
-    for key in (A.GEN_AI_INPUT_MESSAGES, A.GEN_AI_TOOL_DEFINITIONS):
+    left_out = 0
+    for key, sent in ((A.GEN_AI_INPUT_MESSAGES, messages), (A.GEN_AI_TOOL_DEFINITIONS, tools)):
         value = span.attributes[key]
         assert len(value) <= max_length
-        assert MARKER in value, f"{key} was cut without a marker"
+        kept = json.loads(value)  # never a byte cut: the JSON always parses
+        assert len(kept) < len(sent)
+        left_out += len(sent) - len(kept)
+        # The items kept are the first ones, in order; only their texts may be shortened, with the marker.
+        if key == A.GEN_AI_INPUT_MESSAGES:
+            assert [m["role"] for m in kept] == [m["role"] for m in sent[: len(kept)]]
+        else:
+            assert [t["name"] for t in kept] == [t["function"]["name"] for t in tools[: len(kept)]]
+    assert span.attributes[A.MICROMETRICS_CONTENT_TRUNCATED] == left_out
     output = span.attributes[A.GEN_AI_OUTPUT_MESSAGES]
-    assert answer in output or MARKER in output
+    assert len(output) <= max_length
+    assert answer in json.loads(output)[0]["parts"][0]["content"] or MARKER in output
     assert "micrometrics.language_match.label" in span.attributes  # results still fit
 
 
@@ -160,6 +172,7 @@ def test_without_limits_nothing_is_truncated(limited, demo):
     exported = json.loads(span.attributes[A.GEN_AI_INPUT_MESSAGES])
     assert [m["parts"][0]["content"] for m in exported] == [m["content"] for m in messages]
     assert MARKER not in span.attributes[A.GEN_AI_TOOL_DEFINITIONS]
+    assert A.MICROMETRICS_CONTENT_TRUNCATED not in span.attributes
 
 
 def test_a_moderately_long_history_stays_valid_json_with_each_text_marked(limited, demo):
@@ -173,3 +186,4 @@ def test_a_moderately_long_history_stays_valid_json_with_each_text_marked(limite
     assert [m["role"] for m in exported] == [m["role"] for m in messages]
     long_texts = [m["parts"][0]["content"] for m, sent in zip(exported, messages) if len(sent["content"]) > 200]
     assert long_texts and all(MARKER in t for t in long_texts)
+    assert A.MICROMETRICS_CONTENT_TRUNCATED not in span.attributes  # nothing left out

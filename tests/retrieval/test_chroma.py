@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 import chromadb
 import pytest
@@ -18,6 +19,7 @@ from vectors import HashEmbedding, embed
 
 
 def documents_of(span) -> list[dict]:
+    """``gen_ai.retrieval.documents``: opt-in content, there only with capture on."""
     return json.loads(span.attributes[A.GEN_AI_RETRIEVAL_DOCUMENTS])
 
 
@@ -39,8 +41,9 @@ def test_query_is_one_retrieval_span_with_ids_distances_and_precision(telemetry,
 
     span = assert_retrieval_call(
         telemetry, provider="chroma", db_system="chroma", data_source=kb.name, top_k=3, score_kind="distance",
-        # Ids and distances are not content: always there, in Chroma's order.
-        documents=[{"id": i, "score": pytest.approx(d)} for i, d in zip(result["ids"][0], result["distances"][0])],
+        # An l2 collection (Chroma's default): a squared Euclidean distance is no relevance score, so it is
+        # recorded under our own key and `score` is left out; in Chroma's order, with capture only.
+        documents=[{"id": i, A.MICROMETRICS_DISTANCE: pytest.approx(d)} for i, d in zip(result["ids"][0], result["distances"][0])],
         capture=capture, query_text=SHIPPING_QUESTION, first_document={"id": "shipping-germany", "content": CORPUS["shipping-germany"]},
         hidden=[SHIPPING_QUESTION, *CORPUS.values()],
     )
@@ -85,7 +88,7 @@ def test_retrieval_precision_is_a_default_metric(telemetry, kb):
 
 
 def test_positional_arguments_and_embedding_queries(telemetry, kb):
-    telemetry.instrument(metrics=[RetrievalPrecision()])
+    telemetry.instrument(capture_content=True, metrics=[RetrievalPrecision()])
     result = kb.query([embed(CORPUS["warranty"])], None, None, None, None, 2)
     assert result["ids"][0][0] == "warranty"
     attrs = telemetry.span(f"retrieval {kb.name}").attributes
@@ -114,7 +117,7 @@ def test_a_failing_query_raises_the_same_exception_and_marks_the_span(telemetry,
         kb.query(query_texts=[SHIPPING_QUESTION], where=bad_filter)
     assert str(raised.value) == str(uninstrumented.value)
     span = assert_failed_call(telemetry, f"retrieval {kb.name}", provider="chroma", error_type="ValueError")
-    assert A.MICROMETRICS_RETRIEVAL_SCORE_KIND not in span.attributes or documents_of(span) == []
+    assert A.GEN_AI_RETRIEVAL_DOCUMENTS not in span.attributes
     # No documents, no judgement: a failed call gets no retrieval_precision.
     assert "micrometrics.retrieval_precision.label" not in span.attributes
 
@@ -130,7 +133,7 @@ def test_http_client_spans_name_the_server(telemetry, chroma_server):
     client = chromadb.HttpClient(host="127.0.0.1", port=chroma_server)
     collection = client.get_or_create_collection("kb-http", embedding_function=HashEmbedding())
     collection.upsert(ids=list(CORPUS), documents=list(CORPUS.values()))
-    telemetry.instrument(metrics=[RetrievalPrecision()])
+    telemetry.instrument(capture_content=True, metrics=[RetrievalPrecision()])
 
     result = collection.query(query_texts=[SHIPPING_QUESTION], n_results=2)
 
@@ -160,3 +163,35 @@ def test_async_collection_query(telemetry, chroma_server):
     assert attrs["micrometrics.retrieval_precision.recall_at_k"] == pytest.approx(
         len({"shipping-germany", "shipping-costs"} & set(result["ids"][0])) / 2
     )
+
+
+@pytest.mark.parametrize(
+    "space, options",
+    [
+        ("cosine", {"metadata": {"hnsw:space": "cosine"}}),  # the older way to choose it
+        ("cosine", {"configuration": {"hnsw": {"space": "cosine"}}}),
+        ("ip", {"configuration": {"hnsw": {"space": "ip"}}}),
+    ],
+)
+def test_cosine_and_inner_product_distances_become_similarity_scores(telemetry, space, options):
+    """Chroma's cosine distance is 1 - cos and its ip distance 1 - a·b: 1 - d is the similarity, a real score."""
+    client = chromadb.EphemeralClient()
+    collection = client.create_collection(f"kb-{space}-{uuid.uuid4().hex[:8]}", embedding_function=HashEmbedding(), **options)
+    collection.add(ids=["east", "north", "diagonal"], embeddings=[[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    try:
+        telemetry.instrument(capture_content=True, metrics=[RetrievalPrecision(min_score=0.5)])
+        result = collection.query(query_embeddings=[[1.0, 0.0]], n_results=3)
+        span = telemetry.span(f"retrieval {collection.name}")
+    finally:
+        client.delete_collection(collection.name)
+    assert result["ids"][0] == ["east", "diagonal", "north"]
+    assert documents_of(span) == [
+        {"id": "east", "score": pytest.approx(1.0)},
+        {"id": "diagonal", "score": pytest.approx(0.6)},  # cos = a·b = 0.6 for unit vectors
+        {"id": "north", "score": pytest.approx(0.0)},
+    ]
+    assert [d["score"] for d in documents_of(span)] == pytest.approx([1 - d for d in result["distances"][0]])
+    assert span.attributes[A.MICROMETRICS_RETRIEVAL_SCORE_KIND] == "similarity"
+    # RetrievalPrecision reads the record: min_score is now a similarity floor (2 of 3 at least 0.5).
+    assert span.attributes["micrometrics.retrieval_precision.judged_by"] == "score"
+    assert span.attributes["micrometrics.retrieval_precision.precision_at_k"] == pytest.approx(2 / 3, abs=1e-4)

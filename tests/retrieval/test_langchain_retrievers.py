@@ -44,7 +44,7 @@ def test_retriever_name_is_the_data_source(telemetry):
 
 
 def test_vector_store_retriever_sync_async_and_batch(telemetry):
-    telemetry.instrument(metrics=[RetrievalPrecision()])
+    telemetry.instrument(capture_content=True, metrics=[RetrievalPrecision()])
     store = InMemoryVectorStore(embedding=HashEmbeddings())
     store.add_documents([LCDocument(id=slug, page_content=text) for slug, text in CORPUS.items()])
     retriever = store.as_retriever(search_kwargs={"k": 2})
@@ -87,14 +87,14 @@ def assert_parent_and_child(telemetry, kb) -> None:
 
 
 def test_langchain_over_chroma_is_a_parent_and_a_child_not_two_siblings(telemetry, kb):
-    telemetry.instrument(metrics=[RetrievalPrecision()])
+    telemetry.instrument(capture_content=True, metrics=[RetrievalPrecision()])
     with micrometrics.context(relevant_document_ids=["shipping-germany"]):
         ChromaRetriever(collection=kb).invoke(SHIPPING_QUESTION)
     assert_parent_and_child(telemetry, kb)
 
 
 def test_async_langchain_over_chroma_keeps_the_parent(telemetry, kb):
-    telemetry.instrument(metrics=[RetrievalPrecision()])
+    telemetry.instrument(capture_content=True, metrics=[RetrievalPrecision()])
 
     async def main():
         with micrometrics.context(relevant_document_ids=["shipping-germany"]):

@@ -60,7 +60,7 @@ def test_decorated_function_is_a_retrieval_span(telemetry):
 
 
 def test_async_method_with_objects_keyword_arguments_and_distances(telemetry):
-    telemetry.instrument(metrics=[RetrievalPrecision(min_score=0.25)])
+    telemetry.instrument(capture_content=True, metrics=[RetrievalPrecision(min_score=0.25)])
     index = Index()
     hits = asyncio.run(index.lookup(question="anything", limit=4))
     assert len(hits) == 4 and index.calls == 1
@@ -69,25 +69,23 @@ def test_async_method_with_objects_keyword_arguments_and_distances(telemetry):
     assert attrs[A.GEN_AI_PROVIDER_NAME] == "pgvector"
     assert attrs[A.GEN_AI_REQUEST_TOP_K] == 4
     assert attrs[A.MICROMETRICS_RETRIEVAL_SCORE_KIND] == "distance"
-    assert [d["id"] for d in documents_of(telemetry.span())] == ["1", "2", "3", "4"]
+    # A distance is no relevance score: under our own key, `score` left out.
+    assert documents_of(telemetry.span()) == [{"id": str(i), A.MICROMETRICS_DISTANCE: pytest.approx(0.1 * i)} for i in range(1, 5)]
     # Text-less hits: judged by distance, at most 0.25 is relevant (0.1 and 0.2).
     assert attrs["micrometrics.retrieval_precision.judged_by"] == "score"
     assert attrs["micrometrics.retrieval_precision.precision_at_k"] == 0.5
 
 
 def test_pairs_strings_and_the_default_data_source(telemetry):
-    telemetry.instrument(metrics=[])
+    telemetry.instrument(capture_content=True, metrics=[])
 
     @micrometrics.retriever
     def similar(text):
         return [("first", 0.9), ({"id": "b", "text": "second"}, 0.5), "third"]
 
     assert similar("x")[2] == "third"
-    assert documents_of(telemetry.span("retrieval similar")) == [
-        {"id": None, "score": 0.9},
-        {"id": "b", "score": 0.5},
-        {"id": None, "score": None},
-    ]
+    # Null fields are left out, and an item with neither an id nor a score is no item.
+    assert documents_of(telemetry.span("retrieval similar")) == [{"score": 0.9}, {"id": "b", "score": 0.5}]
 
 
 def test_the_callers_exceptions_and_results_are_untouched(telemetry):
@@ -108,7 +106,7 @@ def test_the_callers_exceptions_and_results_are_untouched(telemetry):
     broken_span = telemetry.span("retrieval broken")
     assert broken_span.status.status_code == StatusCode.ERROR
     assert broken_span.attributes[A.ERROR_TYPE] == "KeyError"
-    assert documents_of(telemetry.span("retrieval lazy")) == []
+    assert A.GEN_AI_RETRIEVAL_DOCUMENTS not in telemetry.span("retrieval lazy").attributes  # nothing retrieved yet
 
 
 def test_not_instrumented_the_function_just_runs(telemetry):
@@ -128,9 +126,20 @@ def test_record_retrieval(telemetry):
         )
     span = telemetry.span("retrieval manual-kb")
     assert span.attributes[A.GEN_AI_REQUEST_TOP_K] == 2
-    assert documents_of(span) == [{"id": "refund-policy", "score": 0.8}, {"id": "warranty", "score": 0.4}]
+    # Ids and scores are opt-in content by the conventions: not there with capture off.
+    assert A.GEN_AI_RETRIEVAL_DOCUMENTS not in span.attributes
     assert A.GEN_AI_RETRIEVAL_QUERY_TEXT not in span.attributes
+    # The metric reads the record, not the attributes: it still judges the documents.
     assert span.attributes["micrometrics.retrieval_precision.precision_at_k"] == 0.5
+
+
+def test_record_retrieval_with_capture_shows_ids_and_scores(telemetry):
+    telemetry.instrument(capture_content=True, metrics=[RetrievalPrecision()])
+    micrometrics.record_retrieval(
+        query="refund", documents=[{"id": "refund-policy", "score": 0.8}, {"id": "warranty", "score": 0.4}], data_source="manual-kb",
+    )
+    span = telemetry.span("retrieval manual-kb")
+    assert documents_of(span) == [{"id": "refund-policy", "score": 0.8}, {"id": "warranty", "score": 0.4}]
 
 
 def test_wrong_options_say_what_to_do():

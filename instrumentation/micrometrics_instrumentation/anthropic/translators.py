@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from opentelemetry import trace
 
-from micrometrics.records import InferenceRecord, list_items, raw_parsed, text_part
+from micrometrics.records import InferenceRecord, list_items, raw_parsed, text_part, tool_definition, tool_definitions
 from micrometrics.reading import field, given, is_stream, json_or_text, server
 from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
@@ -121,16 +121,12 @@ def system_parts(system: Any) -> list[dict[str, Any]]:
     return [text_part(field(b, "text") or "") for b in list_items(system) if field(b, "type", "text") == "text"]
 
 
-def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
-    if not given(tools):
-        return None
-    out = []
-    for tool in list_items(tools):
-        if field(tool, "input_schema") is not None or field(tool, "type") in (None, "custom"):
-            out.append({"type": "function", "name": field(tool, "name"), "description": field(tool, "description"), "parameters": field(tool, "input_schema")})
-        else:  # a server tool (web search, code execution, ...)
-            out.append({"type": field(tool, "type"), "name": field(tool, "name")})
-    return out
+def anthropic_tool(tool: Any) -> dict[str, Any] | None:
+    """A client tool (``input_schema``; type absent or ``custom``) is a function; a server tool keeps its versioned type."""
+    kind = field(tool, "type")
+    if field(tool, "input_schema") is not None or kind in (None, "custom"):
+        return tool_definition("function", field(tool, "name"), field(tool, "description"), field(tool, "input_schema"))
+    return tool_definition(kind, field(tool, "name"))  # web search, code execution, ...
 
 
 def _output_type(kwargs: dict) -> str | None:
@@ -192,7 +188,7 @@ class MessagesTranslator(Translator):
             stream=self.always_streams or kwargs.get("stream") is True,
             input_messages=input_messages(kwargs.get("messages")),
             system_instructions=system_parts(kwargs.get("system")),
-            tool_definitions=tool_definitions(kwargs.get("tools")),
+            tool_definitions=tool_definitions(kwargs.get("tools"), anthropic_tool),
             output_type=_output_type(kwargs),
         )
         starting.set(trace.get_current_span())

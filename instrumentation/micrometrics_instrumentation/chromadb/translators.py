@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 from micrometrics.records import Document, RetrievalRecord
@@ -28,6 +29,25 @@ def client_server(client: Any) -> tuple[str | None, int | None]:
     return server(url if isinstance(url, str) else None)
 
 
+def distance_space(collection: Any) -> str | None:
+    """The collection's distance function (``l2``, ``cosine``, ``ip``), from what the collection object already
+    holds (its configuration, or the older ``hnsw:space`` metadata); None if it says none."""
+    config = getattr(collection, "configuration_json", None)  # the raw dict: ``configuration`` builds the embedding function
+    if isinstance(config, dict):
+        for index in ("hnsw", "spann"):
+            space = field(config.get(index), "space")
+            if isinstance(space, str):
+                return space
+    metadata = getattr(collection, "metadata", None)
+    space = metadata.get("hnsw:space") if isinstance(metadata, dict) else None
+    return space if isinstance(space, str) else None
+
+
+#: Spaces whose distance d is 1 minus a similarity: cosine (d = 1 - cos) and inner product (d = 1 - a·b).
+#: An l2 distance (squared Euclidean) has no such similarity: it stays a distance.
+_ONE_MINUS_SIMILARITY = frozenset({"cosine", "ip"})
+
+
 def _first_row(result: Any, key: str) -> list:
     rows = field(result, key)
     if not isinstance(rows, (list, tuple)) or not rows:  # absent, or not what Chroma returns
@@ -48,6 +68,7 @@ class QueryTranslator(Translator):
         query = texts if isinstance(texts, str) else texts[0] if isinstance(texts, list) and texts and isinstance(texts[0], str) else None
         n_results = _arg(args, kwargs, "n_results", _N_RESULTS_DEFAULT)
         host, port = client_server(getattr(instance, "_client", None))
+        similarity = distance_space(instance) in _ONE_MINUS_SIMILARITY
         return RetrievalRecord(
             operation=V.OPERATION_RETRIEVAL,
             provider=V.PROVIDER_CHROMA,
@@ -56,7 +77,7 @@ class QueryTranslator(Translator):
             data_source=getattr(instance, "name", None),
             query=query,
             top_k=n_results if isinstance(n_results, int) and not isinstance(n_results, bool) else None,
-            score_kind=V.SCORE_KIND_DISTANCE,
+            score_kind=V.SCORE_KIND_SIMILARITY if similarity else V.SCORE_KIND_DISTANCE,
             db_system=V.DB_SYSTEM_CHROMA,
         )
 
@@ -65,15 +86,18 @@ class QueryTranslator(Translator):
         distances = _first_row(response, "distances")
         contents = _first_row(response, "documents")
         metadatas = _first_row(response, "metadatas")
+        similarity = record.score_kind == V.SCORE_KIND_SIMILARITY  # the space made it one at request()
         docs = []
         for i, doc_id in enumerate(ids):
             distance = distances[i] if i < len(distances) else None
+            if not isinstance(distance, Real) or isinstance(distance, bool):  # numpy floats are Real too
+                distance = None
             content = contents[i] if i < len(contents) else None
             metadata = metadatas[i] if i < len(metadatas) else None
             docs.append(
                 Document(
                     id=str(doc_id),
-                    score=float(distance) if distance is not None else None,
+                    score=None if distance is None else 1.0 - float(distance) if similarity else float(distance),
                     content=content if isinstance(content, str) else None,
                     metadata=metadata if isinstance(metadata, dict) else None,
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from micrometrics.records import EmbeddingsRecord, InferenceRecord, text_part
+from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, text_part, tool_definition
 from micrometrics.reading import field, is_stream, per_client, server
 from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
@@ -150,25 +150,26 @@ def system_parts(instruction: Any) -> list[dict[str, Any]]:
 
 
 def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
-    """Function declarations (and Python functions for automatic calling); other tools by kind."""
-    if not tools:
+    """Function declarations (and Python functions for automatic calling) as functions; other tools
+    (Google Search, code execution, ...) named by their kind."""
+    if not isinstance(tools, (list, tuple)):
         return None
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, Any] | None] = []
     for tool in tools:
         if callable(tool) and not hasattr(tool, "function_declarations"):
-            out.append({"type": "function", "name": getattr(tool, "__name__", None), "description": (getattr(tool, "__doc__", None) or "").strip() or None})
+            doc = getattr(tool, "__doc__", None)
+            out.append(tool_definition("function", getattr(tool, "__name__", None), doc.strip() if isinstance(doc, str) else None))
             continue
-        declarations = field(tool, "function_declarations")
-        for d in declarations or ():
+        for d in list_items(field(tool, "function_declarations")):
             params = field(d, "parameters_json_schema") or field(d, "parameters")
             if hasattr(params, "model_dump"):
                 params = params.model_dump(exclude_none=True, mode="json")
-            out.append({"type": "function", "name": field(d, "name"), "description": field(d, "description"), "parameters": params})
+            out.append(tool_definition("function", field(d, "name"), field(d, "description"), params))
         fields = tool.model_dump(exclude_none=True) if hasattr(tool, "model_dump") else tool if isinstance(tool, dict) else {}
         for kind in fields:
             if kind != "function_declarations":
-                out.append({"type": kind})
-    return out or None
+                out.append(tool_definition(kind, kind))
+    return [d for d in out if d is not None] or None
 
 
 def _output_type(config: Any) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, raw_parsed, text_part
+from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, raw_parsed, text_part, tool_definition, tool_definitions
 from micrometrics.reading import field, given, is_stream, json_or_text, per_client, provider_for_host, server
 from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
@@ -20,6 +20,19 @@ def endpoint(client: Any) -> tuple[str, str | None, int | None]:
     if type(client).__name__ in ("AzureOpenAI", "AsyncAzureOpenAI"):
         return V.PROVIDER_AZURE_OPENAI, host, port
     return provider_for_host(host, V.PROVIDER_OPENAI), host, port
+
+
+def openai_tool(tool: Any) -> dict[str, Any] | None:
+    """A chat tool (``{"type": "function", "function": {...}}``) or a Responses tool (flat) -> the conventions' definition.
+
+    Built-in tools (web search, file search, MCP, ...) are named by their type, or their MCP server label.
+    """
+    kind = field(tool, "type")
+    if kind in ("function", "custom"):
+        spec = field(tool, kind) or tool  # chat nests the definition under its type; Responses does not
+        parameters = field(spec, "parameters") if kind == "function" else None
+        return tool_definition(kind, field(spec, "name"), field(spec, "description"), parameters)
+    return tool_definition(kind, field(tool, "name") or field(tool, "server_label") or kind)
 
 
 def finish_reason(reason: Any) -> str:
@@ -173,11 +186,10 @@ class ChatTranslator(Translator):
     def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
         max_tokens = kwargs.get("max_completion_tokens")
         params = _sampling_params(kwargs, max_tokens if given(max_tokens) else kwargs.get("max_tokens"), penalties=True)
-        tools = kwargs.get("tools")
         return _record(
             InferenceRecord, instance, kwargs, V.OPERATION_CHAT, params,
             input_messages=chat_messages(kwargs.get("messages")),
-            tool_definitions=list(tools) if isinstance(tools, (list, tuple)) else None,
+            tool_definitions=tool_definitions(kwargs.get("tools"), openai_tool),
             output_type=_output_type(kwargs.get("response_format")),
         )
 
@@ -331,12 +343,11 @@ class ResponsesTranslator(Translator):
         _set(params, A.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
         instructions = kwargs.get("instructions")
         text_format = field(field(kwargs.get("text"), "format"), "type")
-        tools = kwargs.get("tools")
         return _record(
             InferenceRecord, instance, kwargs, V.OPERATION_CHAT, params,
             input_messages=responses_input(kwargs.get("input")),
             system_instructions=[text_part(instructions)] if isinstance(instructions, str) and instructions else [],
-            tool_definitions=list(tools) if isinstance(tools, (list, tuple)) else None,
+            tool_definitions=tool_definitions(kwargs.get("tools"), openai_tool),
             output_type="json" if text_format in ("json_object", "json_schema") else None,
         )
 
