@@ -22,7 +22,8 @@ def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
         found = importlib.metadata.distribution(_DISTRIBUTION).entry_points
     except importlib.metadata.PackageNotFoundError:
         return {}
-    return {ep.name: ep for ep in found if ep.group == _GROUP}
+    # An entry point named ``micrometrics_<name>`` (told apart from other distributions' ones) is ``<name>`` to users.
+    return {ep.name.removeprefix("micrometrics_"): ep for ep in found if ep.group == _GROUP}
 
 
 @functools.cache
