@@ -483,24 +483,48 @@ def test_auto_instrumentation_entry_point_loads_the_instrumentor():
 
 # ---- Anthropic's own Bedrock client ----------------------------------------------------------------
 
+ANTHROPIC_WEATHER = {"name": "get_weather", "description": "Current weather at a place.",
+                     "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}
 
-@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
-def test_anthropic_bedrock_client_reports_aws_bedrock_once(demo, telemetry, stream):
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("mode", ["plain", "stream", "tools"])
+def test_anthropic_bedrock_client_reports_aws_bedrock_once(demo, telemetry, mode, is_async):
     """``anthropic.AnthropicBedrock`` speaks to Bedrock over httpx (its stream in the same event-stream framing):
-    the Anthropic instrumentation traces it as ``aws.bedrock``, and boto3's is not involved, so there is one span."""
+    the Anthropic instrumentation traces it as ``aws.bedrock``, and boto3 is not involved, so there is one span."""
+    import asyncio
+
     import anthropic
 
-    telemetry.instrument(metrics=[])
-    bedrock = anthropic.AnthropicBedrock(aws_access_key="x", aws_secret_key="x", aws_region="us-east-1", base_url=demo.base_url, max_retries=0)
-    kwargs = dict(model=MODEL, max_tokens=300, messages=[{"role": "user", "content": QUESTION}])
-    if stream:
-        text = "".join(e.delta.text for e in bedrock.messages.create(stream=True, **kwargs) if e.type == "content_block_delta")
-    else:
-        text = bedrock.messages.create(**kwargs).content[0].text
-    assert text.startswith("Hallo")
-    assert demo.requests[-1].route.endswith("/invoke-with-response-stream" if stream else "/invoke")
+    telemetry.instrument(capture_content=True, metrics=[])
+    opts = dict(aws_access_key="x", aws_secret_key="x", aws_region="us-east-1", base_url=demo.base_url, max_retries=0)
+    question = "Wie ist das Wetter in Berlin?" if mode == "tools" else QUESTION
+    kwargs = dict(model=MODEL, max_tokens=300, messages=[{"role": "user", "content": question}], stream=mode == "stream")
+    if mode == "tools":
+        kwargs["tools"] = [ANTHROPIC_WEATHER]
+
+    def text_of(result):
+        if mode == "stream":
+            return [e.delta.text for e in result if e.type == "content_block_delta"]
+        return [b.text for b in result.content if b.type == "text"]
+
+    async def go():
+        result = await anthropic.AsyncAnthropicBedrock(**opts).messages.create(**kwargs)
+        return [e.delta.text async for e in result if e.type == "content_block_delta"] if mode == "stream" else text_of(result)
+
+    text = "".join(asyncio.run(go()) if is_async else text_of(anthropic.AnthropicBedrock(**opts).messages.create(**kwargs)))
+    assert text
+    assert demo.requests[-1].route.endswith("/invoke-with-response-stream" if mode == "stream" else "/invoke")
     (span,) = telemetry.spans()
     assert span.name == SPAN
     assert span.attributes[A.GEN_AI_PROVIDER_NAME] == "aws.bedrock"
     assert span.attributes[A.GEN_AI_RESPONSE_ID].startswith("msg_bdrk_demo")
     assert span.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
+    (output,) = json.loads(span.attributes[A.GEN_AI_OUTPUT_MESSAGES])
+    if mode == "tools":
+        assert span.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_call",)
+        assert output["parts"][1] == {"type": "tool_call", "id": output["parts"][1]["id"], "name": "get_weather",
+                                      "arguments": {"location": "Berlin", "unit": "celsius"}}
+        assert json.loads(span.attributes[A.GEN_AI_TOOL_DEFINITIONS])[0]["name"] == "get_weather"
+    else:
+        assert output["parts"] == [{"type": "text", "content": text}]

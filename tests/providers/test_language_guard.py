@@ -1,7 +1,7 @@
 """The incident, on every provider: a German chat answered in English at turn five.
 
-One test body for OpenAI, Anthropic, Google Gen AI and Amazon Bedrock (Converse, and
-InvokeModel with an Anthropic body): ``LanguageMatch`` as a guard
+One test body for OpenAI, Anthropic, Google Gen AI and Amazon Bedrock (boto3's Converse and
+InvokeModel with an Anthropic body, and Anthropic's own Bedrock client): ``LanguageMatch`` as a guard
 sees the English answer, retries the call with a corrective system instruction (put
 where each provider takes it), and the user only ever reads the German answer. The
 backend shows two attempt spans, the first labelled ``mismatch``.
@@ -203,12 +203,33 @@ def _bedrock_invoke_call(demo: Any, is_async: bool, mode: str) -> str:
     return json.loads(client.invoke_model(modelId=BEDROCK_MODEL, body=body)["body"].read())["content"][0]["text"]
 
 
+def _anthropic_bedrock_call(demo: Any, is_async: bool, mode: str) -> str:
+    """Anthropic's own Bedrock client: the Messages API over Bedrock's InvokeModel routes, streams in AWS event-stream framing."""
+    opts = dict(aws_access_key="test", aws_secret_key="test", aws_region="eu-central-1", base_url=demo.base_url, max_retries=0)
+    kwargs = dict(model=BEDROCK_MODEL, max_tokens=400, system="Du bist der Kundenservice eines Onlineshops.",
+                  messages=[{"role": r, "content": t} for r, t in _turns()])
+
+    def text(event: Any) -> str:
+        return event.delta.text if event.type == "content_block_delta" and event.delta.type == "text_delta" else ""
+
+    if not is_async:
+        r = anthropic.AnthropicBedrock(**opts).messages.create(stream=mode == "stream", **kwargs)
+        return "".join(text(e) for e in r) if mode == "stream" else r.content[0].text
+
+    async def go() -> str:
+        r = await anthropic.AsyncAnthropicBedrock(**opts).messages.create(stream=mode == "stream", **kwargs)
+        return await _join_async(r, text) if mode == "stream" else r.content[0].text
+
+    return asyncio.run(go())
+
+
 DRIVERS = {
     "openai": Driver("openai", "chat gpt-4o-mini", _openai_call, _openai_instruction),
     "anthropic": Driver("anthropic", "chat claude-sonnet-5-5", _anthropic_call, _anthropic_instruction),
     "google_genai": Driver("gcp.gen_ai", "generate_content gemini-2.0-flash", _google_call, _google_instruction),
     "bedrock": Driver("aws.bedrock", f"chat {BEDROCK_MODEL}", _bedrock_call, _bedrock_instruction, has_async=False),
     "bedrock_invoke": Driver("aws.bedrock", f"chat {BEDROCK_MODEL}", _bedrock_invoke_call, _anthropic_instruction, has_async=False),
+    "anthropic_bedrock": Driver("aws.bedrock", f"chat {BEDROCK_MODEL}", _anthropic_bedrock_call, _anthropic_instruction),
 }
 CASES = [
     ("openai", "plain"), ("openai", "stream"),
@@ -216,6 +237,7 @@ CASES = [
     ("google_genai", "plain"), ("google_genai", "stream"),
     ("bedrock", "plain"), ("bedrock", "stream"),
     ("bedrock_invoke", "plain"), ("bedrock_invoke", "stream"),
+    ("anthropic_bedrock", "plain"), ("anthropic_bedrock", "stream"),
 ]
 #: Every case, sync and (where the client has it) async.
 RUNS = [(n, m, a) for n, m in CASES for a in (False, True) if DRIVERS[n].has_async or not a]
