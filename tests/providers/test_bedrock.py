@@ -283,6 +283,24 @@ def test_a_body_given_as_a_file_is_never_read_by_us(demo, telemetry):
     assert attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)  # the response is read as always
 
 
+def test_a_guard_never_resends_a_body_given_as_a_file(demo, telemetry):
+    """The first attempt read the file: a retry would send nothing. The app gets the answer it had, as without us."""
+    turns = ["Hallo, ich habe eine Frage zu meiner Bestellung.", "Meine Bestellnummer ist 12345. Wo ist mein Paket?",
+             "Warum dauert die Lieferung so lange?", "Kann ich die Lieferadresse noch ändern?", "Danke. Wann bekomme ich mein Geld zurück?"]
+    messages = []
+    for i, text in enumerate(turns):
+        messages += [{"role": "assistant", "content": "Gern."}] if i else []
+        messages.append({"role": "user", "content": text})
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 300, "messages": messages}
+    telemetry.instrument(metrics=[LanguageMatch(mode="guard", expected="de")])  # we never read the file: the language is told
+    answer = json.loads(client(demo).invoke_model(modelId=MODEL, body=io.BytesIO(json.dumps(body).encode()))["body"].read())
+    assert answer["content"][0]["text"].startswith("Thank you")  # the incident: English at turn five
+    assert len(demo.requests) == 1
+    span = telemetry.span(SPAN)
+    assert span.attributes["micrometrics.language_match.label"] == "mismatch"
+    assert A.MICROMETRICS_ATTEMPT not in span.attributes
+
+
 def test_usage_from_bedrocks_own_counts_when_the_body_has_none(demo, telemetry):
     """Mistral's body counts no tokens: the X-Amzn-Bedrock-*-Token-Count headers (invoke) and invocation metrics (stream) do."""
     model, body, *_ = FAMILIES["mistral"]

@@ -113,6 +113,13 @@ class InvokeModelTranslator(Translator):
     def accumulator(self, record: CallRecord, stream: Any) -> "ChunkAccumulator | None":
         return ChunkAccumulator(record) if isinstance(record, InferenceRecord) and is_stream(stream) else None
 
+    def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict] | None:
+        """None for a body given as a file: the first attempt consumed it, so there is nothing to resend (the app keeps its answer)."""
+        body = kwargs.get("body")
+        if body is not None and not isinstance(body, (bytes, bytearray, str)):
+            return None
+        return super().retry(args, kwargs, instruction)
+
     def with_instruction(self, kwargs: dict, instruction: str) -> dict:
         """The body with ``instruction`` where the family takes one (a system prompt, a preamble); raw prompts are resent as they are."""
         raw = kwargs.get("body")
