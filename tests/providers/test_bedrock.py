@@ -424,6 +424,18 @@ class TestStreamsEndExactlyOnce:
         gc.collect()
         assert len(telemetry.spans()) == 1
 
+    def test_a_guarded_stream_dropped_mid_way_ends_at_once_without_a_gc_cycle(self, demo, telemetry):
+        """The proxy's guard restart reaches the call path; nothing of it refers back to the response, so dropping it ends the span."""
+        telemetry.instrument(metrics=[LanguageMatch(mode="guard")])
+        response = client(demo).converse_stream(modelId=MODEL, messages=MESSAGES)
+        next(iter(response["stream"]))
+        gc.disable()
+        try:
+            del response
+            assert len(telemetry.spans()) == 1
+        finally:
+            gc.enable()
+
     def test_initial_response_and_iteration_keep_botocores_api(self, demo, telemetry):
         telemetry.instrument(metrics=[])
         stream = client(demo).converse_stream(modelId=MODEL, messages=MESSAGES)["stream"]

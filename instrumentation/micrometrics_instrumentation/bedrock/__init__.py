@@ -102,26 +102,24 @@ def _make_api_call(translators: dict[str, Any]) -> Callable:
 
 
 def _streamed(translator: Any, wrapped: Callable, instance: Any, operation: str, params: dict, key: str) -> Any:
-    """The response dict with its event stream proxied; a guard's restart updates the metadata in place."""
-    envelope: dict = {}
+    """botocore's response dict with its event stream proxied in place."""
+    opened: list = []  # the response of the attempt just made; emptied once read, so the proxy's restarts hold no cycle
 
     def open_stream(**p: Any) -> Any:
         response = wrapped(operation, p)
         stream = response.get(key) if isinstance(response, dict) else None
         if stream is None or not hasattr(stream, "__iter__"):
             return response  # not a stream: given back as it is
-        for k, v in response.items():  # in botocore's order; the stream's own slot is filled below
-            if k != key or k not in envelope:
-                envelope[k] = v
+        opened[:] = [response]
         return EventIterator(stream)
 
     result = run_sync(translator, open_stream, instance, (), params)
-    if type(result) is EventIterator:
-        result = result.__wrapped__  # not watched (our translation failed): botocore's own stream
-    elif not envelope or isinstance(result, dict):
+    response = opened.pop() if opened else None
+    if response is None or isinstance(result, dict):
         return result
-    envelope[key] = result
-    return envelope
+    # Not watched (our translation failed): botocore's own stream; else the proxy, which follows a guard's restarts.
+    response[key] = result.__wrapped__ if type(result) is EventIterator else result
+    return response
 
 
 class BedrockInstrumentor(LibraryInstrumentor):
