@@ -191,6 +191,10 @@ class Library:
     def all_modes(self) -> tuple[str, ...]:
         return (*self.modes, *(f"{m}-stream" for m in self.modes)) if self.streams else self.modes
 
+    def runs(self, mode: str) -> bool:
+        """Whether ``run(mode)`` makes a call: the library has the mode, or (a helper that always streams) its flavour."""
+        return mode in self.all_modes() or (not mode.endswith("stream") and any(m.startswith(mode) for m in self.all_modes()))
+
     def available(self) -> bool:
         from micrometrics import registry
 
