@@ -90,7 +90,13 @@ def _answer(request: Any, **_: Any) -> AWSResponse:
 
 
 class _DropSpans(SpanExporter):
+    """Drops the spans, counting them: the check that the instrumented side was traced."""
+
+    def __init__(self) -> None:
+        self.spans: list[None] = []
+
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        self.spans += [None] * len(spans)
         return SpanExportResult.SUCCESS
 
 
@@ -127,15 +133,15 @@ def main(argv: list[str] | None = None) -> None:
                           config=Config(retries={"total_max_attempts": 1}))
     client.meta.events.register("before-send.bedrock-runtime.*", _answer)
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(_DropSpans()))
+    dropped = _DropSpans()
+    tracer_provider.add_span_processor(BatchSpanProcessor(dropped))
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     logger_provider = LoggerProvider()
     logger_provider.add_log_record_processor(BatchLogRecordProcessor(_DropLogs()))
     providers = dict(tracer_provider=tracer_provider, meter_provider=meter_provider, logger_provider=logger_provider)
 
-    original = BaseClient._make_api_call
     for operation in ("Converse", "ConverseStream"):
-        run_block(original, client, operation, 50)  # warm botocore's caches (models, endpoint rules) before anything is timed
+        run_block(_bound, client, operation, 50)  # warm botocore's caches (models, endpoint rules) before anything is timed
     import botocore
 
     print(f"boto3 {boto3.__version__}, botocore {botocore.__version__}; in-process answers ({STREAM_CHUNKS} deltas per stream); "
@@ -144,13 +150,14 @@ def main(argv: list[str] | None = None) -> None:
     for mode in MODES:
         handle = micrometrics.instrument(exporter="none", instrumentations=["bedrock"], **({"metrics": []} if mode == "spans" else {}),
                                          **providers)
-        instrumented = vars(BaseClient)["_make_api_call"]
+        original = vars(BaseClient)["_make_api_call"].__wrapped__
+        spans_before = len(dropped.spans)
         for operation, label in (("Converse", "converse"), ("ConverseStream", "stream")):
-            run_block(instrumented, client, operation, 20)
+            run_block(_bound, client, operation, 20)
             sides: dict[str, list[int]] = {"original": [], "instrumented": []}
             ratios = []
             for r in range(args.rounds):
-                order = (("original", instrumented.__wrapped__), ("instrumented", instrumented))
+                order = (("original", original), ("instrumented", _bound))
                 block = {}
                 for side, call in order if r % 2 == 0 else order[::-1]:
                     block[side] = run_block(call, client, operation, args.calls)
@@ -163,6 +170,13 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{mode:<9}{label:<8}{mb / 1e3:>10.1f}{p95(base):>9.1f}{mo / 1e3:>10.1f}{p95(ours):>9.1f}{(mo - mb) / 1e3:>12.1f}"
                   f"{statistics.median(ratios):>8.3f}")
         micrometrics.uninstrument()
+        traced = len(dropped.spans) - spans_before
+        assert traced == 2 * (20 + args.rounds * args.calls), f"{traced} spans: the instrumented side was not traced"
+
+
+def _bound(client: Any, operation: str, params: dict) -> Any:
+    """The call as every generated client method makes it (through the wrapper micrometrics put on the class)."""
+    return client._make_api_call(operation, params)
 
 
 if __name__ == "__main__":
