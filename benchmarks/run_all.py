@@ -36,6 +36,7 @@ OTHERS = {
     "monitor_latency.py": (["--rounds", "40", "--calls", "40", "--keep-awake"], ["--rounds", "6", "--calls", "20", "--keep-awake"]),
     "language_speed.py": (["--rounds", "100"], ["--rounds", "20", "--langdetect-rounds", "4"]),
     "retrieval_overhead.py": ([], ["--rounds", "4", "--queries", "40"]),
+    "bedrock_overhead.py": ([], ["--rounds", "4", "--calls", "40"]),
     "backend_down.py": ([], ["--rounds", "1", "--seconds", "2"]),
 }
 #: Targets from the issues.

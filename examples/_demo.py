@@ -17,6 +17,7 @@ _EXTRAS = {
     "anthropic": ("anthropic", "anthropic"),
     "google-genai": ("google.genai", "google-genai"),
     "chromadb": ("chromadb", "chromadb"),
+    "boto3": ("boto3", "bedrock"),
 }
 
 

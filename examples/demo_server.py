@@ -1,4 +1,4 @@
-"""A deterministic local LLM server speaking the OpenAI, Anthropic and Google Gen AI wire formats.
+"""A deterministic local LLM server speaking the OpenAI, Anthropic, Google Gen AI and Amazon Bedrock wire formats.
 
 Standard library only. It serves two purposes:
 
@@ -17,6 +17,8 @@ Usage with the real clients::
         openai.OpenAI(base_url=srv.openai_base_url, api_key="test")
         anthropic.Anthropic(base_url=srv.anthropic_base_url, api_key="test")
         google.genai.Client(api_key="test", http_options={"base_url": srv.google_base_url})
+        boto3.client("bedrock-runtime", endpoint_url=srv.base_url, region_name="us-east-1",
+                     aws_access_key_id="test", aws_secret_access_key="test")
 
 Routes (default, unscripted behaviour)::
 
@@ -29,6 +31,8 @@ Routes (default, unscripted behaviour)::
     POST /v1/messages/count_tokens            Anthropic token counting
     POST /{version}/models/{model}:generateContent | :streamGenerateContent
          | :embedContent | :batchEmbedContents | :countTokens      Google Gen AI
+    POST /model/{modelId}/converse | /converse-stream | /invoke | /invoke-with-response-stream
+                                              Amazon Bedrock runtime (demo_server_bedrock.py)
     GET  /                                    health check
 
 The story the answers tell: a German customer-support chatbot. When the user
@@ -569,6 +573,8 @@ def _provider_of(path: str) -> str:
         return "google"
     if re.match(r"^/v\d+(alpha|beta)\w*/", route):
         return "google"
+    if route.startswith("/model/"):
+        return "bedrock"
     return "openai"
 
 
@@ -582,6 +588,8 @@ def error_body(provider: str, status: int, message: Optional[str] = None) -> dic
         }
     if provider == "google":
         return {"error": {"code": status, "message": message, "status": _GOOGLE_STATUS.get(status, "UNKNOWN")}}
+    if provider == "bedrock":
+        return {"message": message}
     typ, code = _OPENAI_ERROR.get(status, ("server_error", None))
     return {"error": {"message": message, "type": typ, "param": None, "code": code}}
 
@@ -661,7 +669,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _send_scripted(self, s: _Scripted) -> None:
-        if s.sse is not None:
+        if s.sse is not None and _provider_of(self.path) == "bedrock":
+            from demo_server_bedrock import scripted_frames, send_events
+
+            send_events(self, scripted_frames(self.path, s.sse), s.headers)
+        elif s.sse is not None:
             self._send_sse(s.sse, status=s.status, headers=s.headers)
         elif s.raw is not None:
             headers = {"Content-Type": "application/json", **s.headers}
@@ -686,7 +698,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, obj: Any, headers: Optional[dict[str, str]] = None) -> None:
         payload = json.dumps(obj, ensure_ascii=False).encode("utf-8")
-        self._send_bytes(status, payload, {"Content-Type": "application/json", **self.demo._common_headers(self.path),
+        self._send_bytes(status, payload, {"Content-Type": "application/json", **self.demo._common_headers(self.path, status),
                                            **(headers or {})})
 
     def _send_sse(self, events: Iterable[Any], status: int = 200, headers: Optional[dict[str, str]] = None) -> None:
@@ -733,6 +745,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 route = route[len("/openai"):]
             if self.command != "POST":
                 raise _HTTPError(404 if route != "/" else 405, f"No route for {self.command} {self.path}")
+            if provider == "bedrock":
+                from demo_server_bedrock import route as bedrock_route
+
+                if bedrock_route(self, route, body, extra_headers):
+                    return
             gm = re.match(r"^/(v\d\w*)/((?:models|tunedModels)/[^:]+):(\w+)$", route)
             if gm:
                 self._google(gm.group(2), gm.group(3), body if isinstance(body, dict) else {}, extra_headers)
@@ -1265,8 +1282,12 @@ class DemoServer:
         """Sleep unless the server stops meanwhile; returns False when stopping."""
         return not self._stopping.wait(seconds)
 
-    def _common_headers(self, path: str) -> dict[str, str]:
+    def _common_headers(self, path: str, status: int = 200) -> dict[str, str]:
         provider = _provider_of(path)
+        if provider == "bedrock":
+            from demo_server_bedrock import headers
+
+            return headers(self._next_id("demo-req-"), status)
         if provider == "anthropic":
             return {"request-id": self._next_id("req_demo")}
         if provider == "openai":
@@ -1287,6 +1308,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     print(f"  Anthropic: Anthropic(base_url={server.anthropic_base_url!r}, api_key='test')", flush=True)
     print(f"  Google:    genai.Client(api_key='test', http_options={{'base_url': {server.google_base_url!r}}})",
           flush=True)
+    print(f"  Bedrock:   boto3.client('bedrock-runtime', endpoint_url={server.base_url!r}, region_name='us-east-1')",
+          flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     try:
         while True:
@@ -1298,4 +1321,5 @@ def main(argv: Optional[list[str]] = None) -> None:
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault("demo_server", sys.modules["__main__"])  # demo_server_bedrock imports this module by name
     main()

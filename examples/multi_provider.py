@@ -1,17 +1,19 @@
-"""One support question, three providers, the same telemetry.
+"""One support question, four providers, the same telemetry.
 
-    pip install -e ".[openai,anthropic,google-genai]"      # from the repository root
+    pip install -e ".[openai,anthropic,google-genai,bedrock]"      # from the repository root
     python examples/multi_provider.py
 
-Asks OpenAI, Anthropic and Google Gen AI the same German support question, each
-with its own client library as an app would, instrumented by the same one line.
-A provider uses its real API when its key is set (OPENAI_API_KEY, ANTHROPIC_API_KEY,
-GOOGLE_API_KEY or GEMINI_API_KEY); otherwise the local demo server answers, which
-speaks all three wire formats, so the example runs offline. The console exporter
-prints one span per provider on stderr: the same span shape, token usage, finish
-reasons and micro metrics, whichever provider answered.
+Asks OpenAI, Anthropic, Google Gen AI and Amazon Bedrock the same German support
+question, each with its own client library as an app would (boto3 for Bedrock),
+instrumented by the same one line. A provider uses its real API when its key is set
+(OPENAI_API_KEY, ANTHROPIC_API_KEY, GOOGLE_API_KEY or GEMINI_API_KEY, and for Bedrock
+AWS_ACCESS_KEY_ID or AWS_PROFILE, with AWS_REGION); otherwise the local demo server
+answers, which speaks all four wire formats, so the example runs offline. The console
+exporter prints one span per provider on stderr: the same span shape, token usage,
+finish reasons and micro metrics, whichever provider answered.
 
-Models: MICROMETRICS_OPENAI_MODEL, MICROMETRICS_ANTHROPIC_MODEL, MICROMETRICS_GEMINI_MODEL.
+Models: MICROMETRICS_OPENAI_MODEL, MICROMETRICS_ANTHROPIC_MODEL, MICROMETRICS_GEMINI_MODEL,
+MICROMETRICS_BEDROCK_MODEL.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _demo import require  # noqa: E402
 
-require("openai", "anthropic", "google-genai")
+require("openai", "anthropic", "google-genai", "boto3")
 
 import micrometrics  # noqa: E402
 
 micrometrics.instrument(service_name="support-bot", exporter="console")
 
 import anthropic  # noqa: E402
+import boto3  # noqa: E402
 import openai  # noqa: E402
 from google import genai  # noqa: E402
 
@@ -39,11 +42,12 @@ QUESTION = "Hallo! Ich habe letzte Woche eine Bestellung aufgegeben, die Nummer 
 SYSTEM = "You are the friendly support assistant of an online shop. Answer in the customer's language."
 
 
-def clients(stack: ExitStack) -> tuple[openai.OpenAI, anthropic.Anthropic, genai.Client]:
+def clients(stack: ExitStack) -> tuple[openai.OpenAI, anthropic.Anthropic, genai.Client, object]:
     """Real clients where a key is set, clients of one local demo server for the others."""
     google_key = os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY")
+    aws = os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")
     server = None
-    if not (os.environ.get("OPENAI_API_KEY") and os.environ.get("ANTHROPIC_API_KEY") and google_key):
+    if not (os.environ.get("OPENAI_API_KEY") and os.environ.get("ANTHROPIC_API_KEY") and google_key and aws):
         from demo_server import DemoServer
 
         server = stack.enter_context(DemoServer(chunk_delay=0.01))
@@ -61,11 +65,16 @@ def clients(stack: ExitStack) -> tuple[openai.OpenAI, anthropic.Anthropic, genai
         google_client = genai.Client(api_key=google_key)
     else:
         google_client = genai.Client(api_key="demo", http_options={"base_url": server.google_base_url})
-    return openai_client, anthropic_client, google_client
+    if aws:
+        bedrock_client = boto3.client("bedrock-runtime", region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    else:
+        bedrock_client = boto3.client("bedrock-runtime", endpoint_url=server.base_url, region_name="us-east-1",
+                                      aws_access_key_id="demo", aws_secret_access_key="demo")
+    return openai_client, anthropic_client, google_client, bedrock_client
 
 
 with ExitStack() as stack:
-    openai_client, anthropic_client, google_client = clients(stack)
+    openai_client, anthropic_client, google_client, bedrock_client = clients(stack)
 
     # OpenAI: a plain chat completion.
     reply = openai_client.chat.completions.create(
@@ -94,6 +103,18 @@ with ExitStack() as stack:
         config={"system_instruction": SYSTEM},
     ):
         print(chunk.text or "", end="", flush=True)
+    print("\n")
+
+    # Amazon Bedrock through boto3: a streamed Converse call (any model Bedrock hosts, one request shape).
+    print("bedrock:   ", end="")
+    response = bedrock_client.converse_stream(
+        modelId=os.environ.get("MICROMETRICS_BEDROCK_MODEL", "us.anthropic.claude-haiku-4-5-20251001-v1:0"),
+        system=[{"text": SYSTEM}],
+        messages=[{"role": "user", "content": [{"text": QUESTION}]}],
+        inferenceConfig={"maxTokens": 400},
+    )
+    for event in response["stream"]:
+        print(event.get("contentBlockDelta", {}).get("delta", {}).get("text", ""), end="", flush=True)
     print("\n")
 
     micrometrics.uninstrument()  # flushes: the monitors' results, then one span line per provider

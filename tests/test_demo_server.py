@@ -853,3 +853,46 @@ def test_main_serves_until_interrupted():
             proc.kill()
             proc.wait()
     assert proc.returncode == 0
+
+
+# ---------------------------------------------------------------------------
+# Amazon Bedrock (boto3)
+# ---------------------------------------------------------------------------
+
+
+def _bedrock(srv: DemoServer):
+    boto3 = pytest.importorskip("boto3")
+    from botocore.config import Config
+
+    return boto3.client("bedrock-runtime", endpoint_url=srv.base_url, region_name="us-east-1", aws_access_key_id="test",
+                        aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1}))
+
+
+def test_bedrock_event_stream_frames_pass_botocores_checksums(srv):
+    from botocore.eventstream import EventStreamBuffer
+    from demo_server_bedrock import chunk_frame, event_frame
+
+    buffer = EventStreamBuffer()
+    buffer.add_data(event_frame("messageStart", {"role": "assistant"}) + chunk_frame({"generation": "Hallo"}))
+    first, second = list(buffer)
+    assert first.headers[":event-type"] == "messageStart" and json.loads(first.payload) == {"role": "assistant"}
+    assert second.headers[":event-type"] == "chunk" and "bytes" in json.loads(second.payload)
+
+
+def test_bedrock_converse_answers_in_the_conversation_language_and_streams(srv):
+    client = _bedrock(srv)
+    messages = [{"role": "user", "content": [{"text": GERMAN_TURNS[0]}]}]
+    answer = client.converse(modelId="amazon.nova-lite-v1:0", messages=messages)
+    text = answer["output"]["message"]["content"][0]["text"]
+    assert _looks_german(text) and answer["stopReason"] == "end_turn" and answer["usage"]["outputTokens"] > 0
+    events = list(client.converse_stream(modelId="amazon.nova-lite-v1:0", messages=messages)["stream"])
+    assert "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e) == text
+    assert events[-1]["metadata"]["usage"] == answer["usage"]
+
+
+@pytest.mark.parametrize("status,code", [(400, "ValidationException"), (429, "ThrottlingException"), (500, "InternalServerException")])
+def test_bedrock_errors_are_botocores_modeled_exceptions(srv, status, code):
+    client = _bedrock(srv)
+    with pytest.raises(getattr(client.exceptions, code)) as info:
+        client.converse(modelId=f"error-{status}", messages=[{"role": "user", "content": [{"text": "Hi"}]}])
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == status

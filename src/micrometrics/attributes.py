@@ -480,6 +480,10 @@ def error_type(exc: BaseException) -> str:
     status = getattr(exc, "status_code", None)
     if status is None:
         status = getattr(exc, "code", None) if type(getattr(exc, "code", None)) is int else None
+    if status is None:  # botocore's ClientError (Bedrock): the status is in the parsed error response
+        response = getattr(exc, "response", None)
+        meta = response.get("ResponseMetadata") if isinstance(response, dict) else None
+        status = meta.get("HTTPStatusCode") if isinstance(meta, dict) else None
     if isinstance(status, int) and 100 <= status <= 599:
         return str(status)
     cls = type(exc)

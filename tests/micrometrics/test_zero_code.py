@@ -101,7 +101,7 @@ def test_instrument_warns_for_a_requested_library_that_is_not_installed_and_does
 @pytest.mark.parametrize(
     "example,missing,command",
     [
-        ("multi_provider.py", "anthropic, google-genai", 'pip install -e ".[openai,anthropic,google-genai]"'),
+        ("multi_provider.py", "anthropic, google-genai, boto3", 'pip install -e ".[openai,anthropic,google-genai,bedrock]"'),
         ("rag_pipeline.py", "chromadb", 'pip install -e ".[chromadb,openai]"'),
     ],
 )

@@ -1,6 +1,7 @@
 """The incident, on every provider: a German chat answered in English at turn five.
 
-One test body for OpenAI, Anthropic and Google Gen AI: ``LanguageMatch`` as a guard
+One test body for OpenAI, Anthropic, Google Gen AI and Amazon Bedrock (boto3's Converse and
+InvokeModel with an Anthropic body, and Anthropic's own Bedrock client): ``LanguageMatch`` as a guard
 sees the English answer, retries the call with a corrective system instruction (put
 where each provider takes it), and the user only ever reads the German answer. The
 backend shows two attempt spans, the first labelled ``mismatch``.
@@ -9,12 +10,15 @@ backend shows two attempt spans, the first labelled ``mismatch``.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import anthropic
+import boto3
 import openai
 import pytest
+from botocore.config import Config
 from demo_server import INCIDENT_REPLY, _DE_REPLIES
 from google import genai
 from opentelemetry.trace import StatusCode
@@ -66,6 +70,7 @@ class Driver:
     span_name: str
     call: Callable[[Any, bool, str], str]  # (demo server, is_async, mode) -> the text the user reads
     instruction_of: Callable[[dict], str]  # request body -> where the corrective instruction went
+    has_async: bool = True  # boto3 has no async client
 
 
 # ---- OpenAI ---------------------------------------------------------------------------
@@ -162,20 +167,84 @@ def _google_instruction(body: dict) -> str:
     return " ".join(p.get("text", "") for p in si.get("parts", ()))
 
 
+# ---- Amazon Bedrock (boto3) ------------------------------------------------------------------
+
+BEDROCK_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
+
+
+def _bedrock_client(demo: Any) -> Any:
+    return boto3.client("bedrock-runtime", endpoint_url=demo.base_url, region_name="eu-central-1", aws_access_key_id="test",
+                        aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1}))
+
+
+def _bedrock_call(demo: Any, is_async: bool, mode: str) -> str:
+    """Converse: the system prompt and the turns as content blocks."""
+    kwargs = dict(modelId=BEDROCK_MODEL, system=[{"text": "Du bist der Kundenservice eines Onlineshops."}],
+                  messages=[{"role": r, "content": [{"text": t}]} for r, t in _turns()])
+    client = _bedrock_client(demo)
+    if mode == "stream":
+        events = client.converse_stream(**kwargs)["stream"]
+        return "".join(e["contentBlockDelta"]["delta"].get("text", "") for e in events if "contentBlockDelta" in e)
+    return "".join(b.get("text", "") for b in client.converse(**kwargs)["output"]["message"]["content"])
+
+
+def _bedrock_instruction(body: dict) -> str:
+    return " ".join(b.get("text", "") for b in body.get("system") or ())
+
+
+def _bedrock_invoke_call(demo: Any, is_async: bool, mode: str) -> str:
+    """InvokeModel with the Anthropic Messages body: the guard's instruction goes into the body's ``system``."""
+    body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 400, "system": "Du bist der Kundenservice eines Onlineshops.",
+                       "messages": [{"role": r, "content": t} for r, t in _turns()]})
+    client = _bedrock_client(demo)
+    if mode == "stream":
+        chunks = (json.loads(e["chunk"]["bytes"]) for e in client.invoke_model_with_response_stream(modelId=BEDROCK_MODEL, body=body)["body"])
+        return "".join(c["delta"]["text"] for c in chunks if c["type"] == "content_block_delta")
+    return json.loads(client.invoke_model(modelId=BEDROCK_MODEL, body=body)["body"].read())["content"][0]["text"]
+
+
+def _anthropic_bedrock_call(demo: Any, is_async: bool, mode: str) -> str:
+    """Anthropic's own Bedrock client: the Messages API over Bedrock's InvokeModel routes, streams in AWS event-stream framing."""
+    opts = dict(aws_access_key="test", aws_secret_key="test", aws_region="eu-central-1", base_url=demo.base_url, max_retries=0)
+    kwargs = dict(model=BEDROCK_MODEL, max_tokens=400, system="Du bist der Kundenservice eines Onlineshops.",
+                  messages=[{"role": r, "content": t} for r, t in _turns()])
+
+    def text(event: Any) -> str:
+        return event.delta.text if event.type == "content_block_delta" and event.delta.type == "text_delta" else ""
+
+    if not is_async:
+        r = anthropic.AnthropicBedrock(**opts).messages.create(stream=mode == "stream", **kwargs)
+        return "".join(text(e) for e in r) if mode == "stream" else r.content[0].text
+
+    async def go() -> str:
+        r = await anthropic.AsyncAnthropicBedrock(**opts).messages.create(stream=mode == "stream", **kwargs)
+        return await _join_async(r, text) if mode == "stream" else r.content[0].text
+
+    return asyncio.run(go())
+
+
 DRIVERS = {
     "openai": Driver("openai", "chat gpt-4o-mini", _openai_call, _openai_instruction),
     "anthropic": Driver("anthropic", "chat claude-sonnet-5-5", _anthropic_call, _anthropic_instruction),
     "google_genai": Driver("gcp.gen_ai", "generate_content gemini-2.0-flash", _google_call, _google_instruction),
+    "bedrock": Driver("aws.bedrock", f"chat {BEDROCK_MODEL}", _bedrock_call, _bedrock_instruction, has_async=False),
+    "bedrock_invoke": Driver("aws.bedrock", f"chat {BEDROCK_MODEL}", _bedrock_invoke_call, _anthropic_instruction, has_async=False),
+    "anthropic_bedrock": Driver("aws.bedrock", f"chat {BEDROCK_MODEL}", _anthropic_bedrock_call, _anthropic_instruction),
 }
 CASES = [
     ("openai", "plain"), ("openai", "stream"),
     ("anthropic", "plain"), ("anthropic", "stream"), ("anthropic", "helper"),
     ("google_genai", "plain"), ("google_genai", "stream"),
+    ("bedrock", "plain"), ("bedrock", "stream"),
+    ("bedrock_invoke", "plain"), ("bedrock_invoke", "stream"),
+    ("anthropic_bedrock", "plain"), ("anthropic_bedrock", "stream"),
 ]
+#: Every case, sync and (where the client has it) async.
+RUNS = [(n, m, a) for n, m in CASES for a in (False, True) if DRIVERS[n].has_async or not a]
+RUN_IDS = [f"{n}-{m}-{'async' if a else 'sync'}" for n, m, a in RUNS]
 
 
-@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-@pytest.mark.parametrize("name,mode", CASES, ids=[f"{n}-{m}" for n, m in CASES])
+@pytest.mark.parametrize("name,mode,is_async", RUNS, ids=RUN_IDS)
 def test_language_guard_retries_in_the_conversation_language(demo, telemetry, name, mode, is_async):
     driver = DRIVERS[name]
     telemetry.instrument(metrics=[LanguageMatch(mode="guard")])
@@ -235,8 +304,7 @@ def _attempt_spans(telemetry: Any, driver: Driver) -> list[Any]:
     return sorted((s for s in telemetry.spans() if s.name == driver.span_name), key=lambda s: s.start_time)
 
 
-@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-@pytest.mark.parametrize("name,mode", CASES, ids=[f"{n}-{m}" for n, m in CASES])
+@pytest.mark.parametrize("name,mode,is_async", RUNS, ids=RUN_IDS)
 def test_a_failed_guard_retry_returns_the_answer_it_replaced(demo, telemetry, name, mode, is_async):
     """The retry gets a 429: the app reads the answer it already had, as without us; the spans say what happened."""
     driver = DRIVERS[name]
@@ -307,8 +375,7 @@ def test_a_restarted_stream_that_breaks_before_the_app_saw_it_gives_the_stream_i
 # ---- issue 14, item 29: every retry links to the attempt it replaces --------------------------------
 
 
-@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-@pytest.mark.parametrize("name,mode", CASES, ids=[f"{n}-{m}" for n, m in CASES])
+@pytest.mark.parametrize("name,mode,is_async", RUNS, ids=RUN_IDS)
 def test_a_guard_retry_links_to_the_attempt_it_replaces(demo, telemetry, name, mode, is_async):
     """Without a parent span each attempt is its own trace: the retry's span link joins them, saying why."""
     driver = DRIVERS[name]

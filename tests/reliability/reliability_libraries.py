@@ -61,6 +61,8 @@ def scrub(value: Any) -> Any:
     """Replace the demo server's counter-based ids, which differ call to call."""
     if isinstance(value, str):
         return _ADDRESSES.sub(" at 0x#", _IDS.sub(r"\1#", value))
+    if isinstance(value, bytes):  # e.g. Bedrock's stream chunks: the model's JSON, ids included
+        return scrub(value.decode("utf-8", "replace"))
     if isinstance(value, dict):
         # HTTP Date headers (google-genai keeps the response headers) tick every second.
         return {k: "<date>" if isinstance(k, str) and k.lower() == "date" else scrub(v) for k, v in value.items()}
@@ -188,6 +190,10 @@ class Library:
 
     def all_modes(self) -> tuple[str, ...]:
         return (*self.modes, *(f"{m}-stream" for m in self.modes)) if self.streams else self.modes
+
+    def runs(self, mode: str) -> bool:
+        """Whether ``run(mode)`` makes a call: the library has the mode, or (a helper that always streams) its flavour."""
+        return mode in self.all_modes() or (not mode.endswith("stream") and any(m.startswith(mode) for m in self.all_modes()))
 
     def available(self) -> bool:
         from micrometrics import registry
@@ -619,6 +625,153 @@ class GoogleEmbeddings(_Google):
         ]
 
 
+# ---- amazon bedrock (boto3) -------------------------------------------------------------
+
+
+class _Bedrock(Library):
+    instrumentation = "bedrock"
+    # builtins: urllib3 reading a stream after botocore closed it raises AttributeError
+    own_modules = ("botocore", "boto3", "urllib3", "builtins")
+    modes = ("sync",)  # boto3 has no async client
+    ok_model = "anthropic.claude-3-5-haiku-20241022-v1:0"
+    span_name = f"chat {ok_model}"
+
+    def client(self, server: Any, aio: bool) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("bedrock-runtime", endpoint_url=server.base_url, region_name="us-east-1", aws_access_key_id="AKIDRELIABILITY",
+                            aws_secret_access_key=API_KEY, config=Config(retries={"total_max_attempts": 1}))
+
+    def _translators(self) -> Any:
+        return importlib.import_module("micrometrics_instrumentation.bedrock.translators")
+
+    def broken_stream(self, breakage: str) -> list[Any]:
+        """The valid prefix, then bytes that fail botocore's checksum, or an exception event (Bedrock's mid-stream error)."""
+        bad = b"\x00\x00\x00\x20garbage-garbage-garbage-garbage!" if breakage == "garbage" else \
+            ("modelStreamErrorException", {"message": "The model stopped mid-stream.", "originalStatusCode": 500})
+        return [*self.stream_prefix(), bad]
+
+
+class EventReader:
+    """How an app reads a Bedrock event stream (``for event in response["stream"]``, then ``close()``):
+    botocore's EventStream is iterable, not an iterator, and no context manager."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.events = iter(stream)
+
+    def __iter__(self) -> "EventReader":
+        return self
+
+    def __next__(self) -> Any:
+        return next(self.events)
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def __enter__(self) -> "EventReader":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _read_json(body: Any) -> Any:
+    """An InvokeModel body as the app reads it: the model's JSON, or its text when it is none."""
+    raw = body.read()
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
+def _without_metadata(response: Any) -> Any:
+    """The response minus botocore's HTTP metadata (request ids, dates): what the app reads as the answer."""
+    return {k: v for k, v in response.items() if k != "ResponseMetadata"} if isinstance(response, dict) else response
+
+
+class BedrockConverse(_Bedrock):
+    id = "bedrock-converse"
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        kwargs = {"modelId": model, "messages": [{"role": "user", "content": [{"text": prompt}]}], "inferenceConfig": {"maxTokens": 300}}
+        return EventReader(client.converse_stream(**kwargs)["stream"]) if stream else _without_metadata(client.converse(**kwargs))
+
+    def translator(self) -> type:
+        return self._translators().ConverseTranslator
+
+    def accumulator(self) -> type:
+        return importlib.import_module("micrometrics_instrumentation.bedrock.converse").EventFold
+
+    def stream_prefix(self) -> list[Any]:
+        return [
+            {"messageStart": {"role": "assistant"}},
+            {"contentBlockDelta": {"delta": {"text": "Hallo"}, "contentBlockIndex": 0}},
+            {"contentBlockDelta": {"delta": {"text": " und"}, "contentBlockIndex": 0}},
+        ]
+
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [
+            {"output": None, "stopReason": 5, "usage": {"inputTokens": "x", "outputTokens": -1}},
+            {"output": {"message": {"content": [None, 1, {"text": None}, {"toolUse": "x"}, {"reasoningContent": []}, {}]}}},
+            {"output": {"message": {"role": "assistant", "content": "text"}}, "stopReason": "weird", "usage": {"cacheReadInputTokens": 2.5}},
+        ]
+
+
+class BedrockInvoke(_Bedrock):
+    """InvokeModel with the Anthropic Messages body: the app reads (and parses) the body itself."""
+
+    id = "bedrock-invoke_model"
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 300, "messages": [{"role": "user", "content": prompt}]})
+        if stream:
+            return EventReader(client.invoke_model_with_response_stream(modelId=model, body=body)["body"])
+        response = client.invoke_model(modelId=model, body=body)
+        return {**_without_metadata(response), "body": _read_json(response["body"])}
+
+    def translator(self) -> type:
+        return self._translators().InvokeModelTranslator
+
+    def accumulator(self) -> type:
+        return self._translators().ChunkAccumulator
+
+    def stream_prefix(self) -> list[Any]:
+        message = {"id": "msg_bdrk_x", "type": "message", "role": "assistant", "model": "claude-3-5-haiku-20241022", "content": [],
+                   "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 9, "output_tokens": 1}}
+        return [
+            {"type": "message_start", "message": message},
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hallo"}},
+        ]
+
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [
+            {"content": None, "usage": None, "stop_reason": 5},
+            {"id": 3, "model": [], "content": "text", "usage": {"input_tokens": "x", "output_tokens": -1}},
+            {"content": [None, 1, {"type": "text", "text": None}, {"type": "tool_use", "input": "x"}, {"type": None}]},
+        ]
+
+
+class BedrockEmbeddings(_Bedrock):
+    id = "bedrock-embeddings"
+    ok_model = "amazon.titan-embed-text-v2:0"
+    span_name = f"embeddings {ok_model}"
+    streams = False
+    evaluated_by = None
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        response = client.invoke_model(modelId=model, body=json.dumps({"inputText": prompt, "dimensions": 8}))
+        return {**_without_metadata(response), "body": _read_json(response["body"])}
+
+    def translator(self) -> type:
+        return self._translators().InvokeModelTranslator
+
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [{"embedding": "x", "inputTextTokenCount": -2}, {"embedding": [None, "a"], "embeddingsByType": 5}]
+
+
 # ---- retrieval ---------------------------------------------------------------------------
 
 #: A tiny knowledge base (German support answers) for the retrieval adapters.
@@ -812,8 +965,14 @@ ALL: list[Library] = [
     OpenAIChat(), OpenAIResponses(), OpenAICompletions(), OpenAIEmbeddings(),
     AnthropicMessages(), AnthropicStreamHelper(),
     GoogleGenerateContent(), GoogleEmbeddings(),
+    BedrockConverse(), BedrockInvoke(), BedrockEmbeddings(),
     ChromaQuery(), QdrantQuery(), LangChainRetriever(),
 ]
+
+
+def flavours(lib: Library) -> tuple[bool, ...]:
+    """The client flavours a library has, as ``aio`` values: sync (False) and, where there is one, async (True)."""
+    return tuple(aio for aio in (False, True) if any(m.startswith("async" if aio else "sync") for m in lib.all_modes()))
 
 
 def libraries(*, streams: bool | None = None, kinds: Callable[[Library], bool] | None = None) -> list[Library]:

@@ -14,10 +14,18 @@ from opentelemetry.trace import StatusCode
 
 from micrometrics import internal_errors
 from micrometrics_semconv import attributes as A
-from reliability_libraries import Library, _aclose, libraries, loop, normal
+from reliability_libraries import Library, _aclose, flavours, libraries, loop, normal
 
-STREAMING = [pytest.param(lib, id=lib.id) for lib in libraries() if lib.streams and lib.plain_create]
 FLAVOURS = pytest.mark.parametrize("aio", [False, True], ids=["sync", "async"])
+
+
+def flavoured(cases: list[tuple[tuple, str]]) -> list[Any]:
+    """Each case's values with ``aio`` for every flavour its library's client has (boto3: sync only)."""
+    return [pytest.param(*values, aio, id=f"{'async' if aio else 'sync'}-{ident}")
+            for values, ident in cases for aio in flavours(values[0])]
+
+
+STREAMING = flavoured([((lib,), lib.id) for lib in libraries() if lib.streams and lib.plain_create])
 
 
 def open_stream(lib: Library, demo: Any, aio: bool) -> Any:
@@ -58,8 +66,7 @@ def spans_of(telemetry: Any, lib: Library) -> list[Any]:
     return [s for s in telemetry.spans() if s.name == lib.span_name]
 
 
-@pytest.mark.parametrize("lib", STREAMING)
-@FLAVOURS
+@pytest.mark.parametrize("lib, aio", STREAMING)
 def test_a_stream_abandoned_mid_way_ends_its_span_when_collected(lib, aio, demo, telemetry):
     plain = open_stream(lib, demo, aio)
     expected = take(plain, 2, aio)
@@ -75,8 +82,7 @@ def test_a_stream_abandoned_mid_way_ends_its_span_when_collected(lib, aio, demo,
     assert internal_errors.totals == {}
 
 
-@pytest.mark.parametrize("lib", STREAMING)
-@FLAVOURS
+@pytest.mark.parametrize("lib, aio", STREAMING)
 def test_a_stream_never_iterated_and_collected_ends_its_span(lib, aio, demo, telemetry):
     telemetry.instrument(instrumentations=[lib.instrumentation])
     stream = open_stream(lib, demo, aio)
@@ -86,8 +92,7 @@ def test_a_stream_never_iterated_and_collected_ends_its_span(lib, aio, demo, tel
     assert internal_errors.totals == {}
 
 
-@pytest.mark.parametrize("lib", STREAMING)
-@FLAVOURS
+@pytest.mark.parametrize("lib, aio", STREAMING)
 def test_a_stream_closed_twice_and_iterated_after_close(lib, aio, demo, telemetry):
     def story() -> Any:
         stream = open_stream(lib, demo, aio)
@@ -107,8 +112,7 @@ def test_a_stream_closed_twice_and_iterated_after_close(lib, aio, demo, telemetr
     assert internal_errors.totals == {}
 
 
-@pytest.mark.parametrize("lib", STREAMING)
-@FLAVOURS
+@pytest.mark.parametrize("lib, aio", STREAMING)
 def test_a_stream_used_as_context_manager_then_closed(lib, aio, demo, telemetry):
     telemetry.instrument(instrumentations=[lib.instrumentation])
     stream = open_stream(lib, demo, aio)
@@ -129,8 +133,7 @@ def test_a_stream_used_as_context_manager_then_closed(lib, aio, demo, telemetry)
     assert internal_errors.totals == {}
 
 
-@pytest.mark.parametrize("lib", STREAMING)
-@FLAVOURS
+@pytest.mark.parametrize("lib, aio", STREAMING)
 @pytest.mark.parametrize("breakage", ["garbage", "truncated-json"])
 def test_a_stream_raising_mid_way_raises_the_same_and_marks_the_span(lib, aio, breakage, demo, telemetry):
     def story() -> tuple[Any, Any]:
@@ -161,14 +164,13 @@ def test_a_stream_raising_mid_way_raises_the_same_and_marks_the_span(lib, aio, b
     assert internal_errors.totals == {}
 
 
-def _bodies(lib: Library) -> list[Any]:
-    out = [pytest.param(lib, ("json", b), id=f"{lib.id}-json{i}") for i, b in enumerate(lib.malformed_bodies())]
-    out += [pytest.param(lib, ("raw", b), id=f"{lib.id}-raw{i}") for i, b in enumerate([b"", b"not json", b"{", b"\xff\xfe"])]
+def _bodies(lib: Library) -> list[tuple[tuple, str]]:
+    out = [((lib, ("json", b)), f"{lib.id}-json{i}") for i, b in enumerate(lib.malformed_bodies())]
+    out += [((lib, ("raw", b)), f"{lib.id}-raw{i}") for i, b in enumerate([b"", b"not json", b"{", b"\xff\xfe"])]
     return out
 
 
-@pytest.mark.parametrize("lib, body", [p for lib in libraries() if lib.http and lib.plain_create for p in _bodies(lib)])
-@FLAVOURS
+@pytest.mark.parametrize("lib, body, aio", flavoured([c for lib in libraries() if lib.http and lib.plain_create for c in _bodies(lib)]))
 def test_unknown_and_malformed_responses_come_back_unchanged(lib, body, aio, demo, telemetry):
     kind, payload = body
     mode = "async" if aio else "sync"
@@ -231,8 +233,18 @@ NULL_FIELD_STREAMS = {
         _google_chunk(None), _google_chunk({"role": "model", "parts": None}),
         _google_chunk({"role": "model", "parts": [{"text": None}]}), _google_chunk({"role": "model", "parts": [{"text": "Hallo"}]}),
     ],
+    "bedrock-converse": [  # botocore itself refuses a delta with no member set: null is allowed around it
+        {"messageStart": {"role": None}}, {"contentBlockDelta": {"delta": {"text": "Hallo"}, "contentBlockIndex": None}},
+        {"contentBlockDelta": {"delta": None, "contentBlockIndex": 0}}, {"contentBlockStart": {"start": None}},
+        {"messageStop": {"stopReason": None}}, {"metadata": {"usage": None, "metrics": None}},
+    ],
+    "bedrock-invoke_model": [
+        {"type": "message_start", "message": None}, {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": None}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hallo"}},
+        {"type": "message_delta", "delta": None, "usage": None}, {"type": "message_stop", "amazon-bedrock-invocationMetrics": None},
+    ],
 }
-NULL_FIELD_LIBS = [pytest.param(lib, id=lib.id) for lib in libraries() if lib.id in NULL_FIELD_STREAMS]
+NULL_FIELD_LIBS = flavoured([((lib,), lib.id) for lib in libraries() if lib.id in NULL_FIELD_STREAMS])
 
 
 def _streaming_guard() -> list[Any]:
@@ -241,8 +253,7 @@ def _streaming_guard() -> list[Any]:
     return [LanguageMatch(mode="guard")]
 
 
-@pytest.mark.parametrize("lib", NULL_FIELD_LIBS)
-@FLAVOURS
+@pytest.mark.parametrize("lib, aio", NULL_FIELD_LIBS)
 def test_null_stream_fields_reach_the_app_through_a_streaming_guard(lib, aio, demo, telemetry):
     def story() -> list[Any]:
         demo.enqueue(sse=NULL_FIELD_STREAMS[lib.id])
@@ -256,8 +267,7 @@ def test_null_stream_fields_reach_the_app_through_a_streaming_guard(lib, aio, de
     assert internal_errors.totals == {}, "null fields are read as absent, not survived"
 
 
-@pytest.mark.parametrize("lib", STREAMING)
-@FLAVOURS
+@pytest.mark.parametrize("lib, aio", STREAMING)
 def test_a_failing_stream_gate_passes_the_stream_through_and_is_reported(lib, aio, demo, telemetry, monkeypatch):
     """Whatever our accumulator does, the gate's failure never reaches the app's loop: the chunks pass, watching stops."""
     uninstrumented = drain(open_stream(lib, demo, aio), aio)
@@ -449,8 +459,7 @@ def _abandoned(span: Any) -> None:
     assert span.attributes[A.ERROR_TYPE] == V.ERROR_TYPE_STREAM_ABANDONED
 
 
-@pytest.mark.parametrize("lib", STREAMING)
-@FLAVOURS
+@pytest.mark.parametrize("lib, aio", STREAMING)
 def test_a_stream_closed_after_two_chunks_is_reported_abandoned(lib, aio, demo, telemetry):
     telemetry.instrument(instrumentations=[lib.instrumentation])
     stream = open_stream(lib, demo, aio)
@@ -461,8 +470,7 @@ def test_a_stream_closed_after_two_chunks_is_reported_abandoned(lib, aio, demo, 
     assert internal_errors.totals == {}
 
 
-@pytest.mark.parametrize("lib", STREAMING)
-@FLAVOURS
+@pytest.mark.parametrize("lib, aio", STREAMING)
 def test_a_stream_dropped_after_two_chunks_is_reported_abandoned(lib, aio, demo, telemetry):
     telemetry.instrument(instrumentations=[lib.instrumentation])
     stream = open_stream(lib, demo, aio)
@@ -474,8 +482,7 @@ def test_a_stream_dropped_after_two_chunks_is_reported_abandoned(lib, aio, demo,
     assert internal_errors.totals == {}
 
 
-@pytest.mark.parametrize("lib", STREAMING)
-@FLAVOURS
+@pytest.mark.parametrize("lib, aio", STREAMING)
 def test_a_stream_read_to_its_end_then_closed_is_a_success(lib, aio, demo, telemetry):
     telemetry.instrument(instrumentations=[lib.instrumentation])
     stream = open_stream(lib, demo, aio)
