@@ -342,7 +342,7 @@ def test_a_bad_price_in_micrometrics_config_names_the_file_and_the_line(tmp_path
 
 # ---- guard retries: what the guard cost ------------------------------------------------------------------
 
-from test_language_guard import CASES, DRIVERS, GERMAN_ANSWER, _attempt_spans  # noqa: E402
+from test_language_guard import BEDROCK_MODEL, DRIVERS, GERMAN_ANSWER, RUN_IDS, RUNS, _attempt_spans  # noqa: E402
 
 from micrometrics.metrics.language_match import LanguageMatch  # noqa: E402
 
@@ -353,7 +353,11 @@ PRICES = {
     "google_genai": {"input": Decimal("0.1"), "cached_input": Decimal("0.025"), "output": Decimal("0.4")},
     "anthropic": {"input": Decimal("3"), "cached_input": Decimal("0.3"), "cache_write": Decimal("3.75"), "output": Decimal("15")},
 }
+#: The Bedrock drivers' model (Claude 3.5 Haiku through an inference profile), priced here like any model of the user's.
+HAIKU_3_5 = {"input": Decimal("0.8"), "cached_input": Decimal("0.08"), "cache_write": Decimal("1"), "output": Decimal("4")}
+PRICES.update(bedrock=HAIKU_3_5, bedrock_invoke=HAIKU_3_5, anthropic_bedrock=HAIKU_3_5)
 SONNET_5_5 = {"claude-sonnet-5-5": {k: float(v) for k, v in PRICES["anthropic"].items()}}
+GUARD_PRICING = {**SONNET_5_5, BEDROCK_MODEL: {k: float(v) for k, v in HAIKU_3_5.items()}}
 
 
 def by_hand(attrs, prices) -> float:
@@ -367,13 +371,12 @@ def by_hand(attrs, prices) -> float:
     return float(usd_millionths / 1_000_000)
 
 
-@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-@pytest.mark.parametrize("name,mode", CASES, ids=[f"{n}-{m}" for n, m in CASES])
+@pytest.mark.parametrize("name,mode,is_async", RUNS, ids=RUN_IDS)
 def test_the_last_attempt_carries_what_the_guard_retries_cost(demo, telemetry, name, mode, is_async):
     """The German conversation answered in English, retried by the guard: each attempt's span has its own cost, the
     retry's point is charged to the guard, and the attempt the user got carries the retries' total."""
     driver = DRIVERS[name]
-    telemetry.instrument(metrics=[LanguageMatch(mode="guard")], pricing=SONNET_5_5)
+    telemetry.instrument(metrics=[LanguageMatch(mode="guard")], pricing=GUARD_PRICING)
 
     assert driver.call(demo, is_async, mode) == GERMAN_ANSWER
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from micrometrics import records
 from micrometrics.records import InferenceRecord, text_part
 from micrometrics_instrumentation.anthropic import translators as anthropic
 from micrometrics_instrumentation.bedrock import converse
@@ -190,7 +191,7 @@ class Anthropic(Family):
         ))
         record.input_messages = anthropic.input_messages(body.get("messages"))
         record.system_instructions = anthropic.system_parts(body.get("system"))
-        record.tool_definitions = anthropic.tool_definitions(body.get("tools"))
+        record.tool_definitions = anthropic.tool_definitions(body.get("tools"), anthropic.anthropic_tool)
 
     def response(self, record: InferenceRecord, body: dict) -> None:
         anthropic.apply_message(record, body)
@@ -361,9 +362,7 @@ class Cohere(Family):
         record.input_messages = messages + _user(body.get("message"))
         if isinstance(body.get("preamble"), str) and body["preamble"]:
             record.system_instructions = [text_part(body["preamble"])]
-        tools = [{"type": "function", "name": t.get("name"), "description": t.get("description"), "parameters": t.get("parameter_definitions")}
-                 for t in _list(body.get("tools")) if isinstance(t, dict)]
-        record.tool_definitions = tools or None
+        record.tool_definitions = records.tool_definitions(_list(body.get("tools")), _cohere_tool)
 
     def response(self, record: InferenceRecord, body: dict) -> None:
         reason = self.finish(body.get("finish_reason"))
@@ -521,3 +520,9 @@ def by_shape(body: dict) -> Family:
 def family(model_id: Any, body: dict | None) -> Family:
     known = by_model(model_id)
     return known if known is not UNKNOWN or body is None else by_shape(body)
+
+
+def _cohere_tool(tool: Any) -> dict[str, Any] | None:
+    if not isinstance(tool, dict):
+        return None
+    return records.tool_definition("function", tool.get("name"), tool.get("description"), tool.get("parameter_definitions"))

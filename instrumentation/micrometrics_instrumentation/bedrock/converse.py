@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from micrometrics.records import InferenceRecord, text_part
+from micrometrics import records
 from micrometrics.reading import json_or_text
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
@@ -122,18 +123,19 @@ def system_parts(system: Any) -> list[dict[str, Any]]:
 
 
 def tool_definitions(tool_config: Any) -> list[dict[str, Any]] | None:
-    tools = _list(_dict(tool_config).get("tools"))
-    out = []
-    for tool in tools:
-        if not isinstance(tool, dict):
-            continue
-        if "toolSpec" in tool:
-            spec = _dict(tool["toolSpec"])
-            out.append({"type": "function", "name": spec.get("name"), "description": spec.get("description"),
-                        "parameters": _dict(spec.get("inputSchema")).get("json")})
-        elif "systemTool" in tool:
-            out.append({"type": "system_tool", "name": _dict(tool["systemTool"]).get("name")})
-    return out or None
+    return records.tool_definitions(_list(_dict(tool_config).get("tools")), _tool)
+
+
+def _tool(tool: Any) -> dict[str, Any] | None:
+    """A ``toolSpec`` is a function; a ``systemTool`` keeps its own kind (the conventions' tool definition shape)."""
+    if not isinstance(tool, dict):
+        return None
+    if "toolSpec" in tool:
+        spec = _dict(tool["toolSpec"])
+        return records.tool_definition("function", spec.get("name"), spec.get("description"), _dict(spec.get("inputSchema")).get("json"))
+    if "systemTool" in tool:
+        return records.tool_definition("system_tool", _dict(tool["systemTool"]).get("name"))
+    return None
 
 
 def inference_params(config: Any) -> dict[str, Any]:
