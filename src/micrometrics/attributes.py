@@ -12,6 +12,11 @@ from micrometrics_semconv import values as V
 
 TRUNCATION_MARKER = "…[truncated {n} chars]"
 _PRIMITIVES = (str, bool, int, float)
+#: Request parameters the conventions define as doubles: an int the application passed (``temperature=1``) is sent as one.
+_DOUBLE_PARAMS = frozenset({
+    A.GEN_AI_REQUEST_TEMPERATURE, A.GEN_AI_REQUEST_TOP_P, A.GEN_AI_REQUEST_TOP_K,
+    A.GEN_AI_REQUEST_FREQUENCY_PENALTY, A.GEN_AI_REQUEST_PRESENCE_PENALTY,
+})
 
 
 def exportable(text: str) -> str:
@@ -65,6 +70,8 @@ def request_attributes(record: CallRecord, call: Call | None = None, extra: bool
     attrs: dict[str, Any] = _endpoint_attributes(record)
     for key, value in record.params.items():
         value = _value(value)
+        if key in _DOUBLE_PARAMS and type(value) is int:
+            value = float(value)
         if value is not None:
             attrs[key] = value
     if record.stream:
@@ -75,9 +82,13 @@ def request_attributes(record: CallRecord, call: Call | None = None, extra: bool
         if _name(record.data_source):
             attrs[A.GEN_AI_DATA_SOURCE_ID] = _name(record.data_source)
         if isinstance(record.top_k, int) and not isinstance(record.top_k, bool):
-            attrs[A.GEN_AI_REQUEST_TOP_K] = record.top_k
+            attrs[A.GEN_AI_REQUEST_TOP_K] = float(record.top_k)  # a double, as for inference
         if record.db_system:
             attrs[A.DB_SYSTEM_NAME] = record.db_system
+        if _name(record.db_collection):
+            attrs[A.DB_COLLECTION_NAME] = _name(record.db_collection)
+        if _name(record.db_operation):
+            attrs[A.DB_OPERATION_NAME] = _name(record.db_operation)
     if call is None:
         return attrs
     if call.attempt > 1:
@@ -151,9 +162,7 @@ def metric_attributes(record: CallRecord) -> dict[str, Any]:
         attrs[A.GEN_AI_RESPONSE_MODEL] = _name(record.response_model)
     if record.error_type:
         attrs[A.ERROR_TYPE] = record.error_type
-    if isinstance(record, RetrievalRecord) and record.db_system:
-        attrs[A.DB_SYSTEM_NAME] = record.db_system
-    return attrs
+    return attrs  # db.system.name stays on retrieval spans: the conventions' metrics do not define it
 
 
 def dimensions(call: Call) -> dict[str, Any]:
@@ -308,9 +317,7 @@ def _content_attributes(record: CallRecord, policy: ContentPolicy, max_length: i
         if any(d.content for d in record.documents):
             contents = [{"id": d.id, "content": policy.text(d.content or "")} for d in record.documents]
             attrs[A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS] = _fitted(contents, False, max_length)
-    elif isinstance(record, EmbeddingsRecord) and record.inputs:
-        inputs = [{"role": "user", "parts": [{"type": "text", "content": policy.text(t)}]} for t in record.inputs]
-        attrs[A.GEN_AI_INPUT_MESSAGES] = _fitted(inputs, True, max_length)
+    # Embeddings: the conventions define no content attribute (metrics still read record.inputs).
     return attrs
 
 

@@ -81,6 +81,9 @@ class RetrievalRecord(CallRecord):
     documents: list[Document] = field(default_factory=list)
     score_kind: str | None = None
     db_system: str | None = None
+    #: ``db.collection.name`` and ``db.operation.name`` of the store queried, when known.
+    db_collection: str | None = None
+    db_operation: str | None = None
 
 
 @dataclass(eq=False, kw_only=True)
@@ -134,6 +137,30 @@ def list_items(value: Any) -> list | tuple:
 
 def text_part(content: str) -> dict[str, Any]:
     return {"type": "text", "content": content}
+
+
+def modality(mime_type: Any) -> str:
+    """The conventions' part modality of a MIME type: ``image``, ``video``, ``audio``, else ``document``."""
+    major = mime_type.split("/", 1)[0] if isinstance(mime_type, str) else ""
+    return major if major in ("image", "video", "audio") else "document"
+
+
+def blob_part(mime_type: Any, content: str, kind: str | None = None) -> dict[str, Any]:
+    """Inline data as the conventions' ``blob`` part: ``content`` is the base64 text (content: exported only with capture)."""
+    mime = mime_type if isinstance(mime_type, str) and mime_type else None
+    return {"type": "blob", "modality": kind or modality(mime), "mime_type": mime, "content": content}
+
+
+def uri_part(uri: Any, mime_type: Any = None, kind: str | None = None) -> dict[str, Any]:
+    """A referenced file: a base64 ``data:`` URL is inline data (a ``blob`` part), anything else a ``uri`` part."""
+    uri = uri if isinstance(uri, str) else ""
+    if uri.startswith("data:") and ";base64," in uri:
+        header, _, data = uri.partition(",")
+        return blob_part(header[5:].split(";", 1)[0] or mime_type, data, kind)
+    part = {"type": "uri", "modality": kind or modality(mime_type), "uri": uri}
+    if isinstance(mime_type, str) and mime_type:
+        part["mime_type"] = mime_type
+    return part
 
 
 def message_text(message: Mapping[str, Any]) -> str:

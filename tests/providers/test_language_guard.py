@@ -165,7 +165,7 @@ def _google_instruction(body: dict) -> str:
 DRIVERS = {
     "openai": Driver("openai", "chat gpt-4o-mini", _openai_call, _openai_instruction),
     "anthropic": Driver("anthropic", "chat claude-sonnet-5-5", _anthropic_call, _anthropic_instruction),
-    "google_genai": Driver("gcp.gen_ai", "generate_content gemini-2.0-flash", _google_call, _google_instruction),
+    "google_genai": Driver("gcp.gemini", "generate_content gemini-2.0-flash", _google_call, _google_instruction),
 }
 CASES = [
     ("openai", "plain"), ("openai", "stream"),
