@@ -26,6 +26,8 @@ CONTENT_KEYS = frozenset({
 })
 MAX_VALUES = 20
 MAX_JSON = 60
+#: Larger JSON values (the large-response tests) are not kept: memory stays bounded.
+MAX_JSON_CHARS = 200_000
 
 
 def value_type(value: Any) -> str:
@@ -63,6 +65,8 @@ class Sample:
         self.count += 1
         self.types.add(value_type(value))
         if key in CONTENT_KEYS:
+            if isinstance(value, str) and len(value) > MAX_JSON_CHARS:
+                return
             if len(self.json) < MAX_JSON and value not in self.json:
                 self.json.append(value)
             return
