@@ -12,11 +12,26 @@ from micrometrics_semconv import values as V
 
 TRUNCATION_MARKER = "…[truncated {n} chars]"
 _PRIMITIVES = (str, bool, int, float)
-#: Request parameters the conventions define as doubles: an int the application passed (``temperature=1``) is sent as one.
-_DOUBLE_PARAMS = frozenset({
-    A.GEN_AI_REQUEST_TEMPERATURE, A.GEN_AI_REQUEST_TOP_P, A.GEN_AI_REQUEST_TOP_K,
-    A.GEN_AI_REQUEST_FREQUENCY_PENALTY, A.GEN_AI_REQUEST_PRESENCE_PENALTY,
-})
+_INT64 = 2**63
+#: The request parameters' types in the conventions: a double parameter the application passed as an int
+#: (``temperature=1``) is sent as a double; a value of another type (a string, a bool) is not sent.
+_PARAM_TYPES = {
+    A.GEN_AI_REQUEST_TEMPERATURE: "double", A.GEN_AI_REQUEST_TOP_P: "double", A.GEN_AI_REQUEST_TOP_K: "double",
+    A.GEN_AI_REQUEST_FREQUENCY_PENALTY: "double", A.GEN_AI_REQUEST_PRESENCE_PENALTY: "double",
+    A.GEN_AI_REQUEST_MAX_TOKENS: "int", A.GEN_AI_REQUEST_SEED: "int", A.GEN_AI_REQUEST_CHOICE_COUNT: "int",
+    A.GEN_AI_REQUEST_STOP_SEQUENCES: "string[]", A.GEN_AI_REQUEST_ENCODING_FORMATS: "string[]",
+}
+
+
+def _typed(kind: str | None, value: Any) -> Any:
+    """``value`` as the conventions type it (``kind``), or None when it is not one (providers' arguments are untrusted)."""
+    if kind is None or value is None:
+        return value
+    if kind == "double":
+        return float(value) if type(value) in (int, float) else None
+    if kind == "int":
+        return value if type(value) is int and -_INT64 <= value < _INT64 else None
+    return value if isinstance(value, tuple) and all(isinstance(v, str) for v in value) else None  # string[]
 
 
 def exportable(text: str) -> str:
@@ -69,9 +84,7 @@ def request_attributes(record: CallRecord, call: Call | None = None, extra: bool
     """
     attrs: dict[str, Any] = _endpoint_attributes(record)
     for key, value in record.params.items():
-        value = _value(value)
-        if key in _DOUBLE_PARAMS and type(value) is int:
-            value = float(value)
+        value = _typed(_PARAM_TYPES.get(key), _value(value))
         if value is not None:
             attrs[key] = value
     if record.stream:
