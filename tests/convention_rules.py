@@ -60,7 +60,7 @@ EXTENSIONS: dict[tuple[str, str], str] = {
     ("span.gen_ai.embeddings.client", "gen_ai.conversation.id"):
         "from micrometrics.context(conversation_id=...), on every span of the block; docs/providers.md",
     ("span.gen_ai.retrieval.client", "gen_ai.conversation.id"):
-        "from micrometrics.context(conversation_id=...), on every span of the block; docs/retrieval.md",
+        "from micrometrics.context(conversation_id=...), on every span of the block; docs/providers.md",
     ("span.gen_ai.retrieval.client", "db.system.name"):
         "the registry's note on gen_ai.data_source.id: retrieval MAY add db.* attributes; docs/retrieval.md",
     ("span.gen_ai.retrieval.client", "db.collection.name"):

@@ -7,6 +7,7 @@ beside it; spans.py and emission.py map them to telemetry; metrics read them thr
 
 from __future__ import annotations
 
+import base64
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -145,7 +146,17 @@ def modality(mime_type: Any) -> str:
     return major if major in ("image", "video", "audio") else "document"
 
 
-def blob_part(mime_type: Any, content: str, kind: str | None = None) -> dict[str, Any]:
+class InlineBytes(bytes):
+    """Inline binary data in a part: its text is the base64 the conventions want, encoded only when content
+    is exported (``str()``, as the JSON of content attributes writes it), never on the call's path."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return base64.b64encode(self).decode("ascii")
+
+
+def blob_part(mime_type: Any, content: Any, kind: str | None = None) -> dict[str, Any]:
     """Inline data as the conventions' ``blob`` part: ``content`` is the base64 text (content: exported only with capture)."""
     mime = mime_type if isinstance(mime_type, str) and mime_type else None
     return {"type": "blob", "modality": kind or modality(mime), "mime_type": mime, "content": content}

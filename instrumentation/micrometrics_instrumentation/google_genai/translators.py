@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
-from micrometrics.records import EmbeddingsRecord, InferenceRecord, blob_part, text_part, uri_part
+from micrometrics.records import EmbeddingsRecord, InferenceRecord, InlineBytes, blob_part, text_part, uri_part
 from micrometrics.reading import field, is_stream, per_client, server
 from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
@@ -87,7 +86,7 @@ def part_of(part: Any) -> dict[str, Any] | None:
     blob = field(part, "inline_data")
     if blob is not None:  # content (exported only with capture): the conventions' blob carries the base64 text
         raw = field(blob, "data")
-        content = base64.b64encode(raw).decode("ascii") if isinstance(raw, (bytes, bytearray)) else raw if isinstance(raw, str) else ""
+        content = InlineBytes(raw) if isinstance(raw, (bytes, bytearray)) else raw if isinstance(raw, str) else ""
         return blob_part(field(blob, "mime_type"), content)
     if field(part, "executable_code") is not None:
         return {"type": "executable_code"}
