@@ -28,6 +28,10 @@ CONTENT_KEYS = (A.GEN_AI_INPUT_MESSAGES, A.GEN_AI_SYSTEM_INSTRUCTIONS, A.GEN_AI_
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 #: The details event describes an inference (chat, text_completion, generate_content): an embeddings call has none.
 NO_DETAILS_EVENT = frozenset({V.OPERATION_EMBEDDINGS})
+#: The conventions define no content attribute for embeddings: their inputs appear nowhere, capture on or off.
+NO_CONTENT = frozenset({V.OPERATION_EMBEDDINGS})
+#: ``assert_retrieval_call``'s default for attributes a test does not assert.
+UNCHECKED: Any = object()
 #: The keys of the token counts, by ``gen_ai.token.type``.
 USAGE_KEYS = {V.TOKEN_TYPE_INPUT: A.GEN_AI_USAGE_INPUT_TOKENS, V.TOKEN_TYPE_OUTPUT: A.GEN_AI_USAGE_OUTPUT_TOKENS}
 
@@ -208,7 +212,7 @@ def assert_inference_call(
         response_id_prefix=response_id_prefix, finish_reasons=finish_reasons, token_types=token_types, server=server,
         stream=stream, attributes=attributes,
     )
-    assert_content(span.attributes, content, capture=capture, finish_reason=(finish_reasons or [None])[0])
+    assert_content(span.attributes, content, capture=capture and operation not in NO_CONTENT, finish_reason=(finish_reasons or [None])[0])
     assert_operation_metrics(telemetry.metrics(), span, token_types=token_types, stream=stream)
     assert_details_log(telemetry.logs(), span, content, capture=capture and operation not in NO_DETAILS_EVENT)
     if secret is not None:
@@ -248,6 +252,8 @@ def assert_retrieval_call(
     query_text: str | None = None,
     first_document: dict | None = None,
     hidden: Sequence[str] = (),
+    db_collection: str | None = UNCHECKED,
+    db_operation: str | None = UNCHECKED,
 ) -> Any:
     """One retrieval as a backend shows it: its span (ids, scores and text only with capture, opt-in content by
     the conventions) and duration point. ``documents``: the ``gen_ai.retrieval.documents`` items capture shows.
@@ -263,7 +269,11 @@ def assert_retrieval_call(
     assert attrs[A.GEN_AI_PROVIDER_NAME] == provider
     assert attrs.get(A.DB_SYSTEM_NAME) == db_system
     assert attrs[A.GEN_AI_DATA_SOURCE_ID] == data_source
-    assert attrs[A.GEN_AI_REQUEST_TOP_K] == top_k
+    assert attrs[A.GEN_AI_REQUEST_TOP_K] == top_k and isinstance(attrs[A.GEN_AI_REQUEST_TOP_K], float)  # a double, as the conventions define it
+    if db_collection is not UNCHECKED:
+        assert attrs.get(A.DB_COLLECTION_NAME) == db_collection
+    if db_operation is not UNCHECKED:
+        assert attrs.get(A.DB_OPERATION_NAME) == db_operation
     assert attrs[A.MICROMETRICS_RETRIEVAL_SCORE_KIND] == score_kind
     assert (attrs.get(A.SERVER_ADDRESS), attrs.get(A.SERVER_PORT)) == (server or (None, None))
     if capture:
@@ -282,6 +292,7 @@ def assert_retrieval_call(
             assert not any(text in str(v) for v in attrs.values()), text
 
     (duration,) = telemetry.metrics()[M.GEN_AI_CLIENT_OPERATION_DURATION]
-    dimensions = (A.GEN_AI_OPERATION_NAME, A.GEN_AI_PROVIDER_NAME, A.DB_SYSTEM_NAME, A.SERVER_ADDRESS, A.SERVER_PORT)
+    # The conventions' duration metric has no db.* dimension: db.system.name stays on the span.
+    dimensions = (A.GEN_AI_OPERATION_NAME, A.GEN_AI_PROVIDER_NAME, A.SERVER_ADDRESS, A.SERVER_PORT)
     assert dict(duration.attributes) == {k: attrs[k] for k in dimensions if k in attrs}
     return span

@@ -17,9 +17,99 @@ import micrometrics
 #: Every attribute key, metric name and event name any test saw emitted.
 emitted_names: dict[str, set[str]] = {"attributes": set(), "metrics": set(), "events": set()}
 
+#: Attribute namespaces whose values are sampled for the conventions test (tests/test_zz_conventions.py).
+SAMPLED_PREFIXES = ("gen_ai.", "server.", "error.", "db.", "exception.")
+#: Keys whose values are JSON content: every distinct value is kept (up to ``MAX_JSON``), to validate against its schema.
+CONTENT_KEYS = frozenset({
+    "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
+    "gen_ai.tool.definitions", "gen_ai.retrieval.documents",
+})
+MAX_VALUES = 20
+MAX_JSON = 60
+#: Larger JSON values (the large-response tests) are not kept: memory stays bounded.
+MAX_JSON_CHARS = 200_000
+
+
+def value_type(value: Any) -> str:
+    """An attribute value's type as the conventions name it (``string``, ``int``, ``double``, ``boolean``, ``string[]``...)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (bytes, bytearray)):
+        return "bytes"
+    if isinstance(value, dict) or hasattr(value, "keys"):
+        return "map"
+    if isinstance(value, (list, tuple)):
+        kinds = {value_type(v) for v in value}
+        return f"{kinds.pop()}[]" if len(kinds) == 1 else "any[]"
+    return type(value).__name__
+
+
+class Sample:
+    """What one attribute key held where it was seen: its types, a few values, every distinct JSON content value."""
+
+    __slots__ = ("types", "values", "json", "count")
+
+    def __init__(self) -> None:
+        self.types: set[str] = set()
+        self.values: list[Any] = []
+        self.json: list[Any] = []
+        self.count = 0
+
+    def add(self, key: str, value: Any) -> None:
+        self.count += 1
+        self.types.add(value_type(value))
+        if key in CONTENT_KEYS:
+            if isinstance(value, str) and len(value) > MAX_JSON_CHARS:
+                return
+            if len(self.json) < MAX_JSON and value not in self.json:
+                self.json.append(value)
+            return
+        if isinstance(value, list):
+            value = tuple(value)
+        if len(self.values) < MAX_VALUES and value not in self.values:
+            self.values.append(value)
+
+
+#: (signal, where, key) -> Sample. ``signal``: span, span_event, log, metric; ``where``: the span's
+#: ``gen_ai.operation.name`` (or its name), the event name, the metric name.
+emitted_values: dict[tuple[str, str, str], Sample] = {}
+
+
+def record_values(signal: str, where: str, attributes: Any) -> None:
+    for key, value in (attributes or {}).items():
+        if key.startswith(SAMPLED_PREFIXES):
+            sample = emitted_values.get((signal, where, key))
+            if sample is None:
+                sample = emitted_values[(signal, where, key)] = Sample()
+            sample.add(key, value)
+
 
 def _ours(scope: Any) -> bool:
     return scope is None or getattr(scope, "name", "micrometrics") == "micrometrics"
+
+
+def _record_span(s: Any) -> None:
+    attrs = s.attributes or {}
+    emitted_names["attributes"].update(attrs.keys())
+    record_values("span", str(attrs.get("gen_ai.operation.name") or s.name), attrs)
+    for e in s.events:
+        emitted_names["events"].add(e.name)
+        emitted_names["attributes"].update((e.attributes or {}).keys())
+        record_values("span_event", e.name, e.attributes)
+
+
+def _record_log(r: Any) -> None:
+    name = getattr(r, "event_name", None)
+    if name:
+        emitted_names["events"].add(name)
+    emitted_names["attributes"].update((r.attributes or {}).keys())
+    record_values("log", str(name or (r.attributes or {}).get("event.name") or ""), r.attributes)
 
 
 class Telemetry:
@@ -55,12 +145,8 @@ class Telemetry:
             self.flush()
         spans = list(self.span_exporter.get_finished_spans())
         for s in spans:
-            if not _ours(s.instrumentation_scope):
-                continue  # e.g. a client library's own spans
-            emitted_names["attributes"].update((s.attributes or {}).keys())
-            for e in s.events:
-                emitted_names["events"].add(e.name)
-                emitted_names["attributes"].update((e.attributes or {}).keys())
+            if _ours(s.instrumentation_scope):  # not, e.g., a client library's own spans
+                _record_span(s)
         return spans
 
     def span(self, name: str | None = None) -> Any:
@@ -73,11 +159,8 @@ class Telemetry:
         finished = self.log_exporter.get_finished_logs()
         records = [r.log_record if hasattr(r, "log_record") else r for r in finished]
         for item, r in zip(finished, records):
-            if not _ours(getattr(item, "instrumentation_scope", None)):
-                continue
-            if getattr(r, "event_name", None):
-                emitted_names["events"].add(r.event_name)
-            emitted_names["attributes"].update((r.attributes or {}).keys())
+            if _ours(getattr(item, "instrumentation_scope", None)):
+                _record_log(r)
         return records
 
     def metrics(self) -> dict[str, list[Any]]:
@@ -95,11 +178,18 @@ class Telemetry:
                         emitted_names["metrics"].add(m.name)
                         for p in points:
                             emitted_names["attributes"].update((p.attributes or {}).keys())
+                            record_values("metric", m.name, p.attributes)
                     out.setdefault(m.name, []).extend(points)
         return out
 
     def close(self) -> None:
         micrometrics.uninstrument()
+        # What the test did not read back counts too: every test's telemetry is checked against the conventions.
+        self.handle = None  # uninstrument flushed it: nothing more to flush
+        try:
+            self.spans(), self.logs(), self.metrics()
+        except Exception:  # a test that broke its own providers: its own assertions report it
+            pass
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown()
         self.logger_provider.shutdown()

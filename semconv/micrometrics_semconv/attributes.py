@@ -63,6 +63,8 @@ SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
 ERROR_TYPE = "error.type"
 DB_SYSTEM_NAME = "db.system.name"
+DB_COLLECTION_NAME = "db.collection.name"
+DB_OPERATION_NAME = "db.operation.name"
 EVENT_NAME = "event.name"
 EXCEPTION_TYPE = "exception.type"
 EXCEPTION_MESSAGE = "exception.message"
@@ -125,7 +127,6 @@ METRIC_DIMENSIONS = frozenset(
         MICROMETRICS_STAGE,
         MICROMETRICS_DROP_REASON,
         MICROMETRICS_COST_CURRENCY,
-        DB_SYSTEM_NAME,
     }
 )
 

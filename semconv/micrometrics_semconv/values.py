@@ -43,6 +43,10 @@ DB_SYSTEM_QDRANT = "qdrant"
 PROVIDER_CHROMA = "chroma"
 PROVIDER_QDRANT = "qdrant"
 PROVIDER_LANGCHAIN = "langchain"
+#: ``db.operation.name`` of the vector store calls we instrument: the client method's name.
+DB_OPERATION_CHROMA_QUERY = "query"
+DB_OPERATION_QDRANT_QUERY_POINTS = "query_points"
+DB_OPERATION_QDRANT_SEARCH = "search"
 #: ``@micrometrics.retriever`` / ``record_retrieval`` when the caller names no provider.
 PROVIDER_CUSTOM = "custom"
 

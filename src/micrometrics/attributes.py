@@ -14,6 +14,26 @@ from micrometrics_semconv import values as V
 
 TRUNCATION_MARKER = "…[truncated {n} chars]"
 _PRIMITIVES = (str, bool, int, float)
+_INT64 = 2**63
+#: The request parameters' types in the conventions: a double parameter the application passed as an int
+#: (``temperature=1``) is sent as a double; a value of another type (a string, a bool) is not sent.
+_PARAM_TYPES = {
+    A.GEN_AI_REQUEST_TEMPERATURE: "double", A.GEN_AI_REQUEST_TOP_P: "double", A.GEN_AI_REQUEST_TOP_K: "double",
+    A.GEN_AI_REQUEST_FREQUENCY_PENALTY: "double", A.GEN_AI_REQUEST_PRESENCE_PENALTY: "double",
+    A.GEN_AI_REQUEST_MAX_TOKENS: "int", A.GEN_AI_REQUEST_SEED: "int", A.GEN_AI_REQUEST_CHOICE_COUNT: "int",
+    A.GEN_AI_REQUEST_STOP_SEQUENCES: "string[]", A.GEN_AI_REQUEST_ENCODING_FORMATS: "string[]",
+}
+
+
+def _typed(kind: str | None, value: Any) -> Any:
+    """``value`` as the conventions type it (``kind``), or None when it is not one (providers' arguments are untrusted)."""
+    if kind is None or value is None:
+        return value
+    if kind == "double":
+        return float(value) if type(value) in (int, float) else None
+    if kind == "int":
+        return value if type(value) is int and -_INT64 <= value < _INT64 else None
+    return value if isinstance(value, tuple) and all(isinstance(v, str) for v in value) else None  # string[]
 
 
 def exportable(text: str) -> str:
@@ -66,7 +86,7 @@ def request_attributes(record: CallRecord, call: Call | None = None, extra: bool
     """
     attrs: dict[str, Any] = _endpoint_attributes(record)
     for key, value in record.params.items():
-        value = _value(value)
+        value = _typed(_PARAM_TYPES.get(key), _value(value))
         if value is not None:
             attrs[key] = value
     if record.stream:
@@ -77,9 +97,13 @@ def request_attributes(record: CallRecord, call: Call | None = None, extra: bool
         if _name(record.data_source):
             attrs[A.GEN_AI_DATA_SOURCE_ID] = _name(record.data_source)
         if isinstance(record.top_k, int) and not isinstance(record.top_k, bool):
-            attrs[A.GEN_AI_REQUEST_TOP_K] = record.top_k
+            attrs[A.GEN_AI_REQUEST_TOP_K] = float(record.top_k)  # a double, as for inference
         if record.db_system:
             attrs[A.DB_SYSTEM_NAME] = record.db_system
+        if _name(record.db_collection):
+            attrs[A.DB_COLLECTION_NAME] = _name(record.db_collection)
+        if _name(record.db_operation):
+            attrs[A.DB_OPERATION_NAME] = _name(record.db_operation)
     if call is None:
         return attrs
     if call.attempt > 1:
@@ -151,9 +175,7 @@ def metric_attributes(record: CallRecord) -> dict[str, Any]:
         attrs[A.GEN_AI_RESPONSE_MODEL] = _name(record.response_model)
     if record.error_type:
         attrs[A.ERROR_TYPE] = record.error_type
-    if isinstance(record, RetrievalRecord) and record.db_system:
-        attrs[A.DB_SYSTEM_NAME] = record.db_system
-    return attrs
+    return attrs  # db.system.name stays on retrieval spans: the conventions' metrics do not define it
 
 
 def dimensions(call: Call) -> dict[str, Any]:
@@ -427,8 +449,7 @@ def _captured_content(record: CallRecord, policy: ContentPolicy) -> dict[str, An
             content[A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS] = _plain(
                 [{"id": d.id, "content": policy.text(d.content or "")} for d in record.documents]
             )
-    elif isinstance(record, EmbeddingsRecord) and record.inputs:
-        content[A.GEN_AI_INPUT_MESSAGES] = _plain([{"role": "user", "parts": [{"type": "text", "content": policy.text(t)}]} for t in record.inputs])
+    # Embeddings: the conventions define no content attribute (metrics still read record.inputs).
     return content
 
 

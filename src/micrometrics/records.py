@@ -7,6 +7,7 @@ beside it; spans.py and emission.py map them to telemetry; metrics read them thr
 
 from __future__ import annotations
 
+import base64
 import inspect
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -82,6 +83,9 @@ class RetrievalRecord(CallRecord):
     documents: list[Document] = field(default_factory=list)
     score_kind: str | None = None
     db_system: str | None = None
+    #: ``db.collection.name`` and ``db.operation.name`` of the store queried, when known.
+    db_collection: str | None = None
+    db_operation: str | None = None
 
 
 @dataclass(eq=False, kw_only=True)
@@ -168,6 +172,40 @@ def tool_definitions(tools: Any, definition: Any) -> list[dict[str, Any]] | None
         return None
     out = [d for d in (definition(t) for t in tools) if d is not None]
     return out or None
+
+
+def modality(mime_type: Any) -> str:
+    """The conventions' part modality of a MIME type: ``image``, ``video``, ``audio``, else ``document``."""
+    major = mime_type.split("/", 1)[0] if isinstance(mime_type, str) else ""
+    return major if major in ("image", "video", "audio") else "document"
+
+
+class InlineBytes(bytes):
+    """Inline binary data in a part: its text is the base64 the conventions want, encoded only when content
+    is exported (``str()``, as the JSON of content attributes writes it), never on the call's path."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return base64.b64encode(self).decode("ascii")
+
+
+def blob_part(mime_type: Any, content: Any, kind: str | None = None) -> dict[str, Any]:
+    """Inline data as the conventions' ``blob`` part: ``content`` is the base64 text (content: exported only with capture)."""
+    mime = mime_type if isinstance(mime_type, str) and mime_type else None
+    return {"type": "blob", "modality": kind or modality(mime), "mime_type": mime, "content": content}
+
+
+def uri_part(uri: Any, mime_type: Any = None, kind: str | None = None) -> dict[str, Any]:
+    """A referenced file: a base64 ``data:`` URL is inline data (a ``blob`` part), anything else a ``uri`` part."""
+    uri = uri if isinstance(uri, str) else ""
+    if uri.startswith("data:") and ";base64," in uri:
+        header, _, data = uri.partition(",")
+        return blob_part(header[5:].split(";", 1)[0] or mime_type, data, kind)
+    part = {"type": "uri", "modality": kind or modality(mime_type), "uri": uri}
+    if isinstance(mime_type, str) and mime_type:
+        part["mime_type"] = mime_type
+    return part
 
 
 def message_text(message: Mapping[str, Any]) -> str:

@@ -269,6 +269,36 @@ def test_thinking_blocks_are_reasoning_parts_not_answer_text(demo, telemetry):
     assert attrs["micrometrics.language_match.detected"] == "de"
 
 
+def test_images_and_server_tools_follow_the_conventions_parts(demo, telemetry):
+    telemetry.instrument(capture_content=True, metrics=[])
+    demo.enqueue(json=message_json(content=[
+        {"type": "redacted_thinking", "data": "ENCRYPTED"},
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "Paketlaufzeit DHL"}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+        {"type": "text", "text": "Gern, ich sehe sofort nach Ihrer Bestellung."},
+    ]))
+    sync, _ = clients(demo)
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgAAIAAQDiIbwzAAAAAElFTkSuQmCC"
+    sync.messages.create(model=MODEL, max_tokens=300, messages=[{"role": "user", "content": [
+        {"type": "text", "text": "Was zeigt das Bild?"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/katze.png"}},
+    ]}])
+    attrs = telemetry.span(SPAN).attributes
+    (message,) = json.loads(attrs[A.GEN_AI_INPUT_MESSAGES])
+    assert message["parts"][1:] == [
+        {"type": "blob", "modality": "image", "mime_type": "image/png", "content": png},
+        {"type": "uri", "modality": "image", "uri": "https://example.com/katze.png"},
+    ]
+    parts = json.loads(attrs[A.GEN_AI_OUTPUT_MESSAGES])[0]["parts"]
+    assert parts[:3] == [
+        {"type": "reasoning", "content": ""},
+        {"type": "server_tool_call", "id": "srvtoolu_1", "name": "web_search",
+         "server_tool_call": {"type": "web_search", "input": {"query": "Paketlaufzeit DHL"}}},
+        {"type": "server_tool_call_response", "id": "srvtoolu_1", "server_tool_call_response": {"type": "web_search_tool_result"}},
+    ]
+
+
 def test_parse_structured_output_and_with_raw_response(demo, telemetry):
     pydantic = pytest.importorskip("pydantic")
 

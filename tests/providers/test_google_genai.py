@@ -82,7 +82,7 @@ def test_generate_content_emits_span_metrics_and_logs(demo, telemetry, is_async,
     assert text.startswith("Hallo")
 
     assert_inference_call(
-        telemetry, operation="generate_content", provider="gcp.gen_ai", request_model=MODEL, response_model=MODEL,
+        telemetry, operation="generate_content", provider="gcp.gemini", request_model=MODEL, response_model=MODEL,
         response_id_prefix="demo-resp-", server=("127.0.0.1", demo.port), stream=stream, capture=capture,
         content=Content(
             input_messages=[{"role": "user", "parts": [{"type": "text", "content": GERMAN}]}],
@@ -110,7 +110,7 @@ def test_api_errors_propagate_unchanged_and_mark_the_span(demo, telemetry, is_as
     with pytest.raises(exc_type) as info:
         generate(demo, is_async, stream, model=model)
     assert info.value.code == int(error_type)
-    assert_failed_call(telemetry, f"generate_content {model}", provider="gcp.gen_ai", error_type=error_type)
+    assert_failed_call(telemetry, f"generate_content {model}", provider="gcp.gemini", error_type=error_type)
 
 
 def test_streams_keep_their_generator_shape(demo, telemetry):
@@ -233,7 +233,7 @@ def test_embed_content(demo, telemetry, is_async, capture):
     assert len(result.embeddings) == 2
 
     assert_inference_call(
-        telemetry, operation="embeddings", provider="gcp.gen_ai", request_model="text-embedding-004", response_model=None,
+        telemetry, operation="embeddings", provider="gcp.gemini", request_model="text-embedding-004", response_model=None,
         response_id_prefix=None, finish_reasons=None, token_types=(), server=("127.0.0.1", demo.port), capture=capture,
         content=Content(input_messages=[{"role": "user", "parts": [{"type": "text", "content": t}]} for t in texts]),
         attributes={A.GEN_AI_EMBEDDINGS_DIMENSION_COUNT: len(result.embeddings[0].values)},
@@ -268,6 +268,40 @@ def test_chat_sessions_are_a_span_per_turn_with_the_history(demo, telemetry):
     assert [m["role"] for m in history] == ["user", "assistant", "user"]
     assert second.attributes["micrometrics.language_match.label"] == "match"
     assert second.attributes[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] > 0
+
+
+def test_inline_data_is_a_blob_part_and_file_data_a_uri_part(demo, telemetry):
+    telemetry.instrument(capture_content=True, metrics=[])
+    png = bytes.fromhex("89504e470d0a1a0a")
+    c = client(demo)  # kept: a collected client closes its connection
+    c.models.generate_content(model=MODEL, contents=[
+        types.Part.from_text(text="Was zeigt das Bild?"),
+        types.Part.from_bytes(data=png, mime_type="image/png"),
+        types.Part.from_uri(file_uri="gs://bucket/katze.png", mime_type="image/png"),
+    ])
+    (message,) = json.loads(telemetry.span(SPAN).attributes[A.GEN_AI_INPUT_MESSAGES])
+    assert message["parts"][1:] == [
+        {"type": "blob", "modality": "image", "mime_type": "image/png", "content": "iVBORw0KGgo="},
+        {"type": "uri", "modality": "image", "uri": "gs://bucket/katze.png", "mime_type": "image/png"},
+    ]
+
+
+def test_top_k_is_a_double_and_embeddings_dimensions_come_from_the_request(demo, telemetry):
+    telemetry.instrument(metrics=[])
+    c = client(demo)
+    c.models.generate_content(model=MODEL, contents=GERMAN, config={"top_k": 40})
+    assert type(telemetry.span(SPAN).attributes[A.GEN_AI_REQUEST_TOP_K]) is float
+    c.models.embed_content(model="text-embedding-004", contents=["Wo ist mein Paket?"], config=types.EmbedContentConfig(output_dimensionality=64))
+    assert telemetry.span("embeddings text-embedding-004").attributes[A.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] == 64
+
+
+def test_the_provider_is_gcp_gen_ai_only_when_the_backend_is_unknown():
+    from micrometrics_instrumentation.google_genai.translators import provider_of
+
+    assert provider_of(genai.Client(api_key="k")._api_client) == "gcp.gemini"
+    assert provider_of(genai.Client(vertexai=True, api_key="k")._api_client) == "gcp.vertex_ai"
+    assert provider_of(None) == "gcp.gen_ai"
+    assert provider_of(object()) == "gcp.gen_ai"
 
 
 def test_model_resource_names_are_reported_as_the_model(demo, telemetry):

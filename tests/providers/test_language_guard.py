@@ -226,7 +226,7 @@ def _anthropic_bedrock_call(demo: Any, is_async: bool, mode: str) -> str:
 DRIVERS = {
     "openai": Driver("openai", "chat gpt-4o-mini", _openai_call, _openai_instruction),
     "anthropic": Driver("anthropic", "chat claude-sonnet-5-5", _anthropic_call, _anthropic_instruction),
-    "google_genai": Driver("gcp.gen_ai", "generate_content gemini-2.0-flash", _google_call, _google_instruction),
+    "google_genai": Driver("gcp.gemini", "generate_content gemini-2.0-flash", _google_call, _google_instruction),
     "bedrock": Driver("aws.bedrock", f"chat {BEDROCK_MODEL}", _bedrock_call, _bedrock_instruction, has_async=False),
     "bedrock_invoke": Driver("aws.bedrock", f"chat {BEDROCK_MODEL}", _bedrock_invoke_call, _anthropic_instruction, has_async=False),
     "anthropic_bedrock": Driver("aws.bedrock", f"chat {BEDROCK_MODEL}", _anthropic_bedrock_call, _anthropic_instruction),

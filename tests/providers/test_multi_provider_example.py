@@ -22,7 +22,7 @@ def test_runs_offline_and_prints_a_span_per_provider():
         ["chat", "gpt-4o-mini"], ["chat", "claude-haiku-4-5"], ["generate_content", "gemini-2.5-flash"],
         ["chat", "us.anthropic.claude-haiku-4-5-20251001-v1:0"],
     ]
-    for line, provider in zip(spans, ("openai", "anthropic", "gcp.gen_ai", "aws.bedrock")):
+    for line, provider in zip(spans, ("openai", "anthropic", "gcp.gemini", "aws.bedrock")):
         assert f"  {provider}  " in line and "finish=stop" in line and "language_match=match" in line
     answers = [line for line in done.stdout.splitlines() if line.strip()]
     assert [a.split(":")[0] for a in answers] == ["openai", "anthropic", "gemini", "bedrock"]

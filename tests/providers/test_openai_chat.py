@@ -121,6 +121,31 @@ def test_tool_calls_map_to_tool_call_finish_reason(demo, telemetry):
     assert json.loads(attrs[A.GEN_AI_TOOL_DEFINITIONS]) == [{"type": "function", "name": "get_weather", "parameters": tools[0]["function"]["parameters"]}]
 
 
+def test_inline_images_are_blob_parts_and_linked_images_uri_parts(demo, telemetry):
+    telemetry.instrument(capture_content=True, metrics=[])
+    sync, _ = clients(demo)
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgAAIAAQDiIbwzAAAAAElFTkSuQmCC"
+    sync.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "Was ist auf diesen Bildern?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/katze.png"}},
+    ]}])
+    (message,) = json.loads(telemetry.span().attributes[A.GEN_AI_INPUT_MESSAGES])
+    assert message["parts"][1:] == [
+        {"type": "blob", "modality": "image", "mime_type": "image/png", "content": png},
+        {"type": "uri", "modality": "image", "uri": "https://example.com/katze.png"},
+    ]
+
+
+def test_request_doubles_are_doubles_even_when_the_app_passes_ints(demo, telemetry):
+    telemetry.instrument(metrics=[])
+    call_chat(demo, False, False, temperature=1, top_p=1, frequency_penalty=0, presence_penalty=0, max_tokens=50)
+    attrs = telemetry.span().attributes
+    for key in (A.GEN_AI_REQUEST_TEMPERATURE, A.GEN_AI_REQUEST_TOP_P, A.GEN_AI_REQUEST_FREQUENCY_PENALTY, A.GEN_AI_REQUEST_PRESENCE_PENALTY):
+        assert type(attrs[key]) is float, key
+    assert type(attrs[A.GEN_AI_REQUEST_MAX_TOKENS]) is int
+
+
 def test_streamed_tool_calls_are_assembled(demo, telemetry):
     telemetry.instrument(capture_content=True, metrics=[])
     sync, _ = clients(demo)

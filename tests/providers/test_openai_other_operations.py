@@ -107,3 +107,24 @@ def test_legacy_completions(demo, telemetry, stream):
         content=Content(input_messages=[{"role": "user", "parts": [{"type": "text", "content": "Sag hallo bitte"}]}], output_text=text),
         attributes={A.GEN_AI_REQUEST_MAX_TOKENS: 20},
     )
+
+
+def test_embeddings_dimensions_come_from_the_request_and_a_compatible_servers_id_is_kept(demo, telemetry):
+    telemetry.instrument(capture_content=True, metrics=[])
+    sync, _ = clients(demo)
+    sync.embeddings.create(model="text-embedding-3-small", input=["Bestellung 1234"], dimensions=64)
+    # vLLM (OpenAI-compatible) answers embeddings with an id; OpenAI sends none.
+    demo.enqueue(json={"id": "embd-vllm-1", "object": "list", "model": "intfloat/e5-mistral-7b-instruct",
+                       "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}],
+                       "usage": {"prompt_tokens": 3, "total_tokens": 3}})
+    sync.embeddings.create(model="intfloat/e5-mistral-7b-instruct", input="Bestellung 1234", encoding_format="float")
+
+    openai_span = telemetry.span("embeddings text-embedding-3-small").attributes
+    assert openai_span[A.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] == 64
+    assert A.GEN_AI_RESPONSE_ID not in openai_span
+    vllm_span = telemetry.span("embeddings intfloat/e5-mistral-7b-instruct").attributes
+    assert vllm_span[A.GEN_AI_RESPONSE_ID] == "embd-vllm-1"
+    assert vllm_span[A.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] == 3
+    # The conventions define no content attribute for embeddings, capture or not.
+    for attrs in (openai_span, vllm_span):
+        assert A.GEN_AI_INPUT_MESSAGES not in attrs and not any("Bestellung" in str(v) for v in attrs.values())

@@ -127,6 +127,8 @@ class Library:
     plain_create: bool = True
     #: The request carries the prompt (or query) as text; False: a vector.
     text_request: bool = True
+    #: Content capture exports its content; False: the conventions define no content attribute (embeddings).
+    exports_content: bool = True
     #: The modes this library has (streams add "sync-stream" and "async-stream").
     modes: tuple[str, ...] = ("sync", "async")
     #: The built-in metric (class name) that evaluates its calls by default; None: none does.
@@ -393,6 +395,7 @@ class OpenAIEmbeddings(_OpenAI):
     ok_model = "text-embedding-3-small"
     streams = False
     evaluated_by = None
+    exports_content = False
 
     def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
         return client.embeddings.create(model=model, input=[prompt, "zweiter Text"])
@@ -599,6 +602,7 @@ class GoogleEmbeddings(_Google):
     ok_model = "text-embedding-004"
     streams = False
     evaluated_by = None
+    exports_content = False
 
     def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
         return client.models.embed_content(model=model, contents=[prompt, "zweiter Text"])

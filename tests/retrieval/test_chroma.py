@@ -43,6 +43,7 @@ def test_query_is_one_retrieval_span_with_ids_distances_and_precision(telemetry,
         telemetry, provider="chroma", db_system="chroma", data_source=kb.name, top_k=3, score_kind="distance",
         # An l2 collection (Chroma's default): a squared Euclidean distance is no relevance score, so it is
         # recorded under our own key and `score` is left out; in Chroma's order, with capture only.
+        db_collection=kb.name, db_operation="query",
         documents=[{"id": i, A.MICROMETRICS_DISTANCE: pytest.approx(d)} for i, d in zip(result["ids"][0], result["distances"][0])],
         capture=capture, query_text=SHIPPING_QUESTION, first_document={"id": "shipping-germany", "content": CORPUS["shipping-germany"]},
         hidden=[SHIPPING_QUESTION, *CORPUS.values()],
@@ -66,7 +67,7 @@ def test_duration_and_evaluation_metrics_have_low_cardinality_dimensions(telemet
 
     metrics = telemetry.metrics()
     (duration,) = metrics[M.GEN_AI_CLIENT_OPERATION_DURATION]
-    assert dict(duration.attributes) == {A.GEN_AI_OPERATION_NAME: "retrieval", A.GEN_AI_PROVIDER_NAME: "chroma", A.DB_SYSTEM_NAME: "chroma"}
+    assert dict(duration.attributes) == {A.GEN_AI_OPERATION_NAME: "retrieval", A.GEN_AI_PROVIDER_NAME: "chroma"}
     (evaluation,) = metrics[M.MICROMETRICS_EVALUATIONS]
     assert evaluation.attributes[A.MICROMETRICS_METRIC_NAME] == "retrieval_precision"
     assert evaluation.attributes[A.MICROMETRICS_LABEL] == "pass"

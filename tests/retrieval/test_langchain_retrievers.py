@@ -30,6 +30,7 @@ def test_custom_retriever_invoke(telemetry, capture):
 
     span = assert_retrieval_call(
         telemetry, provider="langchain", db_system=None, data_source="KeywordRetriever", top_k=3,
+        db_collection=None, db_operation=None,  # a custom retriever: no store known
         documents=[{"id": d.id, "score": d.metadata["score"]} for d in docs],
         capture=capture, query_text=SHIPPING_QUESTION, first_document={"id": docs[0].id, "content": docs[0].page_content},
         hidden=[SHIPPING_QUESTION, *CORPUS.values()],

@@ -27,6 +27,7 @@ def test_query_points_is_one_retrieval_span_with_ids_and_similarities(telemetry,
 
     span = assert_retrieval_call(
         telemetry, provider="qdrant", db_system="qdrant", data_source="kb", top_k=3, score_kind="similarity",
+        db_collection="kb", db_operation="query_points",
         server=None,  # local mode: no server
         documents=[{"id": str(p.id), "score": pytest.approx(p.score)} for p in response.points],
         capture=capture, query_text=None,  # a vector query has no text

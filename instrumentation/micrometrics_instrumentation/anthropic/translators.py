@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from opentelemetry import trace
 
-from micrometrics.records import InferenceRecord, list_items, raw_parsed, text_part, tool_definition, tool_definitions
+from micrometrics.records import InferenceRecord, blob_part, list_items, raw_parsed, text_part, tool_definition, tool_definitions, uri_part
 from micrometrics.reading import field, given, is_stream, json_or_text, server
 from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
@@ -70,17 +70,24 @@ def block_part(block: Any) -> dict[str, Any] | None:
     if kind == "thinking":
         return {"type": "reasoning", "content": field(block, "thinking") or ""}
     if kind == "redacted_thinking":
-        return {"type": "reasoning"}
+        return {"type": "reasoning", "content": ""}  # encrypted by the provider: nothing readable
     if kind == "server_tool_use":
-        return {"type": "server_tool_call", "id": field(block, "id"), "name": field(block, "name")}
+        name = field(block, "name")
+        return {"type": "server_tool_call", "id": field(block, "id"), "name": name or "",
+                "server_tool_call": {"type": name or "server_tool_use", "input": field(block, "input")}}
     if kind in ("image", "document"):
         source = field(block, "source")
         modality = "image" if kind == "image" else "document"
-        if field(source, "type") == "url":
-            return {"type": "uri", "modality": modality, "uri": field(source, "url") or ""}
-        return {"type": "blob", "modality": modality, "mime_type": field(source, "media_type")}
+        source_type = field(source, "type")
+        if source_type == "url":
+            return uri_part(field(source, "url"), kind=modality)
+        if source_type == "base64" and isinstance(field(source, "data"), str):
+            return blob_part(field(source, "media_type"), field(source, "data"), modality)
+        if source_type == "file" and isinstance(field(source, "file_id"), str):
+            return {"type": "file", "modality": modality, "file_id": field(source, "file_id")}
+        return {"type": str(kind), "modality": modality, "mime_type": field(source, "media_type")}  # file ids, text sources
     if isinstance(kind, str) and kind.endswith("_tool_result"):
-        return {"type": "server_tool_call_response", "id": field(block, "tool_use_id")}
+        return {"type": "server_tool_call_response", "id": field(block, "tool_use_id"), "server_tool_call_response": {"type": kind}}
     return {"type": str(kind)} if kind else None
 
 

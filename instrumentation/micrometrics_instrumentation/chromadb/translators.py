@@ -79,6 +79,8 @@ class QueryTranslator(Translator):
             top_k=n_results if isinstance(n_results, int) and not isinstance(n_results, bool) else None,
             score_kind=V.SCORE_KIND_SIMILARITY if similarity else V.SCORE_KIND_DISTANCE,
             db_system=V.DB_SYSTEM_CHROMA,
+            db_collection=getattr(instance, "name", None),
+            db_operation=V.DB_OPERATION_CHROMA_QUERY,
         )
 
     def response(self, record: RetrievalRecord, response: Any) -> None:

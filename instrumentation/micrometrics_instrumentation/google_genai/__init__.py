@@ -2,7 +2,8 @@
 
 Wraps ``models.generate_content``, ``models.generate_content_stream`` and
 ``models.embed_content`` of ``client.models`` and ``client.aio.models`` (Gemini
-Developer API: ``gcp.gen_ai``; Vertex AI mode: ``gcp.vertex_ai``). Chats go through
+Developer API: ``gcp.gemini``; Vertex AI mode: ``gcp.vertex_ai``; ``gcp.gen_ai`` only when the
+client's backend cannot be read). Chats go through
 ``generate_content``, so each turn is a span too. One span per method call: with
 automatic function calling, it covers every model round trip of that call.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, text_part, tool_definition
+from micrometrics.records import EmbeddingsRecord, InferenceRecord, InlineBytes, blob_part, list_items, text_part, tool_definition, uri_part
 from micrometrics.reading import field, is_stream, per_client, server
 from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
@@ -45,10 +45,17 @@ def _enum_name(value: Any) -> str | None:
     return name if isinstance(name, str) else str(name)
 
 
+def provider_of(api_client: Any) -> str:
+    """Vertex AI (``vertexai=True``) or the Gemini Developer API (the default backend); ``gcp.gen_ai`` when unknown."""
+    if api_client is None or not hasattr(api_client, "vertexai"):
+        return V.PROVIDER_GCP_GEN_AI
+    return V.PROVIDER_GCP_VERTEX_AI if api_client.vertexai else V.PROVIDER_GCP_GEMINI
+
+
 @per_client
 def endpoint(api_client: Any) -> tuple[str, str | None, int | None]:
     """(provider name, server.address, server.port) of a ``BaseApiClient``."""
-    provider = V.PROVIDER_GCP_VERTEX_AI if getattr(api_client, "vertexai", False) else V.PROVIDER_GCP_GEN_AI
+    provider = provider_of(api_client)
     base_url = field(getattr(api_client, "_http_options", None), "base_url")
     return (provider, *server(base_url if isinstance(base_url, str) else None))
 
@@ -75,17 +82,18 @@ def part_of(part: Any) -> dict[str, Any] | None:
         return {"type": "tool_call_response", "id": field(response, "id"), "response": field(response, "response")}
     data = field(part, "file_data")
     if data is not None:
-        return {"type": "uri", "uri": field(data, "file_uri"), "mime_type": field(data, "mime_type")}
+        return uri_part(field(data, "file_uri"), field(data, "mime_type"))
     blob = field(part, "inline_data")
-    if blob is not None:  # binary: never exported, described only
-        mime = field(blob, "mime_type") or ""
-        return {"type": "blob", "modality": mime.split("/")[0] or None, "mime_type": mime or None}
+    if blob is not None:  # content (exported only with capture): the conventions' blob carries the base64 text
+        raw = field(blob, "data")
+        content = InlineBytes(raw) if isinstance(raw, (bytes, bytearray)) else raw if isinstance(raw, str) else ""
+        return blob_part(field(blob, "mime_type"), content)
     if field(part, "executable_code") is not None:
         return {"type": "executable_code"}
     if field(part, "code_execution_result") is not None:
         return {"type": "code_execution_result"}
     if hasattr(part, "uri") and hasattr(part, "mime_type"):  # a types.File
-        return {"type": "uri", "uri": part.uri, "mime_type": part.mime_type}
+        return uri_part(part.uri, part.mime_type)
     return None
 
 
@@ -370,6 +378,7 @@ class EmbedContentTranslator(Translator):
     def request(self, instance: Any, args: tuple, kwargs: dict) -> EmbeddingsRecord:
         provider, host, port = endpoint(getattr(instance, "_api_client", None))
         contents = kwargs.get("contents")
+        dimensions = field(kwargs.get("config"), "output_dimensionality")
         items = contents if isinstance(contents, list) else [contents] if contents is not None else []
         inputs: list[str] = []
         for item in items:
@@ -385,11 +394,12 @@ class EmbedContentTranslator(Translator):
             server_port=port,
             input_count=len(items),
             inputs=inputs,
+            dimension_count=dimensions if type(dimensions) is int else None,
         )
 
     def response(self, record: EmbeddingsRecord, response: Any) -> None:
         embeddings = field(response, "embeddings") or ()
-        if embeddings:
+        if embeddings and record.dimension_count is None:
             values = field(embeddings[0], "values")
             if isinstance(values, list):
                 record.dimension_count = len(values)

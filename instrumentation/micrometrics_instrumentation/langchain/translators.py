@@ -36,13 +36,15 @@ class RetrieverTranslator(Translator):
         name = getattr(instance, "name", None)
         top_k = None
         db_system = None
+        collection = None
         if vectorstore is not None:
             search_kwargs = getattr(instance, "search_kwargs", None) or {}
             extra = {k: v for k, v in kwargs.items() if k != "config"}
             top_k = _int({**search_kwargs, **extra}.get("k", _VECTORSTORE_K_DEFAULT))
             kind = type(vectorstore).__name__.lower()
             db_system = next((system for key, system in _DB_SYSTEMS if key in kind), None)
-            source = name or _collection(vectorstore) or type(vectorstore).__name__
+            collection = _collection(vectorstore)
+            source = name or collection or type(vectorstore).__name__
         else:
             top_k = _int(getattr(instance, "k", None)) or _int(getattr(instance, "top_k", None))
             source = name or type(instance).__name__
@@ -55,6 +57,8 @@ class RetrieverTranslator(Translator):
             # LangChain documents carry scores only when a retriever puts them in metadata.
             score_kind=V.SCORE_KIND_SIMILARITY,
             db_system=db_system,
+            # The store's method (similarity_search, mmr...) is LangChain's, not the database's: no db.operation.name.
+            db_collection=collection,
         )
 
     def response(self, record: RetrievalRecord, response: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, raw_parsed, text_part, tool_definition, tool_definitions
+from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, raw_parsed, text_part, tool_definition, tool_definitions, uri_part
 from micrometrics.reading import field, given, is_stream, json_or_text, per_client, provider_for_host, server
 from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
@@ -55,7 +55,7 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
         elif kind in ("image_url", "input_image"):
             image = field(item, "image_url")
             uri = field(image, "url") if not isinstance(image, str) else image
-            parts.append({"type": "uri", "modality": "image", "uri": uri or ""})
+            parts.append(uri_part(uri, kind="image"))  # a data: URL is a blob part
         elif kind:
             parts.append({"type": str(kind)})
     return parts
@@ -452,17 +452,20 @@ class EmbeddingsTranslator(Translator):
         if given(fmt):
             params[A.GEN_AI_REQUEST_ENCODING_FORMATS] = (fmt,)
         count = len(raw) if isinstance(raw, list) else 1
+        dimensions = kwargs.get("dimensions")
         return _record(
             EmbeddingsRecord, instance, kwargs, V.OPERATION_EMBEDDINGS, params,
             input_count=count,
             inputs=list(inputs),
+            dimension_count=dimensions if type(dimensions) is int else None,
         )
 
     def response(self, record: EmbeddingsRecord, response: Any) -> None:
         response = raw_parsed(response)
+        record.response_id = field(response, "id")  # OpenAI sends none; compatible servers (vLLM) do
         record.response_model = field(response, "model")
         data = field(response, "data")
-        if isinstance(data, list) and data:
+        if record.dimension_count is None and isinstance(data, list) and data:
             first = field(data[0], "embedding")
             if isinstance(first, list):
                 record.dimension_count = len(first)

@@ -62,6 +62,7 @@ class _Translator(Translator):
     #: The argument holding the query, and its position after ``collection_name``.
     query_param = "query"
     limit_index = 6
+    operation = V.DB_OPERATION_QDRANT_QUERY_POINTS
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> RetrievalRecord:
         collection = kwargs.get("collection_name", args[0] if args else None)
@@ -79,6 +80,8 @@ class _Translator(Translator):
             # Cosine and dot-product scores; a Euclid/Manhattan collection's scores are distances.
             score_kind=V.SCORE_KIND_SIMILARITY,
             db_system=V.DB_SYSTEM_QDRANT,
+            db_collection=collection if isinstance(collection, str) else None,
+            db_operation=self.operation,
         )
 
 
@@ -94,6 +97,7 @@ class SearchTranslator(_Translator):
 
     query_param = "query_vector"
     limit_index = 4
+    operation = V.DB_OPERATION_QDRANT_SEARCH
 
     def response(self, record: RetrievalRecord, response: Any) -> None:
         record.documents = _documents(response if isinstance(response, list) else None)
