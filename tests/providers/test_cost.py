@@ -168,7 +168,7 @@ def test_google_cost_prices_thoughts_as_output_and_cached_content_at_its_price(d
     assert (attrs[A.GEN_AI_USAGE_OUTPUT_TOKENS], attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS]) == (200, 150)
     assert attrs[A.GEN_AI_USAGE_COST_AMOUNT] == usd("0.000692")
     [point] = cost_points(telemetry)
-    assert point.value == usd("0.000692") and point.attributes[A.GEN_AI_PROVIDER_NAME] == "gcp.gen_ai"
+    assert point.value == usd("0.000692") and point.attributes[A.GEN_AI_PROVIDER_NAME] == "gcp.gemini"
 
 
 def test_embeddings_are_priced_by_their_input_tokens(demo, telemetry):
