@@ -13,6 +13,8 @@ from typing import Any
 
 _DISTRIBUTION = "micrometrics"
 _GROUP = "opentelemetry_instrumentor"
+#: Entry points are named ``micrometrics_<name>`` (unique among every package's instrumentors); users pass ``<name>``.
+_PREFIX = "micrometrics_"
 
 
 @functools.cache
@@ -22,7 +24,7 @@ def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
         found = importlib.metadata.distribution(_DISTRIBUTION).entry_points
     except importlib.metadata.PackageNotFoundError:
         return {}
-    return {ep.name: ep for ep in found if ep.group == _GROUP}
+    return {ep.name.removeprefix(_PREFIX): ep for ep in found if ep.group == _GROUP}
 
 
 @functools.cache
