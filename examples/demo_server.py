@@ -854,10 +854,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         for i in range(n):
             if ans.tool_call:
                 args = json.dumps(ans.tool_call[1])
+                # Mistral streams each tool call whole, in one chunk.
                 events.append(chunk(i, {"role": "assistant", "content": None, "refusal": None, "tool_calls": [{
                     "index": 0, "id": call_id, "type": "function",
-                    "function": {"name": ans.tool_call[0], "arguments": ""}}]}))
-                for piece in _pieces(args):
+                    "function": {"name": ans.tool_call[0], "arguments": args if dialect == "mistral" else ""}}]}))
+                for piece in _pieces(args) if dialect != "mistral" else ():
                     events.append(chunk(i, {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
             else:
                 events.append(chunk(i, {"role": "assistant", "content": "", "refusal": None}))
