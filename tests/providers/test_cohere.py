@@ -29,7 +29,8 @@ PROXY = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
 
 
 def clients(demo):
-    return cohere.ClientV2(api_key=KEY, base_url=demo.cohere_base_url), cohere.AsyncClientV2(api_key=KEY, base_url=demo.cohere_base_url)
+    opts = dict(api_key=KEY, base_url=demo.cohere_base_url, max_retries=0)
+    return cohere.ClientV2(**opts), cohere.AsyncClientV2(**opts)
 
 
 def chat(demo, is_async: bool, stream: bool, **kwargs) -> str:
@@ -206,7 +207,7 @@ def test_embed(demo, telemetry, is_async, capture):
 
 def test_the_v2_namespace_of_a_v1_client_is_traced(demo, telemetry):
     telemetry.instrument(metrics=[])
-    c = cohere.Client(api_key=KEY, base_url=demo.cohere_base_url)
+    c = cohere.Client(api_key=KEY, base_url=demo.cohere_base_url, max_retries=0)
     assert c.v2.chat(model=MODEL, messages=MESSAGES).message.content[0].text.startswith("Hallo")
     assert telemetry.span(SPAN).attributes[A.GEN_AI_PROVIDER_NAME] == "cohere"
 
