@@ -248,6 +248,36 @@ class TestStreamsEndExactlyOnce:
         assert telemetry.span(SPAN).status.status_code == StatusCode.ERROR  # abandoned before its end
 
 
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_clients_built_before_instrument_or_in_an_earlier_cycle_are_traced_once(demo, telemetry, is_async):
+    """``ClientV2`` binds ``chat``/``chat_stream`` onto the instance when built: whenever that was, one span per call."""
+    before = clients(demo)[is_async]
+    telemetry.instrument(metrics=[])
+    during = clients(demo)[is_async]
+    micrometrics.uninstrument()
+    telemetry.instrument(metrics=[])
+
+    async def both_async() -> None:
+        for client in (before, during):
+            await client.chat(model=MODEL, messages=MESSAGES)
+            [e async for e in client.chat_stream(model=MODEL, messages=MESSAGES)]
+
+    if is_async:
+        asyncio.run(both_async())
+    else:
+        for client in (before, during):
+            client.chat(model=MODEL, messages=MESSAGES)
+            list(client.chat_stream(model=MODEL, messages=MESSAGES))
+    spans = telemetry.spans()
+    assert [s.name for s in spans] == [SPAN] * 4
+    assert [s.attributes.get(A.GEN_AI_REQUEST_STREAM, False) for s in spans] == [False, True, False, True]
+
+    micrometrics.uninstrument()
+    assert "chat" not in vars(cohere.ClientV2) and "chat_stream" not in vars(cohere.AsyncClientV2)
+    chat(demo, is_async, False)
+    assert len(telemetry.spans()) == 4
+
+
 def test_uninstrument_restores_every_method(demo, telemetry):
     from cohere.v2 import client as v2
 
