@@ -39,21 +39,15 @@ _PARAMS = (
 
 
 @per_client
-def _client_endpoint(client: Any) -> tuple[str, str | None, int | None]:
-    # Cohere on Bedrock (BedrockClientV2) speaks Cohere's format through AWS.
-    provider = V.PROVIDER_AWS_BEDROCK if type(client).__name__.startswith("Bedrock") else V.PROVIDER_COHERE
+def endpoint(client: Any) -> tuple[str, str | None, int | None]:
+    """(provider name, server.address, server.port) of a ``ClientV2``/``AsyncClientV2`` (or ``client.v2``)."""
     wrapper = getattr(client, "_client_wrapper", None)
     try:
         url = wrapper.get_base_url() if wrapper is not None else None
     except Exception:  # a wrapper we cannot read: no server attributes
         url = None
     host, port = server(url)
-    return provider, host, port
-
-
-def endpoint(instance: Any) -> tuple[str, str | None, int | None]:
-    """(provider name, server.address, server.port) of a ``ClientV2``/``AsyncClientV2`` (or ``client.v2``)."""
-    return _client_endpoint(instance)
+    return V.PROVIDER_COHERE, host, port
 
 
 def finish_reason(reason: Any) -> str:
