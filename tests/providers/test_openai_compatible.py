@@ -22,6 +22,7 @@ GERMAN = [{"role": "user", "content": "Hallo, ich habe eine Frage zu meiner Best
 SERVICES = [
     ("https://api.openai.com/v1", V.PROVIDER_OPENAI, "api.openai.com", 443),
     ("https://api.together.xyz/v1", V.PROVIDER_TOGETHER_AI, "api.together.xyz", 443),
+    ("https://api.together.ai/v1", V.PROVIDER_TOGETHER_AI, "api.together.ai", 443),
     ("https://api.deepseek.com", V.PROVIDER_DEEPSEEK, "api.deepseek.com", 443),
     ("https://api.groq.com/openai/v1", V.PROVIDER_GROQ, "api.groq.com", 443),
     ("https://api.fireworks.ai/inference/v1", V.PROVIDER_FIREWORKS_AI, "api.fireworks.ai", 443),
@@ -30,10 +31,12 @@ SERVICES = [
     ("https://api.x.ai/v1", V.PROVIDER_X_AI, "api.x.ai", 443),
     ("https://api.perplexity.ai", V.PROVIDER_PERPLEXITY, "api.perplexity.ai", 443),
     ("https://api.cohere.ai/compatibility/v1", V.PROVIDER_COHERE, "api.cohere.ai", 443),
+    ("https://api.cohere.com/compatibility/v1", V.PROVIDER_COHERE, "api.cohere.com", 443),
     ("https://generativelanguage.googleapis.com/v1beta/openai/", V.PROVIDER_GCP_GEMINI, "generativelanguage.googleapis.com", 443),
     ("https://my-project.services.ai.azure.com/models", V.PROVIDER_AZURE_AI_INFERENCE, "my-project.services.ai.azure.com", 443),
     ("https://models.inference.ai.azure.com", V.PROVIDER_AZURE_AI_INFERENCE, "models.inference.ai.azure.com", 443),
     ("https://my-resource.openai.azure.com/openai/v1", V.PROVIDER_AZURE_OPENAI, "my-resource.openai.azure.com", 443),
+    ("https://my-resource.cognitiveservices.azure.com/openai/v1", V.PROVIDER_AZURE_OPENAI, "my-resource.cognitiveservices.azure.com", 443),
     ("http://localhost:11434/v1", V.PROVIDER_OLLAMA, "localhost", 11434),
     ("http://gpu-box.lan:11434/v1", V.PROVIDER_OLLAMA, "gpu-box.lan", 11434),
     # vLLM, LM Studio, llama.cpp, a gateway...: a host we do not know keeps the client's own name (the
