@@ -631,13 +631,18 @@ class GoogleEmbeddings(_Google):
 # ---- mistralai ---------------------------------------------------------------------------
 
 
-def _mistral_build(type_: Any, data: Any) -> Any:
+def _mistral_build(type_: Any, data: Any, required: dict) -> Any:
+    """As mistralai reads a body (validated: invalid data is its own error), from JSON holding the fields
+    the server always sends (``required``, where the fuzzed JSON has none)."""
     from mistralai.client.utils.serializers import unmarshal
 
-    try:  # mistralai validates what it receives: invalid data is its own error
-        return unmarshal(data, type_, coerce_iterables=False)
+    try:
+        return unmarshal({**required, **data} if isinstance(data, dict) else data, type_, coerce_iterables=False)
     except Exception as exc:
         raise Unbuildable from exc
+
+
+_MISTRAL_REQUIRED = {"id": "x", "object": "chat.completion", "model": "m", "created": 1, "usage": {}, "choices": []}
 
 
 class _Mistral(Library):
@@ -685,8 +690,10 @@ class MistralChat(_Mistral):
         from mistralai.client import models
 
         if kind == "response":
-            return _mistral_build(models.ChatCompletionResponse, data)
-        return _mistral_build(models.CompletionEvent, {"data": data})  # each SSE event's data is the chunk
+            return _mistral_build(models.ChatCompletionResponse, data, _MISTRAL_REQUIRED)
+        # Each SSE event's data is the chunk.
+        chunk = {"id": "x", "model": "m", "choices": [], **data} if isinstance(data, dict) else data
+        return _mistral_build(models.CompletionEvent, {"data": chunk}, {})
 
     def stream_prefix(self) -> list[Any]:
         chunk = {"id": "cmpl-x", "object": "chat.completion.chunk", "created": 1, "model": self.ok_model}
@@ -724,7 +731,7 @@ class MistralEmbeddings(_Mistral):
     def from_wire(self, kind: str, data: Any) -> Any:
         from mistralai.client import models
 
-        return _mistral_build(models.EmbeddingResponse, data)
+        return _mistral_build(models.EmbeddingResponse, data, {**_MISTRAL_REQUIRED, "object": "list", "data": []})
 
 
 # ---- cohere (v2) ---------------------------------------------------------------------------
@@ -733,7 +740,10 @@ class MistralEmbeddings(_Mistral):
 def _cohere_build(type_: Any, data: Any) -> Any:
     from cohere.core.unchecked_base_model import construct_type
 
-    return construct_type(type_=type_, object_=data)  # lenient, as the SDK reads its responses
+    try:  # lenient, as the SDK reads its responses; what it cannot build at all is its own error
+        return construct_type(type_=type_, object_=data)
+    except Exception as exc:
+        raise Unbuildable from exc
 
 
 class _Cohere(Library):
@@ -840,11 +850,13 @@ class CohereEmbed(_Cohere):
 # ---- ollama --------------------------------------------------------------------------------
 
 
-def _ollama_build(type_: Any, data: Any) -> Any:
+def _ollama_build(type_: Any, data: Any, required: dict) -> Any:
+    """``cls(**json)``, as the SDK builds its responses (validated: invalid data is its own error), from JSON
+    holding the fields the server always sends (``required``, where the fuzzed JSON has none)."""
     if not isinstance(data, dict):
-        raise Unbuildable(type(data).__name__)  # the SDK builds its responses with cls(**json)
+        raise Unbuildable(type(data).__name__)
     try:
-        return type_(**data)
+        return type_(**{**required, **data})
     except Exception as exc:
         raise Unbuildable from exc
 
@@ -894,7 +906,7 @@ class OllamaChat(_Ollama):
     def from_wire(self, kind: str, data: Any) -> Any:
         from ollama import ChatResponse
 
-        return _ollama_build(ChatResponse, data)
+        return _ollama_build(ChatResponse, data, {"message": {"role": "assistant"}})
 
     def stream_prefix(self) -> list[Any]:
         head = {"model": self.ok_model, "created_at": "2026-01-01T00:00:00Z", "done": False}
@@ -930,7 +942,7 @@ class OllamaGenerate(_Ollama):
     def from_wire(self, kind: str, data: Any) -> Any:
         from ollama import GenerateResponse
 
-        return _ollama_build(GenerateResponse, data)
+        return _ollama_build(GenerateResponse, data, {})
 
     def stream_prefix(self) -> list[Any]:
         head = {"model": self.ok_model, "created_at": "2026-01-01T00:00:00Z", "done": False}
@@ -967,7 +979,7 @@ class OllamaEmbed(_Ollama):
     def from_wire(self, kind: str, data: Any) -> Any:
         from ollama import EmbedResponse
 
-        return _ollama_build(EmbedResponse, data)
+        return _ollama_build(EmbedResponse, data, {"embeddings": []})
 
 
 # ---- groq ------------------------------------------------------------------------------------
