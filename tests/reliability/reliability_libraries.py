@@ -888,6 +888,11 @@ class _Ollama(Library):
     def accumulator(self) -> type:
         return self._translators().Accumulator
 
+    def broken_stream(self, breakage: str) -> list[Any]:
+        prefix = self.stream_prefix()
+        bad = b"{not json\n" if breakage == "garbage" else prefix[0][:-8] + b"\n"
+        return [*prefix, bad]
+
 
 class OllamaChat(_Ollama):
     id = "ollama-chat"
@@ -913,10 +918,6 @@ class OllamaChat(_Ollama):
         return _ndjson([{**head, "message": {"role": "assistant", "content": "Hallo"}},
                         {**head, "message": {"role": "assistant", "content": " und"}}])
 
-    def broken_stream(self, breakage: str) -> list[Any]:
-        prefix = self.stream_prefix()
-        bad = b"{not json\n" if breakage == "garbage" else prefix[0][:-8] + b"\n"
-        return [*prefix, bad]
 
     def malformed_bodies(self) -> list[Any]:
         return super().malformed_bodies() + [
@@ -948,10 +949,6 @@ class OllamaGenerate(_Ollama):
         head = {"model": self.ok_model, "created_at": "2026-01-01T00:00:00Z", "done": False}
         return _ndjson([{**head, "response": "Hallo"}, {**head, "response": " und"}])
 
-    def broken_stream(self, breakage: str) -> list[Any]:
-        prefix = self.stream_prefix()
-        bad = b"{not json\n" if breakage == "garbage" else prefix[0][:-8] + b"\n"
-        return [*prefix, bad]
 
     def malformed_bodies(self) -> list[Any]:
         return super().malformed_bodies() + [{"model": None, "response": None, "done": "yes", "context": "x"}]

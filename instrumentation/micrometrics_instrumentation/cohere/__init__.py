@@ -22,7 +22,7 @@ import wrapt
 from micrometrics import internal_errors
 from micrometrics.calls import async_iterator_wrapper, async_wrapper, sync_wrapper
 from micrometrics_instrumentation.cohere.translators import ChatTranslator, EmbedTranslator
-from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target, _forget_hook, _lock
+from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target, _lock
 
 __all__ = ["CohereInstrumentor"]
 

@@ -50,6 +50,13 @@ def endpoint(client: Any) -> tuple[str, str | None, int | None]:
     return V.PROVIDER_COHERE, host, port
 
 
+def _record(cls: type, instance: Any, kwargs: dict, operation: str, **fields: Any) -> Any:
+    """A record with what chat and embed share: provider, model, server."""
+    provider, host, port = endpoint(instance)
+    model = kwargs.get("model")
+    return cls(operation=operation, provider=provider, model=model if given(model) else None, server_address=host, server_port=port, **fields)
+
+
 def finish_reason(reason: Any) -> str:
     if not isinstance(reason, str) or not reason:
         return V.FINISH_ERROR
@@ -119,19 +126,13 @@ class ChatTranslator(Translator):
         self.streams = streams
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
-        provider, host, port = endpoint(instance)
         params = {attr: kwargs[key] for key, attr in _PARAMS if given(kwargs.get(key))}
         stop = kwargs.get("stop_sequences")
         if isinstance(stop, (list, tuple)):
             params[A.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
         tools = kwargs.get("tools")
-        model = kwargs.get("model")
-        return InferenceRecord(
-            operation=V.OPERATION_CHAT,
-            provider=provider,
-            model=model if given(model) else None,
-            server_address=host,
-            server_port=port,
+        return _record(
+            InferenceRecord, instance, kwargs, V.OPERATION_CHAT,
             params=params,
             stream=self.streams,
             input_messages=chat_messages(kwargs.get("messages")),
@@ -246,7 +247,6 @@ class EmbedTranslator(Translator):
     """``embed`` of ``ClientV2``/``AsyncClientV2``."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> EmbeddingsRecord:
-        provider, host, port = endpoint(instance)
         texts = kwargs.get("texts")
         texts = list(texts) if isinstance(texts, (list, tuple)) else []
         count = len(texts) or len(list_items(kwargs.get("inputs"))) or len(list_items(kwargs.get("images")))
@@ -254,13 +254,8 @@ class EmbedTranslator(Translator):
         types = kwargs.get("embedding_types")
         if isinstance(types, (list, tuple)) and types:
             params[A.GEN_AI_REQUEST_ENCODING_FORMATS] = tuple(str(t) for t in types)
-        model = kwargs.get("model")
-        return EmbeddingsRecord(
-            operation=V.OPERATION_EMBEDDINGS,
-            provider=provider,
-            model=model if given(model) else None,
-            server_address=host,
-            server_port=port,
+        return _record(
+            EmbeddingsRecord, instance, kwargs, V.OPERATION_EMBEDDINGS,
             params=params,
             input_count=count,
             inputs=[t for t in texts if isinstance(t, str)],
