@@ -1,4 +1,5 @@
-"""A deterministic local LLM server speaking the OpenAI, Anthropic, Google Gen AI and Amazon Bedrock wire formats.
+"""A deterministic local LLM server speaking the OpenAI, Anthropic, Google Gen AI, Amazon Bedrock, Mistral, Cohere,
+Groq and Ollama wire formats.
 
 Standard library only. It serves two purposes:
 
@@ -19,6 +20,10 @@ Usage with the real clients::
         google.genai.Client(api_key="test", http_options={"base_url": srv.google_base_url})
         boto3.client("bedrock-runtime", endpoint_url=srv.base_url, region_name="us-east-1",
                      aws_access_key_id="test", aws_secret_access_key="test")
+        mistralai.client.Mistral(api_key="test", server_url=srv.mistral_base_url)
+        cohere.ClientV2(api_key="test", base_url=srv.cohere_base_url)
+        groq.Groq(api_key="test", base_url=srv.groq_base_url)
+        ollama.Client(host=srv.ollama_host)
 
 Routes (default, unscripted behaviour)::
 
@@ -33,6 +38,12 @@ Routes (default, unscripted behaviour)::
          | :embedContent | :batchEmbedContents | :countTokens      Google Gen AI
     POST /model/{modelId}/converse | /converse-stream | /invoke | /invoke-with-response-stream
                                               Amazon Bedrock runtime (demo_server_bedrock.py)
+    POST /mistral/v1/chat/completions | /mistral/v1/embeddings   Mistral (the OpenAI format with
+         Mistral's differences: usage in the last stream chunk, embeddings with an id)
+    POST /groq/openai/v1/chat/completions | /groq/openai/v1/embeddings   Groq (the OpenAI format,
+         usage in ``x_groq`` of the last stream chunk)
+    POST /v2/chat | /v2/embed                 Cohere API v2 (JSON / SSE events)
+    POST /api/chat | /api/generate | /api/embed   Ollama (JSON / newline-delimited JSON streams)
     GET  /                                    health check
 
 The story the answers tell: a German customer-support chatbot. When the user
@@ -567,6 +578,10 @@ _DEFAULT_MESSAGES = {
 
 def _provider_of(path: str) -> str:
     route = urlsplit(path).path
+    if route.startswith("/v2/"):
+        return "cohere"
+    if route.startswith("/api/"):
+        return "ollama"
     if route.startswith("/v1/messages") or route.startswith("/v1/complete"):
         return "anthropic" if not route.startswith("/v1/completions") else "openai"
     if re.match(r"^/v\d\w*/(models|tunedModels)/", route) and ":" in route:
@@ -590,6 +605,10 @@ def error_body(provider: str, status: int, message: Optional[str] = None) -> dic
         return {"error": {"code": status, "message": message, "status": _GOOGLE_STATUS.get(status, "UNKNOWN")}}
     if provider == "bedrock":
         return {"message": message}
+    if provider == "cohere":
+        return {"id": "demo-error", "message": message}
+    if provider == "ollama":
+        return {"error": message}
     typ, code = _OPENAI_ERROR.get(status, ("server_error", None))
     return {"error": {"message": message, "type": typ, "param": None, "code": code}}
 
@@ -738,6 +757,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                       "openai_base_url": self.demo.openai_base_url}, extra_headers)
                 return
             default_model = None
+            dialect = "openai"
+            for prefix, name in (("/mistral/", "mistral"), ("/groq/openai/", "groq")):
+                if route.startswith(prefix):  # OpenAI-format routes with a provider's differences
+                    route, dialect = "/" + route[len(prefix):], name
             m = re.match(r"^/openai/deployments/([^/]+)(/.*)$", route)
             if m:  # Azure OpenAI: /openai/deployments/{deployment}/chat/completions?api-version=...
                 default_model, route = m.group(1), "/v1" + m.group(2)
@@ -755,12 +778,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._google(gm.group(2), gm.group(3), body if isinstance(body, dict) else {}, extra_headers)
                 return
             handler = {
-                "/v1/chat/completions": self._openai_chat,
+                "/v1/chat/completions": lambda b, e: self._openai_chat(b, e, dialect),
                 "/v1/responses": self._openai_responses,
-                "/v1/embeddings": self._openai_embeddings,
+                "/v1/embeddings": lambda b, e: self._openai_embeddings(b, e, dialect),
                 "/v1/completions": self._openai_completions,
                 "/v1/messages": self._anthropic_messages,
                 "/v1/messages/count_tokens": self._anthropic_count_tokens,
+                "/v2/chat": self._cohere_chat,
+                "/v2/embed": self._cohere_embed,
+                "/api/chat": lambda b, e: self._ollama(b, e, "chat"),
+                "/api/generate": lambda b, e: self._ollama(b, e, "generate"),
+                "/api/embed": self._ollama_embed,
             }.get(route)
             if handler is None:
                 raise _HTTPError(404, f"Unknown path: {self.command} {self.path}")
@@ -785,14 +813,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     # -- OpenAI -------------------------------------------------------------
 
-    def _openai_chat(self, body: dict, extra: Optional[dict]) -> None:
+    def _openai_chat(self, body: dict, extra: Optional[dict], dialect: str = "openai") -> None:
         model = str(body.get("model") or "")
         self._check_model(model)
         conv = _openai_chat_conversation(body)
         ans = compose_answer(conv)
         n = max(1, int(body.get("n") or 1))
         rid = self.demo._next_id("chatcmpl-demo")
-        resp_model = model + OPENAI_MODEL_SUFFIX
+        # Mistral and Groq answer with the model as requested; OpenAI with a dated snapshot.
+        resp_model = model + OPENAI_MODEL_SUFFIX if dialect == "openai" else model
+        x_groq = {"id": self.demo._next_id("req_demo")} if dialect == "groq" else None
         usage = _openai_usage(ans, n)
         call_id = self.demo._next_id("call_demo") if ans.tool_call else None
         finish = "tool_calls" if ans.tool_call else "stop"
@@ -824,6 +854,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 "usage": usage,
                 "service_tier": "default",
                 "system_fingerprint": "fp_demo",
+                **({"x_groq": x_groq} if x_groq else {}),
             }, extra)
             return
 
@@ -841,17 +872,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         for i in range(n):
             if ans.tool_call:
                 args = json.dumps(ans.tool_call[1])
+                # Mistral streams each tool call whole, in one chunk.
                 events.append(chunk(i, {"role": "assistant", "content": None, "refusal": None, "tool_calls": [{
                     "index": 0, "id": call_id, "type": "function",
-                    "function": {"name": ans.tool_call[0], "arguments": ""}}]}))
-                for piece in _pieces(args):
+                    "function": {"name": ans.tool_call[0], "arguments": args if dialect == "mistral" else ""}}]}))
+                for piece in _pieces(args) if dialect != "mistral" else ():
                     events.append(chunk(i, {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
             else:
                 events.append(chunk(i, {"role": "assistant", "content": "", "refusal": None}))
                 for piece in _pieces(ans.text):
                     events.append(chunk(i, {"content": piece}))
+        if x_groq:
+            events[0] = {**events[0], "x_groq": x_groq}
         for i in range(n):
             events.append(chunk(i, {}, finish))
+        if dialect == "mistral":  # Mistral always sends the usage, on the last chunk
+            events[-1] = {**events[-1], "usage": usage}
+        elif x_groq:  # Groq too, in x_groq
+            events[-1] = {**events[-1], "x_groq": {**x_groq, "usage": usage}}
         if include_usage:
             events.append({**base, "choices": [], "usage": usage})
         events.append("[DONE]")
@@ -888,7 +926,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         events.append("[DONE]")
         self._send_sse(events, headers=extra)
 
-    def _openai_embeddings(self, body: dict, extra: Optional[dict]) -> None:
+    def _openai_embeddings(self, body: dict, extra: Optional[dict], dialect: str = "openai") -> None:
         model = str(body.get("model") or "")
         self._check_model(model)
         inp = body.get("input")
@@ -906,8 +944,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             tokens += len(item) if isinstance(item, list) else len(_words(str(item)))
             emb: Any = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode() if b64 else vec
             data.append({"object": "embedding", "index": i, "embedding": emb})
-        self._send_json(200, {"object": "list", "data": data, "model": model,
-                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, extra)
+        response = {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        if dialect == "mistral":  # Mistral's embeddings carry an id, and the (zero) completion tokens
+            response = {"id": self.demo._next_id("embd-demo"), **response,
+                        "usage": {**response["usage"], "completion_tokens": 0}}
+        self._send_json(200, response, extra)
 
     def _openai_responses(self, body: dict, extra: Optional[dict]) -> None:
         model = str(body.get("model") or "")
@@ -1112,6 +1153,118 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send_json(200, events, extra)
 
 
+    # -- Cohere (API v2) ----------------------------------------------------
+
+    def _cohere_chat(self, body: dict, extra: Optional[dict]) -> None:
+        model = str(body.get("model") or "")
+        self._check_model(model)
+        ans = compose_answer(_openai_chat_conversation(body))  # v2 messages are OpenAI-shaped
+        rid = self.demo._next_id("demo-cohere-")
+        tokens = {"input_tokens": ans.prompt_tokens, "output_tokens": ans.completion_tokens}
+        usage = {"billed_units": dict(tokens), "tokens": dict(tokens)}
+        call = None
+        if ans.tool_call:
+            call = {"id": self.demo._next_id("demo_tool_"), "type": "function",
+                    "function": {"name": ans.tool_call[0], "arguments": json.dumps(ans.tool_call[1])}}
+        finish = "TOOL_CALL" if call else "COMPLETE"
+        if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant"}
+            if call:
+                message.update(tool_plan=ans.text, tool_calls=[call])
+            else:
+                message["content"] = [{"type": "text", "text": ans.text}]
+            self._send_json(200, {"id": rid, "finish_reason": finish, "message": message, "usage": usage}, extra)
+            return
+
+        def ev(kind: str, **fields: Any) -> tuple[str, dict]:
+            return (kind, {"type": kind, **fields})
+
+        events = [ev("message-start", id=rid, delta={"message": {"role": "assistant", "content": [], "tool_plan": "",
+                                                                   "tool_calls": [], "citations": []}})]
+        if call:
+            for piece in _pieces(ans.text):
+                events.append(ev("tool-plan-delta", delta={"message": {"tool_plan": piece}}))
+            events.append(ev("tool-call-start", index=0, delta={"message": {"tool_calls": {
+                **call, "function": {"name": call["function"]["name"], "arguments": ""}}}}))
+            for piece in _pieces(call["function"]["arguments"]):
+                events.append(ev("tool-call-delta", index=0, delta={"message": {"tool_calls": {"function": {"arguments": piece}}}}))
+            events.append(ev("tool-call-end", index=0))
+        else:
+            events.append(ev("content-start", index=0, delta={"message": {"content": {"type": "text", "text": ""}}}))
+            for piece in _pieces(ans.text):
+                events.append(ev("content-delta", index=0, delta={"message": {"content": {"text": piece}}}))
+            events.append(ev("content-end", index=0))
+        events.append(ev("message-end", delta={"finish_reason": finish, "usage": usage}))
+        self._send_sse(events, headers=extra)
+
+    def _cohere_embed(self, body: dict, extra: Optional[dict]) -> None:
+        model = str(body.get("model") or "")
+        self._check_model(model)
+        texts = body.get("texts")
+        if not isinstance(texts, list):
+            raise _HTTPError(400, "invalid request: texts must be a list of strings")
+        types = body.get("embedding_types") or ["float"]
+        embeddings = {t: [_embedding(x) for x in texts] for t in types if t == "float"}
+        tokens = sum(len(_words(str(x))) for x in texts)
+        self._send_json(200, {
+            "id": self.demo._next_id("demo-embed-"),
+            "embeddings": embeddings,
+            "texts": texts,
+            "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": tokens}},
+            "response_type": "embeddings_by_type",
+        }, extra)
+
+    # -- Ollama ----------------------------------------------------------------
+
+    def _ollama(self, body: dict, extra: Optional[dict], method: str) -> None:
+        model = str(body.get("model") or "")
+        self._check_model(model)
+        if method == "chat":
+            conv = _openai_chat_conversation(body)  # Ollama's messages are OpenAI-shaped
+        else:
+            prompt = str(body.get("prompt") or "")
+            conv = Conversation(model=model, system=[str(body["system"])] if body.get("system") else [],
+                                user=[prompt], all_text=[prompt])
+        ans = compose_answer(conv)
+        counts = {"total_duration": 1_000_000, "load_duration": 10_000, "prompt_eval_count": ans.prompt_tokens,
+                  "prompt_eval_duration": 100_000, "eval_count": ans.completion_tokens, "eval_duration": 800_000}
+        head = {"model": model, "created_at": "2026-01-01T00:00:00Z"}
+        calls = [{"function": {"name": ans.tool_call[0], "arguments": ans.tool_call[1]}}] if ans.tool_call and method == "chat" else []
+
+        def piece(text: str) -> dict:
+            if method == "chat":
+                return {**head, "message": {"role": "assistant", "content": text}, "done": False}
+            return {**head, "response": text, "done": False}
+
+        last = {**piece(""), "done": True, "done_reason": "stop", **counts}
+        if method == "generate":
+            last["context"] = [1, 2, 3]
+        if body.get("stream") is False:
+            whole = piece("" if calls else ans.text)
+            if calls:
+                whole["message"]["tool_calls"] = calls
+            self._send_json(200, {**last, **{k: v for k, v in whole.items() if k != "done"}}, extra)
+            return
+        lines = [piece(p) for p in ([] if calls else _pieces(ans.text))]
+        if calls:
+            lines.append({**piece(""), "message": {"role": "assistant", "content": "", "tool_calls": calls}})
+        lines.append(last)
+        self._send_ndjson(lines, extra)
+
+    def _ollama_embed(self, body: dict, extra: Optional[dict]) -> None:
+        model = str(body.get("model") or "")
+        self._check_model(model)
+        inputs = body.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else inputs if isinstance(inputs, list) else []
+        self._send_json(200, {"model": model, "embeddings": [_embedding(x) for x in inputs], "total_duration": 1_000_000,
+                              "load_duration": 10_000, "prompt_eval_count": sum(len(_words(str(x))) for x in inputs)}, extra)
+
+    def _send_ndjson(self, lines: list[dict], extra: Optional[dict]) -> None:
+        """A newline-delimited JSON stream (Ollama's), chunked like the SSE streams."""
+        self._send_sse([(json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8") for line in lines],
+                       headers={"Content-Type": "application/x-ndjson", **(extra or {})})
+
+
 def _openai_usage(ans: Answer, n: int) -> dict:
     completion = ans.completion_tokens * n + ans.reasoning_tokens
     return {
@@ -1225,6 +1378,22 @@ class DemoServer:
 
     @property
     def google_base_url(self) -> str:
+        return self.base_url
+
+    @property
+    def mistral_base_url(self) -> str:
+        return self.base_url + "/mistral"
+
+    @property
+    def groq_base_url(self) -> str:
+        return self.base_url + "/groq"
+
+    @property
+    def cohere_base_url(self) -> str:
+        return self.base_url
+
+    @property
+    def ollama_host(self) -> str:
         return self.base_url
 
     # -- scripting ----------------------------------------------------------

@@ -23,8 +23,6 @@ import pytest
 import micrometrics
 from convention_rules import KNOWN_DEVIATIONS, conventions, split_known, violations
 from micrometrics.metrics import LanguageMatch, ResponseLength, RetrievalPrecision
-from micrometrics_semconv import attributes as A
-from micrometrics_semconv import values as V
 from telemetry_harness import Sample, Telemetry, emitted_values
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "retrieval"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from micrometrics.records import CallRecord
+from micrometrics.reading import field
+from micrometrics.records import CallRecord, list_items
 
 if TYPE_CHECKING:
     from micrometrics.streams import Accumulator
@@ -40,3 +41,16 @@ class Translator:
     def with_instruction(self, kwargs: dict, instruction: str) -> dict:
         """The request telling the model ``instruction``, the library's way; unchanged: the call cannot take one."""
         return kwargs
+
+
+def with_leading_system(messages: Any, instruction: str) -> list[Any]:
+    """A chat's messages (``{"role", "content"}`` dicts or SDK objects) telling the model ``instruction`` in the
+    leading system message: appended to it when its content is text, else a system message put first.
+
+    For the APIs that take a system message only at the start (Mistral's serving requires the last message
+    to be the user's or a tool's).
+    """
+    items = list(list_items(messages))
+    if items and field(items[0], "role") == "system" and isinstance(field(items[0], "content"), str):
+        return [{"role": "system", "content": f"{field(items[0], 'content')}\n\n{instruction}"}, *items[1:]]
+    return [{"role": "system", "content": instruction}, *items]

@@ -497,7 +497,10 @@ def content_attributes(record: CallRecord, policy: ContentPolicy, max_length: in
 
 
 def error_type(exc: BaseException) -> str:
-    """HTTP status code for API errors, else the exception's qualified class name."""
+    """HTTP status code for API errors, else the exception's qualified class name.
+
+    Only an error status counts: an SDK that cannot read a 200 answer raises with that 200 on it (mistralai).
+    """
     status = getattr(exc, "status_code", None)
     if status is None:
         status = getattr(exc, "code", None) if type(getattr(exc, "code", None)) is int else None
@@ -505,7 +508,7 @@ def error_type(exc: BaseException) -> str:
         response = getattr(exc, "response", None)
         meta = response.get("ResponseMetadata") if isinstance(response, dict) else None
         status = meta.get("HTTPStatusCode") if isinstance(meta, dict) else None
-    if isinstance(status, int) and 100 <= status <= 599:
+    if isinstance(status, int) and 400 <= status <= 599:
         return str(status)
     cls = type(exc)
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"

@@ -252,3 +252,16 @@ def async_wrapper(translator: Translator) -> Callable:
 
     wrapper.opens_span = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def async_iterator_wrapper(translator: Translator) -> Callable:
+    """A wrapt wrapper for a method that returns an async iterator without being awaited (an ``async def``
+    with ``yield``): the call is made at once, its chunks (and a guard's restart) are awaited by the proxy."""
+
+    def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+        runtime = current_runtime()
+        if runtime is None:
+            return wrapped(*args, **kwargs)
+        return drive(_call(runtime, translator, wrapped, instance, args, kwargs, AsyncStreamProxy))
+
+    return wrapper

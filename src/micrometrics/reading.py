@@ -15,8 +15,9 @@ from micrometrics_semconv import values as V
 
 __all__ = ["given", "field", "first_field", "json_or_text", "is_stream", "server", "per_client", "provider_for_host"]
 
-#: The Stainless SDKs' (openai, anthropic) markers for an argument the application did not pass.
-_NOT_GIVEN = frozenset({"Omit", "NotGiven"})
+#: The SDKs' markers for an argument the application did not pass (or a field the server did not send):
+#: the Stainless SDKs' (openai, anthropic, groq), Speakeasy's (mistralai).
+_NOT_GIVEN = frozenset({"Omit", "NotGiven", "Unset"})
 
 
 def given(value: Any) -> bool:
@@ -119,7 +120,8 @@ def per_client(read: Callable[[Any], Result]) -> Callable[[Any], Result]:
     return cached
 
 
-#: Well-known hosts of OpenAI-compatible APIs and their conventions' provider names.
+#: Well-known hosts of OpenAI-compatible APIs and their provider names (docs/providers.md, "OpenAI-compatible servers"):
+#: the conventions' values where they list one, ours (values.py) otherwise. Any other host keeps the client's own name.
 HOST_PROVIDERS = (
     ("openai.azure.com", V.PROVIDER_AZURE_OPENAI),
     ("cognitiveservices.azure.com", V.PROVIDER_AZURE_OPENAI),
@@ -131,13 +133,26 @@ HOST_PROVIDERS = (
     ("api.perplexity.ai", V.PROVIDER_PERPLEXITY),
     ("api.x.ai", V.PROVIDER_X_AI),
     ("generativelanguage.googleapis.com", V.PROVIDER_GCP_GEMINI),
+    ("api.cohere.ai", V.PROVIDER_COHERE),
+    ("api.cohere.com", V.PROVIDER_COHERE),
+    ("api.together.xyz", V.PROVIDER_TOGETHER_AI),
+    ("api.together.ai", V.PROVIDER_TOGETHER_AI),
+    ("api.fireworks.ai", V.PROVIDER_FIREWORKS_AI),
+    ("openrouter.ai", V.PROVIDER_OPENROUTER),
 )
 
+#: Ports that name a local server whatever its host: Ollama serves its OpenAI-compatible API on 11434.
+PORT_PROVIDERS = {11434: V.PROVIDER_OLLAMA}
 
-def provider_for_host(host: str | None, default: str, hosts: Sequence[tuple[str, str]] = HOST_PROVIDERS) -> str:
-    """The provider name of a well-known host (or any of its subdomains); ``default`` for others."""
+
+def provider_for_host(
+    host: str | None, default: str, hosts: Sequence[tuple[str, str]] = HOST_PROVIDERS, port: int | None = None
+) -> str:
+    """The provider name of a well-known host (or any of its subdomains) or port; ``default`` for others."""
     if host:
         for suffix, name in hosts:
             if host == suffix or host.endswith("." + suffix):
                 return name
+        if port is not None and port in PORT_PROVIDERS:
+            return PORT_PROVIDERS[port]
     return default

@@ -20,6 +20,7 @@ or drops before its last chunk ends as an error (``micrometrics.stream.abandoned
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any, Callable, Generator, Protocol
 
@@ -99,7 +100,9 @@ def _perform(op: tuple) -> Any:
 
 async def _aperform(op: tuple) -> Any:
     if op[0] == CALL:
-        return await op[1](*op[2], **op[3])
+        result = op[1](*op[2], **op[3])
+        # An async generator method (cohere's chat_stream) hands back its stream unawaited.
+        return await result if inspect.isawaitable(result) else result
     if op[0] == NEXT:
         try:
             return await op[1].__anext__()

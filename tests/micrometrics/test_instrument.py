@@ -33,7 +33,7 @@ def client(demo):
     [
         ({"exporter": "bogus"}, ValueError, "'console', 'otlp', 'jaeger', 'datadog', 'none'"),
         ({"protocol": "thrift"}, ValueError, "'http/protobuf', 'grpc'"),
-        ({"instrumentations": ["openai", "cohere"]}, ValueError, "'cohere'"),
+        ({"instrumentations": ["openai", "watsonx"]}, ValueError, "'watsonx'"),
         ({"metrics": [LanguageMatch]}, TypeError, "pass an instance"),
         ({"metrics": ["language_match"]}, TypeError, "is not a metric"),
         ({"metrics": LanguageMatch()}, TypeError, "list of micrometrics.MicroMetric"),

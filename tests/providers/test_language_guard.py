@@ -1,7 +1,7 @@
 """The incident, on every provider: a German chat answered in English at turn five.
 
-One test body for OpenAI, Anthropic, Google Gen AI and Amazon Bedrock (boto3's Converse and
-InvokeModel with an Anthropic body, and Anthropic's own Bedrock client): ``LanguageMatch`` as a guard
+One test body for OpenAI, Anthropic, Google Gen AI, Amazon Bedrock (boto3's Converse and InvokeModel with an
+Anthropic body, and Anthropic's own Bedrock client), Mistral, Cohere, Ollama and Groq: ``LanguageMatch`` as a guard
 sees the English answer, retries the call with a corrective system instruction (put
 where each provider takes it), and the user only ever reads the German answer. The
 backend shows two attempt spans, the first labelled ``mismatch``.
@@ -16,9 +16,13 @@ from typing import Any, Callable
 
 import anthropic
 import boto3
+import cohere
+import groq
+import ollama
 import openai
 import pytest
 from botocore.config import Config
+from mistralai.client import Mistral
 from demo_server import INCIDENT_REPLY, _DE_REPLIES
 from google import genai
 from opentelemetry.trace import StatusCode
@@ -223,6 +227,101 @@ def _anthropic_bedrock_call(demo: Any, is_async: bool, mode: str) -> str:
     return asyncio.run(go())
 
 
+# ---- Mistral ---------------------------------------------------------------------------
+
+
+def _mistral_call(demo: Any, is_async: bool, mode: str) -> str:
+    client = Mistral(api_key="test", server_url=demo.mistral_base_url)
+    kwargs = dict(model="mistral-small-latest", messages=[{"role": r, "content": t} for r, t in _turns()])
+
+    def text(event: Any) -> str:
+        return (event.data.choices[0].delta.content or "") if event.data.choices else ""
+
+    if not is_async:
+        if mode == "stream":
+            return "".join(text(e) for e in client.chat.stream(**kwargs))
+        return client.chat.complete(**kwargs).choices[0].message.content
+
+    async def go() -> str:
+        if mode == "stream":
+            return await _join_async(await client.chat.stream_async(**kwargs), text)
+        return (await client.chat.complete_async(**kwargs)).choices[0].message.content
+
+    return asyncio.run(go())
+
+
+def _system_messages(body: dict) -> str:
+    """Mistral, Cohere and Ollama take the instruction in a system message (first); OpenAI and Groq last."""
+    return " ".join(m["content"] for m in body["messages"] if m["role"] == "system")
+
+
+# ---- Cohere (v2) ------------------------------------------------------------------------
+
+
+def _cohere_call(demo: Any, is_async: bool, mode: str) -> str:
+    kwargs = dict(model="command-a-03-2025", messages=[{"role": r, "content": t} for r, t in _turns()])
+
+    def text(event: Any) -> str:
+        return (event.delta.message.content.text or "") if event.type == "content-delta" else ""
+
+    if not is_async:
+        client = cohere.ClientV2(api_key="test", base_url=demo.cohere_base_url, max_retries=0)
+        if mode == "stream":
+            return "".join(text(e) for e in client.chat_stream(**kwargs))
+        return client.chat(**kwargs).message.content[0].text
+
+    async def go() -> str:
+        client = cohere.AsyncClientV2(api_key="test", base_url=demo.cohere_base_url, max_retries=0)
+        if mode == "stream":
+            return await _join_async(client.chat_stream(**kwargs), text)  # an async generator, not awaited
+        return (await client.chat(**kwargs)).message.content[0].text
+
+    return asyncio.run(go())
+
+
+# ---- Ollama ------------------------------------------------------------------------------
+
+
+def _ollama_call(demo: Any, is_async: bool, mode: str) -> str:
+    messages = [{"role": r, "content": t} for r, t in _turns()]
+    stream = mode == "stream"
+
+    def text(chunk: Any) -> str:
+        return chunk.message.content or ""
+
+    if not is_async:  # the model and messages positionally, as Ollama's examples pass them
+        r = ollama.Client(host=demo.ollama_host).chat("llama3.2", messages, stream=stream)
+        return "".join(text(c) for c in r) if stream else r.message.content
+
+    async def go() -> str:
+        r = await ollama.AsyncClient(host=demo.ollama_host).chat("llama3.2", messages, stream=stream)
+        return await _join_async(r, text) if stream else r.message.content
+
+    return asyncio.run(go())
+
+
+# ---- Groq ----------------------------------------------------------------------------------
+
+
+def _groq_call(demo: Any, is_async: bool, mode: str) -> str:
+    opts = dict(base_url=demo.groq_base_url, api_key="gsk-test", max_retries=0)
+    kwargs = dict(model="llama-3.3-70b-versatile", messages=[{"role": r, "content": t} for r, t in _turns()])
+    stream = mode == "stream"
+
+    def text(chunk: Any) -> str:
+        return (chunk.choices[0].delta.content or "") if chunk.choices else ""
+
+    if not is_async:
+        r = groq.Groq(**opts).chat.completions.create(stream=stream, **kwargs)
+        return "".join(text(c) for c in r) if stream else r.choices[0].message.content
+
+    async def go() -> str:
+        r = await groq.AsyncGroq(**opts).chat.completions.create(stream=stream, **kwargs)
+        return await _join_async(r, text) if stream else r.choices[0].message.content
+
+    return asyncio.run(go())
+
+
 DRIVERS = {
     "openai": Driver("openai", "chat gpt-4o-mini", _openai_call, _openai_instruction),
     "anthropic": Driver("anthropic", "chat claude-sonnet-5-5", _anthropic_call, _anthropic_instruction),
@@ -230,6 +329,10 @@ DRIVERS = {
     "bedrock": Driver("aws.bedrock", f"chat {BEDROCK_MODEL}", _bedrock_call, _bedrock_instruction, has_async=False),
     "bedrock_invoke": Driver("aws.bedrock", f"chat {BEDROCK_MODEL}", _bedrock_invoke_call, _anthropic_instruction, has_async=False),
     "anthropic_bedrock": Driver("aws.bedrock", f"chat {BEDROCK_MODEL}", _anthropic_bedrock_call, _anthropic_instruction),
+    "mistral": Driver("mistral_ai", "chat mistral-small-latest", _mistral_call, _system_messages),
+    "cohere": Driver("cohere", "chat command-a-03-2025", _cohere_call, _system_messages),
+    "ollama": Driver("ollama", "chat llama3.2", _ollama_call, _system_messages),
+    "groq": Driver("groq", "chat llama-3.3-70b-versatile", _groq_call, _system_messages),
 }
 CASES = [
     ("openai", "plain"), ("openai", "stream"),
@@ -238,6 +341,10 @@ CASES = [
     ("bedrock", "plain"), ("bedrock", "stream"),
     ("bedrock_invoke", "plain"), ("bedrock_invoke", "stream"),
     ("anthropic_bedrock", "plain"), ("anthropic_bedrock", "stream"),
+    ("mistral", "plain"), ("mistral", "stream"),
+    ("cohere", "plain"), ("cohere", "stream"),
+    ("ollama", "plain"), ("ollama", "stream"),
+    ("groq", "plain"), ("groq", "stream"),
 ]
 #: Every case, sync and (where the client has it) async.
 RUNS = [(n, m, a) for n, m in CASES for a in (False, True) if DRIVERS[n].has_async or not a]

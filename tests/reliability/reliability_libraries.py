@@ -135,6 +135,8 @@ class Library:
     evaluated_by: str | None = "LanguageMatch"
     #: Top-level modules whose exceptions are the library's own (and its HTTP stack's).
     own_modules: tuple[str, ...] = ("httpx", "httpcore", "httpx2", "httpcore2")
+    #: The library raises on a stream event it cannot parse (False: it skips the event, as cohere does).
+    raises_on_broken_events: bool = True
 
     # ---- to override -------------------------------------------------------------------
 
@@ -156,6 +158,10 @@ class Library:
     def translator(self) -> type:
         """The translator class whose request/response the fault matrix breaks."""
         raise NotImplementedError
+
+    def make_translator(self, stream: bool) -> Any:
+        """The translator instance a (streamed or plain) call of this adapter goes through."""
+        return self.translator()()
 
     def accumulator(self) -> type | None:
         """The stream accumulator class whose add/apply the fault matrix breaks."""
@@ -569,6 +575,9 @@ class GoogleGenerateContent(_Google):
     def translator(self) -> type:
         return self._translators().GenerateContentTranslator
 
+    def make_translator(self, stream: bool) -> Any:
+        return self.translator()(streams=stream)
+
     def from_wire(self, kind: str, data: Any) -> Any:
         from google.genai import types
 
@@ -776,6 +785,391 @@ class BedrockEmbeddings(_Bedrock):
         return super().malformed_bodies() + [{"embedding": "x", "inputTextTokenCount": -2}, {"embedding": [None, "a"], "embeddingsByType": 5}]
 
 
+# ---- mistralai ---------------------------------------------------------------------------
+
+
+def _mistral_build(type_: Any, data: Any, required: dict) -> Any:
+    """As mistralai reads a body (validated: invalid data is its own error), from JSON holding the fields
+    the server always sends (``required``, where the fuzzed JSON has none)."""
+    from mistralai.client.utils.serializers import unmarshal
+
+    try:
+        return unmarshal({**required, **data} if isinstance(data, dict) else data, type_, coerce_iterables=False)
+    except Exception as exc:
+        raise Unbuildable from exc
+
+
+_MISTRAL_REQUIRED = {"id": "x", "object": "chat.completion", "model": "m", "created": 1, "usage": {}, "choices": []}
+
+
+class _Mistral(Library):
+    instrumentation = "mistral"
+    own_modules = ("mistralai", *Library.own_modules)
+
+    def client(self, server: Any, aio: bool) -> Any:
+        from mistralai.client import Mistral
+
+        return Mistral(api_key=API_KEY, server_url=server.mistral_base_url)
+
+    def close(self, client: Any) -> None:
+        pass
+
+    async def aclose(self, client: Any) -> None:
+        pass
+
+    def _translators(self) -> Any:
+        return importlib.import_module("micrometrics_instrumentation.mistral.translators")
+
+
+class MistralChat(_Mistral):
+    id = "mistral-chat"
+    span_name = "chat mistral-small-latest"
+    ok_model = "mistral-small-latest"
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        method = client.chat.stream if stream else client.chat.complete
+        return method(model=model, messages=[{"role": "user", "content": prompt}])
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        method = client.chat.stream_async if stream else client.chat.complete_async
+        return await method(model=model, messages=[{"role": "user", "content": prompt}])
+
+    def translator(self) -> type:
+        return self._translators().ChatTranslator
+
+    def make_translator(self, stream: bool) -> Any:
+        return self.translator()(streams=stream)
+
+    def accumulator(self) -> type:
+        return self._translators().ChatAccumulator
+
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from mistralai.client import models
+
+        if kind == "response":
+            return _mistral_build(models.ChatCompletionResponse, data, _MISTRAL_REQUIRED)
+        # Each SSE event's data is the chunk.
+        chunk = {"id": "x", "model": "m", "choices": [], **data} if isinstance(data, dict) else data
+        return _mistral_build(models.CompletionEvent, {"data": chunk}, {})
+
+    def stream_prefix(self) -> list[Any]:
+        chunk = {"id": "cmpl-x", "object": "chat.completion.chunk", "created": 1, "model": self.ok_model}
+        return [
+            {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hallo"}, "finish_reason": None}]},
+            {**chunk, "choices": [{"index": 0, "delta": {"content": " und"}, "finish_reason": None}]},
+        ]
+
+    def malformed_bodies(self) -> list[Any]:
+        chunk = {"id": "cmpl-x", "object": "chat.completion", "created": 1, "model": self.ok_model}
+        usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+        return super().malformed_bodies() + [
+            {**chunk, "usage": usage, "choices": []},
+            {**chunk, "usage": usage, "choices": [{"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": "weird"}]},
+            {**chunk, "usage": usage, "choices": [{"index": 0, "message": {"role": "assistant", "content": [{"type": "thinking", "thinking": []}]}, "finish_reason": "stop"}]},
+        ]
+
+
+class MistralEmbeddings(_Mistral):
+    id = "mistral-embeddings"
+    span_name = "embeddings mistral-embed"
+    ok_model = "mistral-embed"
+    streams = False
+    evaluated_by = None
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return client.embeddings.create(model=model, inputs=[prompt, "zweiter Text"])
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return await client.embeddings.create_async(model=model, inputs=[prompt, "zweiter Text"])
+
+    def translator(self) -> type:
+        return self._translators().EmbeddingsTranslator
+
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from mistralai.client import models
+
+        return _mistral_build(models.EmbeddingResponse, data, {**_MISTRAL_REQUIRED, "object": "list", "data": []})
+
+
+# ---- cohere (v2) ---------------------------------------------------------------------------
+
+
+def _cohere_build(type_: Any, data: Any) -> Any:
+    from cohere.core.unchecked_base_model import construct_type
+
+    try:  # lenient, as the SDK reads its responses; what it cannot build at all is its own error
+        return construct_type(type_=type_, object_=data)
+    except Exception as exc:
+        raise Unbuildable from exc
+
+
+class _Cohere(Library):
+    instrumentation = "cohere"
+    own_modules = ("cohere", *Library.own_modules)
+
+    def client(self, server: Any, aio: bool) -> Any:
+        import cohere
+
+        cls = cohere.AsyncClientV2 if aio else cohere.ClientV2
+        return cls(api_key=API_KEY, base_url=server.cohere_base_url, max_retries=0)
+
+    def close(self, client: Any) -> None:
+        pass
+
+    async def aclose(self, client: Any) -> None:
+        pass
+
+    def _translators(self) -> Any:
+        return importlib.import_module("micrometrics_instrumentation.cohere.translators")
+
+
+class CohereChat(_Cohere):
+    id = "cohere-chat"
+    span_name = "chat command-a-03-2025"
+    ok_model = "command-a-03-2025"
+    #: The SDK logs and skips an event it cannot parse: a broken event never raises.
+    raises_on_broken_events = False
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        method = client.chat_stream if stream else client.chat
+        return method(model=model, messages=[{"role": "user", "content": prompt}])
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        if stream:  # an async generator method: not awaited
+            return client.chat_stream(model=model, messages=[{"role": "user", "content": prompt}])
+        return await client.chat(model=model, messages=[{"role": "user", "content": prompt}])
+
+    def translator(self) -> type:
+        return self._translators().ChatTranslator
+
+    def make_translator(self, stream: bool) -> Any:
+        return self.translator()(streams=stream)
+
+    def accumulator(self) -> type:
+        return self._translators().ChatAccumulator
+
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from cohere import V2ChatResponse, V2ChatStreamResponse
+
+        return _cohere_build(V2ChatResponse if kind == "response" else V2ChatStreamResponse, data)
+
+    def stream_prefix(self) -> list[Any]:
+        return [
+            ("message-start", {"type": "message-start", "id": "co-x", "delta": {"message": {"role": "assistant"}}}),
+            ("content-start", {"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
+            ("content-delta", {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": "Hallo"}}}}),
+        ]
+
+    def broken_stream(self, breakage: str) -> list[Any]:
+        prefix = self.stream_prefix()
+        bad = "{not json" if breakage == "garbage" else json.dumps(prefix[-1][1])[:-7]
+        return [*prefix, ("content-delta", bad), ("content-delta", {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": " und"}}}})]
+
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [
+            {"id": 5, "finish_reason": None, "message": None, "usage": {"tokens": {"input_tokens": "x"}, "billed_units": []}},
+            {"finish_reason": "COMPLETE", "message": {"content": "text", "tool_calls": [None, {"function": None}]}, "usage": {"cached_tokens": -1.5}},
+            {"message": {"content": [None, {"type": "text", "text": None}, {"type": "thinking"}, {"type": 3}], "tool_plan": 7}},
+        ]
+
+
+class CohereEmbed(_Cohere):
+    id = "cohere-embed"
+    span_name = "embeddings embed-v4.0"
+    ok_model = "embed-v4.0"
+    streams = False
+    evaluated_by = None
+
+    def _kwargs(self, model: str, prompt: str) -> dict:
+        return dict(model=model, texts=[prompt, "zweiter Text"], input_type="search_document", embedding_types=["float"])
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return client.embed(**self._kwargs(model, prompt))
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return await client.embed(**self._kwargs(model, prompt))
+
+    def translator(self) -> type:
+        return self._translators().EmbedTranslator
+
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from cohere import EmbedByTypeResponse
+
+        return _cohere_build(EmbedByTypeResponse, data)
+
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [
+            {"id": "x", "embeddings": None, "meta": {"billed_units": {"input_tokens": "x"}}},
+            {"id": "x", "embeddings": {"float": [None, "a"], "int8": "x"}, "meta": None},
+        ]
+
+
+# ---- ollama --------------------------------------------------------------------------------
+
+
+def _ollama_build(type_: Any, data: Any, required: dict) -> Any:
+    """``cls(**json)``, as the SDK builds its responses (validated: invalid data is its own error), from JSON
+    holding the fields the server always sends (``required``, where the fuzzed JSON has none)."""
+    if not isinstance(data, dict):
+        raise Unbuildable(type(data).__name__)
+    try:
+        return type_(**{**required, **data})
+    except Exception as exc:
+        raise Unbuildable from exc
+
+
+def _ndjson(lines: list[Any]) -> list[bytes]:
+    """Ollama streams newline-delimited JSON: each event as DemoServer.enqueue(sse=...) sends bytes as they are."""
+    return [(line if isinstance(line, str) else json.dumps(line)).encode() + b"\n" for line in lines]
+
+
+class _Ollama(Library):
+    instrumentation = "ollama"
+    own_modules = ("ollama", "json", "pydantic", "pydantic_core", *Library.own_modules)
+
+    def client(self, server: Any, aio: bool) -> Any:
+        import ollama
+
+        cls = ollama.AsyncClient if aio else ollama.Client
+        return cls(host=server.ollama_host, headers={"authorization": f"Bearer {API_KEY}"})
+
+    def close(self, client: Any) -> None:
+        client._client.close()
+
+    async def aclose(self, client: Any) -> None:
+        await client._client.aclose()
+
+    def _translators(self) -> Any:
+        return importlib.import_module("micrometrics_instrumentation.ollama.translators")
+
+    def accumulator(self) -> type:
+        return self._translators().Accumulator
+
+    def broken_stream(self, breakage: str) -> list[Any]:
+        prefix = self.stream_prefix()
+        bad = b"{not json\n" if breakage == "garbage" else prefix[0][:-8] + b"\n"
+        return [*prefix, bad]
+
+
+class OllamaChat(_Ollama):
+    id = "ollama-chat"
+    span_name = "chat llama3.2"
+    ok_model = "llama3.2"
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return client.chat(model, [{"role": "user", "content": prompt}], stream=stream)
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return await client.chat(model, [{"role": "user", "content": prompt}], stream=stream)
+
+    def translator(self) -> type:
+        return self._translators().ChatTranslator
+
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from ollama import ChatResponse
+
+        return _ollama_build(ChatResponse, data, {"message": {"role": "assistant"}})
+
+    def stream_prefix(self) -> list[Any]:
+        head = {"model": self.ok_model, "created_at": "2026-01-01T00:00:00Z", "done": False}
+        return _ndjson([{**head, "message": {"role": "assistant", "content": "Hallo"}},
+                        {**head, "message": {"role": "assistant", "content": " und"}}])
+
+
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [
+            {"model": 5, "message": {"role": "assistant", "content": None, "tool_calls": None}, "done": True, "done_reason": None},
+            {"message": {"role": "assistant", "thinking": "x"}, "prompt_eval_count": -3, "eval_count": None},
+        ]
+
+
+class OllamaGenerate(_Ollama):
+    id = "ollama-generate"
+    span_name = "text_completion llama3.2"
+    ok_model = "llama3.2"
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return client.generate(model, prompt, stream=stream)
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return await client.generate(model, prompt, stream=stream)
+
+    def translator(self) -> type:
+        return self._translators().GenerateTranslator
+
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from ollama import GenerateResponse
+
+        return _ollama_build(GenerateResponse, data, {})
+
+    def stream_prefix(self) -> list[Any]:
+        head = {"model": self.ok_model, "created_at": "2026-01-01T00:00:00Z", "done": False}
+        return _ndjson([{**head, "response": "Hallo"}, {**head, "response": " und"}])
+
+
+    def malformed_bodies(self) -> list[Any]:
+        return super().malformed_bodies() + [{"model": None, "response": None, "done": "yes", "context": "x"}]
+
+
+class OllamaEmbed(_Ollama):
+    id = "ollama-embed"
+    span_name = "embeddings nomic-embed-text"
+    ok_model = "nomic-embed-text"
+    streams = False
+    evaluated_by = None
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return client.embed(model, [prompt, "zweiter Text"])
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return await client.embed(model, [prompt, "zweiter Text"])
+
+    def translator(self) -> type:
+        return self._translators().EmbedTranslator
+
+    def accumulator(self) -> type | None:
+        return None
+
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from ollama import EmbedResponse
+
+        return _ollama_build(EmbedResponse, data, {"embeddings": []})
+
+
+# ---- groq ------------------------------------------------------------------------------------
+
+
+class GroqChat(OpenAIChat):
+    """Groq's SDK speaks the OpenAI wire format: the OpenAI chat adapter, with Groq's client and translators."""
+
+    id = "groq-chat"
+    instrumentation = "groq"
+    own_modules = ("groq", *Library.own_modules)
+    span_name = "chat llama-3.3-70b-versatile"
+    ok_model = "llama-3.3-70b-versatile"
+
+    def client(self, server: Any, aio: bool) -> Any:
+        import groq
+
+        cls = groq.AsyncGroq if aio else groq.Groq
+        return cls(base_url=server.groq_base_url, api_key=API_KEY, max_retries=0)
+
+    def _kwargs(self, stream: bool, model: str, prompt: str) -> dict:
+        kw: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": prompt}]}
+        if stream:
+            kw["stream"] = True  # no stream_options: Groq streams the usage in x_groq
+        return kw
+
+    def _translators(self) -> Any:
+        return importlib.import_module("micrometrics_instrumentation.groq.translators")
+
+    def from_wire(self, kind: str, data: Any) -> Any:
+        from groq._models import construct_type
+        from groq.types.chat import ChatCompletion, ChatCompletionChunk
+
+        return construct_type(type_=ChatCompletion if kind == "response" else ChatCompletionChunk, value=data)
+
+
 # ---- retrieval ---------------------------------------------------------------------------
 
 #: A tiny knowledge base (German support answers) for the retrieval adapters.
@@ -970,6 +1364,7 @@ ALL: list[Library] = [
     AnthropicMessages(), AnthropicStreamHelper(),
     GoogleGenerateContent(), GoogleEmbeddings(),
     BedrockConverse(), BedrockInvoke(), BedrockEmbeddings(),
+    MistralChat(), MistralEmbeddings(), CohereChat(), CohereEmbed(), OllamaChat(), OllamaGenerate(), OllamaEmbed(), GroqChat(),
     ChromaQuery(), QdrantQuery(), LangChainRetriever(),
 ]
 

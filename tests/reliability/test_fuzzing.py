@@ -269,7 +269,7 @@ def test_the_pipeline_returns_exactly_what_the_library_returned(pipeline, lib: L
         returned: Any = _Stream(items)
     else:
         returned = built(lib, "response", answer)
-    translator = lib.translator()(streams=True) if stream and lib.id.startswith("google_genai-generate") else lib.translator()()
+    translator = lib.make_translator(stream and lib.streams)
     result = run_sync(translator, lambda *a, **k: returned, None, (), kwargs)
     if isinstance(returned, _Stream):
         assert [id(x) for x in result] == [id(x) for x in items]

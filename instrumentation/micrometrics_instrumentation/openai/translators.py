@@ -19,7 +19,7 @@ def endpoint(client: Any) -> tuple[str, str | None, int | None]:
     host, port = server(getattr(client, "base_url", None))
     if type(client).__name__ in ("AzureOpenAI", "AsyncAzureOpenAI"):
         return V.PROVIDER_AZURE_OPENAI, host, port
-    return provider_for_host(host, V.PROVIDER_OPENAI), host, port
+    return provider_for_host(host, V.PROVIDER_OPENAI, port=port), host, port
 
 
 def openai_tool(tool: Any) -> dict[str, Any] | None:
@@ -132,9 +132,17 @@ def _instance_client(instance: Any) -> Any:
     return getattr(instance, "_client", None)
 
 
-def _record(cls: type, instance: Any, kwargs: dict, operation: str, params: dict[str, Any], **fields: Any) -> Any:
+class OpenAITranslator(Translator):
+    """The base of the translators of the OpenAI wire format, this SDK's and others' (groq, mistralai)."""
+
+    def endpoint(self, instance: Any) -> tuple[str, str | None, int | None]:
+        """(provider name, server.address, server.port) of the resource ``instance``'s client."""
+        return endpoint(_instance_client(instance))
+
+
+def _record(cls: type, translator: OpenAITranslator, instance: Any, kwargs: dict, operation: str, params: dict[str, Any], **fields: Any) -> Any:
     """A record with what every OpenAI method shares: provider, model, server, stream flag."""
-    provider, host, port = endpoint(_instance_client(instance))
+    provider, host, port = translator.endpoint(instance)
     model = kwargs.get("model")
     return cls(
         operation=operation,
@@ -178,7 +186,7 @@ def apply_choices(record: InferenceRecord, response: Any, parts_of: Any) -> None
     _usage(record, field(response, "usage"), "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
 
 
-class ChatTranslator(Translator):
+class ChatTranslator(OpenAITranslator):
     """``chat.completions.create`` and ``.parse``."""
 
     operation = V.OPERATION_CHAT
@@ -187,7 +195,7 @@ class ChatTranslator(Translator):
         max_tokens = kwargs.get("max_completion_tokens")
         params = _sampling_params(kwargs, max_tokens if given(max_tokens) else kwargs.get("max_tokens"), penalties=True)
         return _record(
-            InferenceRecord, instance, kwargs, V.OPERATION_CHAT, params,
+            InferenceRecord, self, instance, kwargs, V.OPERATION_CHAT, params,
             input_messages=chat_messages(kwargs.get("messages")),
             tool_definitions=tool_definitions(kwargs.get("tools"), openai_tool),
             output_type=_output_type(kwargs.get("response_format")),
@@ -333,7 +341,7 @@ def responses_input(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-class ResponsesTranslator(Translator):
+class ResponsesTranslator(OpenAITranslator):
     """``responses.create``."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
@@ -344,7 +352,7 @@ class ResponsesTranslator(Translator):
         instructions = kwargs.get("instructions")
         text_format = field(field(kwargs.get("text"), "format"), "type")
         return _record(
-            InferenceRecord, instance, kwargs, V.OPERATION_CHAT, params,
+            InferenceRecord, self, instance, kwargs, V.OPERATION_CHAT, params,
             input_messages=responses_input(kwargs.get("input")),
             system_instructions=[text_part(instructions)] if isinstance(instructions, str) and instructions else [],
             tool_definitions=tool_definitions(kwargs.get("tools"), openai_tool),
@@ -436,7 +444,7 @@ class ResponsesAccumulator:
             self.record.output_messages = [{"role": "assistant", "parts": [text_part(self.text)], "finish_reason": "error"}]
 
 
-class EmbeddingsTranslator(Translator):
+class EmbeddingsTranslator(OpenAITranslator):
     """``embeddings.create``."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> EmbeddingsRecord:
@@ -454,7 +462,7 @@ class EmbeddingsTranslator(Translator):
         count = len(raw) if isinstance(raw, list) else 1
         dimensions = kwargs.get("dimensions")
         return _record(
-            EmbeddingsRecord, instance, kwargs, V.OPERATION_EMBEDDINGS, params,
+            EmbeddingsRecord, self, instance, kwargs, V.OPERATION_EMBEDDINGS, params,
             input_count=count,
             inputs=list(inputs),
             dimension_count=dimensions if type(dimensions) is int else None,
@@ -473,7 +481,7 @@ class EmbeddingsTranslator(Translator):
         record.input_tokens = field(usage, "prompt_tokens")
 
 
-class CompletionsTranslator(Translator):
+class CompletionsTranslator(OpenAITranslator):
     """Legacy ``completions.create`` (text completion)."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> InferenceRecord:
@@ -481,7 +489,7 @@ class CompletionsTranslator(Translator):
         prompt = kwargs.get("prompt")
         prompts = [prompt] if isinstance(prompt, str) else [p for p in list_items(prompt) if isinstance(p, str)]
         return _record(
-            InferenceRecord, instance, kwargs, V.OPERATION_TEXT_COMPLETION, params,
+            InferenceRecord, self, instance, kwargs, V.OPERATION_TEXT_COMPLETION, params,
             input_messages=[{"role": "user", "parts": [text_part(p)]} for p in prompts],
         )
 
