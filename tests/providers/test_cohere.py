@@ -140,7 +140,7 @@ def test_tool_plan_and_tool_calls(demo, telemetry, stream):
         {"type": "reasoning", "content": plan},
         {"type": "tool_call", "id": call_id, "name": "get_weather", "arguments": {"location": "Hamburg", "unit": "celsius"}},
     ]
-    assert json.loads(attrs[A.GEN_AI_TOOL_DEFINITIONS])[0]["function"]["name"] == "get_weather"
+    assert json.loads(attrs[A.GEN_AI_TOOL_DEFINITIONS])[0]["name"] == "get_weather"
 
     telemetry.span_exporter.clear()
     assistant = {"role": "assistant", "tool_plan": plan, "tool_calls": [

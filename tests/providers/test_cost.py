@@ -357,7 +357,14 @@ PRICES = {
 HAIKU_3_5 = {"input": Decimal("0.8"), "cached_input": Decimal("0.08"), "cache_write": Decimal("1"), "output": Decimal("4")}
 PRICES.update(bedrock=HAIKU_3_5, bedrock_invoke=HAIKU_3_5, anthropic_bedrock=HAIKU_3_5)
 SONNET_5_5 = {"claude-sonnet-5-5": {k: float(v) for k, v in PRICES["anthropic"].items()}}
-GUARD_PRICING = {**SONNET_5_5, BEDROCK_MODEL: {k: float(v) for k, v in HAIKU_3_5.items()}}
+#: The other drivers' models, priced here as a user's rows (a negotiated price, or a local model's running cost).
+USER_PRICED = {"mistral": "mistral-small-latest", "cohere": "command-a-03-2025", "ollama": "llama3.2", "groq": "llama-3.3-70b-versatile"}
+USER_PRICE = {"input": Decimal("0.5"), "cached_input": Decimal("0.25"), "output": Decimal("1.5")}
+PRICES.update({name: USER_PRICE for name in USER_PRICED})
+GUARD_PRICING = {
+    **SONNET_5_5, BEDROCK_MODEL: {k: float(v) for k, v in HAIKU_3_5.items()},
+    **{model: {k: float(v) for k, v in USER_PRICE.items()} for model in USER_PRICED.values()},
+}
 
 
 def by_hand(attrs, prices) -> float:

@@ -120,7 +120,7 @@ def test_tool_calls_and_tool_results(demo, telemetry, stream):
     assert [p for p in output["parts"] if p["type"] == "tool_call"] == [
         {"type": "tool_call", "id": call_id, "name": "get_weather", "arguments": {"location": "Hamburg", "unit": "celsius"}}
     ]
-    assert json.loads(attrs[A.GEN_AI_TOOL_DEFINITIONS])[0]["function"]["name"] == "get_weather"
+    assert json.loads(attrs[A.GEN_AI_TOOL_DEFINITIONS])[0]["name"] == "get_weather"
 
     telemetry.span_exporter.clear()
     result = {"role": "tool", "tool_call_id": call_id, "name": "get_weather", "content": '{"temperature": 12, "condition": "Regen"}'}
@@ -185,7 +185,7 @@ def test_embeddings(demo, telemetry, is_async, capture):
     assert len(result.data) == 2
     assert_inference_call(
         telemetry, operation="embeddings", provider="mistral_ai", request_model="mistral-embed", response_model="mistral-embed",
-        response_id_prefix=None, finish_reasons=None, token_types=("input",), server=("127.0.0.1", demo.port), capture=capture,
+        response_id_prefix="embd-demo", finish_reasons=None, token_types=("input",), server=("127.0.0.1", demo.port), capture=capture,
         content=Content(input_messages=[{"role": "user", "parts": [{"type": "text", "content": t}]} for t in texts]),
         secret=KEY, attributes={A.GEN_AI_EMBEDDINGS_DIMENSION_COUNT: len(result.data[0].embedding)},
     )

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from micrometrics.reading import field, given, is_stream, json_or_text, per_client, server
-from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, text_part
-from micrometrics_instrumentation.openai.translators import chat_messages
+from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, text_part, tool_definitions
+from micrometrics_instrumentation.openai.translators import chat_messages, openai_tool
 from micrometrics_instrumentation.translator import Translator, with_leading_system
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
@@ -136,7 +136,7 @@ class ChatTranslator(Translator):
             params=params,
             stream=self.streams,
             input_messages=chat_messages(kwargs.get("messages")),
-            tool_definitions=list(tools) if isinstance(tools, (list, tuple)) else None,
+            tool_definitions=tool_definitions(tools, openai_tool),  # v2 tools have OpenAI's shape
             output_type=_output_type(kwargs.get("response_format")),
         )
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from micrometrics.reading import field, given, is_stream, per_client, server
+from micrometrics import records
 from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, text_part
-from micrometrics_instrumentation.openai.translators import chat_messages
+from micrometrics_instrumentation.openai.translators import chat_messages, openai_tool
 from micrometrics_instrumentation.translator import Translator, with_leading_system
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
@@ -57,10 +58,14 @@ def _output_type(fmt: Any) -> str | None:
 
 
 def tool_definitions(tools: Any) -> list[Any] | None:
-    """Tools as given; a Python function (which the SDK turns into a schema) by its name."""
-    if not isinstance(tools, (list, tuple)):
-        return None
-    return [{"type": "function", "name": getattr(t, "__name__", None)} if callable(t) else t for t in tools]
+    """Tools (OpenAI's shape) as the conventions' definitions; a Python function (which the SDK turns into a schema) by its name."""
+    return records.tool_definitions(tools, _tool)
+
+
+def _tool(tool: Any) -> dict[str, Any] | None:
+    if callable(tool):
+        return records.tool_definition("function", getattr(tool, "__name__", None))
+    return openai_tool(tool)
 
 
 def _tool_call_parts(message: Any) -> list[dict[str, Any]]:
