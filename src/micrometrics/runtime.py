@@ -82,10 +82,10 @@ class Runtime:
         Spans.detach(token)
 
     def fail(self, call: Call, exc: BaseException) -> None:
-        """The call raised: error status, error.type, the exception, metrics; the span ends now."""
+        """The call raised: error status, error.type, the exception (span event and log record), metrics; the span ends now."""
         ended(call)
         self.spans.fail(call, exc)
-        self.emitter.failed(call)
+        self.emitter.failed(call, exc)
         self.spans.end(call)
 
     def finish(self, call: Call, *, guards: str = "act", monitors: bool = True) -> GuardVerdict:

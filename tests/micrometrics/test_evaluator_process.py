@@ -40,7 +40,7 @@ def test_process_safe_monitors_run_in_the_evaluator_process_and_land_on_the_span
     assert a["micrometrics.language_match.label"] == "match"
     assert a["micrometrics.language_match.detected"] == "de"
     assert a["micrometrics.response_length.words"] > 3
-    counts = {(p.attributes[A.MICROMETRICS_METRIC_NAME], p.attributes[A.MICROMETRICS_LABEL]): p.value for p in telemetry.metrics()[M.MICROMETRICS_EVALUATIONS]}
+    counts = {(p.attributes[A.GEN_AI_EVALUATION_NAME], p.attributes[A.GEN_AI_EVALUATION_SCORE_LABEL]): p.value for p in telemetry.metrics()[M.MICROMETRICS_EVALUATIONS]}
     assert counts == {("language_match", "match"): 1, ("response_length", "pass"): 1, ("where", "pass"): 1}
 
 
