@@ -419,3 +419,8 @@ def test_failure_cost_counter(demo, telemetry):
     chat(demo, turns=1)
     (cost,) = telemetry.metrics()[M.MICROMETRICS_FAILURE_COST]
     assert cost.value == 5.0 and cost.attributes[A.MICROMETRICS_COST_CURRENCY] == "EUR"
+    assert cost.attributes[A.GEN_AI_EVALUATION_NAME] == "language_match"
+    # The unit says it is money (a UCUM annotation: UCUM has no currencies); which money, the dimension says.
+    data = telemetry.metric_reader.get_metrics_data()
+    (instrument,) = [m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics if m.name == M.MICROMETRICS_FAILURE_COST]
+    assert instrument.unit == "{currency}"
