@@ -175,7 +175,10 @@ class Emitter:
     def _chunk_intervals(self, times: Sequence[float], dims: dict[str, Any]) -> None:
         """``gen_ai.client.operation.time_per_output_chunk``: one point per chunk after the first, recorded
         here (off the caller's path) from the arrival times the stream kept; a held or restarted stream's
-        chunks are timed when they arrived from the provider."""
+        chunks are timed when they arrived from the provider. Without ``error.type``: the conventions
+        define this metric's attributes without it (a failed stream's chunks still arrived)."""
+        if A.ERROR_TYPE in dims:
+            dims = {k: v for k, v in dims.items() if k != A.ERROR_TYPE}
         record = self.tpoc.record
         previous = times[0]
         for i in range(1, len(times)):
