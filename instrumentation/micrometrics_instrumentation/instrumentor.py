@@ -3,6 +3,10 @@
 Each method is wrapped when the application imports the module that defines it (a post-import
 hook), never by us importing the library: instrumenting costs nothing for a library the
 application does not use, and a module already imported is wrapped at once.
+
+Another GenAI instrumentation of the same method (layers.py) is put above ours and gated, when we
+wrap and after any OpenTelemetry instrumentor's ``instrument()`` while we are active, so that the
+call has one span, ours, in either install order.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ import wrapt
 import wrapt.importer
 from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from opentelemetry.instrumentation.utils import unwrap
 
 from micrometrics import internal_errors, runtime
+from micrometrics_instrumentation import layers
 
 logger = logging.getLogger("micrometrics")
 
@@ -29,6 +33,8 @@ Target = tuple[str, str, str, Callable]
 
 #: Guards every instrumentor's hooks and wrapped list; hooks run on whichever thread imports.
 _lock = threading.RLock()
+#: Our instrumentors that are hooked: their methods keep our layer under any other GenAI instrumentation's.
+_hooked: "set[LibraryInstrumentor]" = set()
 
 
 class LibraryInstrumentor(BaseInstrumentor):
@@ -80,6 +86,8 @@ class LibraryInstrumentor(BaseInstrumentor):
             generation = self._hooks
             for module, targets in by_module.items():
                 self._hooks.append((module, self._on_import(generation, targets)))
+            _hooked.add(self)
+            _watch_other_instrumentors()
         for module, hook in list(generation):
             # Runs the hook now if the module is already imported.
             wrapt.register_post_import_hook(hook, module)
@@ -97,9 +105,11 @@ class LibraryInstrumentor(BaseInstrumentor):
                         owner = _attribute(module, path)
                         if owner is None or not hasattr(owner, method):
                             continue  # absent in this version of the library
+                        setattr(wrapper, layers.OURS, True)
                         wrapt.wrap_function_wrapper(owner, method, wrapper)
                         self._wrapped.append((owner, method))
                         owners.append(owner)
+                        layers.ours_innermost(owner, method)  # another instrumentation wrapped it first
                     self._views.extend(_current_views(dict.fromkeys(owners), self.bound_views))
             except Exception as exc:  # never fail the application's import
                 internal_errors.report("instrument", exc)
@@ -116,17 +126,52 @@ class LibraryInstrumentor(BaseInstrumentor):
                 (logger.warning if conflict.found else logger.debug)("micrometrics: %s", conflict._format_message(type(self).__name__))
         return self._usable
 
+    def _keep_ours_innermost(self) -> None:
+        """Put our layer back under another GenAI instrumentation's that was added on top of it."""
+        with _lock:
+            changed = [owner for owner, method in self._wrapped if layers.ours_innermost(owner, method)]
+            for owner in dict.fromkeys(changed):
+                for name in self.bound_views:
+                    views = owner.__dict__.get(name)
+                    if isinstance(views, _CurrentViews):
+                        views.views.clear()  # they hold the methods bound before the change
+
     def _uninstrument(self, **kwargs: Any) -> None:
         with _lock:
             wrapped, views, hooks = self._wrapped, self._views, self._hooks
             self._wrapped, self._views, self._hooks, self._active = [], [], [], False
+            _hooked.discard(self)
+            if not _hooked:
+                layers.remove(BaseInstrumentor, "instrument")
         for module, hook in hooks:
             _forget_hook(module, hook)
         for owner, method in reversed(wrapped):
-            unwrap(owner, method)
+            # Ours only, wherever it is: `unwrap` would take the outermost layer, maybe another instrumentation's.
+            layers.remove(owner, method)
         for owner, name, original in views:
             if isinstance(owner.__dict__.get(name), _CurrentViews):
                 setattr(owner, name, original)
+
+
+def _after_instrument(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """Any OpenTelemetry instrumentor's ``instrument()``: one that wrapped a method of ours after us goes above it, gated."""
+    result = wrapped(*args, **kwargs)
+    if not isinstance(instance, LibraryInstrumentor):  # ours check their methods as they wrap them
+        try:
+            for inst in list(_hooked):
+                inst._keep_ours_innermost()
+        except Exception as exc:
+            internal_errors.report("instrument", exc)
+    return result
+
+
+setattr(_after_instrument, layers.OURS, True)
+
+
+def _watch_other_instrumentors() -> None:
+    """Every instrumentor (contrib, OpenLLMetry, OpenInference) instruments through ``BaseInstrumentor.instrument``."""
+    if not any(layers.is_ours(fn) for fn, _ in layers.chain(BaseInstrumentor, "instrument")[0]):
+        wrapt.wrap_function_wrapper(BaseInstrumentor, "instrument", _after_instrument)
 
 
 class _CurrentViews:

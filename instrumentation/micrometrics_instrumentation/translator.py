@@ -17,6 +17,10 @@ class Translator:
     ``accumulator``, one whose request can carry a guard's instruction overrides ``with_instruction``.
     """
 
+    #: What an instrumented call of the same family nested in this one does (``micrometrics.nesting``):
+    #: ``"suppress"`` (no span of its own; the default) or ``"child"`` (its own span, under this one).
+    nested: str | None = None
+
     def request(self, instance: Any, args: tuple, kwargs: dict) -> CallRecord:  # pragma: no cover - abstract
         raise NotImplementedError
 

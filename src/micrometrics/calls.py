@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
-from micrometrics import internal_errors
+from micrometrics import internal_errors, nesting
 from micrometrics.arguments import one_shot_inside, readable
 from micrometrics.guards import RETURN, GuardVerdict, mark_failed_retry
 from micrometrics.runtime import Runtime, current as current_runtime
@@ -42,14 +42,21 @@ class Translator(Protocol):
 
     def retry(self, args: tuple, kwargs: dict, instruction: str | None) -> tuple[tuple, dict]: ...
 
+    #: Optional: what a nested instrumented call of the same family does (nesting.SUPPRESS, the default, or CHILD).
+    nested: str | None
+
 
 def _begin(
     runtime: Runtime, translator: Translator, instance: Any, args: tuple, kwargs: dict, attempt: int,
     replaces: Call | None = None, guard: str | None = None,
 ) -> tuple[Call, Any] | None:
     try:
-        call = Call(record=translator.request(instance, *(readable(args, kwargs) or (args, kwargs))), attempt=attempt)
-        return call, runtime.start(call, replaces, guard)
+        record = translator.request(instance, *(readable(args, kwargs) or (args, kwargs)))
+        if nesting.suppressed(record):
+            return None  # an instrumented call around this one already has the call's span (nesting.py)
+        scope = nesting.scope_for(record, getattr(translator, "nested", None))
+        call = Call(record=record, attempt=attempt)
+        return call, runtime.start(call, replaces, guard, scope)
     except Exception as exc:
         internal_errors.report("request", exc)
         return None
@@ -233,6 +240,7 @@ def sync_wrapper(translator: Translator) -> Callable:
     def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
         return run_sync(translator, wrapped, instance, args, kwargs)
 
+    wrapper.opens_span = True  # type: ignore[attr-defined]  # the instrumentor keeps another GenAI layer above it
     return wrapper
 
 
@@ -242,4 +250,5 @@ def async_wrapper(translator: Translator) -> Callable:
     async def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
         return await run_async(translator, wrapped, instance, args, kwargs)
 
+    wrapper.opens_span = True  # type: ignore[attr-defined]
     return wrapper

@@ -2,6 +2,9 @@
 
 The list is our distribution's ``opentelemetry_instrumentor`` entry points (pyproject.toml), the
 same ones ``opentelemetry-instrument`` loads: adding an instrumentation is adding its entry point.
+An entry point is named ``micrometrics_<library>`` (``micrometrics_openai``), apart from other
+packages' instrumentors of the same library, which are named ``<library>``; users pass the library
+name (``instrumentations=["openai"]``).
 """
 
 from __future__ import annotations
@@ -9,10 +12,14 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import importlib.util
+import os
 from typing import Any
 
 _DISTRIBUTION = "micrometrics"
 _GROUP = "opentelemetry_instrumentor"
+#: Our entry points' names are this + the library name.
+PREFIX = "micrometrics_"
+_DISABLED = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
 
 
 @functools.cache
@@ -22,7 +29,21 @@ def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
         found = importlib.metadata.distribution(_DISTRIBUTION).entry_points
     except importlib.metadata.PackageNotFoundError:
         return {}
-    return {ep.name: ep for ep in found if ep.group == _GROUP}
+    return {ep.name.removeprefix(PREFIX): ep for ep in found if ep.group == _GROUP}
+
+
+def entry_point_name(name: str) -> str:
+    """What ``opentelemetry-instrument`` calls ``name``'s instrumentor (``micrometrics_openai``)."""
+    return PREFIX + name
+
+
+def disabled() -> tuple[str, ...]:
+    """The names whose entry point ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` lists (``micrometrics_openai``: ``openai``).
+
+    A bare ``openai`` there turns off other packages' ``openai`` instrumentors, not ours.
+    """
+    listed = {part.strip() for part in os.environ.get(_DISABLED, "").split(",")}
+    return tuple(name for name in _entry_points() if entry_point_name(name) in listed)
 
 
 @functools.cache
@@ -54,8 +75,9 @@ def installed(name: str) -> bool:
 
 
 def importable() -> tuple[str, ...]:
-    """Supported names whose library is installed: the default selection."""
-    return tuple(n for n in supported() if installed(n))
+    """Supported names whose library is installed and that ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` leaves on: the default selection."""
+    off = disabled()
+    return tuple(n for n in supported() if installed(n) and n not in off)
 
 
 def extra(name: str) -> str:

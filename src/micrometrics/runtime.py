@@ -64,18 +64,19 @@ class Runtime:
 
     # ---- the call path's entry points ------------------------------------------------
 
-    def start(self, call: Call, replaces: Call | None = None, guard: str | None = None) -> Any:
+    def start(self, call: Call, replaces: Call | None = None, guard: str | None = None, scope: Any = None) -> Any:
         """Start the call's span; returns the context token the wrapper detaches after the call.
 
         ``replaces``: the attempt a guard retry replaces (``guard`` asked for it); the new span
-        links to it, so attempts stay connected when the app has no parent span.
+        links to it, so attempts stay connected when the app has no parent span. ``scope``: what
+        an instrumented call nested in this one does (``nesting.scope_for``), in the span's context.
         """
         call.context = current_context()
         span = self.spans.start(call, replaces, guard)
         if isinstance(call.record, InferenceRecord) and self.keeps_documents:
             call.retrieved_documents = trace_memory.recall(self.trace_documents, call)
         call.start_perf = time.perf_counter()
-        return self.spans.attach(span)
+        return self.spans.attach(span, scope)
 
     @staticmethod
     def detach(token: Any) -> None:

@@ -14,7 +14,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from micrometrics import internal_errors
+from micrometrics import internal_errors, nesting
 from micrometrics.attribute_budget import CONTENT, PER_RESULT, Budget
 from micrometrics.attributes import (
     ContentPolicy,
@@ -66,9 +66,9 @@ class Spans:
         return span
 
     @staticmethod
-    def attach(span: Any) -> Any:
-        """The span becomes current; the token is what ``detach`` takes."""
-        return otel_context.attach(trace.set_span_in_context(span))
+    def attach(span: Any, scope: nesting.Scope | None = None) -> Any:
+        """The span becomes current, with the call's nesting scope (nesting.py); the token is what ``detach`` takes."""
+        return otel_context.attach(nesting.enter(trace.set_span_in_context(span), scope))
 
     @staticmethod
     def detach(token: Any) -> None:

@@ -263,10 +263,14 @@ def test_opentelemetry_instrument_picks_up_the_openai_instrumentor():
     assert lines[1] == "['micrometrics.language_match.label', 'micrometrics.response_length.label']"
     assert lines[2] == "['chat gpt-4o-mini']"
 
-    off = _run(AUTO, {**env, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai"}, [str(tool), sys.executable])
+    # Our entry point is micrometrics_openai: a bare `openai` turns off other packages' openai instrumentors only.
+    off = _run(AUTO, {**env, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "requests, micrometrics_openai"}, [str(tool), sys.executable])
     assert off.returncode == 0, off.stderr
     assert off.stdout.strip().splitlines()[0] == "plain"
     assert off.stdout.strip().splitlines()[2] == "[]"
+    other = _run(AUTO, {**env, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai"}, [str(tool), sys.executable])
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.strip().splitlines()[2] == "['chat gpt-4o-mini']"
 
 
 def test_a_bad_capture_variable_under_zero_code_is_logged_naming_it_and_the_calls_are_traced():

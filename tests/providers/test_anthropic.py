@@ -479,7 +479,7 @@ def test_auto_instrumentation_entry_point_loads_the_instrumentor():
 
     from micrometrics_instrumentation.anthropic import AnthropicInstrumentor
 
-    (ep,) = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "anthropic"]
+    (ep,) = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "micrometrics_anthropic"]
     assert ep.load() is AnthropicInstrumentor
     assert list(AnthropicInstrumentor().instrumentation_dependencies()) == ["anthropic >= 0.40"]
 

@@ -343,6 +343,6 @@ def test_auto_instrumentation_entry_point_loads_the_instrumentor():
 
     from micrometrics_instrumentation.google_genai import GoogleGenAIInstrumentor
 
-    (ep,) = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "google_genai"]
+    (ep,) = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "micrometrics_google_genai"]
     assert ep.load() is GoogleGenAIInstrumentor
     assert list(GoogleGenAIInstrumentor().instrumentation_dependencies()) == ["google-genai >= 1.0"]

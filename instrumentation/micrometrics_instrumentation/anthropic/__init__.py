@@ -97,6 +97,7 @@ def _sync(translator: MessagesTranslator) -> Callable:
     def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
         return run_sync(translator, _owned(wrapped), instance, args, kwargs)
 
+    wrapper.opens_span = True  # type: ignore[attr-defined]  # another GenAI layer on the method is kept above it, gated
     return wrapper
 
 
@@ -104,6 +105,7 @@ def _async(translator: MessagesTranslator) -> Callable:
     async def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
         return await run_async(translator, _owned_async(wrapped), instance, args, kwargs)
 
+    wrapper.opens_span = True  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -141,6 +143,7 @@ def _stream_helper(translator: StreamHelperTranslator) -> Callable:
             internal_errors.report("request", exc)
         return manager
 
+    wrapper.opens_span = True  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -164,6 +167,7 @@ def _async_stream_helper(translator: StreamHelperTranslator) -> Callable:
             internal_errors.report("request", exc)
         return manager
 
+    wrapper.opens_span = True  # type: ignore[attr-defined]
     return wrapper
 
 

@@ -1,0 +1,105 @@
+"""One inference span per call: what a nested instrumented call does when a call's span is already open.
+
+While an instrumented inference (or embeddings) call runs, its span's context carries a
+``Scope``: the family of the call and what a nested call of the same family does under it.
+
+* ``SUPPRESS`` (the default): the nested call opens no span; the outer span is the call's one
+  inference span. A framework that calls the provider SDK (a LangChain chat model over the
+  ``openai`` client), or a high-level method that goes through a low-level one (``create`` over
+  ``client.post``), gives one span.
+* ``CHILD``: the nested call opens its own span, as the child of the outer one.
+
+The integration that opens the outer span chooses, with its translator's ``nested`` attribute
+(``calls.py`` reads it). Retrieval spans set no scope: a retriever's nested vector-store query is
+its child, as before.
+
+While a ``SUPPRESS`` scope is open, the keys that other GenAI instrumentations honour are set
+too, so that theirs under ours opens no span either: OpenLLMetry's
+``suppress_language_model_instrumentation`` (its provider instrumentations skip the call, as
+under its own LangChain span), and ``opentelemetry-util-genai``'s inference / embeddings context
+data (1.2+: a nested invocation publishes to it instead of opening a span), when that library is
+loaded.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import context as otel_context
+
+from micrometrics.records import CallRecord, EmbeddingsRecord, InferenceRecord
+
+SUPPRESS = "suppress"
+CHILD = "child"
+NESTED = (SUPPRESS, CHILD)
+
+#: Set by OpenLLMetry's framework instrumentations (LangChain, ...) around their LLM span; its provider instrumentations skip a call under it.
+LANGUAGE_MODEL_SUPPRESSION_KEY = "suppress_language_model_instrumentation"
+_UTIL_GENAI = "opentelemetry.util.genai.invocation"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """An open call's span: nested calls of ``family`` follow ``nested``."""
+
+    family: type
+    nested: str
+
+
+_KEY = otel_context.create_key("micrometrics.open_call")
+_SCOPES = {(family, nested): Scope(family, nested) for family in (InferenceRecord, EmbeddingsRecord) for nested in NESTED}
+
+
+def _family(record: CallRecord) -> type | None:
+    if isinstance(record, InferenceRecord):
+        return InferenceRecord
+    if isinstance(record, EmbeddingsRecord):
+        return EmbeddingsRecord
+    return None
+
+
+def current() -> Scope | None:
+    scope = otel_context.get_value(_KEY)
+    return scope if isinstance(scope, Scope) else None
+
+
+def suppressed(record: CallRecord) -> bool:
+    """Whether ``record``'s call runs under an open span of its family that takes the nested calls in."""
+    scope = otel_context.get_value(_KEY)
+    return isinstance(scope, Scope) and scope.nested == SUPPRESS and isinstance(record, scope.family)
+
+
+def scope_for(record: CallRecord, nested: str | None = None) -> Scope | None:
+    """The scope ``record``'s call opens (None: its family sets none); ``nested`` None is the default, SUPPRESS."""
+    nested = nested or SUPPRESS
+    if nested not in NESTED:
+        raise ValueError(f"nested={nested!r} is not supported; allowed: {', '.join(map(repr, NESTED))}")
+    family = _family(record)
+    return None if family is None else _SCOPES[(family, nested)]
+
+
+def enter(ctx: Any, scope: Scope | None) -> Any:
+    """``ctx`` (the call's span context) with ``scope``, and under SUPPRESS the keys other instrumentations honour."""
+    if scope is None:
+        return ctx
+    ctx = otel_context.set_value(_KEY, scope, ctx)
+    if scope.nested == SUPPRESS:
+        ctx = otel_context.set_value(LANGUAGE_MODEL_SUPPRESSION_KEY, True, ctx)
+        genai = _util_genai_data(scope.family)
+        if genai is not None:
+            ctx = otel_context.set_value(genai[0], genai[1](), ctx)
+    return ctx
+
+
+def _util_genai_data(family: type) -> tuple[str, type] | None:
+    """util-genai's context key and data class for ``family``, when the application loaded util-genai (never imported here)."""
+    module = sys.modules.get(_UTIL_GENAI)
+    if module is None:
+        return None
+    if family is InferenceRecord:
+        key, data = getattr(module, "CLIENT_INFERENCE_CONTEXT_KEY", None), getattr(module, "InferenceData", None)
+    else:
+        key, data = getattr(module, "CLIENT_EMBEDDING_CONTEXT_KEY", None), getattr(module, "EmbeddingData", None)
+    return (key, data) if isinstance(key, str) and isinstance(data, type) else None
