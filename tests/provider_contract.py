@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import SpanKind, StatusCode
 
 from micrometrics_semconv import attributes as A
@@ -142,17 +143,27 @@ def assert_operation_metrics(points: Mapping[str, list[Any]], span: Any, *, toke
     assert duration.count == 1 and duration.sum > 0
     assert tuple(duration.explicit_bounds) == DURATION_BUCKETS
     dimensions = (A.GEN_AI_OPERATION_NAME, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_REQUEST_MODEL, A.GEN_AI_RESPONSE_MODEL, A.SERVER_ADDRESS, A.SERVER_PORT)
-    assert dict(duration.attributes) == {k: attrs[k] for k in dimensions if k in attrs}
+    common = {k: attrs[k] for k in dimensions if k in attrs}
+    # Duration and token usage add the OpenAI service tier the response reported (the conventions' OpenAI refinement).
+    usage = {**common, **({A.OPENAI_RESPONSE_SERVICE_TIER: attrs[A.OPENAI_RESPONSE_SERVICE_TIER]} if A.OPENAI_RESPONSE_SERVICE_TIER in attrs else {})}
+    assert dict(duration.attributes) == usage
     token_points = points.get(M.GEN_AI_CLIENT_TOKEN_USAGE, [])
     assert sorted(p.attributes[A.GEN_AI_TOKEN_TYPE] for p in token_points) == sorted(token_types)
     tokens = {p.attributes[A.GEN_AI_TOKEN_TYPE]: p for p in token_points}
     for token_type, point in tokens.items():
         assert point.sum == attrs[USAGE_KEYS[token_type]], token_type
+        assert {k: v for k, v in point.attributes.items() if k != A.GEN_AI_TOKEN_TYPE} == usage
     if stream:
         (first_chunk,) = points[M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK]
         assert first_chunk.count == 1
+        # One point per chunk after the first, each the gap since the chunk before, within the call's duration.
+        (per_chunk,) = points[M.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK]
+        assert per_chunk.count >= 1 and 0 <= per_chunk.sum < duration.sum
+        assert tuple(per_chunk.explicit_bounds) == DURATION_BUCKETS
+        assert dict(per_chunk.attributes) == dict(first_chunk.attributes) == common
     else:
         assert M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK not in points
+        assert M.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK not in points
 
 
 #: The content attributes the details log record carries as structured values (the conventions' MUST on events).
@@ -220,8 +231,10 @@ def assert_inference_call(
     return span
 
 
-def assert_failed_call(telemetry: Telemetry, span_name: str, *, provider: str, error_type: str) -> Any:
-    """A call that raised: an error span with ``error.type`` and the exception event, and the duration point says so too."""
+def assert_failed_call(telemetry: Telemetry, span_name: str, *, provider: str, error_type: str, capture: bool = False) -> Any:
+    """A call that raised: an error span with ``error.type`` and the exception event, the duration point says so too,
+    and one ``gen_ai.client.operation.exception`` log record (WARN) on the span: the exception's type, its
+    message and stacktrace only with capture on (a provider's error may quote the prompt)."""
     span = telemetry.span(span_name)
     assert span.status.status_code == StatusCode.ERROR
     assert span.attributes[A.GEN_AI_PROVIDER_NAME] == provider
@@ -230,6 +243,16 @@ def assert_failed_call(telemetry: Telemetry, span_name: str, *, provider: str, e
     (point,) = telemetry.metrics()[M.GEN_AI_CLIENT_OPERATION_DURATION]
     assert point.attributes[A.ERROR_TYPE] == error_type
     assert point.attributes[A.GEN_AI_PROVIDER_NAME] == provider
+    (record,) = [r for r in telemetry.logs() if r.event_name == E.GEN_AI_CLIENT_OPERATION_EXCEPTION]
+    assert record.severity_number == SeverityNumber.WARN and record.severity_text == "WARN"
+    assert (record.trace_id, record.span_id) == (span.context.trace_id, span.context.span_id)
+    assert record.timestamp == span.end_time
+    (exception,) = span.events
+    assert record.attributes[A.EXCEPTION_TYPE] == exception.attributes[A.EXCEPTION_TYPE]
+    if capture:
+        assert record.attributes[A.EXCEPTION_MESSAGE] and record.attributes[A.EXCEPTION_STACKTRACE]
+    else:
+        assert set(record.attributes) == {A.EXCEPTION_TYPE}
     return span
 
 

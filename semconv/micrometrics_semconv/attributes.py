@@ -58,6 +58,13 @@ GEN_AI_EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
 GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
 GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
 
+# --- OpenAI (registry ``openai.*``), on calls whose provider is openai or azure.ai.openai ---
+#: Which OpenAI API the call used (values.OPENAI_API_*).
+OPENAI_API_TYPE = "openai.api.type"
+OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
+OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
+OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
+
 # --- General conventions -------------------------------------------------------
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
@@ -85,9 +92,7 @@ MICROMETRICS_GUARD_FALLBACK = "micrometrics.guard.fallback"
 MICROMETRICS_GUARD_COST = "micrometrics.guard.cost"
 #: On the span link from a guard retry to the attempt it replaces: that attempt's number.
 MICROMETRICS_RETRY_OF = "micrometrics.retry_of"
-MICROMETRICS_METRIC_NAME = "micrometrics.metric.name"
 MICROMETRICS_METRIC_MODE = "micrometrics.metric.mode"
-MICROMETRICS_LABEL = "micrometrics.label"
 MICROMETRICS_SCORE = "micrometrics.score"
 MICROMETRICS_PASSED = "micrometrics.passed"
 MICROMETRICS_STAGE = "micrometrics.stage"
@@ -121,9 +126,15 @@ METRIC_DIMENSIONS = frozenset(
         SERVER_ADDRESS,
         SERVER_PORT,
         ERROR_TYPE,
-        MICROMETRICS_METRIC_NAME,
+        # The metric (and its label) of micrometrics.evaluations, .score, .evaluation.duration,
+        # .failure.cost and .guard.retries: the conventions' evaluation names say it.
+        GEN_AI_EVALUATION_NAME,
+        GEN_AI_EVALUATION_SCORE_LABEL,
+        # On gen_ai.client.operation.duration and gen_ai.client.token.usage (the conventions' OpenAI
+        # refinement); openai.response.system_fingerprint is left off: a new value whenever OpenAI
+        # changes its backend makes a new series, and the span carries it.
+        OPENAI_RESPONSE_SERVICE_TIER,
         MICROMETRICS_METRIC_MODE,
-        MICROMETRICS_LABEL,
         MICROMETRICS_STAGE,
         MICROMETRICS_DROP_REASON,
         MICROMETRICS_COST_CURRENCY,

@@ -41,6 +41,16 @@ FINISH_TOOL_CALL = "tool_call"
 FINISH_CONTENT_FILTER = "content_filter"
 FINISH_ERROR = "error"
 
+#: ``openai.api.type``: the two values the registry defines (legacy completions and embeddings have none).
+OPENAI_API_CHAT_COMPLETIONS = "chat_completions"
+OPENAI_API_RESPONSES = "responses"
+
+#: ``error.type`` of a ``gen_ai.evaluation.result`` whose metric did not finish in time (label ``timeout``).
+ERROR_TYPE_TIMEOUT = "timeout"
+#: ``error.type`` when nothing more specific is known (the error.type registry's fallback): a metric
+#: that returned garbage, or an evaluator process that crashed.
+ERROR_TYPE_OTHER = "_OTHER"
+
 SCORE_KIND_SIMILARITY = "similarity"
 SCORE_KIND_DISTANCE = "distance"
 

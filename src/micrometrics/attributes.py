@@ -146,6 +146,10 @@ def response_attributes(record: CallRecord) -> dict[str, Any]:
         attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = record.reasoning_tokens
     if record.time_to_first_chunk is not None:
         attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = record.time_to_first_chunk
+    for key, value in record.response_params.items():
+        value = _value(value)
+        if value is not None and value != "":
+            attrs[key] = value
     if isinstance(record, EmbeddingsRecord) and type(record.dimension_count) is int and record.dimension_count > 0:
         attrs[A.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = record.dimension_count
     if isinstance(record, RetrievalRecord):
@@ -510,7 +514,11 @@ def error_type(exc: BaseException) -> str:
         status = meta.get("HTTPStatusCode") if isinstance(meta, dict) else None
     if isinstance(status, int) and 400 <= status <= 599:
         return str(status)
-    cls = type(exc)
+    return qualified_name(type(exc))
+
+
+def qualified_name(cls: type) -> str:
+    """An exception class as ``exception.type`` names it: ``ValueError``, ``openai.RateLimitError``."""
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 

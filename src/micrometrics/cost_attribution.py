@@ -3,7 +3,7 @@
 ``evaluation`` opens a ``Tab`` around each ``metric.evaluate(call)``, in a context variable, so an
 instrumented call the metric makes (on the monitor thread, on the caller's thread for a guard, in
 an event loop it starts) finds it: the runtime adds the call's cost to the tab and charges the call
-to the metric (``micrometrics.metric.name`` on its ``micrometrics.cost`` point); the metric's result
+to the metric (``gen_ai.evaluation.name`` on its ``micrometrics.cost`` point); the metric's result
 carries the total to the evaluated call's span (``micrometrics.<metric>.cost``).
 """
 

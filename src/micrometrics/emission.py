@@ -8,11 +8,13 @@ redacted once per string.
 from __future__ import annotations
 
 import threading
+import traceback
 import weakref
 from decimal import Decimal
 from typing import Any, Sequence
 
 from opentelemetry import trace
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from micrometrics import internal_errors
@@ -23,6 +25,7 @@ from micrometrics.attributes import (
     dimensions,
     error_text,
     event_content,
+    qualified_name,
     request_attributes,
     response_attributes,
     span_content,
@@ -95,8 +98,22 @@ def cost_dimensions(call: Call) -> dict[str, Any]:
     dims = dimensions(call)
     out = {k: dims[k] for k in _COST_DIMENSIONS if k in dims}
     if call.charged_to:
-        out[A.MICROMETRICS_METRIC_NAME] = call.charged_to
+        out[A.GEN_AI_EVALUATION_NAME] = call.charged_to
     return out
+def service_tier(record: Any) -> str | None:
+    """The ``openai.response.service_tier`` the response reported, as a metric dimension (a non-empty str)."""
+    tier = record.response_params.get(A.OPENAI_RESPONSE_SERVICE_TIER) if record.response_params else None
+    return tier if isinstance(tier, str) and tier else None
+
+
+def evaluation_error_type(result: Result) -> str | None:
+    """``error.type`` of an evaluation that did not complete (label ``timeout`` or ``error``), else None:
+    what the metric raised, ``timeout``, or ``_OTHER`` when nothing more is known."""
+    if result.label == "timeout":
+        return V.ERROR_TYPE_TIMEOUT
+    if result.label == "error":
+        return result.error_type or V.ERROR_TYPE_OTHER
+    return None
 
 
 class Emitter:
@@ -131,6 +148,11 @@ class Emitter:
             M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, unit="s", description="Time to receive the first chunk of a streamed response.",
             explicit_bucket_boundaries_advisory=list(M.DURATION_BUCKETS),
         )
+        self.tpoc = meter.create_histogram(
+            M.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK, unit="s",
+            description="Time per output chunk after the first, from the end of the previous chunk to the end of this one.",
+            explicit_bucket_boundaries_advisory=list(M.DURATION_BUCKETS),
+        )
         self.evaluations = evaluation_tally(meter)
         self.costs = cost_tally(meter)
         self.scores = meter.create_histogram(
@@ -143,7 +165,10 @@ class Emitter:
         )
         self.dropped = meter.create_counter(M.MICROMETRICS_EVALUATIONS_DROPPED, unit="{call}", description="Calls whose monitors were not run because the queue was full.")
         self.retries = meter.create_counter(M.MICROMETRICS_GUARD_RETRIES, unit="{retry}", description="Calls retried by a failing guard.")
-        self.failure_cost = meter.create_counter(M.MICROMETRICS_FAILURE_COST, unit="1", description="What the failures of each micro metric cost, in the metric's currency.")
+        # An amount of money in the currency its micrometrics.cost.currency names (see micrometrics_semconv.metrics).
+        self.failure_cost = meter.create_counter(
+            M.MICROMETRICS_FAILURE_COST, unit="{currency}", description="What the failures of each micro metric cost, in the currency micrometrics.cost.currency names."
+        )
         internal_errors.bind_counter(meter.create_counter(M.MICROMETRICS_INTERNAL_ERRORS, unit="{error}", description="Exceptions caught inside micrometrics, by pipeline stage."))
 
     def write(self, call: Call) -> None:
@@ -161,13 +186,18 @@ class Emitter:
         dims = dimensions(call)
         # Exemplars link to the call's span, whichever thread records the point.
         ctx = trace.set_span_in_context(span)
-        self.duration.record(call.duration, dims, context=ctx)
+        # The conventions' OpenAI refinement adds the service tier to duration and token usage only.
+        tier = service_tier(record)
+        usage_dims = {**dims, A.OPENAI_RESPONSE_SERVICE_TIER: tier} if tier else dims
+        self.duration.record(call.duration, usage_dims, context=ctx)
         if record.time_to_first_chunk is not None:
             self.ttfc.record(record.time_to_first_chunk, dims, context=ctx)
+        if call.chunk_times is not None:
+            self._chunk_intervals(call.chunk_times, dims)
         if record.input_tokens is not None:
-            self.tokens.record(record.input_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_INPUT}, context=ctx)
+            self.tokens.record(record.input_tokens, {**usage_dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_INPUT}, context=ctx)
         if record.output_tokens is not None:
-            self.tokens.record(record.output_tokens, {**dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_OUTPUT}, context=ctx)
+            self.tokens.record(record.output_tokens, {**usage_dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_OUTPUT}, context=ctx)
         if details:
             self._details_event(call, content or {})
 
@@ -193,9 +223,53 @@ class Emitter:
         if cost is not None:
             self.costs.add(cost_dimensions(call), cost)
 
-    def failed(self, call: Call) -> None:
-        """The call raised: its duration point (the span carries the error)."""
-        self.duration.record(call.duration, dimensions(call))
+    def _chunk_intervals(self, times: Sequence[float], dims: dict[str, Any]) -> None:
+        """``gen_ai.client.operation.time_per_output_chunk``: one point per chunk after the first, recorded
+        here (off the caller's path) from the arrival times the stream kept; a held or restarted stream's
+        chunks are timed when they arrived from the provider. Without ``error.type``: the conventions
+        define this metric's attributes without it (a failed stream's chunks still arrived)."""
+        if A.ERROR_TYPE in dims:
+            dims = {k: v for k, v in dims.items() if k != A.ERROR_TYPE}
+        record = self.tpoc.record
+        previous = times[0]
+        for i in range(1, len(times)):
+            now = times[i]
+            record(now - previous, dims)
+            previous = now
+            if i % 8 == 0:  # a point costs the SDK 5-10 µs: the callers get the lock back within the monitor's slice
+                yield_point()
+
+    def failed(self, call: Call, exc: BaseException) -> None:
+        """The call raised: its duration point and stream chunk timings (the span carries the error), and
+        a ``gen_ai.client.operation.exception`` log record."""
+        dims = dimensions(call)
+        self.duration.record(call.duration, dims)
+        if call.chunk_times is not None:
+            self._chunk_intervals(call.chunk_times, dims)
+        if self.logger is not None:
+            try:
+                self._exception_event(call, exc)
+            except Exception as inner:  # a logger or redact that fails: the span still ends as it should
+                internal_errors.report("emission", inner)
+
+    def _exception_event(self, call: Call, exc: BaseException) -> None:
+        """Severity WARN, parented to the call's span. Providers quote the input in their errors: the
+        message and stacktrace leave only with capture on events, redacted (never ``exception=exc``,
+        from which the SDK would copy both)."""
+        attrs: dict[str, Any] = {A.EXCEPTION_TYPE: qualified_name(type(exc))}
+        message = error_text(str(exc), self.capture_events, self.content_policy)
+        stack = error_text("".join(traceback.format_exception(exc)), True, self.content_policy) if message is not None else None
+        if message is not None and stack is not None:
+            attrs[A.EXCEPTION_MESSAGE] = message
+            attrs[A.EXCEPTION_STACKTRACE] = stack
+        self.logger.emit(
+            event_name=E.GEN_AI_CLIENT_OPERATION_EXCEPTION,
+            severity_number=SeverityNumber.WARN,
+            severity_text="WARN",
+            attributes=attrs,
+            context=trace.set_span_in_context(call.span),
+            timestamp=call.end_time_ns,
+        )
 
     def dropped_call(self, call: Call, reason: str) -> None:
         """Monitors not run (queue full, shutdown): counted in ``micrometrics.evaluations.dropped``."""
@@ -246,6 +320,9 @@ class Emitter:
                 event = {A.GEN_AI_EVALUATION_NAME: name, A.GEN_AI_EVALUATION_SCORE_LABEL: result.label, A.MICROMETRICS_METRIC_MODE: metric.mode}
                 if result.score is not None:
                     event[A.GEN_AI_EVALUATION_SCORE_VALUE] = result.score
+                failure = evaluation_error_type(result)
+                if failure is not None:
+                    event[A.ERROR_TYPE] = failure
                 explanation = self._explanation(result, self.capture_spans)
                 if explanation:
                     event[A.GEN_AI_EVALUATION_EXPLANATION] = explanation
@@ -260,6 +337,9 @@ class Emitter:
                 }
                 if result.score is not None:
                     log_attrs[A.GEN_AI_EVALUATION_SCORE_VALUE] = result.score
+                failure = evaluation_error_type(result)
+                if failure is not None:
+                    log_attrs[A.ERROR_TYPE] = failure
                 # Redacted once: the span's explanation when both targets capture alike.
                 if not (recording and same_capture):
                     explanation = self._explanation(result, self.capture_events)
@@ -269,13 +349,13 @@ class Emitter:
                     log_attrs[A.GEN_AI_RESPONSE_ID] = record.response_id
                 self.logger.emit(event_name=E.GEN_AI_EVALUATION_RESULT, attributes=log_attrs, context=span_ctx, timestamp=stamp)
                 yield_point()
-            point = {**dims, A.MICROMETRICS_METRIC_NAME: name, A.MICROMETRICS_LABEL: result.label}
-            self.evaluations.add(point)
-            self.eval_duration.record(took, {**dims, A.MICROMETRICS_METRIC_NAME: name})
+            named = {**dims, A.GEN_AI_EVALUATION_NAME: name}
+            self.evaluations.add({**named, A.GEN_AI_EVALUATION_SCORE_LABEL: result.label})
+            self.eval_duration.record(took, named)
             if result.score is not None:
-                self.scores.record(result.score, {**dims, A.MICROMETRICS_METRIC_NAME: name})
+                self.scores.record(result.score, named)
             if result.passed is False and metric.cost_per_failure:
-                self.failure_cost.add(metric.cost_per_failure, {**dims, A.MICROMETRICS_METRIC_NAME: name, A.MICROMETRICS_COST_CURRENCY: metric.currency})
+                self.failure_cost.add(metric.cost_per_failure, {**named, A.MICROMETRICS_COST_CURRENCY: metric.currency})
 
     def _explanation(self, result: Result, capture: bool) -> str | None:
         """A metric's exception text (which may quote content) joins its explanation only with capture on, redacted."""

@@ -72,7 +72,13 @@ def evaluate_catching(metric: MicroMetric, view: CallView) -> tuple[Result | Non
         except BaseException as caught:  # noqa: BLE001 - CancelledError from a metric must not kill the monitor thread
             exc = caught
             # The message may quote the call's content (a parse error of the answer): kept apart, exported only with capture on.
-            result = Result("error", explanation=f"{type(metric).__name__}.evaluate raised {type(caught).__name__}", error_message=str(caught)[:500])
+            cls = type(caught)
+            result = Result(
+                "error",
+                explanation=f"{type(metric).__name__}.evaluate raised {cls.__name__}",
+                error_message=str(caught)[:500],
+                error_type=cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}",
+            )
     if tab.total is not None:
         # Spent even when the metric failed afterwards: the result says what the evaluation cost.
         result = dataclasses.replace(result, cost=float(tab.total) + (result.cost or 0.0))

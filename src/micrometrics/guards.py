@@ -72,7 +72,7 @@ def run_guards(
     if not can_retry:
         return GuardVerdict("return", results=results)
     if call.attempt <= g.max_retries:
-        emitter.retries.add(1, {**retry_dimensions(call), A.MICROMETRICS_METRIC_NAME: g.name})
+        emitter.retries.add(1, {**retry_dimensions(call), A.GEN_AI_EVALUATION_NAME: g.name})
         return GuardVerdict("retry", g.corrective_instruction(view, r), results, g.name, g.on_fail)
     if call.span.is_recording():
         call.span.set_attribute(A.MICROMETRICS_GUARD_FAILED, True)

@@ -35,7 +35,7 @@ INFERENCE_OPERATIONS = (V.OPERATION_CHAT, V.OPERATION_TEXT_COMPLETION, V.OPERATI
 
 
 #: A metric name: lowercase snake case, 1-64 characters, starting with a letter. It becomes the
-#: ``micrometrics.<name>.`` attribute prefix and the ``micrometrics.metric.name`` dimension.
+#: ``micrometrics.<name>.`` attribute prefix and the ``gen_ai.evaluation.name`` of its results and metric points.
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 #: Result fields written under ``micrometrics.<name>.``: a ``details`` key may not take their place.
 RESERVED_DETAIL_KEYS = frozenset({A.RESULT_LABEL, A.RESULT_SCORE, A.RESULT_PASSED, A.RESULT_EXPLANATION, A.RESULT_COST})
@@ -161,6 +161,9 @@ class Result:
     #: USD the evaluation spent (``micrometrics.<name>.cost``): micrometrics adds the cost of the instrumented
     #: LLM calls the metric made (an LLM judge); a metric that pays otherwise may set its own.
     cost: float | None = field(default=None, compare=False)
+    #: Label ``error``: the qualified class name of what the metric raised (low cardinality: the
+    #: ``error.type`` of its ``gen_ai.evaluation.result``); set by micrometrics, None for a metric's own Result.
+    error_type: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not self.label:

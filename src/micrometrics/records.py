@@ -45,6 +45,8 @@ class CallRecord:
     reasoning_tokens: int | None = None
     time_to_first_chunk: float | None = None
     error_type: str | None = None
+    #: Response attributes a provider defines (``openai.response.service_tier``...), keyed by their semconv name.
+    response_params: dict[str, Any] = field(default_factory=dict)
 
 @dataclass(eq=False, kw_only=True)
 class InferenceRecord(CallRecord):
@@ -115,6 +117,8 @@ class Call:
     replaces: "Call | None" = field(default=None, repr=False)
     #: The last attempt of a call a guard retried: USD of its retries (attempts 2..n), the priced ones.
     guard_cost: Decimal | None = None
+    #: Streams: ``perf_counter()`` at each chunk's arrival (``time_per_output_chunk`` is their differences).
+    chunk_times: list[float] | None = None
 
 
 def raw_parsed(response: Any) -> Any:

@@ -87,10 +87,10 @@ class Runtime:
         Spans.detach(token)
 
     def fail(self, call: Call, exc: BaseException) -> None:
-        """The call raised: error status, error.type, the exception, metrics; the span ends now."""
+        """The call raised: error status, error.type, the exception (span event and log record), metrics; the span ends now."""
         ended(call)
         self.spans.fail(call, exc)
-        self.emitter.failed(call)
+        self.emitter.failed(call, exc)
         self.settle_retries(call)  # a failed retry ends its call's retries
         self.emitter.charge(call)
         self.spans.end(call)

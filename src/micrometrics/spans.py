@@ -21,6 +21,7 @@ from micrometrics.attributes import (
     error_text,
     error_type,
     extra_attributes,
+    qualified_name,
     request_attributes,
     response_attributes,
     span_name,
@@ -86,7 +87,7 @@ class Spans:
             span.set_attribute(A.ERROR_TYPE, record.error_type)
             # Providers quote the input in their errors: the text leaves only with capture on, redacted.
             cls = type(exc)
-            qualified = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+            qualified = qualified_name(cls)
             event: dict[str, Any] = {A.EXCEPTION_TYPE: qualified}
             message = error_text(str(exc), self.capture_spans, self.content_policy)
             stack = error_text("".join(traceback.format_exception(exc)), self.capture_spans, self.content_policy) if message is not None else None
@@ -146,5 +147,5 @@ def _retry_links(replaces: Call, guard: str | None) -> list[Link] | None:
         return None
     attrs: dict[str, Any] = {A.MICROMETRICS_RETRY_OF: replaces.attempt}
     if guard:
-        attrs[A.MICROMETRICS_METRIC_NAME] = guard
+        attrs[A.GEN_AI_EVALUATION_NAME] = guard
     return [Link(context(), attrs)]

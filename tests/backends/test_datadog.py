@@ -66,7 +66,7 @@ def test_agent_receives_genai_spans_micro_metrics_delta_metrics_and_evaluation_l
     names = {p.name for p in points}
     assert {M.GEN_AI_CLIENT_OPERATION_DURATION, M.GEN_AI_CLIENT_TOKEN_USAGE, M.MICROMETRICS_EVALUATIONS, M.MICROMETRICS_SCORE_HISTOGRAM} <= names
     assert {p.temporality for p in points} == {DELTA}
-    evaluations = {(p.attributes[A.MICROMETRICS_METRIC_NAME], p.attributes[A.MICROMETRICS_LABEL]): p.value for p in points if p.name == M.MICROMETRICS_EVALUATIONS}
+    evaluations = {(p.attributes[A.GEN_AI_EVALUATION_NAME], p.attributes[A.GEN_AI_EVALUATION_SCORE_LABEL]): p.value for p in points if p.name == M.MICROMETRICS_EVALUATIONS}
     assert evaluations[("language_match", "match")] == 1
     duration = [p for p in points if p.name == M.GEN_AI_CLIENT_OPERATION_DURATION]
     assert duration[0].kind == "histogram" and duration[0].attributes[A.GEN_AI_PROVIDER_NAME] == "openai"
@@ -83,7 +83,7 @@ def test_delta_points_count_each_interval_not_the_running_total(agent, protocol,
     assert handle.force_flush()
 
     later = metric_points_of(agent.requests("metrics")[first:])
-    counts = [p.value for p in later if p.name == M.MICROMETRICS_EVALUATIONS and p.attributes[A.MICROMETRICS_METRIC_NAME] == "language_match"]
+    counts = [p.value for p in later if p.name == M.MICROMETRICS_EVALUATIONS and p.attributes[A.GEN_AI_EVALUATION_NAME] == "language_match"]
     # Cumulative would say 3; delta says what happened since the last export.
     assert counts == [2]
     durations = [p.value for p in later if p.name == M.GEN_AI_CLIENT_OPERATION_DURATION]

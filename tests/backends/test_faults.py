@@ -55,7 +55,7 @@ def test_calls_go_on_one_warning_then_every_span_arrives_when_the_backend_is_bac
     # The evaluation log records and the metric points of the outage arrive too.
     results = [r for r in receiver.log_records() if r.event_name == E.GEN_AI_EVALUATION_RESULT]
     assert sorted(r.attributes[A.GEN_AI_RESPONSE_ID] for r in results if r.attributes[A.GEN_AI_EVALUATION_NAME] == "language_match") == sorted(during)
-    evaluations = [p.value for p in receiver.metric_points() if p.name == M.MICROMETRICS_EVALUATIONS and p.attributes[A.MICROMETRICS_METRIC_NAME] == "language_match"]
+    evaluations = [p.value for p in receiver.metric_points() if p.name == M.MICROMETRICS_EVALUATIONS and p.attributes[A.GEN_AI_EVALUATION_NAME] == "language_match"]
     assert sum(evaluations) == len(during)
     assert any("resumed" in r.getMessage() for r in caplog.records if r.name == "micrometrics")
     assert len(warnings_of(caplog)) == 1

@@ -69,13 +69,13 @@ def test_monitor_results_land_as_span_attributes_event_log_and_metric_points(dem
     assert all(r.span_id == span.context.span_id and r.trace_id == span.context.trace_id for r in logs)
 
     points = telemetry.metrics()
-    counts = {(p.attributes[A.MICROMETRICS_METRIC_NAME], p.attributes[A.MICROMETRICS_LABEL]): p.value for p in points[M.MICROMETRICS_EVALUATIONS]}
+    counts = {(p.attributes[A.GEN_AI_EVALUATION_NAME], p.attributes[A.GEN_AI_EVALUATION_SCORE_LABEL]): p.value for p in points[M.MICROMETRICS_EVALUATIONS]}
     assert counts == {("language_match", "mismatch"): 1, ("response_length", "pass"): 1}
     for p in points[M.MICROMETRICS_EVALUATIONS]:
         assert set(p.attributes) <= A.METRIC_DIMENSIONS
         assert p.attributes[A.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini" and p.attributes[A.GEN_AI_PROVIDER_NAME] == "openai"
-    assert [p.attributes[A.MICROMETRICS_METRIC_NAME] for p in points[M.MICROMETRICS_SCORE_HISTOGRAM]] == ["language_match"]
-    assert {p.attributes[A.MICROMETRICS_METRIC_NAME] for p in points[M.MICROMETRICS_EVALUATION_DURATION]} == {"language_match", "response_length"}
+    assert [p.attributes[A.GEN_AI_EVALUATION_NAME] for p in points[M.MICROMETRICS_SCORE_HISTOGRAM]] == ["language_match"]
+    assert {p.attributes[A.GEN_AI_EVALUATION_NAME] for p in points[M.MICROMETRICS_EVALUATION_DURATION]} == {"language_match", "response_length"}
 
 
 def test_a_slow_monitor_does_not_change_the_span_duration(demo, telemetry):
@@ -162,7 +162,7 @@ def test_evaluation_counts_are_exact_across_threads_and_instrument_cycles(demo, 
         t.start()
     for t in threads:
         t.join()
-    counts = {p.attributes[A.MICROMETRICS_LABEL]: p.value for p in telemetry.metrics()[M.MICROMETRICS_EVALUATIONS]}
+    counts = {p.attributes[A.GEN_AI_EVALUATION_SCORE_LABEL]: p.value for p in telemetry.metrics()[M.MICROMETRICS_EVALUATIONS]}
     assert counts == {"pass": 40}
     micrometrics.uninstrument()
 
@@ -170,7 +170,7 @@ def test_evaluation_counts_are_exact_across_threads_and_instrument_cycles(demo, 
     chat(demo)
     chat(demo)
     points = telemetry.metrics()[M.MICROMETRICS_EVALUATIONS]
-    assert [(p.attributes[A.MICROMETRICS_METRIC_NAME], p.value) for p in points] == [("tally", 42)]  # cumulative: never back to 2
+    assert [(p.attributes[A.GEN_AI_EVALUATION_NAME], p.value) for p in points] == [("tally", 42)]  # cumulative: never back to 2
 
 
 def test_unsampled_calls_still_feed_the_metric_points(demo, telemetry):
@@ -181,7 +181,7 @@ def test_unsampled_calls_still_feed_the_metric_points(demo, telemetry):
     telemetry.instrument(metrics=[LanguageMatch()])
     chat(demo, turns=5)
     chat(demo, turns=1)
-    counts = {p.attributes[A.MICROMETRICS_LABEL]: p.value for p in telemetry.metrics()[M.MICROMETRICS_EVALUATIONS]}
+    counts = {p.attributes[A.GEN_AI_EVALUATION_SCORE_LABEL]: p.value for p in telemetry.metrics()[M.MICROMETRICS_EVALUATIONS]}
     assert counts == {"mismatch": 1, "match": 1}
     assert exporter.get_finished_spans() == ()
 
@@ -242,7 +242,7 @@ def test_guard_retries_a_wrong_language_answer_with_a_corrective_instruction(dem
     sent = demo.requests[-1].body["messages"][-1]
     assert sent["role"] == "system" and "German" in sent["content"]
     (retries,) = telemetry.metrics()[M.MICROMETRICS_GUARD_RETRIES]
-    assert retries.value == 1 and retries.attributes[A.MICROMETRICS_METRIC_NAME] == "language_match"
+    assert retries.value == 1 and retries.attributes[A.GEN_AI_EVALUATION_NAME] == "language_match"
 
 
 def test_guard_on_fail_return_returns_the_last_answer_flagged(demo, telemetry):
@@ -419,3 +419,8 @@ def test_failure_cost_counter(demo, telemetry):
     chat(demo, turns=1)
     (cost,) = telemetry.metrics()[M.MICROMETRICS_FAILURE_COST]
     assert cost.value == 5.0 and cost.attributes[A.MICROMETRICS_COST_CURRENCY] == "EUR"
+    assert cost.attributes[A.GEN_AI_EVALUATION_NAME] == "language_match"
+    # The unit says it is money (a UCUM annotation: UCUM has no currencies); which money, the dimension says.
+    data = telemetry.metric_reader.get_metrics_data()
+    (instrument,) = [m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics if m.name == M.MICROMETRICS_FAILURE_COST]
+    assert instrument.unit == "{currency}"

@@ -14,6 +14,7 @@ import micrometrics
 from micrometrics import evaluator_process, internal_errors
 from micrometrics.metrics import LanguageMatch, ResponseLength
 from micrometrics_semconv import attributes as A
+from micrometrics_semconv import events as E
 from micrometrics_semconv import metrics as M
 
 from evaluator_metrics import Chatty, HangsOnce, HoldsALock, RaisesInside, WhereEvaluated
@@ -40,7 +41,7 @@ def test_process_safe_monitors_run_in_the_evaluator_process_and_land_on_the_span
     assert a["micrometrics.language_match.label"] == "match"
     assert a["micrometrics.language_match.detected"] == "de"
     assert a["micrometrics.response_length.words"] > 3
-    counts = {(p.attributes[A.MICROMETRICS_METRIC_NAME], p.attributes[A.MICROMETRICS_LABEL]): p.value for p in telemetry.metrics()[M.MICROMETRICS_EVALUATIONS]}
+    counts = {(p.attributes[A.GEN_AI_EVALUATION_NAME], p.attributes[A.GEN_AI_EVALUATION_SCORE_LABEL]): p.value for p in telemetry.metrics()[M.MICROMETRICS_EVALUATIONS]}
     assert counts == {("language_match", "match"): 1, ("response_length", "pass"): 1, ("where", "pass"): 1}
 
 
@@ -97,6 +98,8 @@ def test_a_metric_raising_in_the_evaluator_process_gives_error_and_is_counted(de
     a = telemetry.span().attributes
     assert a["micrometrics.raises_inside.label"] == "error"
     assert a["micrometrics.where.label"] == "pass" and a["micrometrics.where.pid"] != os.getpid()
+    (record,) = [r for r in telemetry.logs() if r.event_name == E.GEN_AI_EVALUATION_RESULT and r.attributes[A.GEN_AI_EVALUATION_NAME] == "raises_inside"]
+    assert record.attributes[A.ERROR_TYPE] == "KeyError"  # what the metric raised, across the process boundary
     assert internal_error_points(telemetry) == {("evaluation", "KeyError"): 1}
 
 

@@ -29,7 +29,7 @@ def _chat(demo, text: str, expected: str) -> None:
 
 def _cost_points(telemetry) -> dict[tuple, float]:
     return {
-        (p.attributes[A.MICROMETRICS_METRIC_NAME], p.attributes[A.MICROMETRICS_COST_CURRENCY]): p.value
+        (p.attributes[A.GEN_AI_EVALUATION_NAME], p.attributes[A.MICROMETRICS_COST_CURRENCY]): p.value
         for p in telemetry.metrics().get(M.MICROMETRICS_FAILURE_COST, [])
     }
 
@@ -46,7 +46,7 @@ def test_failure_cost_counter_adds_the_cost_of_each_failure_in_its_currency(tele
     _chat(demo, ENGLISH, "en")  # "order" in the English answer: a banned phrase
     points = _cost_points(telemetry)
     assert points == {("language_match", "EUR"): 8.0, ("banned_phrases", "USD"): 0.25}
-    point = next(p for p in telemetry.metrics()[M.MICROMETRICS_FAILURE_COST] if p.attributes[A.MICROMETRICS_METRIC_NAME] == "language_match")
+    point = next(p for p in telemetry.metrics()[M.MICROMETRICS_FAILURE_COST] if p.attributes[A.GEN_AI_EVALUATION_NAME] == "language_match")
     assert set(point.attributes) <= A.METRIC_DIMENSIONS
     assert point.attributes[A.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
 
@@ -55,7 +55,7 @@ def test_a_metric_without_cost_emits_no_cost(telemetry, demo):
     telemetry.instrument(instrumentations=["openai"], metrics=[LanguageMatch()])
     _chat(demo, GERMAN, "fr")
     assert _cost_points(telemetry) == {}
-    assert telemetry.metrics()[M.MICROMETRICS_EVALUATIONS][0].attributes[A.MICROMETRICS_LABEL] == "mismatch"
+    assert telemetry.metrics()[M.MICROMETRICS_EVALUATIONS][0].attributes[A.GEN_AI_EVALUATION_SCORE_LABEL] == "mismatch"
 
 
 def test_instrument_warns_once_about_a_metric_past_its_review_date(telemetry):

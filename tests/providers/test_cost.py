@@ -398,7 +398,7 @@ def test_the_last_attempt_carries_what_the_guard_retries_cost(demo, telemetry, n
     assert retry[A.GEN_AI_USAGE_COST_AMOUNT] == retry_cost
     assert retry[A.MICROMETRICS_GUARD_COST] == retry_cost
     assert A.MICROMETRICS_GUARD_COST not in first
-    points = {p.attributes.get(A.MICROMETRICS_METRIC_NAME): p.value for p in cost_points(telemetry)}
+    points = {p.attributes.get(A.GEN_AI_EVALUATION_NAME): p.value for p in cost_points(telemetry)}
     assert points["language_match"] == retry_cost
     if mode == "plain":
         first_cost = by_hand(first, PRICES[name])
@@ -432,7 +432,7 @@ def test_the_guard_cost_is_the_sum_of_every_retry(demo, telemetry):
     assert [a[A.GEN_AI_USAGE_COST_AMOUNT] for a in (first, second, third)] == [usd("0.00021"), usd("0.00015"), usd("0.000225")]
     assert third[A.MICROMETRICS_GUARD_COST] == usd("0.000375")  # 150 + 225 per million
     assert A.MICROMETRICS_GUARD_COST not in first and A.MICROMETRICS_GUARD_COST not in second
-    points = {p.attributes.get(A.MICROMETRICS_METRIC_NAME): p.value for p in cost_points(telemetry)}
+    points = {p.attributes.get(A.GEN_AI_EVALUATION_NAME): p.value for p in cost_points(telemetry)}
     assert points == {None: usd("0.00021"), "language_match": usd("0.000375")}
 
 
@@ -448,7 +448,7 @@ def test_a_retry_that_failed_costs_nothing_and_leaves_no_guard_cost(demo, teleme
     assert retry[A.MICROMETRICS_GUARD_FALLBACK] == V.GUARD_FALLBACK_PREVIOUS
     assert A.GEN_AI_USAGE_COST_AMOUNT not in retry and A.MICROMETRICS_GUARD_COST not in retry
     assert A.MICROMETRICS_GUARD_COST not in first
-    assert all(A.MICROMETRICS_METRIC_NAME not in p.attributes for p in cost_points(telemetry))
+    assert all(A.GEN_AI_EVALUATION_NAME not in p.attributes for p in cost_points(telemetry))
     assert internal_errors.totals == {}
 
 
@@ -495,7 +495,7 @@ def test_an_llm_judge_adds_its_cost_to_the_call_it_judged(demo, telemetry, mode,
     # gpt-4.1-nano: $0.10 input, $0.40 output
     judged_cost = float((judged[A.GEN_AI_USAGE_INPUT_TOKENS] * Decimal("0.1") + judged[A.GEN_AI_USAGE_OUTPUT_TOKENS] * Decimal("0.4")) / 1_000_000)
     assert judged[A.GEN_AI_USAGE_COST_AMOUNT] == judged_cost
-    points = {(p.attributes[A.GEN_AI_REQUEST_MODEL], p.attributes.get(A.MICROMETRICS_METRIC_NAME)): p.value for p in cost_points(telemetry)}
+    points = {(p.attributes[A.GEN_AI_REQUEST_MODEL], p.attributes.get(A.GEN_AI_EVALUATION_NAME)): p.value for p in cost_points(telemetry)}
     assert points == {("gpt-4.1-nano", None): judged_cost, ("gpt-4o-mini", "polite_judge"): judge_cost}
 
 

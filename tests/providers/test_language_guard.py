@@ -381,8 +381,8 @@ def test_language_guard_retries_in_the_conversation_language(demo, telemetry, na
     points = telemetry.metrics()
     [retry] = points[M.MICROMETRICS_GUARD_RETRIES]
     assert retry.value == 1 and retry.attributes[A.GEN_AI_PROVIDER_NAME] == driver.provider
-    assert retry.attributes[A.MICROMETRICS_METRIC_NAME] == "language_match"
-    labels = {p.attributes[A.MICROMETRICS_LABEL]: p.value for p in points[M.MICROMETRICS_EVALUATIONS]}
+    assert retry.attributes[A.GEN_AI_EVALUATION_NAME] == "language_match"
+    labels = {p.attributes[A.GEN_AI_EVALUATION_SCORE_LABEL]: p.value for p in points[M.MICROMETRICS_EVALUATIONS]}
     assert labels == {"mismatch": 1, "match": 1}
 
     results = [r for r in telemetry.logs() if r.event_name == E.GEN_AI_EVALUATION_RESULT]
@@ -496,7 +496,7 @@ def test_a_guard_retry_links_to_the_attempt_it_replaces(demo, telemetry, name, m
     (link,) = retry.links
     assert link.context.trace_id == first.context.trace_id and link.context.span_id == first.context.span_id
     assert link.attributes[A.MICROMETRICS_RETRY_OF] == 1
-    assert link.attributes[A.MICROMETRICS_METRIC_NAME] == "language_match"
+    assert link.attributes[A.GEN_AI_EVALUATION_NAME] == "language_match"
 
 
 @pytest.mark.parametrize("name", sorted(DRIVERS))
@@ -508,5 +508,5 @@ def test_guard_retries_of_plain_and_streamed_calls_are_one_series(demo, telemetr
     assert driver.call(demo, False, "plain") == GERMAN_ANSWER
     assert driver.call(demo, False, "stream") == GERMAN_ANSWER
     [retry] = telemetry.metrics()[M.MICROMETRICS_GUARD_RETRIES]
-    assert retry.value == 2 and retry.attributes[A.MICROMETRICS_METRIC_NAME] == "language_match"
+    assert retry.value == 2 and retry.attributes[A.GEN_AI_EVALUATION_NAME] == "language_match"
     assert A.GEN_AI_RESPONSE_MODEL not in retry.attributes

@@ -69,8 +69,8 @@ def test_duration_and_evaluation_metrics_have_low_cardinality_dimensions(telemet
     (duration,) = metrics[M.GEN_AI_CLIENT_OPERATION_DURATION]
     assert dict(duration.attributes) == {A.GEN_AI_OPERATION_NAME: "retrieval", A.GEN_AI_PROVIDER_NAME: "chroma"}
     (evaluation,) = metrics[M.MICROMETRICS_EVALUATIONS]
-    assert evaluation.attributes[A.MICROMETRICS_METRIC_NAME] == "retrieval_precision"
-    assert evaluation.attributes[A.MICROMETRICS_LABEL] == "pass"
+    assert evaluation.attributes[A.GEN_AI_EVALUATION_NAME] == "retrieval_precision"
+    assert evaluation.attributes[A.GEN_AI_EVALUATION_SCORE_LABEL] == "pass"
     assert evaluation.value == 1
     for points in metrics.values():
         for p in points:

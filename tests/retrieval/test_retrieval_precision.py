@@ -158,7 +158,7 @@ def test_a_broken_metric_never_breaks_the_retrieval(telemetry, kb, mode):
     explanation = span.events[0].attributes[A.GEN_AI_EVALUATION_EXPLANATION]
     assert explanation.endswith("raised RuntimeError") and "judge down" not in explanation
     evaluations = telemetry.metrics()[M.MICROMETRICS_EVALUATIONS]
-    assert [p.attributes[A.MICROMETRICS_LABEL] for p in evaluations] == ["error"]
+    assert [p.attributes[A.GEN_AI_EVALUATION_SCORE_LABEL] for p in evaluations] == ["error"]
 
 
 def test_bad_labels_are_an_error_result_not_an_exception(telemetry):

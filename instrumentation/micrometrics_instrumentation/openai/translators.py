@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, raw_parsed, text_part, tool_definition, tool_definitions, uri_part
 from micrometrics.reading import field, given, is_stream, json_or_text, per_client, provider_for_host, server
@@ -11,6 +11,10 @@ from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
 _FINISH = {"tool_calls": V.FINISH_TOOL_CALL, "function_call": V.FINISH_TOOL_CALL}
+#: The providers that are OpenAI's own service (direct or on Azure): the ones whose calls carry ``openai.*``
+#: attributes. A compatible API of another provider (DeepSeek, Groq...) is that provider's, as the
+#: conventions' ``gen_ai.provider.name`` discriminator asks.
+_OPENAI_SERVICE = (V.PROVIDER_OPENAI, V.PROVIDER_AZURE_OPENAI)
 
 
 @per_client
@@ -140,9 +144,15 @@ class OpenAITranslator(Translator):
         return endpoint(_instance_client(instance))
 
 
-def _record(cls: type, translator: OpenAITranslator, instance: Any, kwargs: dict, operation: str, params: dict[str, Any], **fields: Any) -> Any:
-    """A record with what every OpenAI method shares: provider, model, server, stream flag."""
+def _record(cls: type, translator: OpenAITranslator, instance: Any, kwargs: dict, operation: str, params: dict[str, Any], api: str | None = None, **fields: Any) -> Any:
+    """A record with what every OpenAI method shares: provider, model, server, stream flag; on OpenAI's
+    own service, the ``api`` (``openai.api.type``) and the service tier the request asked for."""
     provider, host, port = translator.endpoint(instance)
+    if api is not None and provider in _OPENAI_SERVICE:
+        params[A.OPENAI_API_TYPE] = api
+        tier = requested_tier(kwargs)
+        if tier is not None:
+            params[A.OPENAI_REQUEST_SERVICE_TIER] = tier
     model = kwargs.get("model")
     return cls(
         operation=operation,
@@ -154,6 +164,28 @@ def _record(cls: type, translator: OpenAITranslator, instance: Any, kwargs: dict
         stream=kwargs.get("stream") is True,
         **fields,
     )
+
+
+def requested_tier(kwargs: dict) -> str | None:
+    """``service_tier=`` or, as older SDKs pass it, ``extra_body={"service_tier": ...}``."""
+    tier = kwargs.get("service_tier")
+    if not given(tier):
+        extra = kwargs.get("extra_body")
+        tier = extra.get("service_tier") if isinstance(extra, Mapping) else None
+    return tier if isinstance(tier, str) and tier else None
+
+
+def apply_service(record: Any, response: Any, with_fingerprint: bool = True) -> None:
+    """``openai.response.service_tier`` and ``.system_fingerprint`` (chat and legacy completions) on OpenAI's own service."""
+    if record.provider not in _OPENAI_SERVICE:
+        return
+    tier = field(response, "service_tier")
+    if isinstance(tier, str) and tier:
+        record.response_params[A.OPENAI_RESPONSE_SERVICE_TIER] = tier
+    if with_fingerprint:
+        fingerprint = field(response, "system_fingerprint")
+        if isinstance(fingerprint, str) and fingerprint:
+            record.response_params[A.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
 
 
 def _append_system(messages: Any, instruction: str) -> list[Any]:
@@ -184,6 +216,7 @@ def apply_choices(record: InferenceRecord, response: Any, parts_of: Any) -> None
     record.output_messages = outputs
     record.finish_reasons = reasons
     _usage(record, field(response, "usage"), "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+    apply_service(record, response)
 
 
 class ChatTranslator(OpenAITranslator):
@@ -195,7 +228,7 @@ class ChatTranslator(OpenAITranslator):
         max_tokens = kwargs.get("max_completion_tokens")
         params = _sampling_params(kwargs, max_tokens if given(max_tokens) else kwargs.get("max_tokens"), penalties=True)
         return _record(
-            InferenceRecord, self, instance, kwargs, V.OPERATION_CHAT, params,
+            InferenceRecord, self, instance, kwargs, V.OPERATION_CHAT, params, V.OPENAI_API_CHAT_COMPLETIONS,
             input_messages=chat_messages(kwargs.get("messages")),
             tool_definitions=tool_definitions(kwargs.get("tools"), openai_tool),
             output_type=_output_type(kwargs.get("response_format")),
@@ -239,7 +272,7 @@ def _non_text(choice: Any) -> bool:
 class ChatAccumulator:
     """Folds ``ChatCompletionChunk``s into the record; cheap per chunk."""
 
-    __slots__ = ("record", "choices", "usage", "id", "model", "non_text")
+    __slots__ = ("record", "choices", "usage", "id", "model", "non_text", "head", "last")
 
     def __init__(self, record: InferenceRecord) -> None:
         self.record = record
@@ -248,6 +281,10 @@ class ChatAccumulator:
         self.id: str | None = None
         self.model: str | None = None
         self.non_text = False  # output other than text (tool calls, reasoning) began: see streams.Accumulator
+        # Every chunk repeats service_tier and system_fingerprint: read at the end from the last chunk
+        # (the first when the last lacks them), a reference per chunk rather than two reads.
+        self.head: Any = None
+        self.last: Any = None
 
     @property
     def text(self) -> str:
@@ -258,6 +295,9 @@ class ChatAccumulator:
         if self.id is None:
             self.id = getattr(chunk, "id", None)
             self.model = getattr(chunk, "model", None)
+            if self.head is None:
+                self.head = chunk
+        self.last = chunk
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
@@ -323,6 +363,9 @@ class ChatAccumulator:
         record.output_messages = outputs
         record.finish_reasons = reasons
         _usage(record, self.usage, "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+        apply_service(record, self.head)
+        if self.last is not self.head:
+            apply_service(record, self.last)
 
 
 def responses_input(value: Any) -> list[dict[str, Any]]:
@@ -352,7 +395,7 @@ class ResponsesTranslator(OpenAITranslator):
         instructions = kwargs.get("instructions")
         text_format = field(field(kwargs.get("text"), "format"), "type")
         return _record(
-            InferenceRecord, self, instance, kwargs, V.OPERATION_CHAT, params,
+            InferenceRecord, self, instance, kwargs, V.OPERATION_CHAT, params, V.OPENAI_API_RESPONSES,
             input_messages=responses_input(kwargs.get("input")),
             system_instructions=[text_part(instructions)] if isinstance(instructions, str) and instructions else [],
             tool_definitions=tool_definitions(kwargs.get("tools"), openai_tool),
@@ -396,6 +439,7 @@ def apply_response(record: InferenceRecord, response: Any) -> None:
     record.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": reason}]
     record.finish_reasons = [reason]
     _usage(record, field(response, "usage"), "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+    apply_service(record, response, with_fingerprint=False)  # the Responses API has no system fingerprint
 
 
 class ResponsesAccumulator:
