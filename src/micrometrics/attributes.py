@@ -584,9 +584,11 @@ _SYSTEM_PART_TYPES = frozenset({"text", V.PART_TYPE_GENERIC})
 
 
 def _generic(part: Any, known: frozenset[str]) -> Any:
-    if not isinstance(part, Mapping) or part.get("type") in known:
+    if not isinstance(part, Mapping):
         return part
     kind = part.get("type")
+    if isinstance(kind, str) and kind in known:
+        return part
     fields = {k: v for k, v in part.items() if k != "type"}
     return {"type": V.PART_TYPE_GENERIC, **({"generic_type": str(kind)} if kind is not None else {}), **fields}
 

@@ -3,12 +3,16 @@ instrumentations read it, or instrument(conventions=...)."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 
 import micrometrics
 from micrometrics import conventions, settings
+from micrometrics.attributes import ContentPolicy, content_attributes, request_attributes
+from micrometrics.records import InferenceRecord
+from micrometrics_semconv import attributes as A
 
 OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
 
@@ -92,3 +96,29 @@ def test_the_schema_url_is_v141s_and_none_for_the_unreleased_conventions(value, 
     data = telemetry.metric_reader.get_metrics_data()
     scopes = [sm.scope for rm in data.resource_metrics for sm in rm.scope_metrics if sm.scope.name == "micrometrics"]
     assert scopes and all(scope.schema_url == schema_url for scope in scopes)
+
+
+@pytest.mark.parametrize("top_k, exported", [(40, 40), (40.0, 40), (40.5, None), (True, None), ("40", None), (None, None)])
+def test_top_k_under_the_newer_conventions_is_an_int_or_nothing(top_k, exported):
+    """Provider data is untrusted: a top_k that is no whole number is left out, never exported as something else."""
+    record = InferenceRecord(operation="chat", provider="anthropic", params={A.GEN_AI_REQUEST_TOP_K: top_k})
+    attrs = request_attributes(record, latest=True)
+    assert attrs.get(A.GEN_AI_REQUEST_TOP_K) == exported and type(attrs.get(A.GEN_AI_REQUEST_TOP_K)) is type(exported)
+
+
+def test_garbage_request_details_and_part_types_do_not_break_the_mapping():
+    record = InferenceRecord(
+        operation="chat", provider="openai", reasoning_level=["high"], previous_response_id="", prompt_name=7, prompt_version=None,
+        input_messages=[{"role": "user", "parts": [{"type": ["odd"]}, {"content": "no type"}, {"type": "text", "content": "hi"}]}],
+        system_instructions=[{"type": "tool_call", "name": "x"}],
+    )
+    attrs = request_attributes(record, latest=True)
+    assert A.GEN_AI_REQUEST_REASONING_LEVEL not in attrs and A.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID not in attrs
+    assert attrs[A.GEN_AI_PROMPT_NAME] == "7"
+    content = content_attributes(record, ContentPolicy(), latest=True)
+    parts = json.loads(content[A.GEN_AI_INPUT_MESSAGES])[0]["parts"]
+    assert parts == [
+        {"type": "generic", "generic_type": "['odd']"}, {"type": "generic", "content": "no type"}, {"type": "text", "content": "hi"},
+    ]
+    assert json.loads(content[A.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "generic", "generic_type": "tool_call", "name": "x"}]
+    assert record.input_messages[0]["parts"][0] == {"type": ["odd"]}  # the record, which metrics read, is left as translated
