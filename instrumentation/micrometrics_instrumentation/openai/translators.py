@@ -125,7 +125,6 @@ def _usage(record: Any, usage: Any, input_key: str, output_key: str, input_detai
     record.input_tokens = field(usage, input_key)
     record.output_tokens = field(usage, output_key)
     record.cache_read_tokens = field(field(usage, input_details), "cached_tokens")
-    record.cache_creation_tokens = field(field(usage, input_details), "cache_write_tokens")
     record.reasoning_tokens = field(field(usage, output_details), "reasoning_tokens")
 
 
