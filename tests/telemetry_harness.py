@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import micrometrics
+from micrometrics_semconv import SCHEMA_URL
 
 #: Every attribute key, metric name and event name any test saw emitted.
 emitted_names: dict[str, set[str]] = {"attributes": set(), "metrics": set(), "events": set()}
@@ -94,22 +95,32 @@ def _ours(scope: Any) -> bool:
     return scope is None or getattr(scope, "name", "micrometrics") == "micrometrics"
 
 
+def _v141(scope: Any) -> bool:
+    """Emitted under the v1.41 conventions the values are validated against: not under the newer ones
+    (OTEL_SEMCONV_STABILITY_OPT_IN, whose scope has no schema URL; tests/providers/test_latest_conventions.py)."""
+    return getattr(scope, "schema_url", SCHEMA_URL) == SCHEMA_URL
+
+
 def _record_span(s: Any) -> None:
     attrs = s.attributes or {}
+    sampled = _v141(s.instrumentation_scope)
     emitted_names["attributes"].update(attrs.keys())
-    record_values("span", str(attrs.get("gen_ai.operation.name") or s.name), attrs)
+    if sampled:
+        record_values("span", str(attrs.get("gen_ai.operation.name") or s.name), attrs)
     for e in s.events:
         emitted_names["events"].add(e.name)
         emitted_names["attributes"].update((e.attributes or {}).keys())
-        record_values("span_event", e.name, e.attributes)
+        if sampled:
+            record_values("span_event", e.name, e.attributes)
 
 
-def _record_log(r: Any) -> None:
+def _record_log(r: Any, sampled: bool = True) -> None:
     name = getattr(r, "event_name", None)
     if name:
         emitted_names["events"].add(name)
     emitted_names["attributes"].update((r.attributes or {}).keys())
-    record_values("log", str(name or (r.attributes or {}).get("event.name") or ""), r.attributes)
+    if sampled:
+        record_values("log", str(name or (r.attributes or {}).get("event.name") or ""), r.attributes)
 
 
 class Telemetry:
@@ -159,8 +170,9 @@ class Telemetry:
         finished = self.log_exporter.get_finished_logs()
         records = [r.log_record if hasattr(r, "log_record") else r for r in finished]
         for item, r in zip(finished, records):
-            if _ours(getattr(item, "instrumentation_scope", None)):
-                _record_log(r)
+            scope = getattr(item, "instrumentation_scope", None)
+            if _ours(scope):
+                _record_log(r, _v141(scope))
         return records
 
     def metrics(self) -> dict[str, list[Any]]:
@@ -178,7 +190,8 @@ class Telemetry:
                         emitted_names["metrics"].add(m.name)
                         for p in points:
                             emitted_names["attributes"].update((p.attributes or {}).keys())
-                            record_values("metric", m.name, p.attributes)
+                            if _v141(sm.scope):
+                                record_values("metric", m.name, p.attributes)
                     out.setdefault(m.name, []).extend(points)
         return out
 

@@ -65,6 +65,24 @@ OPENAI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
 OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
 
+# --- GenAI conventions after v1.41 ------------------------------------------------
+# open-telemetry/semantic-conventions-genai (unreleased): model/gen-ai/registry.yaml and
+# docs/gen-ai/non-normative/migration.md. Emitted only with
+# OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental (micrometrics.conventions).
+#: Replaces ``gen_ai.usage.cache_creation.input_tokens`` (#440).
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"
+#: Replaces ``gen_ai.request.top_k`` on retrieval spans, an int (#217).
+GEN_AI_RETRIEVAL_TOP_K = "gen_ai.retrieval.top_k"
+#: The reasoning or thinking effort requested, as sent to the provider (#258).
+GEN_AI_REQUEST_REASONING_LEVEL = "gen_ai.request.reasoning.level"
+#: A previous response the request continues (OpenAI Responses ``previous_response_id``).
+GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID = "gen_ai.request.previous_response.id"
+#: A named prompt template and its version (OpenAI Responses ``prompt={id, version}``).
+GEN_AI_PROMPT_NAME = "gen_ai.prompt.name"
+GEN_AI_PROMPT_VERSION = "gen_ai.prompt.version"
+#: On the usage counters, in place of ``gen_ai.token.type`` (#374).
+GEN_AI_TOKEN_MODALITY = "gen_ai.token.modality"
+
 # --- General conventions -------------------------------------------------------
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
@@ -123,6 +141,7 @@ METRIC_DIMENSIONS = frozenset(
         GEN_AI_REQUEST_MODEL,
         GEN_AI_RESPONSE_MODEL,
         GEN_AI_TOKEN_TYPE,
+        GEN_AI_TOKEN_MODALITY,
         SERVER_ADDRESS,
         SERVER_PORT,
         ERROR_TYPE,

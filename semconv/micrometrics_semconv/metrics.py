@@ -6,6 +6,23 @@ GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_f
 #: Streams: one point per chunk after the first, the time from the previous chunk's arrival to this one's.
 GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.operation.time_per_output_chunk"
 
+# GenAI conventions after v1.41 (semantic-conventions-genai, unreleased: docs/gen-ai/client-inference.md,
+# client-embeddings.md, gen-ai-token-metrics.md); emitted only with OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental.
+# Inference and embeddings leave gen_ai.client.operation.duration (#521) and gen_ai.client.token.usage (#374).
+GEN_AI_CLIENT_INFERENCE_DURATION = "gen_ai.client.inference.duration"
+GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK = "gen_ai.client.inference.time_to_first_chunk"
+#: Per-operation token histograms, one per direction (no ``gen_ai.token.type``).
+GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS = "gen_ai.client.inference.operation.input_tokens"
+GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS = "gen_ai.client.inference.operation.output_tokens"
+#: Token usage counters, by ``gen_ai.token.modality``; cache and reasoning ones are subsets of input and output.
+GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS = "gen_ai.client.inference.usage.input_tokens"
+GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS = "gen_ai.client.inference.usage.output_tokens"
+GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.client.inference.usage.cache_read.input_tokens"
+GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.client.inference.usage.cache_write.input_tokens"
+GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.client.inference.usage.reasoning.output_tokens"
+GEN_AI_CLIENT_EMBEDDINGS_DURATION = "gen_ai.client.embeddings.duration"
+GEN_AI_CLIENT_EMBEDDINGS_OPERATION_INPUT_TOKENS = "gen_ai.client.embeddings.operation.input_tokens"
+
 MICROMETRICS_EVALUATIONS = "micrometrics.evaluations"
 MICROMETRICS_SCORE_HISTOGRAM = "micrometrics.score"
 MICROMETRICS_EVALUATION_DURATION = "micrometrics.evaluation.duration"

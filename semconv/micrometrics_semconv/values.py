@@ -35,6 +35,11 @@ COST_SOURCE_LOCAL = "local"
 TOKEN_TYPE_INPUT = "input"
 TOKEN_TYPE_OUTPUT = "output"
 
+#: ``gen_ai.token.modality`` (conventions after v1.41) when the provider does not break usage down by modality.
+TOKEN_MODALITY_UNKNOWN = "unknown"
+#: A message part no other part type fits (conventions after v1.41, #584); the provider's type goes to ``generic_type``.
+PART_TYPE_GENERIC = "generic"
+
 FINISH_STOP = "stop"
 FINISH_LENGTH = "length"
 FINISH_TOOL_CALL = "tool_call"

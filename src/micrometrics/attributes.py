@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import abc
@@ -78,11 +79,12 @@ def span_name(record: CallRecord) -> str:
     return f"{record.operation} {model}" if model else record.operation
 
 
-def request_attributes(record: CallRecord, call: Call | None = None, extra: bool = True) -> dict[str, Any]:
+def request_attributes(record: CallRecord, call: Call | None = None, extra: bool = True, latest: bool = False) -> dict[str, Any]:
     """The attributes known before the call: set at span start, so samplers see them.
 
     ``call``: the attempt and the ``context(...)`` it started in (none: a record alone, e.g. offline).
     ``extra=False``: without the application's ``context(attributes=...)`` (see ``extra_attributes``).
+    ``latest``: the conventions after v1.41 (conventions.py), else v1.41.
     """
     attrs: dict[str, Any] = _endpoint_attributes(record)
     for key, value in record.params.items():
@@ -104,6 +106,8 @@ def request_attributes(record: CallRecord, call: Call | None = None, extra: bool
             attrs[A.DB_COLLECTION_NAME] = _name(record.db_collection)
         if _name(record.db_operation):
             attrs[A.DB_OPERATION_NAME] = _name(record.db_operation)
+    if latest:
+        latest_request(record, attrs)
     if call is None:
         return attrs
     if call.attempt > 1:
@@ -124,8 +128,8 @@ def extra_attributes(call: Call) -> Mapping[str, Any]:
     return (call.context.get("attributes") if call.context else None) or {}
 
 
-def response_attributes(record: CallRecord) -> dict[str, Any]:
-    """The attributes known once the response (or the stream's end) arrived."""
+def response_attributes(record: CallRecord, latest: bool = False) -> dict[str, Any]:
+    """The attributes known once the response (or the stream's end) arrived (``latest``: as request_attributes)."""
     attrs: dict[str, Any] = {}
     if _name(record.response_id):
         attrs[A.GEN_AI_RESPONSE_ID] = _name(record.response_id)
@@ -155,6 +159,8 @@ def response_attributes(record: CallRecord) -> dict[str, Any]:
     if isinstance(record, RetrievalRecord):
         if record.score_kind:
             attrs[A.MICROMETRICS_RETRIEVAL_SCORE_KIND] = record.score_kind
+    if latest:
+        latest_response(attrs)
     return attrs
 
 
@@ -417,14 +423,14 @@ _SHORTEN: dict[str, Callable[[list[Any], int], list[Any]] | None] = {
 }
 
 
-def captured_content(record: CallRecord, policy: ContentPolicy) -> dict[str, Any]:
+def captured_content(record: CallRecord, policy: ContentPolicy, latest: bool = False) -> dict[str, Any]:
     """A call's opt-in content, redacted once, as plain structured values (lists of the conventions'
     JSON schemas; the query as text): what ``span_content`` and ``event_content`` both export.
 
     Fails closed: if the policy (a user's ``redact``) breaks, no content is exported.
     """
     try:
-        return _captured_content(record, policy)
+        return _captured_content(latest_parts(record) if latest else record, policy)
     except Exception as exc:
         internal_errors.report("content", exc)
         return {}
@@ -495,9 +501,9 @@ def event_content(content: Mapping[str, Any], max_length: int | None = None) -> 
     return {key: _cut_texts(value, max_length) for key, value in content.items()}
 
 
-def content_attributes(record: CallRecord, policy: ContentPolicy, max_length: int | None = None) -> dict[str, Any]:
+def content_attributes(record: CallRecord, policy: ContentPolicy, max_length: int | None = None, latest: bool = False) -> dict[str, Any]:
     """Opt-in content as span attributes (``captured_content`` then ``span_content``); fails closed."""
-    return span_content(captured_content(record, policy), max_length)
+    return span_content(captured_content(record, policy, latest), max_length)
 
 
 def error_type(exc: BaseException) -> str:
@@ -532,3 +538,84 @@ def error_text(exc_text: str, capture: bool, policy: ContentPolicy) -> str | Non
     except Exception as exc:
         internal_errors.report("content", exc)
         return None
+
+
+# ---- the conventions after v1.41 (OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental, conventions.py) ----------
+# From open-telemetry/semantic-conventions-genai (unreleased): model/gen-ai/registry.yaml, the message JSON schemas
+# and docs/gen-ai/non-normative/migration.md. Each function turns what the v1.41 mapping made into the newer form.
+
+
+def _integer(value: Any) -> int | None:
+    """An int as the newer conventions type ``top_k``; a whole float (Gemini's SDK sends 40.0) counts, 40.5 does not."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def latest_request(record: CallRecord, attrs: dict[str, Any]) -> None:
+    """Request attributes: ``top_k`` an int (``gen_ai.retrieval.top_k`` on retrieval spans), and the request details
+    only the newer conventions name (reasoning level, previous response, prompt template)."""
+    top_k = _integer(attrs.pop(A.GEN_AI_REQUEST_TOP_K, None))
+    if top_k is not None:
+        attrs[A.GEN_AI_RETRIEVAL_TOP_K if isinstance(record, RetrievalRecord) else A.GEN_AI_REQUEST_TOP_K] = top_k
+    if not isinstance(record, InferenceRecord):
+        return
+    for key, value in (
+        (A.GEN_AI_REQUEST_REASONING_LEVEL, record.reasoning_level),
+        (A.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID, record.previous_response_id),
+        (A.GEN_AI_PROMPT_NAME, record.prompt_name),
+        (A.GEN_AI_PROMPT_VERSION, record.prompt_version),
+    ):
+        value = _name(value)
+        if value:
+            attrs[key] = value
+
+
+def latest_response(attrs: dict[str, Any]) -> None:
+    """Response attributes: cache creation is called cache write."""
+    written = attrs.pop(A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, None)
+    if written is not None:
+        attrs[A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = written
+
+
+#: The part types the newer message schemas define; any other part is ``generic``, its type in ``generic_type``.
+_PART_TYPES = frozenset({
+    "text", "tool_call", "tool_call_response", "server_tool_call", "server_tool_call_response",
+    "blob", "file", "uri", "reasoning", "compaction", V.PART_TYPE_GENERIC,
+})
+#: System instructions take text and generic parts only.
+_SYSTEM_PART_TYPES = frozenset({"text", V.PART_TYPE_GENERIC})
+
+
+def _generic(part: Any, known: frozenset[str]) -> Any:
+    if not isinstance(part, Mapping):
+        return part
+    kind = part.get("type")
+    if isinstance(kind, str) and kind in known:
+        return part
+    fields = {k: v for k, v in part.items() if k != "type"}
+    return {"type": V.PART_TYPE_GENERIC, **({"generic_type": str(kind)} if kind is not None else {}), **fields}
+
+
+def _generic_messages(messages: list[Any]) -> list[Any]:
+    return [
+        {**m, "parts": [_generic(p, _PART_TYPES) for p in m.get("parts") or ()]} if isinstance(m, Mapping) else m
+        for m in messages
+    ]
+
+
+def latest_parts(record: CallRecord) -> CallRecord:
+    """The record as the content attributes read it: a part of a type the newer schemas do not define is a ``generic``
+    part (``{"type": "generic", "generic_type": "refusal", ...}``). A copy: metrics read the record as translated."""
+    if not isinstance(record, InferenceRecord):
+        return record
+    return dataclasses.replace(
+        record,
+        input_messages=_generic_messages(record.input_messages),
+        output_messages=_generic_messages(record.output_messages),
+        system_instructions=[_generic(p, _SYSTEM_PART_TYPES) for p in record.system_instructions],
+    )

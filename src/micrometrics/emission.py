@@ -31,7 +31,7 @@ from micrometrics.attributes import (
     span_content,
 )
 from micrometrics.metric import RESERVED_DETAIL_KEYS, DetailKeyDropped, MicroMetric, Result, yield_point
-from micrometrics.records import Call, InferenceRecord
+from micrometrics.records import Call, EmbeddingsRecord, InferenceRecord
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import events as E
 from micrometrics_semconv import metrics as M
@@ -128,6 +128,7 @@ class Emitter:
         capture_spans: bool,
         capture_events: bool,
         content_policy: ContentPolicy,
+        latest: bool = False,
     ) -> None:
         self.logger = logger
         self.budget = budget
@@ -136,6 +137,8 @@ class Emitter:
         self.capture_spans = capture_spans
         self.capture_events = capture_events
         self.content_policy = content_policy
+        #: The GenAI conventions after v1.41 (conventions.py), else v1.41.
+        self.latest = latest
         self.duration = meter.create_histogram(
             M.GEN_AI_CLIENT_OPERATION_DURATION, unit="s", description="GenAI operation duration.",
             explicit_bucket_boundaries_advisory=list(M.DURATION_BUCKETS),
@@ -170,6 +173,7 @@ class Emitter:
             M.MICROMETRICS_FAILURE_COST, unit="{currency}", description="What the failures of each micro metric cost, in the currency micrometrics.cost.currency names."
         )
         internal_errors.bind_counter(meter.create_counter(M.MICROMETRICS_INTERNAL_ERRORS, unit="{error}", description="Exceptions caught inside micrometrics, by pipeline stage."))
+        self.latest_points = LatestClientMetrics(meter, self.duration) if latest else None
 
     def write(self, call: Call) -> None:
         """Response attributes, duration and token metric points, the details event."""
@@ -177,18 +181,25 @@ class Emitter:
         recording = span.is_recording()
         details = self.capture_events and self.logger is not None and isinstance(record, InferenceRecord)
         # Redacted once for both targets: the user's redact runs once per string, however many targets.
-        content = captured_content(record, self.content_policy) if details or (self.capture_spans and recording) else None
+        content = captured_content(record, self.content_policy, self.latest) if details or (self.capture_spans and recording) else None
         if recording:
-            span.set_attributes(response_attributes(record))
+            span.set_attributes(response_attributes(record, self.latest))
             if self.capture_spans and content:
                 self.budget.add(span, span_content(content, self.budget.max_length))
             yield_point()
+        if details:
+            self._details_event(call, content or {})
         dims = dimensions(call)
         # Exemplars link to the call's span, whichever thread records the point.
         ctx = trace.set_span_in_context(span)
         # The conventions' OpenAI refinement adds the service tier to duration and token usage only.
         tier = service_tier(record)
         usage_dims = {**dims, A.OPENAI_RESPONSE_SERVICE_TIER: tier} if tier else dims
+        if self.latest_points is not None:
+            self.latest_points.write(call, usage_dims, ctx)
+            if call.chunk_times is not None:
+                self._chunk_intervals(call.chunk_times, dims)
+            return
         self.duration.record(call.duration, usage_dims, context=ctx)
         if record.time_to_first_chunk is not None:
             self.ttfc.record(record.time_to_first_chunk, dims, context=ctx)
@@ -198,8 +209,6 @@ class Emitter:
             self.tokens.record(record.input_tokens, {**usage_dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_INPUT}, context=ctx)
         if record.output_tokens is not None:
             self.tokens.record(record.output_tokens, {**usage_dims, A.GEN_AI_TOKEN_TYPE: V.TOKEN_TYPE_OUTPUT}, context=ctx)
-        if details:
-            self._details_event(call, content or {})
 
     def charge(self, call: Call) -> None:
         """What the call cost: ``gen_ai.usage.cost.*`` on its span and a ``micrometrics.cost`` point, charged to the
@@ -243,7 +252,10 @@ class Emitter:
         """The call raised: its duration point and stream chunk timings (the span carries the error), and
         a ``gen_ai.client.operation.exception`` log record."""
         dims = dimensions(call)
-        self.duration.record(call.duration, dims)
+        if self.latest_points is not None:
+            self.latest_points.failed(call, dims)
+        else:
+            self.duration.record(call.duration, dims)
         if call.chunk_times is not None:
             self._chunk_intervals(call.chunk_times, dims)
         if self.logger is not None:
@@ -367,9 +379,92 @@ class Emitter:
     def _details_event(self, call: Call, content: dict[str, Any]) -> None:
         """``gen_ai.client.inference.operation.details``: content as structured values (the conventions' MUST on events)."""
         record = call.record
-        attrs = {**request_attributes(record, call), **response_attributes(record), **event_content(content, self.log_max_length)}
+        latest = self.latest
+        attrs = {**request_attributes(record, call, latest=latest), **response_attributes(record, latest), **event_content(content, self.log_max_length)}
         self.logger.emit(
             event_name=E.GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
             attributes=attrs,
             context=trace.set_span_in_context(call.span),
         )
+
+
+class LatestClientMetrics:
+    """The ``gen_ai.client.*`` metric points of the conventions after v1.41 (conventions.py;
+    semantic-conventions-genai: client-inference.md, client-embeddings.md, gen-ai-token-metrics.md).
+
+    Inference and embeddings each get their own duration; token histograms are one per direction
+    (no ``gen_ai.token.type``); inference token counters, by ``gen_ai.token.modality``, add up spend
+    (cache and reasoning ones are subsets of the input and output ones). Other operations (retrieval)
+    stay on ``gen_ai.client.operation.duration``.
+    """
+
+    __slots__ = ("operation_duration", "inference_duration", "embeddings_duration", "ttfc",
+                 "input_tokens", "output_tokens", "embeddings_tokens", "usage")
+
+    def __init__(self, meter: Any, operation_duration: Any) -> None:
+        def histogram(name: str, unit: str, description: str, buckets: Sequence[float]) -> Any:
+            return meter.create_histogram(name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(buckets))
+
+        def counter(name: str, description: str) -> Any:
+            return meter.create_counter(name, unit="{token}", description=description)
+
+        self.operation_duration = operation_duration
+        self.inference_duration = histogram(M.GEN_AI_CLIENT_INFERENCE_DURATION, "s", "GenAI client inference operation duration.", M.DURATION_BUCKETS)
+        self.embeddings_duration = histogram(M.GEN_AI_CLIENT_EMBEDDINGS_DURATION, "s", "GenAI client embeddings operation duration.", M.DURATION_BUCKETS)
+        self.ttfc = histogram(
+            M.GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK, "s", "Time to receive the first chunk of a streamed response.", M.DURATION_BUCKETS
+        )
+        self.input_tokens = histogram(
+            M.GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS, "{token}", "Input tokens used per inference operation.", M.TOKEN_BUCKETS
+        )
+        self.output_tokens = histogram(
+            M.GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS, "{token}", "Output tokens used per inference operation.", M.TOKEN_BUCKETS
+        )
+        self.embeddings_tokens = histogram(
+            M.GEN_AI_CLIENT_EMBEDDINGS_OPERATION_INPUT_TOKENS, "{token}", "Input tokens used per embeddings operation.", M.TOKEN_BUCKETS
+        )
+        #: (record field, counter): the counters a call's usage adds to.
+        self.usage = (
+            ("input_tokens", counter(M.GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS, "Input tokens used, including cached tokens.")),
+            ("output_tokens", counter(M.GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS, "Output tokens used, including reasoning tokens.")),
+            ("cache_read_tokens", counter(M.GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS, "Input tokens served from a provider-managed cache.")),
+            ("cache_creation_tokens", counter(M.GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS, "Input tokens written to a provider-managed cache.")),
+            ("reasoning_tokens", counter(M.GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS, "Output tokens used for reasoning.")),
+        )
+
+    def _duration(self, record: Any) -> Any:
+        if isinstance(record, InferenceRecord):
+            return self.inference_duration
+        if isinstance(record, EmbeddingsRecord):
+            return self.embeddings_duration
+        return self.operation_duration
+
+    def write(self, call: Call, dims: dict[str, Any], ctx: Any) -> None:
+        record = call.record
+        self._duration(record).record(call.duration, dims, context=ctx)
+        if isinstance(record, InferenceRecord):
+            if record.time_to_first_chunk is not None:
+                self.ttfc.record(record.time_to_first_chunk, dims, context=ctx)
+            if record.input_tokens is not None:
+                self.input_tokens.record(record.input_tokens, dims, context=ctx)
+            if record.output_tokens is not None:
+                self.output_tokens.record(record.output_tokens, dims, context=ctx)
+            self._usage(record, dims, ctx)
+        elif isinstance(record, EmbeddingsRecord) and record.input_tokens is not None:
+            self.embeddings_tokens.record(record.input_tokens, dims, context=ctx)
+
+    def failed(self, call: Call, dims: dict[str, Any]) -> None:
+        """The call raised: its duration; tokens it reported before failing still count as spent (not per operation)."""
+        record = call.record
+        self._duration(record).record(call.duration, dims)
+        if isinstance(record, InferenceRecord):
+            self._usage(record, dims, None)
+
+    def _usage(self, record: InferenceRecord, dims: dict[str, Any], ctx: Any) -> None:
+        # The counters' dimensions: no error.type; providers do not break usage down by modality here.
+        point = {k: v for k, v in dims.items() if k != A.ERROR_TYPE}
+        point[A.GEN_AI_TOKEN_MODALITY] = V.TOKEN_MODALITY_UNKNOWN
+        for name, counter in self.usage:
+            value = getattr(record, name)
+            if value is not None:
+                counter.add(value, point, context=ctx)

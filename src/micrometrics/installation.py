@@ -153,6 +153,7 @@ def instrument(
     pricing: Mapping[str, Mapping[str, Any]] | str | os.PathLike[str] | None = None,
     datadog_agentless: bool | None = None,
     jaeger_metrics: str = "none",
+    conventions: str | None = None,
     tracer_provider: Any = None,
     meter_provider: Any = None,
     logger_provider: Any = None,
@@ -190,6 +191,7 @@ def instrument(
             deadline_s=settings.evaluation_deadline_s,
             evaluator=settings.evaluator,
             pricing=settings.pricing,
+            conventions=settings.conventions,
         )
         runtimes.set_current(runtime)
         _handle = Instrumentation(settings, runtime, provs, _instrument_libraries(settings.instrumentations))
@@ -302,6 +304,7 @@ def runtime_for_auto_instrumentation(**kwargs: Any) -> runtimes.Runtime:
             deadline_s=options["evaluation_deadline_s"],
             evaluator=options["evaluator"],
             pricing=options["pricing"],
+            conventions=options["conventions"],
         )
         runtimes.set_current(runtime)
         atexit.register(runtime.shutdown, 3.0)  # evaluations get 3 s; every span still ends (skipped, counted)

@@ -41,6 +41,7 @@ class CallRecord:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read_tokens: int | None = None
+    #: Input tokens written to the provider's cache (v1.41: ``cache_creation``; later conventions: ``cache_write``).
     cache_creation_tokens: int | None = None
     reasoning_tokens: int | None = None
     time_to_first_chunk: float | None = None
@@ -60,6 +61,14 @@ class InferenceRecord(CallRecord):
     output_messages: list[dict[str, Any]] = field(default_factory=list)
     tool_definitions: list[Any] | None = None
     output_type: str | None = None
+    # Request details only the conventions after v1.41 name (exported with OTEL_SEMCONV_STABILITY_OPT_IN, conventions.py).
+    #: The reasoning or thinking effort requested, the string sent (``reasoning_effort``, ``effort``, ``thinking_level``).
+    reasoning_level: str | None = None
+    #: The earlier response this request continues (OpenAI Responses ``previous_response_id``).
+    previous_response_id: str | None = None
+    #: A provider-managed prompt template: its id and version (OpenAI Responses ``prompt``).
+    prompt_name: str | None = None
+    prompt_version: str | None = None
 
     @property
     def output_text(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from micrometrics import callcontext, cost_attribution, internal_errors, pricing as pricing_mod, trace_memory
+from micrometrics import callcontext, conventions as semconv_mode, cost_attribution, internal_errors, pricing as pricing_mod, trace_memory
 from micrometrics.callcontext import current as current_context
 from micrometrics.attribute_budget import Budget
 from micrometrics.attributes import ContentPolicy, capture_targets
@@ -21,7 +21,6 @@ from micrometrics.metric import CallView, MicroMetric, Result, yield_point
 from micrometrics.monitor_worker import MonitorWorker
 from micrometrics.records import Call, InferenceRecord, RetrievalRecord
 from micrometrics.spans import Spans, ended
-from micrometrics_semconv import SCHEMA_URL
 from micrometrics_semconv import values as V
 
 _VERSION = "0.1.0"
@@ -46,11 +45,13 @@ class Runtime:
         deadline_s: float = 2.0,
         evaluator: str = "thread",
         pricing: pricing_mod.PriceTable | None = None,
+        conventions: str = semconv_mode.V1_41,
     ) -> None:
-        tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
+        schema_url = semconv_mode.schema_url(conventions)
+        tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=schema_url)
         budget = Budget(tracer)
-        meter = meter_provider.get_meter(_SCOPE, _VERSION, schema_url=SCHEMA_URL)
-        logger = logger_provider.get_logger(_SCOPE, _VERSION, schema_url=SCHEMA_URL) if logger_provider else None
+        meter = meter_provider.get_meter(_SCOPE, _VERSION, schema_url=schema_url)
+        logger = logger_provider.get_logger(_SCOPE, _VERSION, schema_url=schema_url) if logger_provider else None
         # Where content may go: spans (attributes, exception text, explanations) and events (log records).
         capture_spans, capture_events = capture_targets(capture_content)
         content_policy = content_policy or ContentPolicy()
@@ -59,8 +60,13 @@ class Runtime:
         self.trace_documents = trace_memory.TraceDocuments()
         # Retrieved documents are remembered only for a metric that reads them (ContextUtilization).
         self.keeps_documents = any(getattr(m, "reads_retrieved_documents", True) for m in self.suite.metrics)
-        self.spans = Spans(tracer, budget, self.suite, capture_spans=capture_spans, content_policy=content_policy)
-        self.emitter = Emitter(meter, logger, budget, capture_spans=capture_spans, capture_events=capture_events, content_policy=content_policy)
+        #: The GenAI conventions emitted: conventions.V1_41 or conventions.LATEST (``OTEL_SEMCONV_STABILITY_OPT_IN``).
+        self.conventions = conventions
+        latest = semconv_mode.is_latest(conventions)
+        self.spans = Spans(tracer, budget, self.suite, capture_spans=capture_spans, content_policy=content_policy, latest=latest)
+        self.emitter = Emitter(
+            meter, logger, budget, capture_spans=capture_spans, capture_events=capture_events, content_policy=content_policy, latest=latest
+        )
         # The worker holds these two weakly: its threads never keep this runtime alive.
         self.worker = MonitorWorker(self.complete_monitored, self.complete_skipped, max_queue=max_queue, deadline_s=deadline_s, evaluator=evaluator)
 

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics import metric_overrides, pricing, registry
+from micrometrics import conventions as semconv_mode, metric_overrides, pricing, registry
 from micrometrics.attributes import CAPTURE_MODES, NO_CONTENT, SPAN_AND_EVENT
 from micrometrics.monitor_worker import EVALUATORS
 from micrometrics.metric import MicroMetric
@@ -377,6 +377,15 @@ OPTIONS: tuple[Option, ...] = (
         "jaeger_metrics", str, "none", _choice("jaeger_metrics", JAEGER_METRICS),
         doc='with `exporter="jaeger"` (Jaeger stores traces only): `"none"` drops metric points and log records, '
         '`"console"` prints them on stdout',
+    ),
+    Option(
+        "conventions", str, None, _choice("conventions", semconv_mode.CONVENTIONS), env=(semconv_mode.OPT_IN_VARIABLE,),
+        parse_env=semconv_mode.from_opt_in, fallback=semconv_mode.V1_41, zero_code=True,
+        fallback_doc='`"v1.41"`',
+        doc='the GenAI semantic conventions emitted: `"v1.41"`, or `"gen_ai_latest_experimental"`, the newer unreleased ones '
+        "(per-direction token metrics, `gen_ai.client.inference.*`, ...), as `OTEL_SEMCONV_STABILITY_OPT_IN` selects them for "
+        "the official instrumentations; its other values (`http`, ...) are ignored, an unknown `gen_ai` one is logged "
+        "(see [GenAI conventions](#genai-conventions))",
     ),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}

@@ -39,12 +39,16 @@ _TOKEN_COUNTS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_cr
 class Spans:
     """One runtime's tracer and attribute budget, and the lifecycle of each call's span."""
 
-    def __init__(self, tracer: Any, budget: Budget, suite: MetricSuite, *, capture_spans: bool, content_policy: ContentPolicy) -> None:
+    def __init__(
+        self, tracer: Any, budget: Budget, suite: MetricSuite, *, capture_spans: bool, content_policy: ContentPolicy, latest: bool = False
+    ) -> None:
         self.tracer = tracer
         self.budget = budget
         self.suite = suite
         self.capture_spans = capture_spans
         self.content_policy = content_policy
+        #: The GenAI conventions after v1.41 (conventions.py), else v1.41.
+        self.latest = latest
 
     def start(self, call: Call, replaces: Call | None = None, guard: str | None = None) -> Any:
         """The call's span, started (``call.context`` already set: it holds the app's extra attributes).
@@ -53,7 +57,7 @@ class Spans:
         links to it, so attempts stay connected when the app has no parent span.
         """
         record = call.record
-        attrs = request_attributes(record, call, extra=False)
+        attrs = request_attributes(record, call, extra=False, latest=self.latest)
         extra = extra_attributes(call)
         if extra:
             # The app's extra attributes leave room for the response, content and results.
@@ -83,7 +87,7 @@ class Spans:
         record.error_type = error_type(exc)
         span = call.span
         if span.is_recording():
-            span.set_attributes(response_attributes(record))
+            span.set_attributes(response_attributes(record, self.latest))
             span.set_attribute(A.ERROR_TYPE, record.error_type)
             # Providers quote the input in their errors: the text leaves only with capture on, redacted.
             cls = type(exc)
@@ -105,7 +109,7 @@ class Spans:
         span, record = call.span, call.record
         try:
             if getattr(span, "dropped_attributes", 0) and span.is_recording():
-                core = {**request_attributes(record, call, extra=False), **response_attributes(record)}
+                core = {**request_attributes(record, call, extra=False, latest=self.latest), **response_attributes(record, self.latest)}
                 if record.error_type:
                     core[A.ERROR_TYPE] = record.error_type
                 self.budget.seal(span, core)

@@ -62,6 +62,7 @@ KEYS = [
     "n_results", "query", "limit", "collection_name", "choices", "usage", "id", "output", "content", "candidates",
     "usageMetadata", "usage_metadata", "data", "embeddings", "stop_reason", "role", "type", "delta", "index",
     "finish_reason", "message", "status", "ids", "distances", "documents", "metadatas", "points", "payload", "score",
+    "reasoning_effort", "reasoning", "effort", "previous_response_id", "version", "output_config", "thinking_config",
 ]
 mapping = st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), value, max_size=8)
 response = st.one_of(value, mapping)
@@ -94,20 +95,21 @@ def assert_valid_attributes(attrs: dict[str, Any]) -> None:
 
 def map_everything(record: Any) -> None:
     span_name(record)
-    assert_valid_attributes(request_attributes(record))
-    assert_valid_attributes(response_attributes(record))
     assert_valid_attributes(metric_attributes(record))
-    for policy in (ContentPolicy(), ContentPolicy(redact=str.upper, max_chars=50)):
-        for limit in (None, 300):
-            attrs = content_attributes(record, policy, limit)
-            assert_valid_attributes(attrs)
-            for key, v in attrs.items():
-                if key == A.MICROMETRICS_CONTENT_TRUNCATED:
-                    assert type(v) is int and v > 0
-                    continue
-                assert limit is None or len(v) <= limit
-                if key != A.GEN_AI_RETRIEVAL_QUERY_TEXT:
-                    json.loads(v)  # every JSON attribute parses, cut or not
+    for latest in (False, True):  # v1.41, and the conventions after it (OTEL_SEMCONV_STABILITY_OPT_IN)
+        assert_valid_attributes(request_attributes(record, latest=latest))
+        assert_valid_attributes(response_attributes(record, latest))
+        for policy in (ContentPolicy(), ContentPolicy(redact=str.upper, max_chars=50)):
+            for limit in (None, 300):
+                attrs = content_attributes(record, policy, limit, latest)
+                assert_valid_attributes(attrs)
+                for key, v in attrs.items():
+                    if key == A.MICROMETRICS_CONTENT_TRUNCATED:
+                        assert type(v) is int and v > 0
+                        continue
+                    assert limit is None or len(v) <= limit
+                    if key != A.GEN_AI_RETRIEVAL_QUERY_TEXT:
+                        json.loads(v)  # every JSON attribute parses, cut or not
     CallView(record).output_text
 
 

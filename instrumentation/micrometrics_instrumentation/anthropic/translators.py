@@ -143,6 +143,12 @@ def _output_type(kwargs: dict) -> str | None:
     return "json" if "json_schema" in formats else None
 
 
+def _effort(kwargs: dict) -> str | None:
+    """``output_config.effort``, the level sent; a thinking budget is a token count, not a level."""
+    effort = field(kwargs.get("output_config"), "effort")
+    return effort if isinstance(effort, str) and effort else None
+
+
 def apply_usage(record: InferenceRecord, usage: Any) -> None:
     """Anthropic reports cached input apart; the conventions' input tokens include it."""
     if usage is None:
@@ -197,6 +203,7 @@ class MessagesTranslator(Translator):
             system_instructions=system_parts(kwargs.get("system")),
             tool_definitions=tool_definitions(kwargs.get("tools"), anthropic_tool),
             output_type=_output_type(kwargs),
+            reasoning_level=_effort(kwargs),
         )
         starting.set(trace.get_current_span())
         return record

@@ -189,6 +189,13 @@ def _output_type(config: Any) -> str | None:
     return None
 
 
+def _thinking_level(config: Any) -> str | None:
+    """``thinking_config.thinking_level`` as the SDK sends it (``LOW``, from ``ThinkingLevel.LOW`` or ``"low"``)."""
+    level = field(field(config, "thinking_config"), "thinking_level")
+    level = getattr(level, "value", level)
+    return level.upper() if isinstance(level, str) and level and level.upper() != "THINKING_LEVEL_UNSPECIFIED" else None
+
+
 def finish_reason(reason: Any, parts: list[dict[str, Any]]) -> str:
     name = _enum_name(reason)
     if name == "STOP" and any(p["type"] == "tool_call" for p in parts):
@@ -263,6 +270,7 @@ class GenerateContentTranslator(Translator):
             system_instructions=system_parts(field(config, "system_instruction")),
             tool_definitions=tool_definitions(field(config, "tools")),
             output_type=_output_type(config),
+            reasoning_level=_thinking_level(config),
         )
 
     def response(self, record: InferenceRecord, response: Any) -> None:

@@ -132,6 +132,11 @@ def _usage(record: Any, usage: Any, input_key: str, output_key: str, input_detai
     record.reasoning_tokens = field(field(usage, output_details), "reasoning_tokens")
 
 
+def _text(value: Any) -> str | None:
+    """A string request field as sent; anything else (absent, NOT_GIVEN, malformed) is not one."""
+    return value if isinstance(value, str) and value else None
+
+
 def _instance_client(instance: Any) -> Any:
     return getattr(instance, "_client", None)
 
@@ -232,6 +237,7 @@ class ChatTranslator(OpenAITranslator):
             input_messages=chat_messages(kwargs.get("messages")),
             tool_definitions=tool_definitions(kwargs.get("tools"), openai_tool),
             output_type=_output_type(kwargs.get("response_format")),
+            reasoning_level=_text(kwargs.get("reasoning_effort")),
         )
 
     def response(self, record: InferenceRecord, response: Any) -> None:
@@ -394,12 +400,17 @@ class ResponsesTranslator(OpenAITranslator):
         _set(params, A.GEN_AI_REQUEST_TOP_P, kwargs.get("top_p"))
         instructions = kwargs.get("instructions")
         text_format = field(field(kwargs.get("text"), "format"), "type")
+        prompt = kwargs.get("prompt")
         return _record(
             InferenceRecord, self, instance, kwargs, V.OPERATION_CHAT, params, V.OPENAI_API_RESPONSES,
             input_messages=responses_input(kwargs.get("input")),
             system_instructions=[text_part(instructions)] if isinstance(instructions, str) and instructions else [],
             tool_definitions=tool_definitions(kwargs.get("tools"), openai_tool),
             output_type="json" if text_format in ("json_object", "json_schema") else None,
+            reasoning_level=_text(field(kwargs.get("reasoning"), "effort")),
+            previous_response_id=_text(kwargs.get("previous_response_id")),
+            prompt_name=_text(field(prompt, "id")),
+            prompt_version=_text(field(prompt, "version")),
         )
 
     def response(self, record: InferenceRecord, response: Any) -> None:
