@@ -25,6 +25,7 @@ from micrometrics.attributes import (
     dimensions,
     error_text,
     event_content,
+    exportable,
     qualified_name,
     request_attributes,
     response_attributes,
@@ -201,6 +202,9 @@ class Emitter:
                 self._chunk_intervals(call.chunk_times, dims)
             return
         self.duration.record(call.duration, usage_dims, context=ctx)
+        if A.ERROR_TYPE in dims:  # an abandoned stream: the conventions define error.type on the duration only
+            dims = {k: v for k, v in dims.items() if k != A.ERROR_TYPE}
+            usage_dims = {k: v for k, v in usage_dims.items() if k != A.ERROR_TYPE}
         if record.time_to_first_chunk is not None:
             self.ttfc.record(record.time_to_first_chunk, dims, context=ctx)
         if call.chunk_times is not None:
@@ -344,9 +348,7 @@ class Emitter:
                 log_attrs: dict[str, Any] = {
                     A.GEN_AI_EVALUATION_NAME: name,
                     A.GEN_AI_EVALUATION_SCORE_LABEL: result.label,
-                    A.GEN_AI_OPERATION_NAME: record.operation,
-                    A.GEN_AI_PROVIDER_NAME: record.provider,
-                }
+                }  # the conventions' event: operation and provider are on the span it is parented to
                 if result.score is not None:
                     log_attrs[A.GEN_AI_EVALUATION_SCORE_VALUE] = result.score
                 failure = evaluation_error_type(result)
@@ -357,8 +359,8 @@ class Emitter:
                     explanation = self._explanation(result, self.capture_events)
                 if explanation:
                     log_attrs[A.GEN_AI_EVALUATION_EXPLANATION] = explanation
-                if record.response_id:
-                    log_attrs[A.GEN_AI_RESPONSE_ID] = record.response_id
+                if isinstance(record.response_id, str) and record.response_id:  # a malformed response's id is no string
+                    log_attrs[A.GEN_AI_RESPONSE_ID] = exportable(record.response_id)
                 self.logger.emit(event_name=E.GEN_AI_EVALUATION_RESULT, attributes=log_attrs, context=span_ctx, timestamp=stamp)
                 yield_point()
             named = {**dims, A.GEN_AI_EVALUATION_NAME: name}

@@ -15,8 +15,9 @@ MESSAGES = [{"role": "user", "content": "Hallo, wo ist meine Bestellung?"}]
 def test_every_entry_point_is_named_micrometrics_library_and_users_pass_the_library_name():
     ours = [ep for ep in importlib.metadata.distribution("micrometrics").entry_points if ep.group == "opentelemetry_instrumentor"]
     names = sorted(ep.name for ep in ours)
-    assert names == ["micrometrics_anthropic", "micrometrics_chromadb", "micrometrics_google_genai",
-                     "micrometrics_langchain", "micrometrics_openai", "micrometrics_qdrant"], (
+    assert names == ["micrometrics_anthropic", "micrometrics_bedrock", "micrometrics_chromadb", "micrometrics_cohere",
+                     "micrometrics_google_genai", "micrometrics_groq", "micrometrics_langchain", "micrometrics_mistral",
+                     "micrometrics_ollama", "micrometrics_openai", "micrometrics_qdrant"], (
         "stale metadata? reinstall: pip install -e .")
     assert sorted(registry.supported()) == sorted(n.removeprefix("micrometrics_") for n in names)
     for ep in ours:

@@ -768,6 +768,7 @@ class BedrockInvoke(_Bedrock):
 
 
 class BedrockEmbeddings(_Bedrock):
+    exports_content = False  # the conventions define no content attribute for embeddings
     id = "bedrock-embeddings"
     ok_model = "amazon.titan-embed-text-v2:0"
     span_name = f"embeddings {ok_model}"
@@ -870,6 +871,7 @@ class MistralChat(_Mistral):
 
 
 class MistralEmbeddings(_Mistral):
+    exports_content = False  # the conventions define no content attribute for embeddings
     id = "mistral-embeddings"
     span_name = "embeddings mistral-embed"
     ok_model = "mistral-embed"
@@ -974,6 +976,7 @@ class CohereChat(_Cohere):
 
 
 class CohereEmbed(_Cohere):
+    exports_content = False  # the conventions define no content attribute for embeddings
     id = "cohere-embed"
     span_name = "embeddings embed-v4.0"
     ok_model = "embed-v4.0"
@@ -1112,6 +1115,7 @@ class OllamaGenerate(_Ollama):
 
 
 class OllamaEmbed(_Ollama):
+    exports_content = False  # the conventions define no content attribute for embeddings
     id = "ollama-embed"
     span_name = "embeddings nomic-embed-text"
     ok_model = "nomic-embed-text"
