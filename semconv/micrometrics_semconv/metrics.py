@@ -11,6 +11,7 @@ GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.operation.time_pe
 # Inference and embeddings leave gen_ai.client.operation.duration (#521) and gen_ai.client.token.usage (#374).
 GEN_AI_CLIENT_INFERENCE_DURATION = "gen_ai.client.inference.duration"
 GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK = "gen_ai.client.inference.time_to_first_chunk"
+GEN_AI_CLIENT_INFERENCE_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.inference.time_per_output_chunk"
 #: Per-operation token histograms, one per direction (no ``gen_ai.token.type``).
 GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS = "gen_ai.client.inference.operation.input_tokens"
 GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS = "gen_ai.client.inference.operation.output_tokens"

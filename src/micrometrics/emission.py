@@ -175,6 +175,8 @@ class Emitter:
         )
         internal_errors.bind_counter(meter.create_counter(M.MICROMETRICS_INTERNAL_ERRORS, unit="{error}", description="Exceptions caught inside micrometrics, by pipeline stage."))
         self.latest_points = LatestClientMetrics(meter, self.duration) if latest else None
+        if latest:
+            self.tpoc = self.latest_points.tpoc  # renamed under the newer conventions (#521)
 
     def write(self, call: Call) -> None:
         """Response attributes, duration and token metric points, the details event."""
@@ -400,7 +402,7 @@ class LatestClientMetrics:
     stay on ``gen_ai.client.operation.duration``.
     """
 
-    __slots__ = ("operation_duration", "inference_duration", "embeddings_duration", "ttfc",
+    __slots__ = ("operation_duration", "inference_duration", "embeddings_duration", "ttfc", "tpoc",
                  "input_tokens", "output_tokens", "embeddings_tokens", "usage")
 
     def __init__(self, meter: Any, operation_duration: Any) -> None:
@@ -415,6 +417,10 @@ class LatestClientMetrics:
         self.embeddings_duration = histogram(M.GEN_AI_CLIENT_EMBEDDINGS_DURATION, "s", "GenAI client embeddings operation duration.", M.DURATION_BUCKETS)
         self.ttfc = histogram(
             M.GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK, "s", "Time to receive the first chunk of a streamed response.", M.DURATION_BUCKETS
+        )
+        self.tpoc = histogram(
+            M.GEN_AI_CLIENT_INFERENCE_TIME_PER_OUTPUT_CHUNK, "s",
+            "Time per output chunk after the first, from the end of the previous chunk to the end of this one.", M.DURATION_BUCKETS,
         )
         self.input_tokens = histogram(
             M.GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS, "{token}", "Input tokens used per inference operation.", M.TOKEN_BUCKETS

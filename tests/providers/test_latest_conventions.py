@@ -29,14 +29,17 @@ LATEST_ATTRIBUTES = {
     A.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID, A.GEN_AI_PROMPT_NAME, A.GEN_AI_PROMPT_VERSION, A.GEN_AI_TOKEN_MODALITY,
 }
 LATEST_METRICS = {
-    M.GEN_AI_CLIENT_INFERENCE_DURATION, M.GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK,
+    M.GEN_AI_CLIENT_INFERENCE_DURATION, M.GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK, M.GEN_AI_CLIENT_INFERENCE_TIME_PER_OUTPUT_CHUNK,
     M.GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS, M.GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS,
     M.GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS, M.GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS,
     M.GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS, M.GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS,
     M.GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS, M.GEN_AI_CLIENT_EMBEDDINGS_DURATION,
     M.GEN_AI_CLIENT_EMBEDDINGS_OPERATION_INPUT_TOKENS,
 }
-V141_METRICS = {M.GEN_AI_CLIENT_OPERATION_DURATION, M.GEN_AI_CLIENT_TOKEN_USAGE, M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK}
+V141_METRICS = {
+    M.GEN_AI_CLIENT_OPERATION_DURATION, M.GEN_AI_CLIENT_TOKEN_USAGE, M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+    M.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
+}
 
 
 @pytest.fixture
@@ -138,7 +141,7 @@ def test_the_option_opts_in_without_the_variable(demo, telemetry, default):
     assert M.GEN_AI_CLIENT_INFERENCE_DURATION in telemetry.metrics()
 
 
-def test_inference_has_its_own_duration_and_time_to_first_chunk(demo, telemetry, latest):
+def test_inference_has_its_own_duration_time_to_first_chunk_and_time_per_chunk(demo, telemetry, latest):
     telemetry.instrument(metrics=[])
     client = openai_client(demo)
     stream = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": GERMAN}], stream=True)
@@ -156,6 +159,8 @@ def test_inference_has_its_own_duration_and_time_to_first_chunk(demo, telemetry,
     span = telemetry.span("chat gpt-4o-mini")
     assert first_chunk.sum == pytest.approx(span.attributes[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK])
     assert 0 < first_chunk.sum <= durations["gpt-4o-mini"].sum
+    per_chunk = one_point(metrics, M.GEN_AI_CLIENT_INFERENCE_TIME_PER_OUTPUT_CHUNK)
+    assert per_chunk.count >= 2 and per_chunk.sum <= durations["gpt-4o-mini"].sum
 
 
 def test_tokens_are_a_histogram_per_direction_and_usage_counters(demo, telemetry, latest):
