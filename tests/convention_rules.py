@@ -40,6 +40,10 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
         V.PROVIDER_QDRANT: "Qdrant retrieval spans (docs/retrieval.md)",
         V.PROVIDER_LANGCHAIN: "LangChain retriever spans (docs/retrieval.md)",
         V.PROVIDER_CUSTOM: "@micrometrics.retriever / record_retrieval without a provider (docs/retrieval.md)",
+        V.PROVIDER_OLLAMA: "Ollama, native client and OpenAI-compatible /v1 (no well-known member; docs/providers.md)",
+        V.PROVIDER_TOGETHER_AI: "OpenAI-compatible host api.together.xyz (docs/providers.md)",
+        V.PROVIDER_FIREWORKS_AI: "OpenAI-compatible host api.fireworks.ai (docs/providers.md)",
+        V.PROVIDER_OPENROUTER: "OpenAI-compatible host openrouter.ai (docs/providers.md)",
     },
     "db.system.name": {
         V.DB_SYSTEM_CHROMA: "Chroma (no well-known db.system.name member; docs/retrieval.md)",
@@ -71,6 +75,10 @@ EXTENSIONS: dict[tuple[str, str], str] = {
         "the registry's note on gen_ai.data_source.id: retrieval MAY add db.* attributes; docs/retrieval.md",
     ("span.gen_ai.retrieval.client", "db.collection.name"):
         "the registry's note on gen_ai.data_source.id: retrieval MAY add db.* attributes; docs/retrieval.md",
+    ("event.gen_ai.evaluation.result", "gen_ai.operation.name"):
+        "log backends filter evaluation records by operation without joining the span; README (Logs), docs/evaluation.md",
+    ("event.gen_ai.evaluation.result", "gen_ai.provider.name"):
+        "log backends filter evaluation records by provider without joining the span; README (Logs), docs/evaluation.md",
     ("span.gen_ai.retrieval.client", "db.operation.name"):
         "the registry's note on gen_ai.data_source.id: retrieval MAY add db.* attributes; docs/retrieval.md",
 }

@@ -350,7 +350,10 @@ class Emitter:
                 log_attrs: dict[str, Any] = {
                     A.GEN_AI_EVALUATION_NAME: name,
                     A.GEN_AI_EVALUATION_SCORE_LABEL: result.label,
-                }  # the conventions' event: operation and provider are on the span it is parented to
+                    # Beyond the event's definition (documented): log backends filter evaluations by these.
+                    A.GEN_AI_OPERATION_NAME: record.operation,
+                    A.GEN_AI_PROVIDER_NAME: record.provider,
+                }
                 if result.score is not None:
                     log_attrs[A.GEN_AI_EVALUATION_SCORE_VALUE] = result.score
                 failure = evaluation_error_type(result)

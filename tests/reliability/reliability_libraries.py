@@ -57,9 +57,14 @@ _IDS = re.compile(r"(demo[-_a-z]*)\d{6}")
 _ADDRESSES = re.compile(r" at 0x[0-9a-f]+")  # object reprs in error messages
 
 
+_DATE_HEADER = re.compile(r"'date': '[^']*'", re.IGNORECASE)
+
+
 def scrub(value: Any) -> Any:
     """Replace the demo server's counter-based ids, which differ call to call."""
     if isinstance(value, str):
+        # An error's text may quote the response headers (cohere), whose Date ticks every second.
+        value = _DATE_HEADER.sub("'date': '<date>'", value)
         return _ADDRESSES.sub(" at 0x#", _IDS.sub(r"\1#", value))
     if isinstance(value, bytes):  # e.g. Bedrock's stream chunks: the model's JSON, ids included
         return scrub(value.decode("utf-8", "replace"))
