@@ -89,6 +89,9 @@ KNOWN_DEVIATIONS: dict[tuple[str, str, str], str] = {
     ("schema", "gen_ai.retrieval.documents", "'score' is a required property"):
         "deliberate (issue 16 item 3): a document the store gave no relevance score for (a distance, Chroma l2, or none) "
         "is exported without `score`, never with null or a distance as a score; docs/retrieval.md",
+    ("schema", "gen_ai.retrieval.documents", "'id' is a required property"):
+        "deliberate (issue 16 item 3): a document the retriever returned without an id is exported with its score only, "
+        "never with a null or invented id; docs/retrieval.md",
     ("schema", "gen_ai.tool.definitions", "'description' is a required property"):
         "deliberate: a tool the application defined without a description is exported without one, never with an "
         "invented text; docs/providers.md",
