@@ -32,11 +32,15 @@ from micrometrics.attributes import (
     span_content,
 )
 from micrometrics.metric import RESERVED_DETAIL_KEYS, DetailKeyDropped, MicroMetric, Result, yield_point
-from micrometrics.records import Call, EmbeddingsRecord, InferenceRecord
+from micrometrics.records import AgentRecord, Call, EmbeddingsRecord, InferenceRecord, ToolRecord
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import events as E
 from micrometrics_semconv import metrics as M
 from micrometrics_semconv import values as V
+
+
+#: Agent, workflow and tool runs: spans and evaluations, no gen_ai.client.* points (their model calls have them).
+_RUN_RECORDS = (AgentRecord, ToolRecord)
 
 
 class EvaluationTally:
@@ -182,7 +186,7 @@ class Emitter:
         """Response attributes, duration and token metric points, the details event."""
         span, record = call.span, call.record
         recording = span.is_recording()
-        details = self.capture_events and self.logger is not None and isinstance(record, InferenceRecord)
+        details = self.capture_events and self.logger is not None and isinstance(record, InferenceRecord) and not isinstance(record, AgentRecord)
         # Redacted once for both targets: the user's redact runs once per string, however many targets.
         content = captured_content(record, self.content_policy, self.latest) if details or (self.capture_spans and recording) else None
         if recording:
@@ -192,6 +196,8 @@ class Emitter:
             yield_point()
         if details:
             self._details_event(call, content or {})
+        if isinstance(record, _RUN_RECORDS):
+            return  # agent and tool runs: the conventions' client metrics measure model calls (their tokens are counted there)
         dims = dimensions(call)
         # Exemplars link to the call's span, whichever thread records the point.
         ctx = trace.set_span_in_context(span)
@@ -258,7 +264,9 @@ class Emitter:
         """The call raised: its duration point and stream chunk timings (the span carries the error), and
         a ``gen_ai.client.operation.exception`` log record."""
         dims = dimensions(call)
-        if self.latest_points is not None:
+        if isinstance(call.record, _RUN_RECORDS):
+            pass
+        elif self.latest_points is not None:
             self.latest_points.failed(call, dims)
         else:
             self.duration.record(call.duration, dims)
