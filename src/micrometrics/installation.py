@@ -72,6 +72,9 @@ class Instrumentation:
         """
         deadline = time.monotonic() + timeout_s
         ok = self.runtime.flush(timeout_s)
+        evaluations = self.providers.evaluations
+        if evaluations is not None:
+            ok = evaluations.flush(max(0.0, deadline - time.monotonic())) and ok
         provs = (self.providers.tracer_provider, self.providers.meter_provider, self.providers.logger_provider)
         calls = [(p, getattr(p, "force_flush", None)) for p in provs]
         return _within(deadline, [(p, f) for p, f in calls if f is not None], flushing=True) and ok
@@ -109,6 +112,12 @@ class Instrumentation:
             internal_errors.report("finish", exc)
         if export_s is not None:
             deadline = min(deadline, time.monotonic() + export_s)
+        evaluations = self.providers.evaluations
+        if evaluations is not None:
+            try:  # every result is enqueued by now: send them with the spans' share of the time
+                evaluations.close(max(0.0, (deadline - time.monotonic()) / 2))
+            except Exception as exc:
+                internal_errors.report("finish", exc)
         work = [(proc, proc.force_flush) for proc in self.providers.attached]
         work += [(p, p.shutdown) for p in self.providers.owned]
         _within(deadline, work, flushing=False)
@@ -152,6 +161,7 @@ def instrument(
     evaluator: str | None = None,
     pricing: Mapping[str, Mapping[str, Any]] | str | os.PathLike[str] | None = None,
     datadog_agentless: bool | None = None,
+    datadog_evaluations: bool | str | None = None,
     jaeger_metrics: str = "none",
     conventions: str | None = None,
     tracer_provider: Any = None,
@@ -192,6 +202,7 @@ def instrument(
             evaluator=settings.evaluator,
             pricing=settings.pricing,
             conventions=settings.conventions,
+            evaluation_sink=provs.evaluations.submit if provs.evaluations is not None else None,
         )
         runtimes.set_current(runtime)
         _handle = Instrumentation(settings, runtime, provs, _instrument_libraries(settings.instrumentations))
