@@ -25,6 +25,7 @@ MODES = ("ok", "unavailable")
 @dataclass
 class Received:
     path: str
+    #: Lower-case names.
     headers: dict[str, str]
     body: bytes
     json: Any
@@ -77,7 +78,7 @@ class EvalIntake:
                     errors = intake.validate(parsed)
                     status = 400 if errors else 202
                 with intake._arrived:
-                    intake.received.append(Received(self.path, dict(self.headers), body, parsed, errors, status))
+                    intake.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, parsed, errors, status))
                     intake._arrived.notify_all()
                 if status == 202:
                     data = dict(parsed["data"], id=str(uuid.uuid4()))

@@ -67,10 +67,13 @@ _UNDERSCORES = re.compile(r"__+")
 # ---- pure mapping ----------------------------------------------------------------------------
 
 
+def _without_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def evaluation_label(name: str) -> str:
     """A metric name under Datadog's label rules: accents dropped, other characters as ``_``, a leading letter, <= 200."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    label = _NOT_LABEL.sub("_", ascii_name)
+    label = _NOT_LABEL.sub("_", _without_accents(name))
     if not label[:1].isalpha():
         label = "metric_" + label
     return label[:LABEL_MAX]
@@ -78,8 +81,7 @@ def evaluation_label(name: str) -> str:
 
 def ml_app_name(name: str) -> str:
     """An application name under Datadog's naming guidelines (lowercase, ``[a-z0-9_-:./]``, <= 193, no ``__``)."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").lower()
-    app = _UNDERSCORES.sub("_", _NOT_ML_APP.sub("_", ascii_name))[:ML_APP_MAX].rstrip("_")
+    app = _UNDERSCORES.sub("_", _NOT_ML_APP.sub("_", _without_accents(name).lower()))[:ML_APP_MAX].rstrip("_")
     return app or "unknown_service"
 
 
