@@ -311,3 +311,47 @@ def test_a_result_without_score_or_verdict_is_categorical_only():
     assert entry["join_on"]["span"] == {"span_id": str(2**63 + 7), "trace_id": str(2**127 + 5)}
     assert "assessment" not in entry and entry["categorical_value"] == "timeout"
     assert entry["tags"] == ["source:otel", "env:prod"]
+
+
+# ---- offline: micrometrics eval --traces FILE --push-datadog ----------------------------------
+
+
+def test_an_offline_re_evaluation_lands_on_the_recorded_production_span(telemetry, intake, german_chat, tmp_path, monkeypatch, capsys):
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from micrometrics import cli
+    from micrometrics.offline.traces import OTLPJsonFileSpanExporter
+
+    # Production: the call is exported with content (the Collector's file exporter writes the same lines).
+    handle = telemetry.instrument(capture_content=True, instrumentations=["openai"])
+    path = tmp_path / "spans.jsonl"
+    handle.tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPJsonFileSpanExporter(path)))
+    german_chat()
+    telemetry.flush()
+    (span,) = telemetry.spans()
+    micrometrics.uninstrument()
+
+    monkeypatch.setenv("MICROMETRICS_DATADOG_AGENTLESS", "true")
+    monkeypatch.setenv("DD_API_KEY", API_KEY)
+    monkeypatch.setenv("MICROMETRICS_DATADOG_EVALUATIONS", intake.url)
+    code = cli.main(["eval", "--traces", str(path), "--push-datadog", "--quiet", "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert "pushed 2 evaluations of 1 spans to " + intake.url in capsys.readouterr().err
+
+    assert all(not r.errors for r in intake.received)
+    assert {r.headers["dd-api-key"] for r in intake.received} == {API_KEY}
+    language = by_label(intake.metrics())["language_match"]
+    assert language["categorical_value"] == "mismatch"
+    ctx = span.get_span_context()
+    assert language["join_on"]["span"] == {"span_id": str(ctx.span_id), "trace_id": str(ctx.trace_id)}
+    assert "micrometrics_run:offline" in language["tags"] and "source:otel" in language["tags"]
+    assert language["ml_app"] == dde.ml_app_name(span.resource.attributes[A.SERVICE_NAME])
+
+
+def test_push_datadog_needs_recorded_spans(intake, capsys):
+    from micrometrics import cli
+
+    dataset = Path(__file__).resolve().parents[2] / "examples" / "evaluation" / "dataset.jsonl"
+    assert cli.main(["eval", str(dataset), "--push-datadog", "--quiet"]) == cli.EXIT_USAGE
+    assert "--push-datadog joins results to the spans of --traces FILE" in capsys.readouterr().err
+    assert not intake.received
