@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 PATHS = ("/api/intake/llm-obs/v2/eval-metric", "/evp_proxy/v2/api/intake/llm-obs/v2/eval-metric")
+#: Also taken (and only counted): OTLP/HTTP, so that one loopback server can stand in for all of Datadog in the walkthrough.
+OTLP_PATHS = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}
 #: ``ok`` answers 202; ``unavailable`` answers 503 (an outage of the intake).
 MODES = ("ok", "unavailable")
 
@@ -43,10 +45,11 @@ class EvalIntake:
         self.port = port or _free_port(host)
         self.mode = "ok"
         self.received: list[Received] = []
+        #: OTLP requests taken, by signal (their protobuf bodies are not decoded here).
+        self.otlp: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._arrived = threading.Condition(self._lock)
 
     @property
     def url(self) -> str:
@@ -64,6 +67,11 @@ class EvalIntake:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if self.path in OTLP_PATHS:
+                    with intake._lock:
+                        intake.otlp[OTLP_PATHS[self.path]] = intake.otlp.get(OTLP_PATHS[self.path], 0) + 1
+                    self._answer(200, {}, "application/x-protobuf", b"")
+                    return
                 if self.path not in PATHS:
                     self._answer(404, {"errors": [f"no route {self.path}"]})
                     return
@@ -77,19 +85,18 @@ class EvalIntake:
                 elif not errors and intake.validate is not None:
                     errors = intake.validate(parsed)
                     status = 400 if errors else 202
-                with intake._arrived:
+                with intake._lock:
                     intake.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, parsed, errors, status))
-                    intake._arrived.notify_all()
                 if status == 202:
                     data = dict(parsed["data"], id=str(uuid.uuid4()))
                     self._answer(202, {"data": data})
                 else:
                     self._answer(status, {"errors": errors or ["Service Unavailable"]})
 
-            def _answer(self, status: int, payload: Any) -> None:
-                out = json.dumps(payload).encode()
+            def _answer(self, status: int, payload: Any, content_type: str = "application/json", raw: bytes | None = None) -> None:
+                out = json.dumps(payload).encode() if raw is None else raw
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
                 self.wfile.write(out)

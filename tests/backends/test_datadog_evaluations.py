@@ -181,7 +181,7 @@ def test_the_api_key_is_in_no_span_log_metric_or_evaluation(http_receiver, intak
 
 
 def test_turned_off_nothing_is_sent(http_receiver, intake, german_chat, monkeypatch):
-    monkeypatch.setenv("MICROMETRICS_DATADOG_EVALUATIONS", "false")
+    monkeypatch.setenv("MICROMETRICS_DATADOG_EVALUATIONS", "false")  # as the conftest does: here it is the point
     monkeypatch.setenv("DD_API_KEY", API_KEY)
     http_receiver.start()
     handle = micrometrics.instrument(exporter="datadog", datadog_agentless=True, endpoint=http_receiver.endpoint)
@@ -204,14 +204,14 @@ def test_a_site_without_llm_observability_fails_at_instrument(site, monkeypatch)
     monkeypatch.setenv("DD_SITE", site)
     monkeypatch.setenv("DD_API_KEY", API_KEY)
     with pytest.raises(ValueError, match="LLM Observability is not offered on") as err:
-        micrometrics.instrument(exporter="datadog", datadog_agentless=True)
+        micrometrics.instrument(exporter="datadog", datadog_agentless=True, datadog_evaluations=True)
     assert "datadoghq.eu" in str(err.value) and API_KEY not in str(err.value)
 
 
 def test_an_unknown_site_fails_at_instrument_listing_the_sites(monkeypatch):
     monkeypatch.setenv("DD_SITE", "datadoghq.con")
     with pytest.raises(ValueError, match=r"DD_SITE='datadoghq.con' is not a Datadog site; allowed: datadoghq.com, us3.datadoghq.com"):
-        micrometrics.instrument(exporter="datadog")
+        micrometrics.instrument(exporter="datadog", datadog_evaluations=True)
 
 
 def test_a_gov_site_through_the_agent_without_evaluations_is_apm_only(monkeypatch, intake):
@@ -246,10 +246,21 @@ def test_every_llm_observability_site_routes_evaluations_and_traces_to_its_hosts
     if site:
         monkeypatch.setenv("DD_SITE", site)
     monkeypatch.setenv("DD_API_KEY", API_KEY)
-    handle = micrometrics.instrument(exporter="datadog", datadog_agentless=True)
+    handle = micrometrics.instrument(exporter="datadog", datadog_agentless=True, datadog_evaluations=True)
     assert handle.providers.evaluations.target.url == f"https://{api_host}/api/intake/llm-obs/v2/eval-metric"
     # The spans go to the same site's OTLP intake (the preset's default endpoint).
     assert presets.datadog_site() == api_host.removeprefix("api.")
+
+
+def test_evaluations_are_on_by_default_wherever_the_preset_sends(monkeypatch):
+    monkeypatch.delenv("MICROMETRICS_DATADOG_EVALUATIONS")
+    monkeypatch.setenv("DD_AGENT_HOST", "dd-agent.internal")
+    handle = micrometrics.instrument(exporter="datadog")  # no call is made: nothing is sent
+    assert handle.providers.evaluations.target.url == "http://dd-agent.internal:8126/evp_proxy/v2/api/intake/llm-obs/v2/eval-metric"
+    micrometrics.uninstrument()
+    monkeypatch.setenv("DD_API_KEY", API_KEY)
+    handle = micrometrics.instrument(exporter="datadog", datadog_agentless=True)
+    assert handle.providers.evaluations.target.url == "https://api.datadoghq.com/api/intake/llm-obs/v2/eval-metric"
 
 
 # ---- through the Datadog Agent (Datadog's own test agent) -------------------------------------
@@ -257,7 +268,9 @@ def test_every_llm_observability_site_routes_evaluations_and_traces_to_its_hosts
 
 def test_through_the_agent_spans_and_evaluations_meet_in_the_test_agent(agent, german_chat, monkeypatch):
     monkeypatch.setenv("DD_TRACE_AGENT_URL", f"http://127.0.0.1:{agent.port}")
-    handle = micrometrics.instrument(exporter="datadog", endpoint=agent.otlp_http_endpoint, service_name="support-bot")
+    handle = micrometrics.instrument(
+        exporter="datadog", endpoint=agent.otlp_http_endpoint, service_name="support-bot", datadog_evaluations=True
+    )
     german_chat()
     assert handle.force_flush()
 
