@@ -201,6 +201,8 @@ class DatadogEvaluations:
         self.ml_app = "unknown_service"
         self.tags: list[str] = list(extra_tags)
         self.health = outbox.ExportHealth(BACKEND)
+        # Its outage is not the OTLP pipeline's: the SDK's queue-full warnings must not be counted against it.
+        outbox._live.discard(self.health)
         self.sent = 0
         self.dropped = 0
         self.refused = 0
