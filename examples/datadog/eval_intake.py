@@ -20,8 +20,10 @@ from typing import Any, Callable
 PATHS = ("/api/intake/llm-obs/v2/eval-metric", "/evp_proxy/v2/api/intake/llm-obs/v2/eval-metric")
 #: Also taken (and only counted): OTLP/HTTP, so that one loopback server can stand in for all of Datadog in the walkthrough.
 OTLP_PATHS = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}
-#: ``ok`` answers 202; ``unavailable`` answers 503 (an outage of the intake).
-MODES = ("ok", "unavailable")
+#: ``ok`` answers 202; ``unavailable`` answers 503 (an outage of the intake); ``hang`` holds the request unanswered.
+MODES = ("ok", "unavailable", "hang")
+#: How long a held request is kept at most.
+HANG_LIMIT_S = 30.0
 
 
 @dataclass
@@ -48,6 +50,7 @@ class EvalIntake:
         #: OTLP requests taken, by signal (their protobuf bodies are not decoded here).
         self.otlp: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._release = threading.Event()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -59,6 +62,10 @@ class EvalIntake:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}; allowed: {MODES}")
         self.mode = mode
+        if mode == "hang":
+            self._release.clear()
+        else:
+            self._release.set()
 
     def start(self) -> "EvalIntake":
         intake = self
@@ -75,6 +82,8 @@ class EvalIntake:
                 if self.path not in PATHS:
                     self._answer(404, {"errors": [f"no route {self.path}"]})
                     return
+                if intake.mode == "hang":
+                    intake._release.wait(HANG_LIMIT_S)
                 status, errors, parsed = 202, [], None
                 try:
                     parsed = json.loads(body)
@@ -111,6 +120,7 @@ class EvalIntake:
 
     def stop(self) -> None:
         """Down: the port refuses connections until ``start()`` again."""
+        self._release.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

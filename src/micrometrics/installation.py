@@ -72,11 +72,12 @@ class Instrumentation:
         """
         deadline = time.monotonic() + timeout_s
         ok = self.runtime.flush(timeout_s)
-        evaluations = self.providers.evaluations
-        if evaluations is not None:
-            ok = evaluations.flush(max(0.0, deadline - time.monotonic())) and ok
         provs = (self.providers.tracer_provider, self.providers.meter_provider, self.providers.logger_provider)
         calls = [(p, getattr(p, "force_flush", None)) for p in provs]
+        evaluations = self.providers.evaluations
+        if evaluations is not None:
+            # Beside the providers, not before them: a hanging evaluation intake must not hold the spans back.
+            calls.append((evaluations, lambda millis: evaluations.flush(millis / 1000)))
         return _within(deadline, [(p, f) for p, f in calls if f is not None], flushing=True) and ok
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
@@ -112,14 +113,12 @@ class Instrumentation:
             internal_errors.report("finish", exc)
         if export_s is not None:
             deadline = min(deadline, time.monotonic() + export_s)
-        evaluations = self.providers.evaluations
-        if evaluations is not None:
-            try:  # every result is enqueued by now: send them with the spans' share of the time
-                evaluations.close(max(0.0, (deadline - time.monotonic()) / 2))
-            except Exception as exc:
-                internal_errors.report("finish", exc)
         work = [(proc, proc.force_flush) for proc in self.providers.attached]
         work += [(p, p.shutdown) for p in self.providers.owned]
+        evaluations = self.providers.evaluations
+        if evaluations is not None:
+            # Every result is enqueued by now: sent beside the exporters, within the same deadline.
+            work.append((evaluations, lambda: evaluations.close(max(0.0, deadline - time.monotonic() - 0.05))))
         _within(deadline, work, flushing=False)
         try:
             atexit.unregister(self._at_exit)

@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -155,6 +156,46 @@ def test_an_intake_that_refuses_connections_is_an_outage_too(http_receiver, inta
     intake.start()
     assert handle.force_flush()
     assert by_label(intake.metrics())["language_match"]["categorical_value"] == "mismatch"
+
+
+def test_a_hanging_intake_holds_neither_the_calls_nor_the_shutdown(http_receiver, intake, german_chat, monkeypatch):
+    intake.set_mode("hang")
+    handle = agentless(monkeypatch, http_receiver, intake)
+    started = time.monotonic()
+    for _ in range(3):
+        german_chat()
+    calls_took = time.monotonic() - started
+    assert not handle.force_flush(1.0)
+    assert len(http_receiver.spans()) == 3  # the other signals are not behind the evaluations
+    started = time.monotonic()
+    micrometrics.uninstrument(2.0)
+    assert time.monotonic() - started < 3.0
+    assert calls_took < 2.0
+
+
+def test_past_its_capacity_the_queue_drops_the_oldest_and_says_so_on_recovery(intake, caplog):
+    caplog.set_level(logging.INFO, logger="micrometrics")
+    intake.stop()
+    sender = dde.DatadogEvaluations(dde.target(agentless=True, site="datadoghq.com", api_key=API_KEY, base=intake.url), capacity=5)
+    sender.describe({A.SERVICE_NAME: "support-bot"})
+    sender.add(dde.Evaluation(1, span_id, "language_match", "mismatch", 0.1, False, 0) for span_id in range(1, 9))
+    assert not sender.flush(3.0)
+    assert sender.dropped == 3
+    intake.start()
+    assert sender.close(3.0)
+    assert [int(m["join_on"]["span"]["span_id"]) for m in intake.metrics() if m["metric_type"] == "categorical"] == [4, 5, 6, 7, 8]
+    assert any("dropped meanwhile: 3 evaluations" in r.getMessage() for r in caplog.records)
+
+
+def test_a_payload_the_intake_refuses_is_dropped_with_one_warning_not_retried(caplog):
+    with EvalIntake(validate=lambda body: ["refused for the test"]) as refusing:
+        sender = dde.DatadogEvaluations(dde.target(agentless=True, site="datadoghq.com", api_key=API_KEY, base=refusing.url), batch=1)
+        sender.add(dde.Evaluation(1, n, "language_match", "match", None, True, 0) for n in (1, 2, 3))
+        assert sender.close(3.0)  # nothing left to send: refused is final
+    assert [r.status for r in refusing.received] == [400, 400, 400]  # one request each, no retries
+    assert sender.refused == 3
+    warnings = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(warnings) == 1 and "HTTP 400" in warnings[0]
 
 
 def test_the_api_key_is_in_no_span_log_metric_or_evaluation(http_receiver, intake, german_chat, monkeypatch, caplog, capfd):

@@ -345,7 +345,10 @@ class DatadogEvaluations:
                 return
 
     def _requeue(self, batch: list[Evaluation]) -> None:
-        """Back at the front, in order. Called with the lock held."""
+        """Back at the front, in order (after close(): counted as dropped). Called with the lock held."""
+        if self._closed:
+            self.dropped += len(batch)
+            return
         self._pending.extendleft(reversed(batch))
         self._trim()
 
