@@ -409,3 +409,30 @@ def test_push_datadog_needs_recorded_spans(intake, capsys):
     assert cli.main(["eval", str(dataset), "--push-datadog", "--quiet"]) == cli.EXIT_USAGE
     assert "--push-datadog joins results to the spans of --traces FILE" in capsys.readouterr().err
     assert not intake.received
+
+
+# ---- what LLM Observability reads from the spans -------------------------------------------------
+
+
+def test_llm_observability_gets_the_137_content_attributes_on_the_span(http_receiver, intake, german_chat, monkeypatch):
+    handle = agentless(monkeypatch, http_receiver, intake, capture_content="SPAN_ONLY")
+    german_chat()
+    assert handle.force_flush()
+    (request,) = [r for r in http_receiver.received if r.signal == "traces"]
+    assert request.headers["dd-otlp-source"] == "llmobs"
+    (span,) = http_receiver.spans()
+    attrs = span.attributes
+    assert "gen_ai.system" not in attrs
+    assert (attrs[A.GEN_AI_OPERATION_NAME], attrs[A.GEN_AI_PROVIDER_NAME], attrs[A.GEN_AI_REQUEST_MODEL]) == ("chat", "openai", "gpt-4o-mini")
+    # Inputs and outputs "on direct span attributes", as the 1.37+ JSON messages (role + parts).
+    inputs = json.loads(attrs[A.GEN_AI_INPUT_MESSAGES])
+    assert [m["role"] for m in inputs] == ["user"] * 5
+    assert inputs[-1]["parts"] == [{"type": "text", "content": GERMAN_TURNS[-1]}]
+    (output,) = json.loads(attrs[A.GEN_AI_OUTPUT_MESSAGES])
+    assert output["role"] == "assistant" and "business days" in output["parts"][0]["content"]
+
+
+def test_content_on_log_records_only_is_said_to_miss_llm_observability(monkeypatch, caplog):
+    handle = micrometrics.instrument(exporter="datadog", capture_content="EVENT_ONLY")
+    assert handle.settings.capture_mode == "event_only"
+    assert any("LLM Observability reads them from spans" in r.getMessage() for r in caplog.records)
