@@ -134,8 +134,11 @@ class Emitter:
         capture_events: bool,
         content_policy: ContentPolicy,
         latest: bool = False,
+        evaluation_sink: Any = None,
     ) -> None:
         self.logger = logger
+        #: ``sink(call, results)``: a second destination of each call's results (Datadog's evaluation API), an enqueue.
+        self.evaluation_sink = evaluation_sink
         self.budget = budget
         # The SDK cuts each string of a log attribute at its length limit, silently: we cut first, with the marker.
         self.log_max_length = log_attribute_length(logger)
@@ -383,6 +386,11 @@ class Emitter:
                 self.scores.record(result.score, named)
             if result.passed is False and metric.cost_per_failure:
                 self.failure_cost.add(metric.cost_per_failure, {**named, A.MICROMETRICS_COST_CURRENCY: metric.currency})
+        if self.evaluation_sink is not None and results:
+            try:
+                self.evaluation_sink(call, results)
+            except Exception as exc:  # the span, events and points are written: a failing sink takes nothing else
+                internal_errors.report("emission", exc)
 
     def _explanation(self, result: Result, capture: bool) -> str | None:
         """A metric's exception text (which may quote content) joins its explanation only with capture on, redacted."""

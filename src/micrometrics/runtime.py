@@ -46,6 +46,7 @@ class Runtime:
         evaluator: str = "thread",
         pricing: pricing_mod.PriceTable | None = None,
         conventions: str = semconv_mode.V1_41,
+        evaluation_sink: Any = None,
     ) -> None:
         schema_url = semconv_mode.schema_url(conventions)
         tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=schema_url)
@@ -65,7 +66,8 @@ class Runtime:
         latest = semconv_mode.is_latest(conventions)
         self.spans = Spans(tracer, budget, self.suite, capture_spans=capture_spans, content_policy=content_policy, latest=latest)
         self.emitter = Emitter(
-            meter, logger, budget, capture_spans=capture_spans, capture_events=capture_events, content_policy=content_policy, latest=latest
+            meter, logger, budget, capture_spans=capture_spans, capture_events=capture_events, content_policy=content_policy, latest=latest,
+            evaluation_sink=evaluation_sink,
         )
         # The worker holds these two weakly: its threads never keep this runtime alive.
         self.worker = MonitorWorker(self.complete_monitored, self.complete_skipped, max_queue=max_queue, deadline_s=deadline_s, evaluator=evaluator)
