@@ -44,10 +44,18 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
         V.PROVIDER_TOGETHER_AI: "OpenAI-compatible host api.together.xyz (docs/providers.md)",
         V.PROVIDER_FIREWORKS_AI: "OpenAI-compatible host api.fireworks.ai (docs/providers.md)",
         V.PROVIDER_OPENROUTER: "OpenAI-compatible host openrouter.ai (docs/providers.md)",
+        V.PROVIDER_MILVUS: "Milvus retrieval spans (docs/retrieval.md)",
+        V.PROVIDER_LANCEDB: "LanceDB retrieval spans (docs/retrieval.md)",
+        V.PROVIDER_PINECONE: "Pinecone retrieval spans (docs/retrieval.md)",
+        V.PROVIDER_ELASTICSEARCH: "Elasticsearch kNN retrieval spans, as its well-known db.system.name (docs/retrieval.md)",
+        V.PROVIDER_OPENSEARCH: "OpenSearch k-NN retrieval spans, as its well-known db.system.name (docs/retrieval.md)",
     },
     "db.system.name": {
         V.DB_SYSTEM_CHROMA: "Chroma (no well-known db.system.name member; docs/retrieval.md)",
         V.DB_SYSTEM_QDRANT: "Qdrant (no well-known db.system.name member; docs/retrieval.md)",
+        V.DB_SYSTEM_MILVUS: "Milvus (no well-known db.system.name member; docs/retrieval.md)",
+        V.DB_SYSTEM_LANCEDB: "LanceDB (no well-known db.system.name member; docs/retrieval.md)",
+        V.DB_SYSTEM_PINECONE: "Pinecone (no well-known db.system.name member; docs/retrieval.md)",
     },
 }
 
