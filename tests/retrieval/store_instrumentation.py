@@ -14,3 +14,12 @@ def instrument_store(telemetry: Any, request: Any, instrumentor: type, **options
         inst.instrument()
         request.addfinalizer(inst.uninstrument)
     return handle
+
+
+def is_wrapped(owner: type, name: str) -> bool:
+    """Whether ``owner.name`` is a wrapper (ours or anyone's), not the library's own function."""
+    import inspect
+
+    import wrapt
+
+    return isinstance(inspect.getattr_static(owner, name), wrapt.ObjectProxy)

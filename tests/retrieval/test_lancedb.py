@@ -18,7 +18,7 @@ from micrometrics_instrumentation.lancedb import LanceDBInstrumentor  # noqa: E4
 from micrometrics_instrumentation.lancedb.translators import VectorQueryTranslator  # noqa: E402
 from micrometrics_semconv import attributes as A  # noqa: E402
 from provider_contract import assert_failed_call, assert_retrieval_call, retrieved_documents  # noqa: E402
-from store_instrumentation import instrument_store  # noqa: E402
+from store_instrumentation import instrument_store, is_wrapped  # noqa: E402
 from store_scenario import DOCUMENTS, EXPECTED_IDS, QUERY_VECTOR, RELEVANT_IDS, TOP_K, assert_scenario, cosine  # noqa: E402
 
 TEXTS = [text for _, text, _ in DOCUMENTS]
@@ -119,7 +119,7 @@ def test_a_failing_query_raises_the_same_exception_and_marks_the_span(telemetry,
     micrometrics.uninstrument()
     from lancedb.query import AsyncVectorQuery, LanceVectorQueryBuilder
 
-    assert not hasattr(LanceVectorQueryBuilder.to_arrow, "__wrapped__") and not hasattr(AsyncVectorQuery.to_arrow, "__wrapped__")
+    assert not is_wrapped(LanceVectorQueryBuilder, "to_arrow") and not is_wrapped(AsyncVectorQuery, "to_arrow")
     with pytest.raises(ValueError) as uninstrumented:
         table.search(QUERY_VECTOR).where("no_such_column > 1").limit(1).to_list()
     assert str(raised.value) == str(uninstrumented.value)
