@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,20 +106,21 @@ class StoreServer:
             return {"X-Elastic-Product": "Elasticsearch", "Content-Type": "application/vnd.elasticsearch+json;compatible-with=9"}
         return {"Content-Type": "application/json"}
 
-    def _answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+    def _answer(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
+        size = {"size": int(query["size"][0])} if "size" in query else {}  # the query string's size wins, as on a cluster
         if self.flavor == "pinecone":
             if path == "/query" and isinstance(body, dict):
                 return 200, self._pinecone_query(body)
             return 404, {"code": 5, "message": f"Not Found: {path}", "details": []}
         if method in ("GET", "HEAD") and path == "/":
             return 200, {"name": "loopback", "cluster_name": "loopback", "version": {"number": "9.1.0" if self.flavor == "elasticsearch" else "2.19.0", "distribution": self.flavor}, "tagline": "You Know, for Search"}
-        if path.endswith("/_search") and isinstance(body, dict):
+        if path.endswith("/_search") and isinstance(body, (dict, type(None))):
             index = path.split("/")[1]
             if index.startswith("missing"):
                 reason = f"no such index [{index}]"
                 error = {"type": "index_not_found_exception", "reason": reason, "index": index}
                 return 404, {"error": {"root_cause": [error], **error}, "status": 404}
-            return 200, self._search(index, body)
+            return 200, self._search(index, {**(body or {}), **size})
         return 404, {"error": f"no route {method} {path}", "status": 404}
 
     def _search(self, index: str, body: dict) -> dict:
@@ -169,7 +171,7 @@ class StoreServer:
             status, payload = scripted.status, scripted.body
             headers.update(scripted.headers)
         else:
-            status, payload = self._answer(handler.command, path, body)
+            status, payload = self._answer(handler.command, path, urllib.parse.parse_qs(urllib.parse.urlsplit(handler.path).query), body)
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         handler.send_response(status)
         for key, value in headers.items():
