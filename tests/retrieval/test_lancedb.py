@@ -136,6 +136,9 @@ def test_results_with_null_or_missing_columns_are_recorded_as_far_as_they_go():
     assert [(d.id, d.score, d.content) for d in record.documents] == [("a", 0.5, None), (None, None, None), ("c", None, None)]
     translator.response(record, pa.table({"other": [1, 2]}))
     assert [(d.id, d.score) for d in record.documents] == [(None, None), (None, None)]
+    # A reranked query: its relevance score (higher is better) replaces the distance.
+    translator.response(record, pa.table({"id": ["b", "a"], "_distance": [0.4, 0.1], "_relevance_score": [0.9, 0.2]}))
+    assert [(d.id, d.score) for d in record.documents] == [("b", 0.9), ("a", 0.2)] and record.score_kind == "similarity"
     for garbage in (None, "garbage", [1, 2]):
         translator.response(record, garbage)
         assert record.documents == []

@@ -44,10 +44,7 @@ def _record(table: Any, limit: Any, distance_type: Any, query: Any) -> Retrieval
     )
 
 
-def _column(table: Any, names: tuple[str, ...]) -> list:
-    columns = getattr(table, "column_names", None)
-    if not isinstance(columns, list):
-        return []
+def _column(table: Any, columns: list, names: tuple[str, ...]) -> list:
     for name in names:
         if name in columns:
             return table.column(name).to_pylist()
@@ -61,14 +58,18 @@ def _number(value: Any) -> float | None:
 
 
 def _documents(record: RetrievalRecord, table: Any) -> None:
-    ids = _column(table, _ID_COLUMNS)
-    texts = _column(table, _CONTENT_COLUMNS)
-    relevance = _column(table, (_RELEVANCE,))
+    columns = getattr(table, "column_names", None)  # an Arrow table's; read once (each read builds the list)
+    if not isinstance(columns, list):
+        record.documents = []
+        return
+    ids = _column(table, columns, _ID_COLUMNS)
+    texts = _column(table, columns, _CONTENT_COLUMNS)
+    relevance = _column(table, columns, (_RELEVANCE,))
     if relevance:  # a reranker's score replaces the distance
         scores, record.score_kind = [_number(s) for s in relevance], V.SCORE_KIND_SIMILARITY
     else:
         similarity = record.score_kind == V.SCORE_KIND_SIMILARITY  # the distance type made it one at request()
-        scores = [None if d is None else 1.0 - d if similarity else d for d in map(_number, _column(table, (_DISTANCE,)))]
+        scores = [None if d is None else 1.0 - d if similarity else d for d in map(_number, _column(table, columns, (_DISTANCE,)))]
     rows = getattr(table, "num_rows", 0)
     count = rows if isinstance(rows, int) else 0
     record.documents = [
