@@ -107,6 +107,27 @@ def test_async_client_search(telemetry, request, milvus, milvus_uri):
     assert_scenario(telemetry.span("retrieval kb"), data_source="kb", db_system="milvus", score_kind="similarity")
 
 
+def test_the_orm_collection_search_is_one_span_too(telemetry, request, milvus, milvus_uri):
+    import warnings
+
+    from pymilvus import Collection, connections
+
+    instrument(telemetry, request, capture_content=True, metrics=[RetrievalPrecision()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the ORM is deprecated in pymilvus 3.0
+        connections.connect(alias="default", uri=milvus_uri)
+        try:
+            collection = Collection("kb")
+            with micrometrics.context(relevant_document_ids=RELEVANT_IDS):
+                result = collection.search([QUERY_VECTOR], "vector", {"metric_type": "COSINE"}, TOP_K, output_fields=["text"])
+        finally:
+            connections.disconnect("default")
+    assert [str(h["id"]) for h in result[0]] == EXPECTED_IDS
+    (span,) = telemetry.spans()
+    assert_scenario(span, data_source="kb", db_system="milvus", score_kind="similarity")
+    assert A.SERVER_ADDRESS not in span.attributes  # the ORM connection does not say where it goes
+
+
 def test_a_failing_search_raises_the_same_exception_and_marks_the_span(telemetry, request, milvus):
     instrument(telemetry, request)
     missing = f"missing_{uuid.uuid4().hex[:6]}"

@@ -19,10 +19,14 @@ _CONTENT_KEYS = ("text", "page_content", "content", "document", "chunk", "body")
 _SIMILARITY_METRICS = frozenset({"COSINE", "IP", "BM25", "MAX_SIM", "MAX_SIM_COSINE", "MAX_SIM_IP"})
 
 
-def _arg(args: tuple, kwargs: dict, name: str, default: Any = None) -> Any:
+#: The ORM's ``Collection.search`` parameters in their positional order.
+_ORM_PARAMS = ("data", "anns_field", "param", "limit")
+
+
+def _arg(args: tuple, kwargs: dict, name: str, default: Any = None, params: tuple[str, ...] = _PARAMS) -> Any:
     if name in kwargs:
         return kwargs[name]
-    index = _PARAMS.index(name)
+    index = params.index(name)
     return args[index] if index < len(args) else default
 
 
@@ -78,29 +82,32 @@ def _first_query_hits(response: Any) -> list:
     return list(first) if isinstance(first, (list, tuple)) else []
 
 
+def _record(collection: Any, data: Any, limit: Any, search_params: Any, server: tuple[str | None, int | None]) -> RetrievalRecord:
+    collection = collection if isinstance(collection, str) else None
+    # Full-text search (a BM25 function on the collection) takes the query as text.
+    query = data[0] if isinstance(data, (list, tuple)) and data and isinstance(data[0], str) else None
+    return RetrievalRecord(
+        operation=V.OPERATION_RETRIEVAL,
+        provider=V.PROVIDER_MILVUS,
+        server_address=server[0],
+        server_port=server[1],
+        data_source=collection,
+        query=query,
+        top_k=limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
+        score_kind=metric_score_kind(search_params),
+        db_system=V.DB_SYSTEM_MILVUS,
+        db_collection=collection,
+        db_operation=V.DB_OPERATION_MILVUS_SEARCH,
+    )
+
+
 class SearchTranslator(Translator):
-    """``search``: a batch of query vectors is one call and one span, recording the first query's hits."""
+    """``MilvusClient.search``: a batch of query vectors is one call and one span, recording the first query's hits."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> RetrievalRecord:
-        collection = _arg(args, kwargs, "collection_name")
-        collection = collection if isinstance(collection, str) else None
-        data = _arg(args, kwargs, "data")
-        # Full-text search (a BM25 function on the collection) takes the query as text.
-        query = data[0] if isinstance(data, (list, tuple)) and data and isinstance(data[0], str) else None
-        limit = _arg(args, kwargs, "limit", _LIMIT_DEFAULT)
-        host, port = client_server(instance)
-        return RetrievalRecord(
-            operation=V.OPERATION_RETRIEVAL,
-            provider=V.PROVIDER_MILVUS,
-            server_address=host,
-            server_port=port,
-            data_source=collection,
-            query=query,
-            top_k=limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
-            score_kind=metric_score_kind(_arg(args, kwargs, "search_params")),
-            db_system=V.DB_SYSTEM_MILVUS,
-            db_collection=collection,
-            db_operation=V.DB_OPERATION_MILVUS_SEARCH,
+        return _record(
+            _arg(args, kwargs, "collection_name"), _arg(args, kwargs, "data"), _arg(args, kwargs, "limit", _LIMIT_DEFAULT),
+            _arg(args, kwargs, "search_params"), client_server(instance),
         )
 
     def response(self, record: RetrievalRecord, response: Any) -> None:
@@ -119,3 +126,14 @@ class SearchTranslator(Translator):
         record.documents = docs
         if record.score_kind is None:  # the search named no metric: the collection's index has it, read from the order
             record.score_kind = order_score_kind([d.score for d in docs if d.score is not None])
+
+
+class CollectionSearchTranslator(SearchTranslator):
+    """The ORM's ``Collection.search(data, anns_field, param, limit)`` (deprecated in pymilvus 3.0): the same
+    result; ``param`` holds the metric type. The ORM's connection does not expose its address: no server."""
+
+    def request(self, instance: Any, args: tuple, kwargs: dict) -> RetrievalRecord:
+        return _record(
+            getattr(instance, "name", None), _arg(args, kwargs, "data", params=_ORM_PARAMS),
+            _arg(args, kwargs, "limit", params=_ORM_PARAMS), _arg(args, kwargs, "param", params=_ORM_PARAMS), (None, None),
+        )
