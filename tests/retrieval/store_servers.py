@@ -34,9 +34,9 @@ class Scripted:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def ranked(vector: list[float], k: int) -> list[tuple[str, str, float]]:
+def ranked(documents: list, vector: list[float], k: int) -> list[tuple[str, str, float]]:
     """``(id, text, cosine)`` of the k documents nearest to ``vector``, nearest first."""
-    scored = sorted(((i, t, cosine(v, vector)) for i, t, v in DOCUMENTS), key=lambda d: -d[2])
+    scored = sorted(((i, t, cosine(v, vector)) for i, t, v in documents), key=lambda d: -d[2])
     return scored[:k]
 
 
@@ -54,10 +54,12 @@ def _knn_of(query: Any) -> Any:
 
 
 class StoreServer:
-    """``flavor``: ``elasticsearch``, ``opensearch`` or ``pinecone``."""
+    """``flavor``: ``elasticsearch``, ``opensearch`` or ``pinecone``; ``documents``: ``(id, text, vector)``, the
+    shared scenario's by default."""
 
-    def __init__(self, flavor: str) -> None:
+    def __init__(self, flavor: str, documents: list | None = None) -> None:
         self.flavor = flavor
+        self.documents = list(DOCUMENTS if documents is None else documents)
         self.requests: list[Recorded] = []
         self._scripted: list[Scripted] = []
         self._lock = threading.Lock()
@@ -136,10 +138,10 @@ class StoreServer:
             inner = next(iter(clause.values()), {}) if clause else {}
             vector, k = inner.get("vector"), inner.get("k", size)
         if vector is None:  # not a vector search: every document, unranked, score 1
-            found = [(i, t, 1.0) for i, t, _ in DOCUMENTS][:size]
+            found = [(i, t, 1.0) for i, t, _ in self.documents][:size]
             scores = [1.0 for _ in found]
         else:
-            found = ranked(vector, min(k, size))
+            found = ranked(self.documents, vector, min(k, size))
             # A cosine index's score: Elasticsearch (and OpenSearch's lucene engine) map cosine to (1 + cos) / 2.
             scores = [(1 + c) / 2 for _, _, c in found]
         hits = [{"_index": index, "_id": i, "_score": s, "_source": {"text": t}} for (i, t, _), s in zip(found, scores)]
@@ -149,7 +151,7 @@ class StoreServer:
     def _pinecone_query(self, body: dict) -> dict:
         matches = [
             {"id": i, "score": c, "values": [], **({"metadata": {"text": t}} if body.get("includeMetadata") else {})}
-            for i, t, c in ranked(body.get("vector") or [], int(body.get("topK", 10)))
+            for i, t, c in ranked(self.documents, body.get("vector") or [], int(body.get("topK", 10)))
         ]
         return {"results": [], "matches": matches, "namespace": body.get("namespace", ""), "usage": {"readUnits": 5}}
 

@@ -13,10 +13,14 @@ from typing import Any, Callable, Mapping
 from micrometrics import internal_errors
 
 
-def knn_clause(query: Any, kinds: tuple[str, ...] = ("knn",)) -> Mapping | None:
+#: How deep ``bool`` queries are searched for a kNN clause (a hybrid query nests one or two).
+_MAX_DEPTH = 8
+
+
+def knn_clause(query: Any, kinds: tuple[str, ...] = ("knn",), depth: int = 0) -> Mapping | None:
     """The vector query (``knn``, or another of ``kinds``) of a query DSL object: at its top, or in a ``bool``
     query's clauses (a hybrid query)."""
-    if not isinstance(query, Mapping):
+    if not isinstance(query, Mapping) or depth > _MAX_DEPTH:
         return None
     for kind in kinds:
         knn = query.get(kind)
@@ -27,7 +31,7 @@ def knn_clause(query: Any, kinds: tuple[str, ...] = ("knn",)) -> Mapping | None:
         for occur in ("must", "should", "filter"):
             items = clauses.get(occur)
             for item in items if isinstance(items, list) else [items]:
-                found = knn_clause(item, kinds)
+                found = knn_clause(item, kinds, depth + 1)
                 if found is not None:
                     return found
     return None

@@ -14,7 +14,7 @@ from typing import Iterable
 
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
-from micrometrics_instrumentation.lancedb.translators import AsyncVectorQueryTranslator, VectorQueryTranslator
+from micrometrics_instrumentation.lancedb.translators import VectorQueryTranslator
 
 __all__ = ["LanceDBInstrumentor"]
 
@@ -24,8 +24,9 @@ class LanceDBInstrumentor(LibraryInstrumentor):
     instruments = ("lancedb >= 0.20",)
 
     def targets(self) -> Iterable[Target]:
+        query = VectorQueryTranslator()
         return (
-            ("lancedb.query", "LanceVectorQueryBuilder", "to_arrow", sync_wrapper(VectorQueryTranslator())),
+            ("lancedb.query", "LanceVectorQueryBuilder", "to_arrow", sync_wrapper(query)),
             # Inherited from AsyncQueryBase: wrapped on the vector query only, so plain scans and FTS stay untouched.
-            ("lancedb.query", "AsyncVectorQuery", "to_arrow", async_wrapper(AsyncVectorQueryTranslator())),
+            ("lancedb.query", "AsyncVectorQuery", "to_arrow", async_wrapper(query)),
         )

@@ -83,22 +83,17 @@ def _documents(record: RetrievalRecord, table: Any) -> None:
 
 
 class VectorQueryTranslator(Translator):
-    """``LanceVectorQueryBuilder.to_arrow``: the builder holds the query as the application set it."""
+    """``LanceVectorQueryBuilder.to_arrow`` and ``AsyncVectorQuery.to_arrow``: one translator for both."""
 
     def request(self, instance: Any, args: tuple, kwargs: dict) -> RetrievalRecord:
-        return _record(
-            getattr(instance, "_table", None), getattr(instance, "_limit", None), getattr(instance, "_distance_type", None),
-            # Text the table's embedding function turned into the vector.
-            getattr(instance, "_str_query", None),
-        )
+        if hasattr(instance, "_limit"):  # the sync builder holds the query as the application set it
+            # ``_str_query``: text the table's embedding function turned into the vector.
+            limit, distance, text = instance._limit, getattr(instance, "_distance_type", None), getattr(instance, "_str_query", None)
+        else:  # an async query keeps its settings in the native builder
+            to_query = getattr(instance, "to_query_object", None)
+            query = to_query() if callable(to_query) else None
+            limit, distance, text = getattr(query, "limit", None), getattr(query, "distance_type", None), getattr(instance, "_query_string", None)
+        return _record(getattr(instance, "_table", None), limit, distance, text)
 
     def response(self, record: RetrievalRecord, response: Any) -> None:
         _documents(record, response)
-
-
-class AsyncVectorQueryTranslator(VectorQueryTranslator):
-    """``AsyncVectorQuery.to_arrow``: the query's settings are in the native builder, read through ``to_query_object``."""
-
-    def request(self, instance: Any, args: tuple, kwargs: dict) -> RetrievalRecord:
-        query = instance.to_query_object()
-        return _record(getattr(instance, "_table", None), query.limit, query.distance_type, getattr(instance, "_query_string", None))

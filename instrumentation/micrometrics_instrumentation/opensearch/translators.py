@@ -39,7 +39,7 @@ def _size(kwargs: dict) -> Any:
     for source in (kwargs, params if isinstance(params, Mapping) else {}, kwargs.get("body") or {}):
         size = source.get("size") if isinstance(source, Mapping) else None
         if size is not None:
-            return int(size) if isinstance(size, str) and size.isdigit() else size
+            return int(size) if isinstance(size, str) and size.isascii() and size.isdigit() else size
     return None
 
 
