@@ -92,6 +92,22 @@ def test_full_text_and_plain_scans_are_not_retrieval_spans(telemetry, request, t
     assert telemetry.spans() == []
 
 
+def test_full_text_is_no_span_and_a_hybrid_query_shows_its_vector_half(telemetry, request, table):
+    """The documented rule: full-text search is not a vector search; a sync hybrid query runs its vector half
+    through the vector builder's to_arrow (on a worker thread), which is one vector search span."""
+    import warnings
+
+    instrument(telemetry, request)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # create_fts_index is deprecated in favour of create_index(config=FTS())
+        table.create_fts_index("text", replace=True)
+    assert table.search("refund", query_type="fts").limit(2).to_list()
+    assert telemetry.spans() == []
+    table.search(query_type="hybrid").vector(QUERY_VECTOR).text("refund").limit(2).to_list()
+    (span,) = telemetry.spans()
+    assert span.name == "retrieval kb" and span.attributes[A.DB_OPERATION_NAME] == "vector_search"
+
+
 def test_async_vector_query(telemetry, request, db_path):
     instrument(telemetry, request, capture_content=True, metrics=[RetrievalPrecision()])
 
