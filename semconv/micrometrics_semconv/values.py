@@ -77,6 +77,23 @@ PROVIDER_LANGCHAIN = "langchain"
 DB_OPERATION_CHROMA_QUERY = "query"
 DB_OPERATION_QDRANT_QUERY_POINTS = "query_points"
 DB_OPERATION_QDRANT_SEARCH = "search"
+#: Milvus, LanceDB, Pinecone, Elasticsearch, OpenSearch: db.system.name is the conventions' well-known value where
+#: one exists (elasticsearch, opensearch), the store's own lower-case name otherwise; the provider is the same name.
+DB_SYSTEM_MILVUS = "milvus"
+DB_SYSTEM_LANCEDB = "lancedb"
+DB_SYSTEM_PINECONE = "pinecone"
+DB_SYSTEM_ELASTICSEARCH = "elasticsearch"
+DB_SYSTEM_OPENSEARCH = "opensearch"
+PROVIDER_MILVUS = "milvus"
+PROVIDER_LANCEDB = "lancedb"
+PROVIDER_PINECONE = "pinecone"
+PROVIDER_ELASTICSEARCH = "elasticsearch"
+PROVIDER_OPENSEARCH = "opensearch"
+DB_OPERATION_MILVUS_SEARCH = "search"
+#: LanceDB: a vector query's execution (``to_list``/``to_pandas``/``to_arrow``, sync and async).
+DB_OPERATION_LANCEDB_VECTOR_SEARCH = "vector_search"
+DB_OPERATION_PINECONE_QUERY = "query"
+DB_OPERATION_SEARCH = "search"
 #: ``@micrometrics.retriever`` / ``record_retrieval`` when the caller names no provider.
 PROVIDER_CUSTOM = "custom"
 

@@ -16,8 +16,9 @@ def test_every_entry_point_is_named_micrometrics_library_and_users_pass_the_libr
     ours = [ep for ep in importlib.metadata.distribution("micrometrics").entry_points if ep.group == "opentelemetry_instrumentor"]
     names = sorted(ep.name for ep in ours)
     assert names == ["micrometrics_anthropic", "micrometrics_bedrock", "micrometrics_chromadb", "micrometrics_cohere",
-                     "micrometrics_google_genai", "micrometrics_groq", "micrometrics_langchain", "micrometrics_mistral",
-                     "micrometrics_ollama", "micrometrics_openai", "micrometrics_qdrant"], (
+                     "micrometrics_elasticsearch", "micrometrics_google_genai", "micrometrics_groq", "micrometrics_lancedb",
+                     "micrometrics_langchain", "micrometrics_milvus", "micrometrics_mistral", "micrometrics_ollama",
+                     "micrometrics_openai", "micrometrics_opensearch", "micrometrics_pinecone", "micrometrics_qdrant"], (
         "stale metadata? reinstall: pip install -e .")
     assert sorted(registry.supported()) == sorted(n.removeprefix("micrometrics_") for n in names)
     for ep in ours:
