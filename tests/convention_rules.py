@@ -44,6 +44,7 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
         V.PROVIDER_TOGETHER_AI: "OpenAI-compatible host api.together.xyz (docs/providers.md)",
         V.PROVIDER_FIREWORKS_AI: "OpenAI-compatible host api.fireworks.ai (docs/providers.md)",
         V.PROVIDER_OPENROUTER: "OpenAI-compatible host openrouter.ai (docs/providers.md)",
+        V.PROVIDER_LITELLM: "a LiteLLM Router call that failed before a deployment answered (docs/providers.md, LiteLLM)",
     },
     "db.system.name": {
         V.DB_SYSTEM_CHROMA: "Chroma (no well-known db.system.name member; docs/retrieval.md)",
