@@ -97,7 +97,8 @@ def apply_hidden(record: CallRecord, response: Any) -> None:
     hidden = getattr(response, "_hidden_params", None)
     if not isinstance(hidden, Mapping):
         return
-    provider = provider_name(hidden.get("custom_llm_provider"))
+    # Some routes (Anthropic's) leave custom_llm_provider out: the deployment's model string says it.
+    provider = provider_name(hidden.get("custom_llm_provider") or resolve(hidden.get("litellm_model_name"), {})[1])
     if provider and provider != record.provider:
         record.provider = provider
         record.response_params[A.GEN_AI_PROVIDER_NAME] = provider
