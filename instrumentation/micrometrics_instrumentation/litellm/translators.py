@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from micrometrics.reading import given, server
 from micrometrics.records import CallRecord
 from micrometrics_instrumentation.openai import translators as openai
+from micrometrics_instrumentation.translator import with_leading_system
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
@@ -163,6 +164,11 @@ class _StreamHidden:
 
 class ChatTranslator(_LiteLLM, openai.ChatTranslator):
     """``litellm.completion`` / ``acompletion`` and the Router's."""
+
+    def with_instruction(self, kwargs: dict, instruction: str) -> dict:
+        # In the leading system message: every route takes that one as the system prompt (Anthropic's `system`,
+        # Bedrock's), where a trailing one may become a user turn.
+        return {**kwargs, "messages": with_leading_system(kwargs.get("messages"), instruction)}
 
 
 class TextCompletionTranslator(_LiteLLM, openai.CompletionsTranslator):
