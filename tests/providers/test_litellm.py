@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import time
 
 import pytest
 
@@ -348,3 +349,67 @@ def test_auto_instrumentation_entry_point_loads_the_instrumentor():
         pytest.skip("micrometrics_litellm is declared in pyproject.toml; the installed package predates it (reinstall)")
     assert found[0].load() is LiteLLMInstrumentor
     assert list(LiteLLMInstrumentor().instrumentation_dependencies()) == ["litellm >= 1.60"]
+
+
+def test_router_failure_before_any_deployment_answered_reports_litellm(demo, telemetry):
+    """No deployment answered, so LiteLLM named no provider: the span says ``litellm`` (declared), and the error."""
+    telemetry.instrument(metrics=[])
+    r = litellm.Router(model_list=[{"model_name": "primary", "litellm_params": {**route(demo, "openai"), "model": "openai/error-500"}}], num_retries=0)
+    with pytest.raises(litellm.InternalServerError):
+        r.completion(model="primary", messages=GERMAN)
+    assert_failed_call(telemetry, "chat primary", provider="litellm", error_type="500")
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_router_embeddings(demo, telemetry, is_async):
+    telemetry.instrument(metrics=[])
+    r = litellm.Router(model_list=[{"model_name": "vectors", "litellm_params": {"model": "openai/text-embedding-3-small", "api_base": demo.openai_base_url, "api_key": KEY}}])
+    result = asyncio.run(r.aembedding(model="vectors", input=["Paket"])) if is_async else r.embedding(model="vectors", input=["Paket"])
+    (span,) = telemetry.spans()
+    assert span.name == "embeddings vectors"
+    assert span.attributes[A.GEN_AI_PROVIDER_NAME] == "openai"
+    assert span.attributes[A.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] == len(result.data[0]["embedding"])
+
+
+@pytest.fixture
+def litellm_otel_callback(telemetry):
+    """LiteLLM's own OpenTelemetry callback, on the same tracer provider as ours (as an app that turned both on)."""
+    from litellm.integrations.opentelemetry import OpenTelemetry
+
+    litellm.logging_callback_manager._reset_all_callbacks()
+    litellm.callbacks = [OpenTelemetry(tracer_provider=telemetry.tracer_provider)]
+    yield
+    # LiteLLM copies callbacks into its internal lists on first use: all of them go.
+    litellm.logging_callback_manager._reset_all_callbacks()
+
+
+def _scoped(telemetry, name: str) -> list:
+    return [s for s in telemetry.spans() if s.instrumentation_scope.name == name]
+
+
+def test_litellm_own_otel_callback_writes_nothing_onto_our_span(demo, telemetry, litellm_otel_callback):
+    """LiteLLM's callback writes its attributes onto the current span when there is one. Under our call it sees a
+    non-recording stand-in: our span keeps our attributes only (no prompt without capture, no deprecated
+    ``gen_ai.system``); what LiteLLM opens itself (``raw_gen_ai_request``) is our span's child."""
+    telemetry.instrument(metrics=[])
+    complete(False, False, **route(demo, "openai"))
+    (ours,) = _scoped(telemetry, "micrometrics")
+    assert "gen_ai.system" not in ours.attributes and A.GEN_AI_INPUT_MESSAGES not in ours.attributes
+    assert not any(k.startswith(("metadata.", "litellm.", "hidden_params")) for k in ours.attributes)
+    theirs = _scoped(telemetry, "litellm")
+    assert theirs and all(s.parent.span_id == ours.context.span_id for s in theirs)
+    assert all(s.name != "litellm_request" for s in theirs)  # no second request span
+
+
+def test_litellm_own_otel_callback_on_a_stream_opens_its_own_request_span(demo, telemetry, litellm_otel_callback):
+    """A stream's callback runs at its end, after our call returned it: LiteLLM opens its own ``litellm_request``
+    span (INTERNAL) beside ours. Documented in docs/coexistence.md: turn LiteLLM's callback off beside micrometrics."""
+    telemetry.instrument(metrics=[])
+    complete(False, True, **route(demo, "openai"))
+    deadline = time.monotonic() + 5  # LiteLLM logs a stream's success off the caller's thread
+    while not any(s.name == "litellm_request" for s in _scoped(telemetry, "litellm")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (ours,) = _scoped(telemetry, "micrometrics")
+    assert ours.name == "chat gpt-4o-mini" and ours.attributes[A.GEN_AI_REQUEST_STREAM] is True
+    (theirs,) = [s for s in _scoped(telemetry, "litellm") if s.name == "litellm_request"]
+    assert theirs.parent is None or theirs.parent.span_id != ours.context.span_id

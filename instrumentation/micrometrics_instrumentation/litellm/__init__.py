@@ -12,9 +12,13 @@ Bedrock client, a Router's ``litellm.acompletion`` per deployment) opens none un
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
-from micrometrics.calls import async_wrapper, sync_wrapper
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from micrometrics import internal_errors, nesting
+from micrometrics.calls import run_async, run_sync
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
 from micrometrics_instrumentation.litellm.translators import (
     ChatTranslator,
@@ -38,6 +42,67 @@ class LiteLLMInstrumentor(LibraryInstrumentor):
         yield from ((_LITELLM, "", name, wrapper) for name, wrapper in _wrappers(("prompt", "model")))
         # The Router's endpoints; its text completion takes the model first.
         yield from ((_ROUTER_CORE, "RustCore", name, wrapper) for name, wrapper in _wrappers(("model", "prompt")))
+
+
+def _stand_in() -> Any:
+    """Inside our open call: a context whose current span is a non-recording stand-in of ours (None: not inside one).
+
+    LiteLLM's own OpenTelemetry callback (``litellm.callbacks=["otel"]``) writes its attributes, message
+    content included, onto the current span when there is one: with the stand-in it writes nothing onto
+    ours (our content policy holds), and what it opens itself is still our span's child.
+    """
+    if nesting.current() is None:
+        return None
+    try:
+        span = trace.get_current_span()
+        return trace.set_span_in_context(trace.NonRecordingSpan(span.get_span_context()))
+    except Exception as exc:
+        internal_errors.report("request", exc)
+        return None
+
+
+def _behind_stand_in(call: Callable) -> Callable:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        ctx = _stand_in()
+        if ctx is None:
+            return call(*args, **kwargs)
+        token = otel_context.attach(ctx)
+        try:
+            return call(*args, **kwargs)
+        finally:
+            otel_context.detach(token)
+
+    return run
+
+
+def _behind_stand_in_async(call: Callable) -> Callable:
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        ctx = _stand_in()
+        if ctx is None:
+            return await call(*args, **kwargs)
+        token = otel_context.attach(ctx)
+        try:
+            return await call(*args, **kwargs)
+        finally:
+            otel_context.detach(token)
+
+    return run
+
+
+def sync_wrapper(translator: Any) -> Callable:
+    def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+        return run_sync(translator, _behind_stand_in(wrapped), instance, args, kwargs)
+
+    wrapper.opens_span = True  # type: ignore[attr-defined]  # another GenAI layer on the function is kept above it, gated
+    return wrapper
+
+
+def async_wrapper(translator: Any) -> Callable:
+    async def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+        return await run_async(translator, _behind_stand_in_async(wrapped), instance, args, kwargs)
+
+    wrapper.opens_span = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 def _wrappers(text_positional: tuple[str, str]) -> tuple[tuple[str, Callable], ...]:
