@@ -413,3 +413,36 @@ def test_litellm_own_otel_callback_on_a_stream_opens_its_own_request_span(demo, 
     assert ours.name == "chat gpt-4o-mini" and ours.attributes[A.GEN_AI_REQUEST_STREAM] is True
     (theirs,) = [s for s in _scoped(telemetry, "litellm") if s.name == "litellm_request"]
     assert theirs.parent is None or theirs.parent.span_id != ours.context.span_id
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_streamed_text_completion(demo, telemetry, is_async):
+    telemetry.instrument(capture_content=True, metrics=[])
+    kwargs = dict(model="gpt-3.5-turbo-instruct", prompt="Hallo, wo ist meine Bestellung?", api_base=demo.openai_base_url, api_key=KEY, stream=True)
+
+    def text(chunk) -> str:
+        return (chunk.choices[0].text or "") if chunk.choices else ""
+
+    if is_async:
+        async def go():
+            return "".join([text(c) async for c in await litellm.atext_completion(**kwargs)])
+        read = asyncio.run(go())
+    else:
+        read = "".join(text(c) for c in litellm.text_completion(**kwargs))
+    attrs = telemetry.span("text_completion gpt-3.5-turbo-instruct").attributes
+    assert read and attrs[A.GEN_AI_REQUEST_STREAM] is True
+    assert json.loads(attrs[A.GEN_AI_OUTPUT_MESSAGES])[0]["parts"] == [{"type": "text", "content": read}]
+
+
+@pytest.mark.parametrize("endpoint", ["atext_completion", "aresponses"])
+def test_router_text_completion_and_responses_are_one_span(demo, telemetry, endpoint):
+    telemetry.instrument(metrics=[])
+    r = litellm.Router(model_list=[{"model_name": "support", "litellm_params": {"model": "openai/gpt-4.1", "api_base": demo.openai_base_url, "api_key": KEY}}])
+    if endpoint == "atext_completion":
+        asyncio.run(r.atext_completion(model="support", prompt="Hallo, wo ist meine Bestellung?"))
+        name = "text_completion support"
+    else:
+        asyncio.run(r.aresponses(model="support", input="Hallo, wo ist meine Bestellung?"))
+        name = "chat support"
+    (span,) = telemetry.spans()
+    assert span.name == name and span.attributes[A.GEN_AI_PROVIDER_NAME] == "openai"

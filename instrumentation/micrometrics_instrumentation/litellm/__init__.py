@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from micrometrics import internal_errors, nesting
 from micrometrics.calls import run_async, run_sync
+from micrometrics.reading import is_stream
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
 from micrometrics_instrumentation.litellm.translators import (
     ChatTranslator,
@@ -61,6 +63,43 @@ def _stand_in() -> Any:
         return None
 
 
+class _InCallContext(wrapt.ObjectProxy):
+    """A stream LiteLLM returned, read in the call's context (our scope, the stand-in).
+
+    Some routes send the request only when the stream is first read (``text_completion(stream=True)``):
+    the ``openai`` client's ``post`` then runs under our call's scope, so it opens no second span, and
+    LiteLLM's own callback at the stream's end sees the stand-in. ``isinstance`` holds (an object proxy).
+    """
+
+    def __init__(self, stream: Any, ctx: Any) -> None:
+        super().__init__(stream)
+        self._self_ctx = ctx
+
+    def __iter__(self) -> "_InCallContext":
+        return self
+
+    def __next__(self) -> Any:
+        token = otel_context.attach(self._self_ctx)
+        try:
+            return next(self.__wrapped__)
+        finally:
+            otel_context.detach(token)
+
+    def __aiter__(self) -> "_InCallContext":
+        return self
+
+    async def __anext__(self) -> Any:
+        token = otel_context.attach(self._self_ctx)
+        try:
+            return await self.__wrapped__.__anext__()
+        finally:
+            otel_context.detach(token)
+
+
+def _in_call_context(result: Any, ctx: Any) -> Any:
+    return _InCallContext(result, ctx) if is_stream(result) else result
+
+
 def _behind_stand_in(call: Callable) -> Callable:
     def run(*args: Any, **kwargs: Any) -> Any:
         ctx = _stand_in()
@@ -68,7 +107,7 @@ def _behind_stand_in(call: Callable) -> Callable:
             return call(*args, **kwargs)
         token = otel_context.attach(ctx)
         try:
-            return call(*args, **kwargs)
+            return _in_call_context(call(*args, **kwargs), ctx)
         finally:
             otel_context.detach(token)
 
@@ -82,7 +121,7 @@ def _behind_stand_in_async(call: Callable) -> Callable:
             return await call(*args, **kwargs)
         token = otel_context.attach(ctx)
         try:
-            return await call(*args, **kwargs)
+            return _in_call_context(await call(*args, **kwargs), ctx)
         finally:
             otel_context.detach(token)
 
