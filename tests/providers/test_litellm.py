@@ -446,3 +446,22 @@ def test_router_text_completion_and_responses_are_one_span(demo, telemetry, endp
         name = "chat support"
     (span,) = telemetry.spans()
     assert span.name == name and span.attributes[A.GEN_AI_PROVIDER_NAME] == "openai"
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("name", ["anthropic", "bedrock"])
+def test_the_provider_contract_through_the_anthropic_and_bedrock_routes(demo, telemetry, name, stream, is_async):
+    telemetry.instrument(capture_content=True, metrics=[])
+    extra = {"stream_options": {"include_usage": True}} if stream else {}
+    text, response = complete(is_async, stream, max_tokens=200, **route(demo, name), **extra)
+    provider, model, _ = ROUTES[name]
+    first = response[0] if stream else response
+    usage = [c.usage for c in response if getattr(c, "usage", None)] if stream else [response.usage]
+    assert_inference_call(
+        telemetry, operation="chat", provider=provider, request_model=model, response_model=first.model,
+        response_id_prefix="chatcmpl-", server=("127.0.0.1", demo.port), stream=stream, capture=True,
+        token_types=("input", "output") if usage else (),
+        content=Content(input_messages=[{"role": "user", "parts": [{"type": "text", "content": GERMAN[0]["content"]}]}], output_text=text),
+        secret=KEY, attributes={A.GEN_AI_REQUEST_MAX_TOKENS: 200},
+    )
