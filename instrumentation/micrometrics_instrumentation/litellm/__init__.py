@@ -5,9 +5,9 @@ Wraps ``litellm.completion`` / ``acompletion``, ``text_completion`` / ``atext_co
 ``litellm.Router`` (served by its core, ``litellm.router_rust.core.RustCore``).
 
 One inference span per call: the LiteLLM call's span is the outer one, and any instrumented
-call it makes of the same family (the OpenAI client's ``post``, the Anthropic SDK, boto3's
-Bedrock client, a Router's ``litellm.acompletion`` per deployment) opens none under it
-(``micrometrics.nesting``, the default ``suppress``).
+call of the same family made under it (the OpenAI client's ``post`` on LiteLLM's OpenAI route,
+a Router's ``litellm.acompletion`` per deployment) opens none (``micrometrics.nesting``, the
+default ``suppress``). LiteLLM's Anthropic and Bedrock routes use its own HTTP client.
 """
 
 from __future__ import annotations
