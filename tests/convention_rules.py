@@ -49,6 +49,7 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
         V.PROVIDER_PINECONE: "Pinecone retrieval spans (docs/retrieval.md)",
         V.PROVIDER_ELASTICSEARCH: "Elasticsearch kNN retrieval spans, as its well-known db.system.name (docs/retrieval.md)",
         V.PROVIDER_OPENSEARCH: "OpenSearch k-NN retrieval spans, as its well-known db.system.name (docs/retrieval.md)",
+        V.PROVIDER_LITELLM: "a LiteLLM Router call that failed before a deployment answered (docs/providers.md, LiteLLM)",
     },
     "db.system.name": {
         V.DB_SYSTEM_CHROMA: "Chroma (no well-known db.system.name member; docs/retrieval.md)",

@@ -28,12 +28,15 @@ PROVIDER_PERPLEXITY = "perplexity"
 PROVIDER_X_AI = "x_ai"
 PROVIDER_AZURE_AI_INFERENCE = "azure.ai.inference"
 PROVIDER_COHERE = "cohere"
+PROVIDER_IBM_WATSONX_AI = "ibm.watsonx.ai"
 #: Not in the conventions' list (v1.41), which allows other values: ours, the names these services go by
 #: (docs/providers.md, "OpenAI-compatible servers").
 PROVIDER_OLLAMA = "ollama"
 PROVIDER_TOGETHER_AI = "together_ai"
 PROVIDER_FIREWORKS_AI = "fireworks_ai"
 PROVIDER_OPENROUTER = "openrouter"
+#: A LiteLLM call whose provider LiteLLM cannot tell before the call (a Router's model group), until the response names it.
+PROVIDER_LITELLM = "litellm"
 
 #: ``gen_ai.usage.cost.currency``: our price table's currency.
 COST_CURRENCY_USD = "USD"

@@ -99,6 +99,13 @@ def suppressed(record: CallRecord) -> bool:
     return isinstance(scope, Scope) and scope.nested == SUPPRESS and _family(record) is scope.family
 
 
+def suppresses(family: type) -> bool:
+    """``suppressed`` for a call of ``family`` read before its record is built: a low-level method
+    (``client.post``) under its high-level one pays one context read, not a record."""
+    scope = otel_context.get_value(_KEY)
+    return isinstance(scope, Scope) and scope.nested == SUPPRESS and scope.family is family
+
+
 def scope_for(record: CallRecord, nested: str | None = None) -> Scope | None:
     """The scope ``record``'s call opens (None: its family sets none); ``nested`` None is the default, SUPPRESS."""
     nested = nested or SUPPRESS
