@@ -144,7 +144,7 @@ class MicrometricsProcessor:
 
     def _end(self, span: Any, state: _Open) -> None:
         data = span.span_data
-        error = _failure(span)
+        error = _failure(span, unwrap=T.kind(data) == T.FUNCTION)
         if state.pending is not None:
             if state.agent is not None:
                 asked, answer = T.model_exchange(data)
@@ -174,12 +174,16 @@ class MicrometricsProcessor:
         pass
 
 
-def _failure(span: Any) -> BaseException | None:
-    """The exception an Agents span ended with: the one in flight when the SDK marked it failed, else a SpanError."""
+def _failure(span: Any, unwrap: bool = False) -> BaseException | None:
+    """The exception an Agents span ended with: the one in flight when the SDK marked it failed, else a SpanError.
+    ``unwrap``: a tool's own exception, not the SDK's error that carries it (``raise UserError(...) from exc``)."""
     error = getattr(span, "error", None)
     if not error:
         return None
     in_flight = sys.exc_info()[1]
     if in_flight is not None:
+        cause = in_flight.__cause__
+        if unwrap and cause is not None and type(in_flight).__module__.split(".")[0] == "agents":
+            return cause
         return in_flight
     return SpanError("the Agents SDK reported an error on this span")
