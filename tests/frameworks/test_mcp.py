@@ -1,0 +1,170 @@
+"""MCP tool calls, real ``mcp`` client and server over real transports (stdio subprocess, streamable HTTP on
+loopback): one ``tools/call {tool}`` span per side (CLIENT, SERVER; ``execute_tool``), the server's continuing
+the client's trace through ``params._meta``; arguments and result only with capture; a metric on tool results;
+a tool error, a server that dies mid-call. mcp 2.x (this environment) traces itself: never both its span and
+ours. mcp 1.x traces nothing: the same spans, run in a cached environment of its own (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+mcp = pytest.importorskip("mcp", reason="mcp is not installed (pip install 'micrometrics[mcp]')")
+
+from agent_scenario import TOOL_NAME, TOOL_RESULT  # noqa: E402
+from mcp_scenario import http_server, server_spans, session  # noqa: E402
+from micrometrics import metric  # noqa: E402
+from micrometrics_instrumentation.mcp import MCPInstrumentor  # noqa: E402
+
+ARGS = {"location": "Berlin", "unit": "celsius"}
+MAJOR = int(getattr(mcp, "__version__", None) or __import__("importlib.metadata").metadata.version("mcp").split(".")[0]) \
+    if not isinstance(getattr(mcp, "__version__", None), str) else int(mcp.__version__.split(".")[0])
+
+
+@pytest.fixture
+def instrumented_mcp():
+    inst = MCPInstrumentor()
+    inst.instrument(skip_dep_check=True)
+    yield inst
+    inst.uninstrument()
+
+
+def _client_tool_spans(telemetry):
+    return [s for s in telemetry.spans() if s.attributes.get("mcp.method.name") == "tools/call"]
+
+
+async def _call(transport, spans_file, tool, arguments, capture=False):
+    if transport == "http":
+        async with http_server(spans_file, capture) as url:
+            async with session("http", url, spans_file, capture) as client:
+                return await client.call_tool(tool, arguments)
+    async with session("stdio", None, spans_file, capture) as client:
+        return await client.call_tool(tool, arguments)
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_one_span_per_side_and_the_server_continues_the_clients_trace(telemetry, instrumented_mcp, tmp_path, transport):
+    telemetry.instrument(metrics=[])
+    spans_file = tmp_path / "server.jsonl"
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("agent turn") as turn:
+        result = await _call(transport, spans_file, TOOL_NAME, ARGS)
+    assert json.loads(result.content[0].text) == TOOL_RESULT  # what the app gets, unchanged
+
+    client = _client_tool_spans(telemetry)
+    assert len(client) == 1, [s.name for s in telemetry.spans()]
+    c = client[0]
+    assert c.name == f"tools/call {TOOL_NAME}" and c.kind.name == "CLIENT"
+    assert c.attributes["gen_ai.operation.name"] == "execute_tool" and c.attributes["gen_ai.tool.name"] == TOOL_NAME
+    assert c.parent.span_id == turn.get_span_context().span_id
+    assert not [s for s in telemetry.spans() if s.name.startswith("MCP send tools/call")], "never mcp's client span beside ours"
+    assert "gen_ai.tool.call.arguments" not in c.attributes and "gen_ai.tool.call.result" not in c.attributes
+
+    calls = [s for s in server_spans(spans_file) if s["name"].startswith("tools/call")]
+    assert len(calls) == 1, "one server span for the call: ours, never mcp 2.x's own beside it"
+    srv = calls[0]
+    assert srv["scope"] == "micrometrics" and srv["kind"] == "SERVER" and srv["name"] == f"tools/call {TOOL_NAME}"
+    assert srv["attributes"]["gen_ai.operation.name"] == "execute_tool"
+    assert srv["trace_id"] == c.context.trace_id and srv["parent_id"] == c.context.span_id
+    assert "gen_ai.tool.call.arguments" not in srv["attributes"]
+    if MAJOR >= 2:  # its spans of the other methods stay its own, in the same trace
+        assert any(s["scope"] == "mcp-python-sdk" and s["name"].startswith("initialize") for s in server_spans(spans_file))
+
+
+async def test_arguments_result_and_a_metric_on_the_tool_result_with_capture(telemetry, instrumented_mcp, tmp_path):
+    @metric.micro_metric(name="weather_reported", applies_to=["execute_tool"])
+    def weather_reported(call):
+        return metric.Result(label="pass" if "Regen" in call.output_text else "fail")
+
+    telemetry.instrument(metrics=[weather_reported], capture_content=True)
+    spans_file = tmp_path / "server.jsonl"
+    await _call("stdio", spans_file, TOOL_NAME, ARGS, capture=True)
+    c = _client_tool_spans(telemetry)[0]
+    assert json.loads(c.attributes["gen_ai.tool.call.arguments"]) == ARGS
+    assert json.loads(c.attributes["gen_ai.tool.call.result"]) == TOOL_RESULT
+    assert c.attributes["micrometrics.weather_reported.label"] == "pass"
+    srv = [s for s in server_spans(spans_file) if s["name"].startswith("tools/call")][0]
+    assert json.loads(srv["attributes"]["gen_ai.tool.call.result"]) == TOOL_RESULT
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_a_tool_error_result_is_a_failed_span_on_both_sides(telemetry, instrumented_mcp, tmp_path, transport):
+    telemetry.instrument(metrics=[])
+    spans_file = tmp_path / "server.jsonl"
+    result = await _call(transport, spans_file, "broken", {"location": "Berlin"})
+    assert getattr(result, "is_error", getattr(result, "isError", None)) is True  # the app reads the error result, unchanged
+    c = _client_tool_spans(telemetry)[0]
+    assert c.status.status_code.name == "ERROR" and c.attributes["error.type"] == "tool_error"
+    srv = [s for s in server_spans(spans_file) if s["name"].startswith("tools/call")][0]
+    assert srv["status"] == "ERROR" and srv["attributes"]["error.type"] == "tool_error"
+    assert "Berlin" not in json.dumps([dict(s.attributes) for s in telemetry.spans()]) + json.dumps(srv)
+
+
+async def test_a_server_that_dies_mid_call(telemetry, instrumented_mcp, tmp_path):
+    telemetry.instrument(metrics=[])
+    spans_file = tmp_path / "server.jsonl"
+    raised = None
+    try:
+        await _call("stdio", spans_file, "die", {})
+    except BaseException as exc:  # what mcp raises: ours changes nothing about it
+        raised = exc
+    c = _client_tool_spans(telemetry)
+    assert len(c) == 1 and c[0].name == "tools/call die"
+    if raised is not None:
+        assert c[0].status.status_code.name == "ERROR"
+    else:
+        assert c[0].end_time is not None
+
+
+async def test_uninstrument_restores_the_client_and_mcps_own_client_span(telemetry, tmp_path):
+    from mcp.client.session import ClientSession
+
+    original = ClientSession.call_tool
+    inst = MCPInstrumentor()
+    inst.instrument(skip_dep_check=True)
+    assert ClientSession.call_tool is not original
+    inst.uninstrument()
+    assert ClientSession.call_tool is original
+    telemetry.instrument(metrics=[])
+    await _call("stdio", tmp_path / "server.jsonl", TOOL_NAME, ARGS)
+    assert _client_tool_spans(telemetry) == []
+
+
+# ---- mcp 1.x, in an environment of its own -------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_mcp_1x_traces_the_same_spans_and_propagates_context(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "coexistence"))
+    import foreign
+
+    spec = foreign.Foreign("mcp-1", ("mcp==1.30.0",), "mcp.client.session", honours_suppression=False)
+    try:
+        where = foreign.install(spec)
+    except foreign.Unavailable as exc:
+        pytest.skip(f"mcp 1.x cannot be installed here: {exc}")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(where), os.environ.get("PYTHONPATH", "")])}
+    out = tmp_path / "report.json"
+    run = subprocess.run([sys.executable, str(Path(__file__).parent / "mcp_scenario.py"), str(out)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["version"] is None or report["version"].startswith("1.")
+    for transport in ("stdio", "http"):
+        part = report[transport]
+        assert part["results"] == {"get_weather": [json.dumps(TOOL_RESULT)], "broken": True}
+        client = [s for s in part["client"] if s["name"].startswith("tools/call")]
+        server = [s for s in part["server"] if s["name"].startswith("tools/call")]
+        assert [s["name"] for s in client] == ["tools/call get_weather", "tools/call broken"], transport
+        assert [s["name"] for s in server] == ["tools/call get_weather", "tools/call broken"], transport
+        for c, s in zip(client, server):
+            assert c["kind"] == "CLIENT" and s["kind"] == "SERVER"
+            assert s["trace_id"] == c["trace_id"] and s["parent_id"] == c["span_id"], "the server continues the client's trace"
+        assert json.loads(client[0]["attributes"]["gen_ai.tool.call.arguments"]) == ARGS
+        assert json.loads(server[0]["attributes"]["gen_ai.tool.call.result"]) == TOOL_RESULT
+        assert client[1]["attributes"]["error.type"] == "tool_error" and server[1]["attributes"]["error.type"] == "tool_error"
