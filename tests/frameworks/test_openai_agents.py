@@ -264,3 +264,47 @@ def test_set_trace_processors_keeps_ours_and_uninstrument_removes_it(demo, telem
     before = len(telemetry.spans())
     Runner.run_sync(support_agent(demo), conversation())
     assert not [s for s in telemetry.spans()[before:] if s.name.startswith(("invoke_agent", "execute_tool"))]
+
+
+def test_a_handoff_is_the_next_agents_own_span_in_the_same_trace(demo, telemetry, agents_sdk):
+    from agents import handoff
+
+    instrumented(telemetry, agents_sdk, metrics=[])
+    support = support_agent(demo)
+    # The demo model calls a tool named for the weather: the handoff's tool here.
+    triage = Agent(name="triage", instructions=SYSTEM, model=model_for(demo, "chat"),
+                   handoffs=[handoff(support, tool_name_override="transfer_to_weather_desk")])
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("POST /support") as request:
+        result = Runner.run_sync(triage, conversation())
+    assert result.last_agent.name == AGENT_NAME
+    spans = telemetry.spans()
+    agents_ = {s.name: s for s in spans if s.attributes.get("gen_ai.operation.name") == "invoke_agent"}
+    assert set(agents_) == {"invoke_agent triage", f"invoke_agent {AGENT_NAME}"}
+    for span in agents_.values():
+        assert span.context.trace_id == request.get_span_context().trace_id
+    by_parent = {}
+    for s in spans:
+        if s.attributes.get("gen_ai.operation.name") == "chat":
+            by_parent.setdefault(s.parent.span_id, []).append(s)
+    assert len(by_parent[agents_["invoke_agent triage"].context.span_id]) == 1  # the call that handed off
+    assert len(by_parent[agents_[f"invoke_agent {AGENT_NAME}"].context.span_id]) >= 1
+    assert not [s for s in spans if s.attributes.get("gen_ai.operation.name") == "execute_tool" and "transfer" in s.name]
+
+
+def test_a_tripped_guardrail_fails_the_agent_span_with_the_sdks_exception(demo, telemetry, agents_sdk):
+    from agents import GuardrailFunctionOutput, InputGuardrailTripwireTriggered, input_guardrail
+
+    @input_guardrail
+    def no_parcels(ctx, agent, user_input):
+        return GuardrailFunctionOutput(output_info=None, tripwire_triggered=True)
+
+    instrumented(telemetry, agents_sdk, metrics=[])
+    agent = Agent(name=AGENT_NAME, instructions=SYSTEM, tools=[get_weather], model=model_for(demo, "chat"),
+                  input_guardrails=[no_parcels])
+    with pytest.raises(InputGuardrailTripwireTriggered):
+        Runner.run_sync(agent, conversation())
+    span = telemetry.span(f"invoke_agent {AGENT_NAME}")
+    assert span.status.status_code.name == "ERROR"
+    assert span.attributes["error.type"].endswith("InputGuardrailTripwireTriggered"), span.attributes["error.type"]
+    assert agents_sdk.processor._spans == {} and agents_sdk.processor._traces == {}

@@ -47,6 +47,8 @@ class _Open:
     token: Any = None
     owner: Any = None
     agent: "_Open | None" = None
+    #: Agent spans: a guardrail of this agent tripped (the run raises the SDK's tripwire exception).
+    tripped: bool = False
     #: Agent spans: the first model call's input and the last answer under it (the agent's conversation and answer).
     exchange: list[list[dict[str, Any]]] = field(default_factory=lambda: [[], []])
 
@@ -158,11 +160,15 @@ class MicrometricsProcessor:
             return
         run = state.run
         if run is None:
+            if T.kind(data) == T.GUARDRAIL and getattr(data, "triggered", False) is True and state.agent is not None:
+                state.agent.tripped = True
             return
         if T.kind(data) == T.FUNCTION:
             T.fill_tool(run.record, data)
         elif T.kind(data) == T.AGENT:
             run.record.input_messages, run.record.output_messages = state.exchange
+            if error is None and state.tripped:
+                error = _tripwire()
         run.fail(error) if error is not None else run.end()
 
     # ---- the rest of the TracingProcessor interface ------------------------------------------------
@@ -172,6 +178,14 @@ class MicrometricsProcessor:
 
     def force_flush(self) -> None:
         pass
+
+
+def _tripwire() -> BaseException:
+    """The exception a run whose guardrail tripped raises: the SDK's, in flight as it ends the agent span."""
+    in_flight = sys.exc_info()[1]
+    if in_flight is not None and type(in_flight).__name__.endswith("TripwireTriggered"):
+        return in_flight
+    return SpanError("a guardrail's tripwire was triggered")
 
 
 def _failure(span: Any, unwrap: bool = False) -> BaseException | None:

@@ -18,6 +18,8 @@ from micrometrics_semconv import values as V
 #: The span data types the processor turns into spans; any other (task, turn, custom, mcp_tools, speech, handoff,
 #: guardrail) is transparent: its children attach to the nearest mapped ancestor.
 AGENT, FUNCTION, GENERATION, RESPONSE = "agent", "function", "generation", "response"
+#: Transparent, but read: a tripped guardrail fails its agent's span.
+GUARDRAIL = "guardrail"
 
 
 def kind(data: Any) -> str | None:
