@@ -85,7 +85,13 @@ async def test_the_agent_scenario_run_async_under_the_applications_span(demo, te
     instrumented(telemetry, agents_sdk, metrics=[guard()])
     tracer = telemetry.tracer_provider.get_tracer("app")
     with tracer.start_as_current_span("POST /support") as request:
-        result = await Runner.run(support_agent(demo, api), conversation())
+        result = await Runner.run(support_agent(demo, api), conversation(), run_config=agents.RunConfig(group_id="conv-1"))
+        # The run left the caller's context as it found it (our spans made current inside it were put back).
+        from opentelemetry import trace
+
+        from micrometrics import callcontext
+
+        assert trace.get_current_span() is request and "conversation_id" not in callcontext.current()
     spans = assert_agent_run(telemetry, result.final_output)
     assert spans["agent"].parent.span_id == request.get_span_context().span_id
     assert spans["agent"].context.trace_id == request.get_span_context().trace_id
@@ -308,3 +314,23 @@ def test_a_tripped_guardrail_fails_the_agent_span_with_the_sdks_exception(demo, 
     assert span.status.status_code.name == "ERROR"
     assert span.attributes["error.type"].endswith("InputGuardrailTripwireTriggered"), span.attributes["error.type"]
     assert agents_sdk.processor._spans == {} and agents_sdk.processor._traces == {}
+
+
+def test_the_runs_group_id_is_the_conversation_id_of_its_spans(demo, telemetry, agents_sdk):
+    from agents import RunConfig
+
+    from agent_scenario import CONVERSATION_ID
+
+    instrumented(telemetry, agents_sdk, metrics=[guard()])
+    result = Runner.run_sync(support_agent(demo), conversation(), run_config=RunConfig(group_id=CONVERSATION_ID))
+    spans = assert_agent_run(telemetry, result.final_output)
+    for span in (spans["agent"], spans["tool"], *spans["chats"]):
+        assert span.attributes["gen_ai.conversation.id"] == CONVERSATION_ID, span.name
+    # The application's own conversation id wins over the group id.
+    import micrometrics
+
+    telemetry.span_exporter.clear()
+    with micrometrics.context(conversation_id="app-conv"):
+        Runner.run_sync(support_agent(demo), conversation(), run_config=RunConfig(group_id=CONVERSATION_ID))
+    assert {s.attributes.get("gen_ai.conversation.id") for s in telemetry.spans() if s.name.startswith(("invoke_agent", "chat"))} == {"app-conv"}
+    assert agents_sdk.processor._spans == {}

@@ -23,7 +23,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-from micrometrics import internal_errors, operations
+from micrometrics import callcontext, internal_errors, operations
 from micrometrics.spans import Spans
 from micrometrics_instrumentation.openai_agents import translators as T
 
@@ -46,11 +46,18 @@ class _Open:
     pending: operations.PendingInference | None = None
     token: Any = None
     owner: Any = None
+    #: Agent spans of a trace with a ``group_id``: the ``micrometrics.context(conversation_id=...)`` block entered.
+    conversation: Any = None
     agent: "_Open | None" = None
     #: Agent spans: a guardrail of this agent tripped (the run raises the SDK's tripwire exception).
     tripped: bool = False
     #: Agent spans: the first model call's input and the last answer under it (the agent's conversation and answer).
     exchange: list[list[dict[str, Any]]] = field(default_factory=lambda: [[], []])
+
+
+def _conversation(trace: Any) -> str | None:
+    group = getattr(trace, "group_id", None)
+    return group if isinstance(group, str) and group else None
 
 
 def _owner() -> tuple[int, Any]:
@@ -77,7 +84,7 @@ class MicrometricsProcessor:
             return
         try:
             with self._lock:
-                self._traces[trace.trace_id] = otel_context.get_current()
+                self._traces[trace.trace_id] = (otel_context.get_current(), _conversation(trace))
         except Exception as exc:
             internal_errors.report("request", exc)
 
@@ -110,12 +117,16 @@ class MicrometricsProcessor:
         kind = T.kind(data)
         with self._lock:
             parent = self._spans.get(span.parent_id) if span.parent_id else None
-            root = self._traces.get(span.trace_id)
+            root, conversation = self._traces.get(span.trace_id) or (None, None)
         if parent is not None:
             parent_ctx, agent = parent.context, parent.agent
         else:
             parent_ctx, agent = (root if root is not None else otel_context.get_current()), None
         state = _Open(trace_id=span.trace_id, context=parent_ctx, agent=agent)
+        if kind == T.AGENT and conversation is not None and "conversation_id" not in callcontext.current():
+            # The run's group id (a chat thread's id) is its conversation: on its spans and the model calls inside.
+            state.conversation, state.owner = callcontext.context(conversation_id=conversation), _owner()
+            state.conversation.__enter__()
         if kind == T.AGENT:
             state.run = operations.begin(T.agent_record(data), parent=parent_ctx)
             state.agent = state
@@ -138,8 +149,11 @@ class MicrometricsProcessor:
                 state = self._spans.pop(span.span_id, None)
             if state is None:
                 return
-            if state.token is not None and state.owner == _owner():
+            same_task = state.owner == _owner()
+            if state.token is not None and same_task:
                 Spans.detach(state.token)
+            if state.conversation is not None and same_task:
+                state.conversation.__exit__(None, None, None)
             self._end(span, state)
         except Exception as exc:
             internal_errors.report("finish", exc)
