@@ -166,3 +166,42 @@ def test_mcp_1x_traces_the_same_spans_and_propagates_context(tmp_path):
         assert json.loads(client[0]["attributes"]["gen_ai.tool.call.arguments"]) == ARGS
         assert json.loads(server[0]["attributes"]["gen_ai.tool.call.result"]) == TOOL_RESULT
         assert client[1]["attributes"]["error.type"] == "tool_error" and server[1]["attributes"]["error.type"] == "tool_error"
+
+
+async def test_an_agents_sdk_mcp_tool_is_one_client_span_that_the_server_continues(demo, telemetry, instrumented_mcp, tmp_path):
+    """The Agents SDK calls an MCP server's tool: its function span (our ``execute_tool``) is the call's one client
+    span; the MCP call under it opens none of its own (nor mcp 2.x's), and the server's span continues it."""
+    agents = pytest.importorskip("agents", reason="openai-agents is not installed")
+    import openai
+    from agents import Agent, OpenAIChatCompletionsModel, Runner
+    from agents.mcp import MCPServerStdio
+    from agents.tracing import get_trace_provider
+
+    from agent_scenario import AGENT_NAME, MODEL, QUESTION, SYSTEM, assert_agent_run, guard, history
+    from mcp_scenario import SERVER, server_env
+    from micrometrics.metrics import language
+    from micrometrics_instrumentation.openai_agents import OpenAIAgentsInstrumentor
+
+    language.prepare()
+    provider = get_trace_provider()
+    saved = list(provider._multi_processor._processors)
+    agents.set_trace_processors([])  # no exporter to OpenAI's backend in a test
+    telemetry.instrument(metrics=[guard()])
+    sdk = OpenAIAgentsInstrumentor()
+    sdk.instrument(skip_dep_check=True)
+    spans_file = tmp_path / "server.jsonl"
+    try:
+        params = {"command": sys.executable, "args": [str(SERVER)], "env": server_env(spans_file, False)}
+        async with MCPServerStdio(params=params, name="weather") as server:
+            client = openai.AsyncOpenAI(base_url=demo.openai_base_url, api_key="sk-test", max_retries=0)
+            agent = Agent(name=AGENT_NAME, instructions=SYSTEM, mcp_servers=[server],
+                          model=OpenAIChatCompletionsModel(model=MODEL, openai_client=client))
+            result = await Runner.run(agent, [*history(), {"role": "user", "content": QUESTION}])
+    finally:
+        sdk.uninstrument()
+        agents.set_trace_processors(saved)
+    tree = assert_agent_run(telemetry, result.final_output)
+    tool = tree["tool"]
+    assert not [s for s in telemetry.spans() if s.attributes.get("mcp.method.name") == "tools/call"], "no second client span"
+    srv = [s for s in server_spans(spans_file) if s["name"].startswith("tools/call")]
+    assert len(srv) == 1 and srv[0]["parent_id"] == tool.context.span_id and srv[0]["trace_id"] == tool.context.trace_id

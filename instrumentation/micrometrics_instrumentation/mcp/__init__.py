@@ -26,6 +26,7 @@ from micrometrics import internal_errors, operations
 from micrometrics.spans import Spans
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
 from micrometrics_instrumentation.mcp import translators as T
+from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
 __all__ = ["MCPInstrumentor"]
@@ -83,13 +84,26 @@ def _takes_meta(wrapped: Callable) -> bool:
         return False
 
 
+def _tool_span_open(name: Any) -> bool:
+    """Whether the current span is already this tool's ``execute_tool`` span (an Agents SDK function tool, a
+    ``@micrometrics.tool``, another instrumentation's): the call's one client span, so we open none."""
+    span = trace.get_current_span()
+    attributes = getattr(span, "attributes", None) if span.is_recording() else None
+    return bool(attributes) and attributes.get(A.GEN_AI_OPERATION_NAME) == V.OPERATION_EXECUTE_TOOL \
+        and attributes.get(A.GEN_AI_TOOL_NAME) == name and attributes.get(A.MCP_METHOD_NAME) is None
+
+
 async def _call_tool(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
     run = token = None
     try:
         name = args[0] if args else kwargs.get("name")
         arguments = args[1] if len(args) > 1 else kwargs.get("arguments")
-        run, token = _open("client", T.record("client", name, arguments))
-        if run is not None and _takes_meta(wrapped):
+        if _tool_span_open(name):
+            # Under the tool's own span: that span is the call's (mcp 2.x's client span gated too), and its context goes in _meta.
+            token = otel_context.attach(otel_context.set_value(_OPEN, ("client", None)))
+        else:
+            run, token = _open("client", T.record("client", name, arguments))
+        if token is not None and _takes_meta(wrapped):
             # The trace context in params._meta (what mcp 2.x does itself; 1.x needs us to).
             meta = dict(kwargs.get("meta") or {})
             inject(meta)

@@ -38,13 +38,10 @@ def agent_record(data: Any) -> AgentRecord:
 
 
 def tool_record(data: Any) -> ToolRecord:
+    # ``gen_ai.tool.type`` function: an MCP server's tool too (the SDK marks it only once it ran, after the span began).
     name = getattr(data, "name", None)
-    mcp = getattr(data, "mcp_data", None)
-    return ToolRecord(
-        operation=V.OPERATION_EXECUTE_TOOL, tool_name=name if isinstance(name, str) and name else None,
-        # A tool an MCP server runs is an extension of the agent (the registry's meaning of the value).
-        tool_type=V.TOOL_TYPE_EXTENSION if mcp else V.TOOL_TYPE_FUNCTION,
-    )
+    return ToolRecord(operation=V.OPERATION_EXECUTE_TOOL, tool_name=name if isinstance(name, str) and name else None,
+                      tool_type=V.TOOL_TYPE_FUNCTION)
 
 
 def fill_tool(record: ToolRecord, data: Any) -> None:
