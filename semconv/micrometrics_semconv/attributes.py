@@ -178,7 +178,5 @@ MICROMETRICS_ATTRIBUTES_DROPPED = "micrometrics.attributes.dropped"
 
 # MCP (the MCP semantic conventions: spans of a tool called over the Model Context Protocol)
 MCP_METHOD_NAME = "mcp.method.name"
-MCP_SESSION_ID = "mcp.session.id"
 MCP_PROTOCOL_VERSION = "mcp.protocol.version"
 JSONRPC_REQUEST_ID = "jsonrpc.request.id"
-NETWORK_TRANSPORT = "network.transport"

@@ -102,7 +102,9 @@ async def _report(out: str) -> None:
     micrometrics.instrument(tracer_provider=provider, exporter="none", instrumentations=[], metrics=[], capture_content=True)
     MCPInstrumentor().instrument(skip_dep_check=True)
     tracer = provider.get_tracer("app")
-    report: dict = {"version": getattr(mcp, "__version__", None)}
+    import importlib.metadata
+
+    report: dict = {"version": importlib.metadata.version("mcp"), "module": mcp.__file__}
     folder = Path(out).parent
     for transport in ("stdio", "http"):
         spans_file = folder / f"server-{transport}.jsonl"

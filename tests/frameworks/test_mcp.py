@@ -6,6 +6,7 @@ ours. mcp 1.x traces nothing: the same spans, run in a cached environment of its
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -22,8 +23,7 @@ from micrometrics import metric  # noqa: E402
 from micrometrics_instrumentation.mcp import MCPInstrumentor  # noqa: E402
 
 ARGS = {"location": "Berlin", "unit": "celsius"}
-MAJOR = int(getattr(mcp, "__version__", None) or __import__("importlib.metadata").metadata.version("mcp").split(".")[0]) \
-    if not isinstance(getattr(mcp, "__version__", None), str) else int(mcp.__version__.split(".")[0])
+MAJOR = int(importlib.metadata.version("mcp").split(".")[0])
 
 
 @pytest.fixture
@@ -72,6 +72,7 @@ async def test_one_span_per_side_and_the_server_continues_the_clients_trace(tele
     assert srv["attributes"]["gen_ai.operation.name"] == "execute_tool"
     assert srv["trace_id"] == c.context.trace_id and srv["parent_id"] == c.context.span_id
     assert "gen_ai.tool.call.arguments" not in srv["attributes"]
+    assert srv["attributes"]["mcp.method.name"] == "tools/call" and srv["attributes"]["jsonrpc.request.id"]
     if MAJOR >= 2:  # its spans of the other methods stay its own, in the same trace
         assert any(s["scope"] == "mcp-python-sdk" and s["name"].startswith("initialize") for s in server_spans(spans_file))
 
@@ -151,7 +152,7 @@ def test_mcp_1x_traces_the_same_spans_and_propagates_context(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert report["version"] is None or report["version"].startswith("1.")
+    assert report["version"].startswith("1.") and report["module"].startswith(str(where)), report
     for transport in ("stdio", "http"):
         part = report[transport]
         assert part["results"] == {"get_weather": [json.dumps(TOOL_RESULT)], "broken": True}

@@ -156,7 +156,8 @@ async def _middleware(wrapped: Callable, instance: Any, args: tuple, kwargs: dic
         call_next = args[1] if len(args) > 1 else kwargs.get("call_next")
         if getattr(ctx, "method", None) == V.MCP_METHOD_TOOLS_CALL and call_next is not None:
             params = getattr(ctx, "params", None) or {}
-            record = T.record("server", params.get("name"), params.get("arguments"), getattr(ctx, "request_id", None))
+            record = T.record("server", params.get("name"), params.get("arguments"), getattr(ctx, "request_id", None),
+                              getattr(ctx, "protocol_version", None))
             run, token = _open("server", record, _parent(getattr(ctx, "meta", None)))
     except Exception as exc:
         internal_errors.report("request", exc)

@@ -12,13 +12,13 @@ from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
 
-def record(side: str, name: Any, arguments: Any, request_id: Any = None, session_id: Any = None) -> ToolRecord:
+def record(side: str, name: Any, arguments: Any, request_id: Any = None, protocol_version: Any = None) -> ToolRecord:
     """One ``tools/call``, seen by the client (``side="client"``) or the server that runs it (``"server"``)."""
     params: dict[str, Any] = {A.MCP_METHOD_NAME: V.MCP_METHOD_TOOLS_CALL}
     if request_id is not None:
         params[A.JSONRPC_REQUEST_ID] = str(request_id)
-    if isinstance(session_id, str) and session_id:
-        params[A.MCP_SESSION_ID] = session_id
+    if isinstance(protocol_version, str) and protocol_version:
+        params[A.MCP_PROTOCOL_VERSION] = protocol_version
     return ToolRecord(
         operation=V.OPERATION_EXECUTE_TOOL, tool_name=name if isinstance(name, str) and name else None,
         tool_type=V.TOOL_TYPE_EXTENSION, arguments=arguments if arguments not in (None, {}) else None,
