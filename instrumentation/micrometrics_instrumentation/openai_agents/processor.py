@@ -123,15 +123,16 @@ class MicrometricsProcessor:
         else:
             parent_ctx, agent = (root if root is not None else otel_context.get_current()), None
         state = _Open(trace_id=span.trace_id, context=parent_ctx, agent=agent)
+        # Translated first: nothing below raises (begin reports its own failures) once the conversation block is entered.
+        record = T.agent_record(data) if kind == T.AGENT else T.tool_record(data) if kind == T.FUNCTION else None
         if kind == T.AGENT and conversation is not None and "conversation_id" not in callcontext.current():
             # The run's group id (a chat thread's id) is its conversation: on its spans and the model calls inside.
             state.conversation, state.owner = callcontext.context(conversation_id=conversation), _owner()
             state.conversation.__enter__()
-        if kind == T.AGENT:
-            state.run = operations.begin(T.agent_record(data), parent=parent_ctx)
-            state.agent = state
-        elif kind == T.FUNCTION:
-            state.run = operations.begin(T.tool_record(data), parent=parent_ctx)
+        if record is not None:
+            state.run = operations.begin(record, parent=parent_ctx)
+            if kind == T.AGENT:
+                state.agent = state
         elif kind in (T.GENERATION, T.RESPONSE):
             state.pending = operations.begin_inference(parent=parent_ctx)
         if state.run is not None:
