@@ -82,6 +82,8 @@ EXTENSIONS: dict[tuple[str, str], str] = {
         "from micrometrics.context(conversation_id=...), on every span of the block; docs/providers.md",
     ("span.gen_ai.retrieval.client", "gen_ai.conversation.id"):
         "from micrometrics.context(conversation_id=...), on every span of the block; docs/providers.md",
+    ("span.gen_ai.execute_tool.internal", "gen_ai.conversation.id"):
+        "from micrometrics.context(conversation_id=...) or an Agents SDK run's group_id, on every span of the run; docs/frameworks.md",
     ("span.gen_ai.retrieval.client", "db.system.name"):
         "the registry's note on gen_ai.data_source.id: retrieval MAY add db.* attributes; docs/retrieval.md",
     ("span.gen_ai.retrieval.client", "db.collection.name"):

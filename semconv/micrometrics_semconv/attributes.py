@@ -175,3 +175,8 @@ METRIC_DIMENSIONS = frozenset(
 
 #: Lower-priority span attributes (app extras, content, results) left out to keep the core ones under the SDK's attribute limit.
 MICROMETRICS_ATTRIBUTES_DROPPED = "micrometrics.attributes.dropped"
+
+# MCP (the MCP semantic conventions: spans of a tool called over the Model Context Protocol)
+MCP_METHOD_NAME = "mcp.method.name"
+MCP_PROTOCOL_VERSION = "mcp.protocol.version"
+JSONRPC_REQUEST_ID = "jsonrpc.request.id"

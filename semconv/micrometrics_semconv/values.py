@@ -112,3 +112,7 @@ LABEL_SKIPPED = "skipped"
 #: ``error.type`` of a stream the application closed or dropped before its end: no convention names
 #: this case (the GenAI conventions allow instrumentation-defined values), and it is no success.
 ERROR_TYPE_STREAM_ABANDONED = "micrometrics.stream.abandoned"
+
+#: ``mcp.method.name`` of a tool call; ``error.type`` of a tool that answered ``isError`` (MCP conventions).
+MCP_METHOD_TOOLS_CALL = "tools/call"
+ERROR_TYPE_TOOL_ERROR = "tool_error"

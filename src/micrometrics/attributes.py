@@ -77,7 +77,8 @@ def span_name(record: CallRecord) -> str:
         return f"{V.OPERATION_RETRIEVAL} {source}" if source else V.OPERATION_RETRIEVAL
     if isinstance(record, ToolRecord):
         tool = _name(record.tool_name)
-        return f"{record.operation} {tool}" if tool else record.operation
+        head = _name(record.method) or record.operation
+        return f"{head} {tool}" if tool else head
     if isinstance(record, AgentRecord):
         # Agents and workflows are named for themselves, not for a model (the conventions' span names).
         name = _name(record.workflow_name if record.operation == V.OPERATION_INVOKE_WORKFLOW else record.agent_name)

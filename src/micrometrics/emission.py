@@ -363,8 +363,9 @@ class Emitter:
                     A.GEN_AI_EVALUATION_SCORE_LABEL: result.label,
                     # Beyond the event's definition (documented): log backends filter evaluations by these.
                     A.GEN_AI_OPERATION_NAME: record.operation,
-                    A.GEN_AI_PROVIDER_NAME: record.provider,
                 }
+                if record.provider:  # a tool run has none (attributes._endpoint_attributes)
+                    log_attrs[A.GEN_AI_PROVIDER_NAME] = record.provider
                 if result.score is not None:
                     log_attrs[A.GEN_AI_EVALUATION_SCORE_VALUE] = result.score
                 failure = evaluation_error_type(result)

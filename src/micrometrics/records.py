@@ -125,6 +125,10 @@ class ToolRecord(CallRecord):
     tool_description: str | None = None
     arguments: Any = None
     result: Any = None
+    #: A tool called across processes (MCP): ``"client"`` or ``"server"``, the span's kind (INTERNAL when None).
+    remote: str | None = None
+    #: The protocol method of a remote tool call (``tools/call``): the span is named ``{method} {tool}`` (MCP conventions).
+    method: str | None = None
 
     @property
     def output_text(self) -> str:

@@ -123,7 +123,10 @@ class Spans:
 
 
 def span_kind(record: Any) -> SpanKind:
-    """CLIENT for a call to a model or store; INTERNAL for a tool run and an agent or workflow in this process."""
+    """CLIENT for a call to a model or store; INTERNAL for a tool run and an agent or workflow in this process;
+    a tool called across processes (MCP) is CLIENT on the caller's side and SERVER on the side that runs it."""
+    if isinstance(record, ToolRecord) and record.remote in ("client", "server"):
+        return SpanKind.SERVER if record.remote == "server" else SpanKind.CLIENT
     if isinstance(record, ToolRecord) or (isinstance(record, AgentRecord) and not record.remote):
         return SpanKind.INTERNAL
     return SpanKind.CLIENT
