@@ -226,16 +226,20 @@ class _RunTranslator:
         return None  # a run is not replayed (its tools have side effects): the model call inside is what a guard retries
 
 
+def _begin_run(translator: _RunTranslator, args: tuple, kwargs: dict) -> Run | None:
+    try:
+        return begin(translator.request(None, args, kwargs))
+    except Exception as exc:
+        internal_errors.report("request", exc)
+        return None
+
+
 def _generator(translator: _RunTranslator, f: Callable) -> Callable:
     """A generator function's run spans its iteration: each step runs in the run's context."""
 
     @functools.wraps(f)
     def run_generator(*args: Any, **kwargs: Any) -> Any:
-        run = None
-        try:
-            run = begin(translator.request(None, args, kwargs))
-        except Exception as exc:
-            internal_errors.report("request", exc)
+        run = _begin_run(translator, args, kwargs)
         gen = f(*args, **kwargs)
         if run is None:
             return (yield from gen)
@@ -268,11 +272,7 @@ def _generator(translator: _RunTranslator, f: Callable) -> Callable:
 def _async_generator(translator: _RunTranslator, f: Callable) -> Callable:
     @functools.wraps(f)
     async def run_async_generator(*args: Any, **kwargs: Any) -> Any:
-        run = None
-        try:
-            run = begin(translator.request(None, args, kwargs))
-        except Exception as exc:
-            internal_errors.report("request", exc)
+        run = _begin_run(translator, args, kwargs)
         gen = f(*args, **kwargs)
         sent: Any = None
         thrown: BaseException | None = None
