@@ -115,16 +115,20 @@ class SdkChatModel(FunctionCallingLLM):
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        chunks = self.stream_chat([ChatMessage(role="user", content=prompt)])  # called here: the same model call
+
         def gen() -> CompletionResponseGen:
-            for r in self.stream_chat([ChatMessage(role="user", content=prompt)]):
+            for r in chunks:
                 yield CompletionResponse(text=r.message.content or "", delta=r.delta)
 
         return gen()
 
     @llm_completion_callback()
     async def astream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseAsyncGen:
+        chunks = await self.astream_chat([ChatMessage(role="user", content=prompt)])
+
         async def gen() -> CompletionResponseAsyncGen:
-            async for r in await self.astream_chat([ChatMessage(role="user", content=prompt)]):
+            async for r in chunks:
                 yield CompletionResponse(text=r.message.content or "", delta=r.delta)
 
         return gen()
@@ -143,8 +147,15 @@ class SdkChatModel(FunctionCallingLLM):
         calls = response.message.additional_kwargs.get("tool_calls") or []
         if not calls and error_on_no_tool_call:
             raise ValueError("no tool call in the response")
-        return [ToolSelection(tool_id=c["id"], tool_name=c["function"]["name"], tool_kwargs=json.loads(c["function"].get("arguments") or "{}"))
+        return [ToolSelection(tool_id=c["id"], tool_name=c["function"]["name"], tool_kwargs=_arguments(c["function"].get("arguments")))
                 for c in calls if c.get("function", {}).get("name")]
+
+
+def _arguments(text: str | None) -> dict:
+    try:
+        return json.loads(text or "{}")
+    except ValueError:  # a stream's partial arguments so far
+        return {}
 
 
 def _accumulate(chunk: Any, text: str, calls: dict) -> tuple[str, str]:
