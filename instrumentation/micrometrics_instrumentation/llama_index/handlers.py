@@ -269,7 +269,9 @@ class Handlers:
                 return
             self._end_inference(entry)
         elif entry.kind == EMBEDDING:
-            self._end_inference(entry)
+            if entry.record.inputs or entry.pending.taken:
+                self._end_inference(entry)
+            # else: nothing was embedded (an index inserting nodes that carry their vectors): no span
         elif entry.kind == RETRIEVER:
             T.apply_nodes(entry.run.record, result)
             entry.run.end()
