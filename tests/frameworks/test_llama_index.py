@@ -81,3 +81,243 @@ async def test_agent_scenario_streamed(demo, telemetry, request):
     run = assert_agent_run(telemetry, answer)
     assert all(c.attributes.get("gen_ai.request.stream") is True for c in run["chats"])
     assert all(c.attributes["gen_ai.provider.name"] == "openai" for c in run["chats"]), "the SDK's spans, no framework span beside them"
+
+
+# ---- model calls: one inference span, the SDK's or the framework's ----------------------------------
+
+
+def _tracker():
+    from micrometrics_instrumentation.llama_index import LlamaIndexInstrumentor
+
+    return LlamaIndexInstrumentor()._handlers.spans
+
+
+def test_an_llm_whose_sdk_is_not_instrumented_is_reported_from_its_events(telemetry, request):
+    """``MockLLM`` (no SDK below): the framework's ``chat`` span, from LlamaIndex's LLM events, once, though
+    ``CustomLLM.chat`` goes through ``complete``; messages only with capture."""
+    instrument(telemetry, request, capture_content=True)
+    reply = MockLLM().chat([ChatMessage(role="system", content="Sei kurz."), ChatMessage(role="user", content="Wo ist mein Paket?")])
+    span = telemetry.span("chat unknown")  # MockLLM names no model
+    assert span.attributes["gen_ai.provider.name"] == "llama_index"
+    assert span.kind.name == "CLIENT"
+    assert json.loads(span.attributes["gen_ai.system_instructions"]) == [{"type": "text", "content": "Sei kurz."}]
+    assert json.loads(span.attributes["gen_ai.input.messages"])[0]["parts"][0]["content"] == "Wo ist mein Paket?"
+    assert json.loads(span.attributes["gen_ai.output.messages"])[0]["parts"][0]["content"] == reply.message.content
+    assert [s.name for s in telemetry.spans()] == ["chat unknown"]
+    assert len(_tracker()) == 0
+
+
+async def test_an_async_and_a_streamed_llm_call_without_sdk(telemetry, request):
+    instrument(telemetry, request, capture_content=True)
+    llm = MockLLM()
+    await llm.achat([ChatMessage(role="user", content="eins")])
+    text = ""
+    async for chunk in await llm.astream_chat([ChatMessage(role="user", content="zwei drei")]):
+        text = chunk.message.content
+    for chunk in llm.stream_chat([ChatMessage(role="user", content="vier")]):
+        pass
+    spans = [s for s in telemetry.spans() if s.name == "chat unknown"]
+    assert len(spans) == 3
+    streamed = spans[1]
+    assert streamed.attributes["gen_ai.request.stream"] is True
+    assert "zwei drei" in streamed.attributes["gen_ai.output.messages"] and text
+    assert len(_tracker()) == 0
+
+
+def test_a_stream_consumed_after_the_llm_call_returned_is_one_span_the_sdks(demo, telemetry, request):
+    """The SDK call of ``stream_chat`` runs while the app reads the stream, after LlamaIndex's span ended: still one span."""
+    instrument(telemetry, request)
+    llm = SdkChatModel(base_url=demo.openai_base_url, model=MODEL)
+    stream = llm.stream_chat([ChatMessage(role="user", content="Hello, where is my parcel?")])
+    assert chats(telemetry) == []  # nothing sent yet
+    last = None
+    for last in stream:
+        pass
+    spans = chats(telemetry)
+    assert len(spans) == 1, [(s.name, s.attributes.get("gen_ai.provider.name")) for s in spans]
+    assert spans[0].attributes["gen_ai.provider.name"] == "openai" and spans[0].attributes["gen_ai.request.stream"] is True
+    assert last is not None and last.message.content
+    # The next call in this context is its own: the stream's pending call was ended, not left for it to take.
+    MockLLM().chat([ChatMessage(role="user", content="x")])
+    assert [s.attributes["gen_ai.provider.name"] for s in chats(telemetry)] == ["openai", "llama_index"]
+    assert len(_tracker()) == 0
+
+
+async def test_an_async_stream_and_a_plain_call_over_the_sdk(demo, telemetry, request):
+    instrument(telemetry, request)
+    llm = SdkChatModel(base_url=demo.openai_base_url, model=MODEL)
+    await llm.achat([ChatMessage(role="user", content="Hello")])
+    async for _ in await llm.astream_chat([ChatMessage(role="user", content="Hello again")]):
+        pass
+    llm.complete("Hello once more")  # complete over chat: the same model call
+    spans = chats(telemetry)
+    assert [s.attributes["gen_ai.provider.name"] for s in spans] == ["openai"] * 3
+    assert [s.attributes.get("gen_ai.request.stream", False) for s in spans] == [False, True, False]
+
+
+def test_a_stream_closed_early_is_one_span_marked_abandoned(telemetry, request):
+    instrument(telemetry, request)
+    stream = MockLLM(max_tokens=20).stream_complete("ein langer Text")
+    next(stream)
+    stream.close()
+    span = telemetry.span("text_completion unknown")
+    assert span.attributes["error.type"] == "micrometrics.stream.abandoned"
+    assert len(_tracker()) == 0
+
+
+class _BrokenLLM(MockLLM):
+    def complete(self, prompt, formatted=False, **kwargs):
+        raise ConnectionError(f"upstream refused the prompt {prompt!r}")
+
+
+def test_a_model_call_that_raises(telemetry, request):
+    """The app gets the LLM's own exception; the span is an error, its text (quoting the prompt) not exported."""
+    instrument(telemetry, request)
+    with pytest.raises(ConnectionError) as raised:
+        _BrokenLLM().chat([ChatMessage(role="user", content="geheime Bestellnummer 12345")])
+    assert "geheime Bestellnummer" in str(raised.value)
+    span = telemetry.span("chat unknown")
+    assert span.status.status_code.name == "ERROR"
+    assert span.attributes["error.type"] == "ConnectionError"
+    exported = json.dumps([dict(span.attributes), [dict(e.attributes or {}) for e in span.events], span.status.description])
+    assert "geheime" not in exported
+    assert len(_tracker()) == 0
+
+
+# ---- tools ---------------------------------------------------------------------------------------
+
+
+def test_a_tool_call_with_arguments_and_result_under_capture(telemetry, request):
+    instrument(telemetry, request, capture_content=True)
+    tool = FunctionTool.from_defaults(fn=weather, name=TOOL_NAME, description="Current weather of a city.\nMore.")
+    output = tool.call(location="Berlin")
+    assert output.raw_output == weather("Berlin")
+    span = telemetry.span(f"execute_tool {TOOL_NAME}")
+    assert span.attributes["gen_ai.tool.name"] == TOOL_NAME
+    assert span.attributes["gen_ai.tool.description"] == "Current weather of a city."
+    assert json.loads(span.attributes["gen_ai.tool.call.arguments"]) == {"location": "Berlin"}
+    assert "Regen" in span.attributes["gen_ai.tool.call.result"]
+
+
+def test_tool_content_is_not_exported_without_capture(telemetry, request):
+    instrument(telemetry, request)
+    FunctionTool.from_defaults(fn=weather, name=TOOL_NAME).call(location="Berlin")
+    span = telemetry.span(f"execute_tool {TOOL_NAME}")
+    assert "gen_ai.tool.call.arguments" not in span.attributes and "gen_ai.tool.call.result" not in span.attributes
+    assert "Berlin" not in json.dumps(dict(span.attributes))
+
+
+async def test_a_tool_that_raises(telemetry, request):
+    instrument(telemetry, request)
+
+    def lookup(order: str) -> str:
+        raise KeyError(f"no order {order}")
+
+    tool = FunctionTool.from_defaults(fn=lookup)
+    with pytest.raises(KeyError) as raised:
+        await tool.acall(order="12345")
+    assert raised.value.args == ("no order 12345",)
+    span = telemetry.span("execute_tool lookup")
+    assert span.status.status_code.name == "ERROR" and span.attributes["error.type"] == "KeyError"
+    assert "12345" not in json.dumps([dict(span.attributes), [dict(e.attributes or {}) for e in span.events]])
+
+
+# ---- the app never pays for us -------------------------------------------------------------------
+
+
+def test_agent_content_is_not_exported_without_capture(demo, telemetry, request):
+    instrument(telemetry, request, metrics=[guard()])
+    asyncio.run(run_agent(demo))
+    exported = json.dumps([dict(s.attributes) for s in telemetry.spans()], default=str)
+    for secret in (QUESTION[:20], "Berlin", "Regen", "12345", SYSTEM[:20]):
+        assert secret not in exported, secret
+
+
+def test_agent_content_with_capture(demo, telemetry, request):
+    instrument(telemetry, request, metrics=[guard()], capture_content=True)
+    asyncio.run(run_agent(demo))
+    agent_span = telemetry.span(f"invoke_agent {AGENT_NAME}")
+    inputs = json.loads(agent_span.attributes["gen_ai.input.messages"])
+    assert inputs[-1]["parts"][0]["content"] == QUESTION and len(inputs) == 9  # four earlier turns, two messages each, and the question
+    assert "Wetterdienst" in agent_span.attributes["gen_ai.output.messages"]
+    assert agent_span.attributes["gen_ai.agent.description"] == "Answers the shop's customers."
+    tool = telemetry.span(f"execute_tool {TOOL_NAME}")
+    assert json.loads(tool.attributes["gen_ai.tool.call.arguments"])["location"] == "Berlin"
+
+
+class _HostileRetriever:
+    """A retriever attribute that raises when read: our span handler fails on it, the app must not notice."""
+
+
+def test_a_handler_failure_never_reaches_the_app(telemetry, request):
+    from llama_index.core.retrievers import BaseRetriever
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    from micrometrics import internal_errors
+
+    class Hostile(BaseRetriever):
+        @property
+        def _similarity_top_k(self):
+            raise RuntimeError("boom while micrometrics reads me")
+
+        def _retrieve(self, query_bundle):
+            return [NodeWithScore(node=TextNode(id_="a", text="A"), score=0.5)]
+
+    instrument(telemetry, request)
+    before = internal_errors.totals.get("llama_index", 0)
+    nodes = Hostile().retrieve("q")
+    assert [n.node.node_id for n in nodes] == ["a"]
+    assert internal_errors.totals.get("llama_index", 0) > before
+    assert len(_tracker()) == 0
+
+
+def test_spans_whose_exit_never_comes_do_not_accumulate(telemetry, request):
+    """LlamaIndex span ids we see enter but never exit (a run cancelled mid-way, a lost done-callback) are bounded."""
+    import inspect as _inspect
+
+    from llama_index.core.instrumentation import get_dispatcher
+
+    from micrometrics_instrumentation.llama_index.handlers import MAX_OPEN
+
+    instrument(telemetry, request)
+    dispatcher = get_dispatcher()
+    bound = _inspect.signature(lambda: None).bind()
+    for i in range(MAX_OPEN + 500):
+        dispatcher.span_enter(id_=f"Orphan.step-{i:036d}", bound_args=bound, instance=None, parent_id=None)
+    assert len(_tracker()) == MAX_OPEN
+    assert _tracker().evicted == 500
+
+
+async def test_a_cancelled_agent_run_leaves_no_state_and_ends_its_spans(demo, telemetry, request):
+    instrument(telemetry, request)
+    demo.enqueue(delay=2.0, path_contains="/chat/completions")
+    handler = agent(demo).run(user_msg=QUESTION)
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if demo.requests:
+            break
+    await handler.cancel_run()
+    with pytest.raises(BaseException):
+        await handler
+    await asyncio.sleep(0.05)
+    assert len(_tracker()) == 0
+    names = [s.name for s in telemetry.spans()]
+    assert f"invoke_agent {AGENT_NAME}" in names
+
+
+def test_uninstrument_removes_the_handlers(telemetry, request):
+    from llama_index.core.instrumentation import get_dispatcher
+
+    instrument(telemetry, request)
+    root = get_dispatcher()
+    ours = [h for h in root.span_handlers + root.event_handlers if type(h).__name__.startswith("Micrometrics")]
+    assert len(ours) == 2
+    from micrometrics_instrumentation.llama_index import LlamaIndexInstrumentor
+
+    LlamaIndexInstrumentor().uninstrument()
+    import micrometrics
+
+    micrometrics.uninstrument()
+    assert not [h for h in root.span_handlers + root.event_handlers if type(h).__name__.startswith("Micrometrics")]
+    MockLLM().chat([ChatMessage(role="user", content="x")])
+    assert telemetry.spans() == []

@@ -33,7 +33,7 @@ from opentelemetry import context as otel_context
 
 from micrometrics import internal_errors, nesting, operations
 from micrometrics.records import EmbeddingsRecord, InferenceRecord
-from micrometrics.spans import Spans
+from micrometrics.spans import Spans, abandoned
 from micrometrics_instrumentation.llama_index import translators as T
 from micrometrics_semconv import values as V
 
@@ -182,10 +182,21 @@ def _abandon(entry: _Entry) -> None:
             entry.run.end()
         elif entry.pending is not None and not entry.ended and entry.streaming:
             entry.ended = True
-            entry.record.error_type = V.ERROR_TYPE_STREAM_ABANDONED
-            entry.pending.end(entry.record)
+            _end_abandoned(entry.pending, entry.record)
     except Exception as exc:
         internal_errors.report(_STAGE, exc)
+
+
+def _end_abandoned(pending: Any, record: Any) -> None:
+    """A stream the app left before its end, with no SDK span below: the framework's span says so (streams.py's way)."""
+    if pending.taken:
+        return
+    pending.pending.taken = True
+    run = operations.begin(record, parent=pending.parent, start_time_ns=pending.start_time_ns)
+    if run is not None:
+        record.error_type = V.ERROR_TYPE_STREAM_ABANDONED
+        abandoned(run.call)
+        run.end()
 
 
 class Handlers:
@@ -224,6 +235,9 @@ class Handlers:
                 entry.record = T.inference(instance, operation, method.startswith(("stream", "astream")))
             else:
                 entry.record = T.embeddings(instance)
+            # A model call made while a stream is consumed here (CustomLLM.astream_chat runs stream_chat lazily) is that
+            # stream's call: it takes the stream's pending call, as an SDK call would, and reports the one span.
+            nesting.take(entry.record)
             entry.ctx = entry.pending.context
             _attach_safely(entry, span_id, entry.ctx)  # LLM and embedding methods are plain sync/async: exit comes here
         else:
@@ -331,9 +345,8 @@ class Handlers:
             exc = getattr(event, "exception", None)
             target.ended = True
             self.spans.pop(event.span_id)
-            if isinstance(exc, GeneratorExit):  # the app closed the stream early: what it read is the answer
-                record.error_type = V.ERROR_TYPE_STREAM_ABANDONED
-                target.pending.end(record)
+            if isinstance(exc, GeneratorExit):  # the app closed the stream early
+                _end_abandoned(target.pending, record)
             else:
                 target.pending.fail(record, exc if isinstance(exc, BaseException) else RuntimeError("stream failed"))
         elif name == "EmbeddingStartEvent":
