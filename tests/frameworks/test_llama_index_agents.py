@@ -13,6 +13,11 @@ import json
 
 import pytest
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "retrieval"))
+
 from agent_scenario import AGENT_NAME, MODEL, QUESTION, SYSTEM, TOOL_NAME, assert_agent_run, guard, history, weather
 from llama_index_setup import instrument
 from micrometrics.metrics import language
@@ -321,3 +326,33 @@ def test_uninstrument_removes_the_handlers(telemetry, request):
     assert not [h for h in root.span_handlers + root.event_handlers if type(h).__name__.startswith("Micrometrics")]
     MockLLM().chat([ChatMessage(role="user", content="x")])
     assert telemetry.spans() == []
+
+
+# ---- other agents --------------------------------------------------------------------------------
+
+
+async def test_agent_scenario_through_an_agent_workflow(demo, telemetry, request):
+    """``AgentWorkflow`` (the multi-agent runner) with the support agent as its root: ``invoke_agent support_agent``."""
+    from llama_index.core.agent.workflow import AgentWorkflow
+
+    instrument(telemetry, request, metrics=[guard()])
+    workflow = AgentWorkflow(agents=[agent(demo)], root_agent=AGENT_NAME)
+    answer = str(await workflow.run(user_msg=QUESTION, chat_history=[ChatMessage(**m) for m in history()]))
+    assert_agent_run(telemetry, answer)
+
+
+async def test_a_react_agent(demo, telemetry, request):
+    from llama_index.core.agent.workflow import ReActAgent
+
+    from corpus import chat_completion
+
+    instrument(telemetry, request)
+    demo.enqueue(json=chat_completion("Thought: I can answer without tools.\nAnswer: Ihr Paket kommt morgen."), path_contains="/chat/completions")
+    react = ReActAgent(name="react_support", llm=SdkChatModel(base_url=demo.openai_base_url, model=MODEL), streaming=False,
+                       tools=[FunctionTool.from_defaults(fn=weather, name=TOOL_NAME)])
+    answer = str(await react.run(user_msg="Wann kommt mein Paket?"))
+    assert answer == "Ihr Paket kommt morgen."
+    run = telemetry.span("invoke_agent react_support")
+    chat = telemetry.span(f"chat {MODEL}")
+    assert chat.parent.span_id == run.context.span_id
+    assert chat.attributes["gen_ai.provider.name"] == "openai"
