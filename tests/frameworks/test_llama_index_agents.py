@@ -12,6 +12,7 @@ import asyncio
 import json
 
 import pytest
+from opentelemetry import context as otel_context
 
 import sys
 from pathlib import Path
@@ -101,6 +102,7 @@ def test_an_llm_whose_sdk_is_not_instrumented_is_reported_from_its_events(teleme
     """``MockLLM`` (no SDK below): the framework's ``chat`` span, from LlamaIndex's LLM events, once, though
     ``CustomLLM.chat`` goes through ``complete``; messages only with capture."""
     instrument(telemetry, request, capture_content=True)
+    before = otel_context.get_current()
     reply = MockLLM().chat([ChatMessage(role="system", content="Sei kurz."), ChatMessage(role="user", content="Wo ist mein Paket?")])
     span = telemetry.span("chat unknown")  # MockLLM names no model
     assert span.attributes["gen_ai.provider.name"] == "llama_index"
@@ -110,6 +112,7 @@ def test_an_llm_whose_sdk_is_not_instrumented_is_reported_from_its_events(teleme
     assert json.loads(span.attributes["gen_ai.output.messages"])[0]["parts"][0]["content"] == reply.message.content
     assert [s.name for s in telemetry.spans()] == ["chat unknown"]
     assert len(_tracker()) == 0
+    assert otel_context.get_current() == before  # what was made current for the call is gone with it
 
 
 async def test_an_async_and_a_streamed_llm_call_without_sdk(telemetry, request):
@@ -132,6 +135,7 @@ async def test_an_async_and_a_streamed_llm_call_without_sdk(telemetry, request):
 def test_a_stream_consumed_after_the_llm_call_returned_is_one_span_the_sdks(demo, telemetry, request):
     """The SDK call of ``stream_chat`` runs while the app reads the stream, after LlamaIndex's span ended: still one span."""
     instrument(telemetry, request)
+    before = otel_context.get_current()
     llm = SdkChatModel(base_url=demo.openai_base_url, model=MODEL)
     stream = llm.stream_chat([ChatMessage(role="user", content="Hello, where is my parcel?")])
     assert chats(telemetry) == []  # nothing sent yet
@@ -146,6 +150,7 @@ def test_a_stream_consumed_after_the_llm_call_returned_is_one_span_the_sdks(demo
     MockLLM().chat([ChatMessage(role="user", content="x")])
     assert [s.attributes["gen_ai.provider.name"] for s in chats(telemetry)] == ["openai", "llama_index"]
     assert len(_tracker()) == 0
+    assert otel_context.get_current() == before
 
 
 async def test_an_async_stream_and_a_plain_call_over_the_sdk(demo, telemetry, request):
@@ -356,3 +361,29 @@ async def test_a_react_agent(demo, telemetry, request):
     chat = telemetry.span(f"chat {MODEL}")
     assert chat.parent.span_id == run.context.span_id
     assert chat.attributes["gen_ai.provider.name"] == "openai"
+
+
+class _SilentLLM(MockLLM):
+    """A model whose stream ends without a chunk: LlamaIndex's end event carries no response."""
+
+    def stream_complete(self, prompt, formatted=False, **kwargs):
+        return iter(())
+
+
+def test_a_stream_without_a_chunk(telemetry, request):
+    instrument(telemetry, request)
+    assert list(_SilentLLM().stream_chat([ChatMessage(role="user", content="x")])) == []
+    span = telemetry.span("chat unknown")
+    assert "error.type" not in span.attributes
+    assert len(_tracker()) == 0
+
+
+def test_a_tool_argument_that_is_an_iterator_is_left_to_the_tool(telemetry, request):
+    instrument(telemetry, request, capture_content=True)
+
+    def total(amounts) -> int:
+        return sum(amounts)
+
+    tool = FunctionTool.from_defaults(fn=total)
+    assert tool.call(amounts=(x for x in (1, 2, 3))).raw_output == 6
+    assert telemetry.span("execute_tool total").attributes["gen_ai.tool.call.result"] == "6"
