@@ -286,19 +286,29 @@ class Handlers:
             if entry.record.inputs or entry.pending.taken:
                 self._end_inference(entry)
             # else: nothing was embedded (an index inserting nodes that carry their vectors): no span
-        elif entry.kind == RETRIEVER:
-            T.apply_nodes(entry.run.record, result)
-            entry.run.end()
-        elif entry.kind == TOOL:
-            entry.run.record.result = T.tool_result(result)
-            if T.tool_failed(result):
-                exc = getattr(result, "exception", None)
-                entry.run.fail(exc if isinstance(exc, BaseException) else _ToolError(str(getattr(result, "content", ""))))
-            else:
-                entry.run.end()
         else:
-            T.apply_answer(entry.run.record, result)
-            entry.run.end()
+            self._end_run(entry.kind, entry.run, result)
+
+    @staticmethod
+    def _end_run(kind: str, run: Any, result: Any) -> None:
+        """The run's result onto its record, then its end; a result we cannot read still ends the run."""
+        failure: BaseException | None = None
+        try:
+            if kind == RETRIEVER:
+                T.apply_nodes(run.record, result)
+            elif kind == TOOL:
+                run.record.result = T.tool_result(result)
+                if T.tool_failed(result):
+                    exc = getattr(result, "exception", None)
+                    failure = exc if isinstance(exc, BaseException) else _ToolError("the tool returned an error")
+            else:
+                T.apply_answer(run.record, result)
+        except Exception as exc:
+            internal_errors.report(_STAGE, exc)
+        if failure is not None:
+            run.fail(failure)
+        else:
+            run.end()
 
     def drop(self, span_id: str, err: Any) -> None:
         entry = self.spans.pop(span_id)
