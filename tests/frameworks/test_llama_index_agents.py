@@ -387,3 +387,32 @@ def test_a_tool_argument_that_is_an_iterator_is_left_to_the_tool(telemetry, requ
     tool = FunctionTool.from_defaults(fn=total)
     assert tool.call(amounts=(x for x in (1, 2, 3))).raw_output == 6
     assert telemetry.span("execute_tool total").attributes["gen_ai.tool.call.result"] == "6"
+
+
+def test_llama_index_imported_after_instrument_is_instrumented_on_its_import(tmp_path):
+    """The handlers are added when the application imports ``llama_index.core`` (a post-import hook), not by us importing it."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import sys\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+        "import micrometrics\n"
+        "from micrometrics_instrumentation.llama_index import LlamaIndexInstrumentor\n"
+        "exporter = InMemorySpanExporter(); provider = TracerProvider(); provider.add_span_processor(SimpleSpanProcessor(exporter))\n"
+        "handle = micrometrics.instrument(exporter='none', metrics=[], tracer_provider=provider)\n"
+        "LlamaIndexInstrumentor().instrument()\n"
+        "assert 'llama_index.core' not in sys.modules, 'instrumenting imported LlamaIndex'\n"
+        "from llama_index.core.llms import ChatMessage, MockLLM\n"
+        "MockLLM().chat([ChatMessage(role='user', content='x')])\n"
+        "handle.force_flush(timeout_s=10)\n"
+        "print(','.join(s.name for s in exporter.get_finished_spans()))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(root / p) for p in ("src", "semconv", "instrumentation")))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "chat unknown"
