@@ -70,7 +70,8 @@ def _method(span_id: str) -> str:
     return span_id[:-37].rsplit(".", 1)[-1] if len(span_id) > 37 else ""
 
 
-def classify(instance: Any, method: str, bound_args: Any) -> str | None:
+def classify(instance: Any, method: str) -> str | None:
+    """What a LlamaIndex span of ``instance.method`` becomes (a kind), or None: it hands its parent on."""
     if instance is None:
         return None
     bases = _bases(type(instance))
@@ -210,7 +211,7 @@ class Handlers:
     def enter(self, span_id: str, bound_args: Any, instance: Any, parent_id: Any) -> None:
         parent = self.spans.get(parent_id)
         method = _method(span_id)
-        kind = classify(instance, method, bound_args)
+        kind = classify(instance, method)
         within = parent.within if parent is not None else None
         if kind in _SAME_CALL and within is not None and within.kind == kind:
             kind = None  # the same model call (CustomLLM.chat over complete, a batch over its items)
