@@ -76,6 +76,8 @@ DB_SYSTEM_QDRANT = "qdrant"
 PROVIDER_CHROMA = "chroma"
 PROVIDER_QDRANT = "qdrant"
 PROVIDER_LANGCHAIN = "langchain"
+#: LlamaIndex runs (retrievers, agents, workflows) and LlamaIndex models of a provider we cannot name from their class.
+PROVIDER_LLAMA_INDEX = "llama_index"
 #: ``db.operation.name`` of the vector store calls we instrument: the client method's name.
 DB_OPERATION_CHROMA_QUERY = "query"
 DB_OPERATION_QDRANT_QUERY_POINTS = "query_points"

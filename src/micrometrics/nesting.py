@@ -24,12 +24,13 @@ loaded.
 from __future__ import annotations
 
 import sys
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
 
-from micrometrics.records import AgentRecord, CallRecord, EmbeddingsRecord, InferenceRecord
+from micrometrics.records import AgentRecord, CallRecord, EmbeddingsRecord, InferenceRecord, RetrievalRecord
 
 SUPPRESS = "suppress"
 CHILD = "child"
@@ -81,11 +82,28 @@ def pend(ctx: Any, family: type) -> tuple[Any, Pending]:
     return otel_context.set_value(_PENDING_KEY, pending, ctx), pending
 
 
+#: A framework's streamed call whose SDK call runs when the app consumes the stream, after the framework's call returned
+#: (outside the context the framework ran it in): pending in the consumer's context (``defer``).
+_DEFERRED: ContextVar[Pending | None] = ContextVar("micrometrics.deferred_call", default=None)
+
+
+def defer(pending: Pending) -> None:
+    """``pending`` also in this context, for an SDK call made later in it (a stream the app consumes here). No token:
+    the value stays until the next stream's replaces it, inert once taken (PendingInference ends take it)."""
+    _DEFERRED.set(pending)
+
+
 def take(record: CallRecord) -> None:
     """An instrumented call opens its span: a framework's pending call of its family above it is taken."""
     pending = otel_context.get_value(_PENDING_KEY)
-    if pending is not None and not pending.taken and _family(record) is pending.family:
+    if pending is None:
+        pending = _DEFERRED.get()
+    if isinstance(pending, Pending) and not pending.taken and _pending_family(record) is pending.family:
         pending.taken = True
+
+
+def _pending_family(record: CallRecord) -> type | None:
+    return RetrievalRecord if isinstance(record, RetrievalRecord) else _family(record)
 
 
 def current() -> Scope | None:
@@ -96,7 +114,17 @@ def current() -> Scope | None:
 def suppressed(record: CallRecord) -> bool:
     """Whether ``record``'s call runs under an open span of its family that takes the nested calls in."""
     scope = otel_context.get_value(_KEY)
-    return isinstance(scope, Scope) and scope.nested == SUPPRESS and _family(record) is scope.family
+    return isinstance(scope, Scope) and scope.nested == SUPPRESS and _pending_family(record) is scope.family
+
+
+#: A framework retriever's span that is the query's one retrieval span (LlamaIndex): the store client's query below opens none.
+RETRIEVAL = Scope(RetrievalRecord, SUPPRESS)
+
+
+def suppress_retrieval(ctx: Any) -> Any:
+    """``ctx`` (a framework retriever's span context) in which an instrumented store query opens no span of its own.
+    Opt-in: other retrieval spans set no scope, their nested store queries are their children."""
+    return otel_context.set_value(_KEY, RETRIEVAL, ctx)
 
 
 def suppresses(family: type) -> bool:

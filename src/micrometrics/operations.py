@@ -114,17 +114,24 @@ class PendingInference:
         """Whether an instrumented SDK call below opened the call's inference span."""
         return self.pending.taken
 
-    def end(self, record: InferenceRecord) -> None:
+    def defer(self) -> None:
+        """The framework returned a stream whose SDK call runs when the app consumes it, in this context: pending here too
+        (nesting.defer), so that it is still one span. Call it in the context the framework's call returned in."""
+        nesting.defer(self.pending)
+
+    def end(self, record: CallRecord) -> None:
         """The framework's model call returned: its span, after the fact, unless an SDK span took the call."""
         if self.pending.taken:
             return
+        self.pending.taken = True  # ended: inert for later SDK calls in a context it was deferred to
         run = begin(record, parent=self.parent, start_time_ns=self.start_time_ns)
         if run is not None:
             run.end()
 
-    def fail(self, record: InferenceRecord, exc: BaseException) -> None:
+    def fail(self, record: CallRecord, exc: BaseException) -> None:
         if self.pending.taken:
             return
+        self.pending.taken = True
         run = begin(record, parent=self.parent, start_time_ns=self.start_time_ns)
         if run is not None:
             run.fail(exc)
