@@ -1,9 +1,10 @@
 """The built-in micro metrics."""
 
 from micrometrics.metrics.language_match import LanguageMatch
+from micrometrics.metrics.refusal import Refusal
 from micrometrics.metrics.text import BannedPhrases, JsonFormat, ResponseLength
 
-__all__ = ["LanguageMatch", "ResponseLength", "BannedPhrases", "JsonFormat", "DEFAULTS"]
+__all__ = ["LanguageMatch", "ResponseLength", "BannedPhrases", "JsonFormat", "Refusal", "DEFAULTS"]
 
 #: What ``instrument()`` runs when no ``metrics=`` is given.
 DEFAULTS: list[type] = [LanguageMatch, ResponseLength]
