@@ -1,11 +1,12 @@
 """The built-in micro metrics."""
 
+from micrometrics.metrics.degenerate import DegenerateOutput
 from micrometrics.metrics.language_match import LanguageMatch
 from micrometrics.metrics.pii import PiiInResponse
 from micrometrics.metrics.refusal import Refusal
 from micrometrics.metrics.text import BannedPhrases, JsonFormat, ResponseLength
 
-__all__ = ["LanguageMatch", "ResponseLength", "BannedPhrases", "JsonFormat", "Refusal", "PiiInResponse", "DEFAULTS"]
+__all__ = ["LanguageMatch", "ResponseLength", "BannedPhrases", "JsonFormat", "Refusal", "PiiInResponse", "DegenerateOutput", "DEFAULTS"]
 
 #: What ``instrument()`` runs when no ``metrics=`` is given.
 DEFAULTS: list[type] = [LanguageMatch, ResponseLength]

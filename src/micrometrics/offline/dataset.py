@@ -27,7 +27,7 @@ from micrometrics_semconv import values as V
 ROW_KEYS = frozenset(
     {
         "id", "messages", "system", "response", "expected_language", "model", "provider", "tags",
-        "retrieved", "relevant_ids", "relevance_grades", "query", "data_source", "context", "output_type", "notes", "usage",
+        "retrieved", "relevant_ids", "relevance_grades", "query", "data_source", "context", "output_type", "notes", "usage", "finish_reason",
     }
 )
 #: A row's ``usage`` (the conventions' counts: input includes cached, output includes reasoning) -> record fields.
@@ -146,7 +146,7 @@ def parse_row(data: Any, where: str, index: int) -> Row:
     response = data.get("response")
     if response is not None and not isinstance(response, str):
         raise DatasetError(f"{where}: 'response' must be a string")
-    for key in ("expected_language", "model", "provider", "query", "data_source", "output_type", "id"):
+    for key in ("expected_language", "model", "provider", "query", "data_source", "output_type", "id", "finish_reason"):
         value = data.get(key)
         allowed = (str, int) if key == "id" else str
         if value is not None and (isinstance(value, bool) or not isinstance(value, allowed)):
@@ -188,7 +188,9 @@ def parse_row(data: Any, where: str, index: int) -> Row:
         context=dict(context),
         output_type=data.get("output_type"),
         source=where,
-        record_fields={USAGE_KEYS[k]: v for k, v in (usage or {}).items()},
+        record_fields={USAGE_KEYS[k]: v for k, v in (usage or {}).items()}
+        # How the answer ended (``length``: cut at max_tokens), as the provider reported it.
+        | ({"finish_reasons": [data["finish_reason"]]} if data.get("finish_reason") else {}),
     )
 
 
@@ -256,7 +258,8 @@ def calls(row: Row) -> list[Call]:
     if row.response is not None or row.output_messages is not None:
         output = row.output_messages
         if output is None:
-            output = [{"role": "assistant", "parts": [text_part(row.response or "")], "finish_reason": V.FINISH_STOP}]
+            finish = (row.record_fields.get("finish_reasons") or [V.FINISH_STOP])[0]
+            output = [{"role": "assistant", "parts": [text_part(row.response or "")], "finish_reason": finish}]
         fields: dict[str, Any] = {"operation": V.OPERATION_CHAT, "response_model": row.model, "finish_reasons": [V.FINISH_STOP]}
         fields.update(row.record_fields)
         attempt = fields.pop("attempt", 1)  # the call's state, not the record's (a trace's ``micrometrics.attempt``)
