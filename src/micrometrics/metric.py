@@ -252,6 +252,11 @@ class CallView:
     def output_type(self) -> str | None:
         return getattr(self._r, "output_type", None)
 
+    @property
+    def tool_definitions(self) -> tuple[Mapping[str, Any], ...]:
+        """The tools the request offered, as the conventions' tool definitions (``type``, ``name``, ``parameters``)."""
+        return tuple(getattr(self._r, "tool_definitions", None) or ())
+
     def user_texts(self) -> list[str]:
         """Text of the user turns, oldest first."""
         return [message_text(m) for m in getattr(self._r, "input_messages", ()) if m.get("role") == "user"]
