@@ -275,7 +275,8 @@ class Refusal(MicroMetric):
     ("I can't give legal advice, but here is ..."). A decline later in a longer answer is
     ``answered`` with ``partial=True``. Details: ``source`` (``text``, ``provider``,
     ``content_filter``), ``language`` (of the pattern that matched), ``partial``. An empty answer is
-    ``undetermined`` (see DegenerateOutput). Never exports the answer's words.
+    ``undetermined`` (see DegenerateOutput); an answer that is only a tool call gets no result.
+    Never exports the answer's words.
     """
 
     process_safe = True
@@ -306,6 +307,12 @@ class Refusal(MicroMetric):
     def prepare(self) -> None:
         for code in self.languages:
             _language(code)
+
+    def applies(self, call: CallView) -> bool:
+        # An answer that is only a tool call neither answered nor refused: no result.
+        if call.output_text.strip():
+            return True
+        return not any(isinstance(p, dict) and p.get("type") == "tool_call" for m in call.output_messages[:1] for p in (m.get("parts") or ()))
 
     def evaluate(self, call: CallView) -> Result:
         parts = [p for m in call.output_messages[:1] for p in (m.get("parts") or ()) if isinstance(p, dict)]
