@@ -31,3 +31,21 @@ def test_an_async_metric_cannot_be_a_guard_and_a_bad_class_is_named():
 
     with pytest.raises(ValueError, match=r"Odd: latency_class='sometimes' is not allowed; use one of 'realtime', 'async'"):
         Odd().validate()
+
+
+def test_the_library_runs_in_the_evaluator_process(demo, telemetry):
+    import pickle
+
+    import openai
+
+    from micrometrics.metrics import DegenerateOutput, Formality, Groundedness, PiiInResponse, Refusal, ToolCallValidity
+
+    metrics = [Refusal(), PiiInResponse(allow=["+49 800 1234567"]), DegenerateOutput(), ToolCallValidity(), Formality(expected="formal"), Groundedness()]
+    for m in metrics:
+        assert m.process_safe and type(pickle.loads(pickle.dumps(m))) is type(m)
+    telemetry.instrument(metrics=metrics, evaluator="process")
+    client = openai.OpenAI(base_url=demo.openai_base_url, api_key="sk-test", max_retries=0)
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hallo, wo ist meine Bestellung?"}])
+    a = telemetry.span().attributes
+    assert (a["micrometrics.refusal.label"], a["micrometrics.pii.label"], a["micrometrics.degenerate_output.label"]) == ("answered", "pass", "pass")
+    assert a["micrometrics.formality.label"] == "match"  # the demo model's German speaks "Sie"
