@@ -35,13 +35,16 @@ def repetition(words: list[str], min_repeats: int, min_loop_words: int) -> tuple
     for unit in range(1, min(MAX_UNIT_WORDS, n // 2) + 1):
         need = min_repeats * 2 if unit == 1 else min_repeats
         run = 0  # positions i where words[i] == words[i + unit], back to back
+        looping = False  # the run's unit is not numbers only (checked once per run)
         for i in range(n - unit):
             if words[i] == words[i + unit]:
+                if run == 0:
+                    looping = not all(w.isdigit() for w in words[i : i + unit])
                 run += 1
-                repeats = run // unit + 1
-                cover = run + unit
-                if repeats >= need and cover >= min_loop_words and cover > best_cover:
-                    if not all(w.isdigit() for w in words[i - run + 1 : i - run + 1 + unit]):
+                if looping:
+                    repeats = run // unit + 1
+                    cover = run + unit
+                    if repeats >= need and cover >= min_loop_words and cover > best_cover:
                         best, best_cover = (unit, repeats), cover
             else:
                 run = 0
