@@ -10,7 +10,8 @@ async queue at saturation.
 * guard: the decision time of LanguageMatch as a guard (``evaluate()`` on the request path),
   on the full response and on the 120-character prefix a streaming guard decides on;
 * micro metrics: the thread CPU per call of each built-in metric of the library (Refusal,
-  PiiInResponse, DegenerateOutput, ToolCallValidity, Formality, Groundedness) on the same
+  PiiInResponse, DegenerateOutput, ToolCallValidity, Formality, Groundedness, SemanticSimilarity with
+  its built-in embedding) on the same
   distinct ~300-character responses, each with the inputs it reads (an expected language, a tool
   call and its tool's schema, three retrieved documents), after a warm-up; ``--metrics-only`` runs
   only this part;
@@ -130,7 +131,8 @@ def _metric_calls(count: int) -> list[Any]:
             ]}],
         )
         documents = tuple(Document(id=f"kb-{i + j}", content=d) for j, d in enumerate(docs[i : i + 3]))
-        out.append(Call(record=rec, context={"expected_language": lang, "formality": "formal"}, retrieved_documents=documents))
+        context = {"expected_language": lang, "formality": "formal", "reference": docs[i]}
+        out.append(Call(record=rec, context=context, retrieved_documents=documents))
     return out
 
 
@@ -138,13 +140,15 @@ def micro_metrics(count: int) -> dict[str, Any]:
     """Thread CPU per evaluation of each metric of the library, µs, on ``count`` distinct ~300-char responses."""
     from micrometrics.evaluation import evaluate
     from micrometrics.metric import CallView
-    from micrometrics.metrics import DegenerateOutput, Formality, Groundedness, PiiInResponse, Refusal, ToolCallValidity
+    from micrometrics.metrics import (
+        DegenerateOutput, Formality, Groundedness, PiiInResponse, Refusal, SemanticSimilarity, ToolCallValidity,
+    )
     from micrometrics.metrics.language import prepare
 
     prepare()
     views = [CallView(c.record, c) for c in _metric_calls(count)]
     out: dict[str, Any] = {"texts": count, "chars": round(statistics.mean(len(v.output_text) for v in views))}
-    for metric in (Refusal(), PiiInResponse(), DegenerateOutput(), ToolCallValidity(), Formality(), Groundedness()):
+    for metric in (Refusal(), PiiInResponse(), DegenerateOutput(), ToolCallValidity(), Formality(), Groundedness(), SemanticSimilarity()):
         for v in views[:50]:
             evaluate(metric, v)
         labels: dict[str, int] = {}
