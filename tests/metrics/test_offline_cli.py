@@ -23,6 +23,7 @@ CASES = {
     "tool_call_validity": ("invalid", "valid", (66, 0)),
     "formality": ("mismatch", "match", (48, 0)),
     "groundedness": ("ungrounded", "grounded", (60, 0)),
+    "semantic_similarity": ("different", "equivalent", (27, 23)),
 }
 
 

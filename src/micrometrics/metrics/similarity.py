@@ -8,9 +8,9 @@ the answer should be), not to prove an answer right.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
+import zlib
 from typing import Any, Callable, Sequence
 
 from micrometrics.metric import INFERENCE_OPERATIONS, LATENCY_CLASSES, CallView, MicroMetric, Result
@@ -26,7 +26,8 @@ _SPACE = re.compile(r"\s+")
 
 
 def _bucket(gram: str) -> int:
-    return int.from_bytes(hashlib.blake2b(gram.encode("utf-8"), digest_size=4).digest(), "little") % DIMENSIONS
+    # crc32, not hash(): the same bucket in every process (hash() of a str is salted per interpreter).
+    return zlib.crc32(gram.encode("utf-8")) % DIMENSIONS
 
 
 def char_ngrams(texts: Sequence[str]) -> list[list[float]]:
