@@ -12,10 +12,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics import cost_attribution
 from micrometrics.callcontext import context
 from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result
 
@@ -32,14 +30,14 @@ _CHOICE = re.compile(r"(?i)\b(?:winner|better|choice|answer)\s*[:=]?\s*\(?([AB])
 
 
 class Budget:
-    """Calls allowed per minute and per day, and USD per day; thread-safe, windows that roll."""
+    """Judge calls allowed per minute and per day; thread-safe, windows that roll. (A cap in calls bounds
+    the spend at calls x price; the USD itself is recorded per call and per metric in ``micrometrics.cost``.)"""
 
-    def __init__(self, per_minute: int | None, per_day: int | None, usd_per_day: float | None) -> None:
-        self.per_minute, self.per_day, self.usd_per_day = per_minute, per_day, usd_per_day
+    def __init__(self, per_minute: int | None, per_day: int | None) -> None:
+        self.per_minute, self.per_day = per_minute, per_day
         self._lock = threading.Lock()
         self._minute = self._day = 0.0
         self.calls_minute = self.calls_day = 0
-        self.usd_day = Decimal(0)
 
     def take(self, calls: int, now: float | None = None) -> str | None:
         """Reserve ``calls`` judge calls; None when allowed, else why not."""
@@ -48,20 +46,14 @@ class Budget:
             if now - self._minute >= 60:
                 self._minute, self.calls_minute = now, 0
             if now - self._day >= 86_400:
-                self._day, self.calls_day, self.usd_day = now, 0, Decimal(0)
+                self._day, self.calls_day = now, 0
             if self.per_minute is not None and self.calls_minute + calls > self.per_minute:
                 return f"judge budget: {self.calls_minute} calls this minute (max_calls_per_minute={self.per_minute})"
             if self.per_day is not None and self.calls_day + calls > self.per_day:
                 return f"judge budget: {self.calls_day} calls today (max_calls_per_day={self.per_day})"
-            if self.usd_per_day is not None and self.usd_day >= Decimal(str(self.usd_per_day)):
-                return f"judge budget: {float(self.usd_day):.4f} USD spent today (max_usd_per_day={self.usd_per_day})"
             self.calls_minute += calls
             self.calls_day += calls
             return None
-
-    def spent(self, usd: Decimal) -> None:
-        with self._lock:
-            self.usd_day += usd
 
 
 class LlmJudge(MicroMetric):
@@ -71,8 +63,8 @@ class LlmJudge(MicroMetric):
     are traced, and their cost is charged to this metric and shown as
     ``micrometrics.<name>.cost`` on the judged call). Its reply must contain ``Score: N``. Async
     only (``latency_class="async"``: a guard is refused), sampled (``sample_rate``, default 0.1)
-    and capped (``max_calls_per_minute``, ``max_calls_per_day``, ``max_usd_per_day``: over it the
-    call is ``undetermined``, ``details.budget_exhausted=True``). ``pairwise=True`` compares the
+    and capped (``max_calls_per_minute``, ``max_calls_per_day``: over it the call is
+    ``undetermined``, ``details.budget_exhausted=True``, and the judge is not called). ``pairwise=True`` compares the
     answer with ``context(reference=...)`` instead, asked both ways round (A/B then B/A): a
     judge that prefers a position either way is ``undetermined``, the answer preferred both
     times ``pass``, the reference preferred both times ``fail``. Details ``rating``,
@@ -99,7 +91,6 @@ class LlmJudge(MicroMetric):
         pairwise: bool = False,
         max_calls_per_minute: int | None = 60,
         max_calls_per_day: int | None = 10_000,
-        max_usd_per_day: float | None = None,
         **options: Any,
     ) -> None:
         super().__init__(name=name, **options)
@@ -108,7 +99,7 @@ class LlmJudge(MicroMetric):
         self.scale = dict(scale) if isinstance(scale, Mapping) else scale
         self.pass_at = pass_at
         self.pairwise = pairwise
-        self.budget = Budget(max_calls_per_minute, max_calls_per_day, max_usd_per_day)
+        self.budget = Budget(max_calls_per_minute, max_calls_per_day)
         self.validate()  # a mistake surfaces here, where it is made, not at instrument()
 
     def validate(self) -> None:
@@ -127,9 +118,6 @@ class LlmJudge(MicroMetric):
             v = getattr(self.budget, option)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ValueError(f"LlmJudge: max_calls_{option}={v!r} must be an int >= 1, or None for no cap")
-        usd = self.budget.usd_per_day
-        if usd is not None and (isinstance(usd, bool) or not isinstance(usd, (int, float)) or usd <= 0):
-            raise ValueError(f"LlmJudge: max_usd_per_day={usd!r} must be a number > 0, or None for no cap")
 
     def applies(self, call: CallView) -> bool:
         if call.context.get(JUDGE_KEY):
@@ -160,12 +148,8 @@ class LlmJudge(MicroMetric):
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def _ask(self, messages: list[dict[str, str]]) -> str:
-        tab = cost_attribution.current()
-        before = tab.total if tab is not None else None
         with context(**{JUDGE_KEY: self.name}):  # marks the judge's own calls: never judged
             reply = self.judge(messages)
-        if tab is not None and tab.total is not None:
-            self.budget.spent(tab.total - (before or Decimal(0)))
         if not isinstance(reply, str):
             raise TypeError(f"judge(messages) must return the reply text, returned {type(reply).__name__}")
         return reply
