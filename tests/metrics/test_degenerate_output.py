@@ -103,18 +103,18 @@ def test_bad_options_name_the_value_and_the_allowed_ones():
 
 def test_huge_and_odd_answers_are_bounded_and_never_raise():
     huge = "word " * 2_000_000
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     r = DegenerateOutput().evaluate(_view(huge))
-    took = time.perf_counter() - t0
+    took = time.thread_time() - t0
     assert took < 1.0, took  # reads the first 20,000 characters
     assert r.details["problems"] == "repetition" and r.details["truncated_scan"] is True
     distinct = " ".join(f"w{i}" for i in range(400_000))  # no loop anywhere: the worst case of the loop search
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     assert DegenerateOutput().evaluate(_view(distinct)).label == "pass"
-    assert time.perf_counter() - t0 < 1.0
-    t0 = time.perf_counter()
+    assert time.thread_time() - t0 < 1.0
+    t0 = time.thread_time()
     assert DegenerateOutput().evaluate(_view("1 " * 200_000)).label == "pass"  # numbers never loop; once quadratic
-    assert time.perf_counter() - t0 < 1.0
+    assert time.thread_time() - t0 < 1.0
     odd = [{"type": "text", "content": 42}, {"type": "tool_call", "name": "lookup", "arguments": {"id": 1}}]
     assert DegenerateOutput().evaluate(_view("", finish="tool_call", parts=odd)).label == "pass"
 

@@ -74,9 +74,9 @@ def test_huge_and_odd_answers_are_bounded():
     import time
 
     huge = "Sie können das gern tun. " * 400_000
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     r = Formality(expected="formal").evaluate(_view(huge))
-    assert time.perf_counter() - t0 < 1.0 and r.label == "match"
+    assert time.thread_time() - t0 < 1.0 and r.label == "match"
     assert Formality(expected="formal").evaluate(_view("")).label == "undetermined"
 
 

@@ -71,14 +71,14 @@ def test_only_questions_and_pleasantries_are_undetermined_and_options_are_checke
 def test_huge_answers_and_documents_are_bounded():
     huge_doc = "Shipping to Germany takes 3 to 5 business days with DHL. " * 100_000
     huge_answer = "Shipping to Germany takes 3 to 5 business days with DHL. " * 100_000
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     r = Groundedness().evaluate(_view(huge_answer, [huge_doc] * 5))  # each read to its first 50,000 characters
-    assert time.perf_counter() - t0 < 2.0
+    assert time.thread_time() - t0 < 2.0
     assert r.label == "pass" and r.details["sentences"] == 200
     for hostile in ("\n" * 200_000, " '" * 100_000, "1 " * 200_000):  # blank lines once took minutes (a \s* regex)
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         Groundedness().evaluate(_view(hostile, [hostile[:100_000]] * 3))
-        assert time.perf_counter() - t0 < 3.0
+        assert time.thread_time() - t0 < 3.0
 
 
 def client(demo) -> openai.OpenAI:

@@ -122,9 +122,9 @@ def test_mask_replaces_each_value_by_its_kind():
 
 def test_huge_and_odd_answers_are_bounded_and_never_raise():
     huge = ("Call 0171 2345678 or write to a.b@c.de. " + "12 34 56 78 90 " * 5) * 20_000  # 2.6 MB of digit runs
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     r = PiiInResponse().evaluate(_view(huge))
-    took = time.perf_counter() - t0
+    took = time.thread_time() - t0
     assert took < 2.0, took  # scans the first 100,000 characters only
     assert r.label == "fail" and r.details["truncated"] is True
     odd = [{"type": "text", "content": 4111111111111111}, {"type": "text", "content": None}]

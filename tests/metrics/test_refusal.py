@@ -83,9 +83,9 @@ def test_languages_restrict_the_patterns_and_bad_options_are_refused():
 
 def test_huge_and_odd_answers_are_bounded_and_never_raise():
     huge = "Sure, here you go. " + "word " * 2_000_000 + "I cannot help with that."
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     r = Refusal().evaluate(_view(huge))
-    assert time.perf_counter() - t0 < 0.5  # reads the first 20,000 characters only
+    assert time.thread_time() - t0 < 1.0  # thread CPU; reads the first 20,000 characters only
     assert r.label == "answered"
     assert Refusal().evaluate(_view("   \n")).label == "undetermined"
     # Non-text content (a number, None, an image part) is not text: nothing to judge, no exception.

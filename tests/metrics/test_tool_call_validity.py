@@ -122,9 +122,9 @@ def test_hostile_arguments_and_schemas_are_bounded():
         cursor = cursor["a"]
     assert check_call({"name": "deep", "arguments": value}, {"deep": {"parameters": nested}}) == (None, None)
     many = [{"type": "tool_call", "name": "get_weather", "arguments": {"city": str(i)}} for i in range(10_000)]
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     r = ToolCallValidity().evaluate(_view(many, [WEATHER]))
-    assert time.perf_counter() - t0 < 0.5 and r.details["calls"] == 64  # the first 64 calls
+    assert time.thread_time() - t0 < 1.0 and r.details["calls"] == 64  # the first 64 calls
 
 
 def _weather_tool(parameters: dict) -> list[dict]:
