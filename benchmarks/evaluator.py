@@ -9,6 +9,12 @@ async queue at saturation.
   (the default, two detections per call);
 * guard: the decision time of LanguageMatch as a guard (``evaluate()`` on the request path),
   on the full response and on the 120-character prefix a streaming guard decides on;
+* micro metrics: the thread CPU per call of each built-in metric of the library (Refusal,
+  PiiInResponse, DegenerateOutput, ToolCallValidity, Formality, Groundedness, SemanticSimilarity with
+  its built-in embedding) on the same
+  distinct ~300-character responses, each with the inputs it reads (an expected language, a tool
+  call and its tool's schema, three retrieved documents), after a warm-up; ``--metrics-only`` runs
+  only this part;
 * saturation: calls offered through the real call pipeline at twice the monitors' capacity,
   with ``max_queue=1000``: how long the caller waits per call (it never waits for the queue),
   how many calls were evaluated, how many dropped and counted in
@@ -104,6 +110,60 @@ def guard(count: int) -> dict[str, Any]:
     return out
 
 
+def _metric_calls(count: int) -> list[Any]:
+    """The throughput's responses, with what the library's metrics read: the expected language and register,
+    a tool call with its tool's schema, and three retrieved support documents of ~300 characters."""
+    from micrometrics.records import Call, Document, InferenceRecord, text_part
+
+    tool = {"type": "function", "name": "lookup_order", "parameters": {
+        "type": "object", "properties": {"order_id": {"type": "string"}, "include_items": {"type": "boolean"},
+                                         "channel": {"type": "string", "enum": ["email", "sms"]}},
+        "required": ["order_id"], "additionalProperties": False}}
+    docs = [text for _, text in w.responses(count + 3, languages=["en"])]  # three different documents per call
+    out = []
+    for i, (lang, text) in enumerate(w.responses(count)):
+        rec = InferenceRecord(
+            operation="chat", provider="openai", model=w.MODEL, tool_definitions=[tool],
+            input_messages=[{"role": "user", "parts": [text_part(f"{w.QUESTIONS[lang]} (Ticket {10000 + i})")]}],
+            output_messages=[{"role": "assistant", "finish_reason": "stop", "parts": [
+                text_part(text),
+                {"type": "tool_call", "id": f"call_{i}", "name": "lookup_order", "arguments": {"order_id": str(10000 + i), "channel": "email"}},
+            ]}],
+        )
+        documents = tuple(Document(id=f"kb-{i + j}", content=d) for j, d in enumerate(docs[i : i + 3]))
+        context = {"expected_language": lang, "formality": "formal", "reference": docs[i]}
+        out.append(Call(record=rec, context=context, retrieved_documents=documents))
+    return out
+
+
+def micro_metrics(count: int) -> dict[str, Any]:
+    """Thread CPU per evaluation of each metric of the library, µs, on ``count`` distinct ~300-char responses."""
+    from micrometrics.evaluation import evaluate
+    from micrometrics.metric import CallView
+    from micrometrics.metrics import (
+        DegenerateOutput, Formality, Groundedness, PiiInResponse, Refusal, SemanticSimilarity, ToolCallValidity,
+    )
+    from micrometrics.metrics.language import prepare
+
+    prepare()
+    views = [CallView(c.record, c) for c in _metric_calls(count)]
+    out: dict[str, Any] = {"texts": count, "chars": round(statistics.mean(len(v.output_text) for v in views))}
+    for metric in (Refusal(), PiiInResponse(), DegenerateOutput(), ToolCallValidity(), Formality(), Groundedness(), SemanticSimilarity()):
+        for v in views[:50]:
+            evaluate(metric, v)
+        labels: dict[str, int] = {}
+        per_call = []
+        cpu0 = time.thread_time()
+        for v in views:
+            t0 = time.thread_time()
+            result, _ = evaluate(metric, v)
+            per_call.append(time.thread_time() - t0)
+            labels[result.label] = labels.get(result.label, 0) + 1
+        cpu = time.thread_time() - cpu0
+        out[metric.name] = {"us_per_eval": cpu / count * 1e6, "labels": labels, "latency_class": metric.latency_class}
+    return out
+
+
 def saturation(capacity: float, seconds: float, factor: float = 2.0, max_queue: int = 1000) -> dict[str, Any]:
     """Offer ``factor`` x ``capacity`` calls/s through the real pipeline for ``seconds``."""
     import openai
@@ -188,15 +248,27 @@ def saturation(capacity: float, seconds: float, factor: float = 2.0, max_queue: 
     }
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool = False, metrics_only: bool = False) -> dict[str, Any]:
     n = 600 if quick else 3000
-    out: dict[str, Any] = {"throughput": throughput(n), "guard": guard(n // 2)}
+    if metrics_only:
+        return {"micro_metrics": micro_metrics(n)}
+    out: dict[str, Any] = {"throughput": throughput(n), "guard": guard(n // 2), "micro_metrics": micro_metrics(n)}
     capacity = out["throughput"]["inferred"]["evals_per_s"]
     out["saturation"] = saturation(capacity, seconds=1.5 if quick else 4.0)
     return out
 
 
+def report_metrics(m: dict[str, Any]) -> list[str]:
+    lines = [f"micro metrics, thread CPU per evaluation on {m['texts']} distinct ~{m['chars']}-char responses:"]
+    for name, r in m.items():
+        if isinstance(r, dict):
+            lines.append(f"  {name:20s} {r['us_per_eval']:7.1f} µs  ({r['latency_class']}) {r['labels']}")
+    return lines
+
+
 def report(data: dict[str, Any]) -> str:
+    if "throughput" not in data:
+        return "\n".join(report_metrics(data["micro_metrics"]))
     t, g, s = data["throughput"], data["guard"], data["saturation"]
     return "\n".join(
         [
@@ -209,6 +281,7 @@ def report(data: dict[str, Any]) -> str:
             f"evaluated {s['evaluated']}, dropped {s['dropped']} (counter says {s['dropped_metric']}), spans {s['spans']}; "
             f"caller per call median {s['caller_median_us']:.0f} µs, p99 {s['caller_p99_us']:.0f} µs, max {s['caller_max_us']:.0f} µs; "
             f"RSS +{s['rss_growth_mb']:.1f} MB with {s['pending_at_end']} calls pending",
+            *report_metrics(data["micro_metrics"]),
         ]
     )
 
@@ -217,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--metrics-only", action="store_true", help="only the CPU per call of the library's metrics")
     args = ap.parse_args(argv)
-    data = run(args.quick)
+    data = run(args.quick, args.metrics_only)
     return w.publish(data, args.json, report)
 
 

@@ -49,8 +49,10 @@ Routes (default, unscripted behaviour)::
 The story the answers tell: a German customer-support chatbot. When the user
 writes German, the bot answers German -- until the 5th user turn, where it
 slips into English (the "incident"), unless a system instruction mentions
-"German"/"Deutsch". Model names ``error-400``, ``error-429``, ``error-500``
-produce provider-shaped errors, model ``slow`` answers after 3 seconds.
+"German"/"Deutsch". Asked for a phone number, it gives away a technician's number and
+e-mail address, unless a system instruction mentions "personal data". Model names
+``error-400``, ``error-429``, ``error-500`` produce provider-shaped errors, model ``slow``
+answers after 3 seconds.
 
 Run ``python examples/demo_server.py [--port N]`` to serve until Ctrl-C.
 """
@@ -180,6 +182,18 @@ INCIDENT_REPLY = (
     "and you will receive a refund confirmation by email within five business days."
 )
 
+#: Asked for a person's phone number, the demo model gives it away (a PII incident), unless a
+#: system instruction mentions personal data ("personal data" / "personenbezogen").
+_PII_ASK = re.compile(r"phone number|telephone number|telefonnummer|handynummer|rufnummer", re.I)
+_PII_REPLY = {
+    "en": "Sure! You can reach our technician Jonas Weber directly on +49 171 2345678 or at jonas.weber@example-shop.de.",
+    "de": "Gern! Unseren Techniker Jonas Weber erreichen Sie direkt unter +49 171 2345678 oder jonas.weber@example-shop.de.",
+}
+_PII_SAFE_REPLY = {
+    "en": "I cannot share our technicians' personal contact details, but our service hotline will connect you with the technician.",
+    "de": "Persönliche Kontaktdaten unserer Techniker gebe ich nicht weiter, aber unsere Service-Hotline verbindet Sie gern mit dem Techniker.",
+}
+
 _TOOL_INTRO = {
     "en": "Let me check the current weather in {loc} for you.",
     "de": "Ich sehe für Sie nach, wie das Wetter in {loc} gerade ist.",
@@ -300,6 +314,9 @@ def compose_answer(conv: Conversation) -> Answer:
         loc = _location(last_user)
         tool_call = (name, {"location": loc, "unit": "celsius"})
         text = _TOOL_INTRO[lang].format(loc=loc)
+    elif conv.last_role == "user" and _PII_ASK.search(last_user):
+        careful = re.search(r"personal data|personenbezogen", system_text)
+        text = (_PII_SAFE_REPLY if careful else _PII_REPLY)[lang]
     elif lang == "de" and turns >= 5 and not re.search(r"german|deutsch", system_text):
         text = INCIDENT_REPLY
     else:

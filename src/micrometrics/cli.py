@@ -192,7 +192,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.replay:
         rows, source["replay"] = _replay(args, rows, base_metrics, progress_enabled)
     else:
-        missing = [r.id for r in rows if r.response is None and r.output_messages is None and not r.documents]
+        missing = [r.id for r in rows if r.response is None and r.output_messages is None and not r.documents and not r.tool_calls]
         if missing:
             raise UsageError(f"{len(missing)} rows have no 'response' (first: {missing[0]}): add one, or generate them with --replay MODEL")
 

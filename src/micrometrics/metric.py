@@ -19,6 +19,9 @@ from micrometrics_semconv import metrics as M
 from micrometrics_semconv import values as V
 
 MODES = ("async", "guard")
+#: How fast a metric decides: ``realtime`` (milliseconds, fit for a guard on the request path) or
+#: ``async`` (seconds, a model call or a re-ask: a monitor, sampled, or offline).
+LATENCY_CLASSES = ("realtime", "async")
 ON_FAIL = ("return", "raise")
 #: Labels every metric may produce; a metric may add domain labels (``match``/``mismatch``).
 STANDARD_LABELS = ("pass", "fail", "undetermined", "error", "timeout")
@@ -254,6 +257,11 @@ class CallView:
     def output_type(self) -> str | None:
         return getattr(self._r, "output_type", None)
 
+    @property
+    def tool_definitions(self) -> tuple[Mapping[str, Any], ...]:
+        """The tools the request offered, as the conventions' tool definitions (``type``, ``name``, ``parameters``)."""
+        return tuple(getattr(self._r, "tool_definitions", None) or ())
+
     def user_texts(self) -> list[str]:
         """Text of the user turns, oldest first."""
         return [message_text(m) for m in getattr(self._r, "input_messages", ()) if m.get("role") == "user"]
@@ -309,6 +317,9 @@ class MicroMetric:
     name: str = ""
     applies_to: tuple[str, ...] = INFERENCE_OPERATIONS
     mode: str = "async"
+    #: ``realtime``: decides in milliseconds without I/O, so it may run as a guard; ``async``: calls a
+    #: model or waits (an LLM judge), so it runs as a monitor only. Custom metrics default to realtime.
+    latency_class: str = "realtime"
     sample_rate: float = 1.0
     #: Guards only: retries after a failing result, and what to do after the last one.
     max_retries: int = 0
@@ -401,6 +412,9 @@ class MicroMetric:
         owner = type(self).__name__
         check_name(owner, self.name)
         _check_choice(owner, "mode", self.mode, MODES)
+        _check_choice(owner, "latency_class", self.latency_class, LATENCY_CLASSES)
+        if self.mode == "guard" and self.latency_class != "realtime":
+            raise ValueError(f"{owner}: mode='guard' needs a realtime metric; latency_class={self.latency_class!r} runs as mode='async' only")
         _check_choice(owner, "on_fail", self.on_fail, ON_FAIL)
         for op in self.applies_to:
             _check_choice(owner, "applies_to", op, OPERATIONS)

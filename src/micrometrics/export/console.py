@@ -18,8 +18,8 @@ from micrometrics_semconv import attributes as A
 _SCOPE = "micrometrics"  # core's tracer: the application's own spans do not hold the console back
 _GREEN, _RED, _YELLOW, _DIM, _BOLD, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[1m", "\033[0m"
 _LABEL_SUFFIX = "." + A.RESULT_LABEL
-_GOOD = {"pass", "match"}
-_BAD = {"fail", "mismatch", "error", "timeout"}
+_GOOD = {"pass", "match", "answered"}
+_BAD = {"fail", "mismatch", "error", "timeout", "refused"}
 
 
 def format_span(span: ReadableSpan, colour: bool = False) -> str:

@@ -20,14 +20,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from micrometrics.records import Call, Document, InferenceRecord, RetrievalRecord, message_text, text_part
+from micrometrics.reading import json_or_text
+from micrometrics.records import Call, Document, InferenceRecord, RetrievalRecord, message_text, text_part, tool_definition
 from micrometrics_semconv import values as V
 
 #: Keys a row may hold; any other key is an error (a typo would silently drop a label).
 ROW_KEYS = frozenset(
     {
         "id", "messages", "system", "response", "expected_language", "model", "provider", "tags",
-        "retrieved", "relevant_ids", "relevance_grades", "query", "data_source", "context", "output_type", "notes", "usage",
+        "retrieved", "relevant_ids", "relevance_grades", "query", "data_source", "context", "output_type", "notes", "usage", "finish_reason",
+        "tools", "tool_calls",
     }
 )
 #: A row's ``usage`` (the conventions' counts: input includes cached, output includes reasoning) -> record fields.
@@ -72,6 +74,8 @@ class Row:
     output_messages: list[dict[str, Any]] | None = None
     #: Rows read from traces: further InferenceRecord fields (usage, finish reasons, response model).
     record_fields: dict[str, Any] = field(default_factory=dict)
+    #: The answer's tool calls, as the conventions' ``tool_call`` parts (``tool_calls`` of a row).
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
     #: Rows read from traces: the USD the span recorded (``gen_ai.usage.cost.amount``), priced when the call was made.
     recorded_cost: float | None = None
     #: Rows read from traces: the evaluated span's ``(trace_id, span_id)`` in hex, and its service (``--push-datadog`` joins on them).
@@ -152,7 +156,7 @@ def parse_row(data: Any, where: str, index: int) -> Row:
     response = data.get("response")
     if response is not None and not isinstance(response, str):
         raise DatasetError(f"{where}: 'response' must be a string")
-    for key in ("expected_language", "model", "provider", "query", "data_source", "output_type", "id"):
+    for key in ("expected_language", "model", "provider", "query", "data_source", "output_type", "id", "finish_reason"):
         value = data.get(key)
         allowed = (str, int) if key == "id" else str
         if value is not None and (isinstance(value, bool) or not isinstance(value, allowed)):
@@ -178,6 +182,11 @@ def parse_row(data: Any, where: str, index: int) -> Row:
     if usage is not None and (not isinstance(usage, Mapping) or not all(k in USAGE_KEYS for k in usage)
                               or not all(type(v) is int and v >= 0 for v in usage.values())):
         raise DatasetError(f"{where}: 'usage' must map {', '.join(USAGE_KEYS)} to token counts (whole numbers >= 0)")
+    fields: dict[str, Any] = {USAGE_KEYS[k]: v for k, v in (usage or {}).items()}
+    if data.get("finish_reason"):
+        fields["finish_reasons"] = [data["finish_reason"]]  # how the answer ended (``length``: cut at max_tokens)
+    if data.get("tools") is not None:
+        fields["tool_definitions"] = _tools(data["tools"], where)
     return Row(
         id=str(data.get("id") if data.get("id") is not None else f"row-{index + 1}"),
         messages=messages,
@@ -194,8 +203,35 @@ def parse_row(data: Any, where: str, index: int) -> Row:
         context=dict(context),
         output_type=data.get("output_type"),
         source=where,
-        record_fields={USAGE_KEYS[k]: v for k, v in (usage or {}).items()},
+        record_fields=fields,
+        tool_calls=_tool_calls(data.get("tool_calls"), where),
     )
+
+
+def _tools(tools: Any, where: str) -> list[dict[str, Any]]:
+    """A row's ``tools``: OpenAI's shape (``{"type": "function", "function": {...}}``) or the conventions' (``{"name", "parameters"}``)."""
+    if not isinstance(tools, list):
+        raise DatasetError(f"{where}: 'tools' must be a list of tool definitions")
+    out = []
+    for i, tool in enumerate(tools):
+        spec = tool.get("function", tool) if isinstance(tool, Mapping) else None
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
+            raise DatasetError(f"{where}: tools[{i}] must be an object with a 'name' (or OpenAI's {{'type': 'function', 'function': {{'name': ...}}}})")
+        definition = tool_definition("function", spec["name"], spec.get("description"), spec.get("parameters"))
+        out.append(definition)
+    return out
+
+
+def _tool_calls(calls: Any, where: str) -> list[dict[str, Any]]:
+    """A row's ``tool_calls``: ``{"name", "arguments"}`` (arguments a JSON string as the model wrote it, or an object)."""
+    if calls is None:
+        return []
+    if not isinstance(calls, list) or not all(isinstance(c, Mapping) and isinstance(c.get("name"), str) for c in calls):
+        raise DatasetError(f"{where}: 'tool_calls' must be a list of objects with a 'name' and 'arguments'")
+    return [
+        {"type": "tool_call", "id": str(c.get("id") or f"call_{i + 1}"), "name": c["name"], "arguments": json_or_text(c.get("arguments"))}
+        for i, c in enumerate(calls)
+    ]
 
 
 def read_jsonl(path: str | Path) -> list[Row]:
@@ -259,11 +295,14 @@ def calls(row: Row) -> list[Call]:
             query=row.query or last_user, top_k=len(row.documents), documents=list(row.documents),
         )
         out.append(Call(record=retrieval, context=ctx))
-    if row.response is not None or row.output_messages is not None:
+    if row.response is not None or row.output_messages is not None or row.tool_calls:
         output = row.output_messages
         if output is None:
-            output = [{"role": "assistant", "parts": [text_part(row.response or "")], "finish_reason": V.FINISH_STOP}]
-        fields: dict[str, Any] = {"operation": V.OPERATION_CHAT, "response_model": row.model, "finish_reasons": [V.FINISH_STOP]}
+            finish = (row.record_fields.get("finish_reasons") or [V.FINISH_TOOL_CALL if row.tool_calls else V.FINISH_STOP])[0]
+            parts = ([text_part(row.response)] if row.response or not row.tool_calls else []) + list(row.tool_calls)
+            output = [{"role": "assistant", "parts": parts, "finish_reason": finish}]
+        fields: dict[str, Any] = {"operation": V.OPERATION_CHAT, "response_model": row.model,
+                                  "finish_reasons": [V.FINISH_TOOL_CALL if row.tool_calls else V.FINISH_STOP]}
         fields.update(row.record_fields)
         attempt = fields.pop("attempt", 1)  # the call's state, not the record's (a trace's ``micrometrics.attempt``)
         chat = InferenceRecord(
