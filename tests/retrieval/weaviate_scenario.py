@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]  # tests/retrieval (store_scenario), tests (telemetry_harness)
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # tests/retrieval (store_scenario), tests (telemetry_harness)
 
 import grpc  # noqa: E402
 
