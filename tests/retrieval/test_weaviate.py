@@ -138,3 +138,26 @@ def test_a_refused_search_raises_the_same_error_and_uninstrument_restores(cases)
     (point,) = case["metrics"]["gen_ai.client.operation.duration"]
     assert point[A.ERROR_TYPE] == "weaviate.exceptions.WeaviateQueryError"
     assert case["wrapped_after_uninstrument"] == []
+
+
+def test_a_refused_search_shows_its_message_only_with_capture(cases):
+    span = the_span(cases["error_capture"])
+    (event,) = span.events
+    assert QUERY_TEXT in event["attributes"][A.EXCEPTION_MESSAGE]
+    (record,) = [r for r in cases["error_capture"]["logs"] if r["event_name"] == "gen_ai.client.operation.exception"]
+    assert record["severity"] == "WARN" and QUERY_TEXT in record["attributes"][A.EXCEPTION_MESSAGE]
+
+
+def test_odd_answers_are_recorded_as_far_as_they_go(cases):
+    """No objects; a NaN distance and a null text; concepts given as a list and no limit: the app gets what the
+    client decodes, the span what there is."""
+    case = cases["odd"]
+    empty, odd, concepts = (SimpleNamespace(**s) for s in case["spans"])
+    assert case["got_empty"] == [] and empty.status == "UNSET"
+    assert A.GEN_AI_RETRIEVAL_DOCUMENTS not in empty.attributes
+    assert [o["distance"] for o in case["got_odd"]] == ["nan", "0.25"]
+    assert documents(odd) == [{"id": oid("4")}, {"id": oid("2"), A.MICROMETRICS_DISTANCE: 0.25}]
+    assert odd.attributes[A.MICROMETRICS_RETRIEVAL_SCORE_KIND] == "distance"
+    assert A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS not in odd.attributes  # no text in either object
+    assert [d["id"] for d in documents(concepts)] == [o["uuid"] for o in case["got_concepts"]]
+    assert A.GEN_AI_REQUEST_TOP_K not in concepts.attributes and A.GEN_AI_RETRIEVAL_QUERY_TEXT not in concepts.attributes

@@ -12,7 +12,9 @@ import json
 import math
 import struct
 import sys
+import subprocess
 import threading
+import urllib.request
 import uuid
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +35,8 @@ from telemetry_harness import Telemetry  # noqa: E402
 COLLECTION = "Docs"
 #: A collection whose searches the server refuses (INVALID_ARGUMENT), quoting the query like a real error can.
 BROKEN = "Broken"
+#: A collection with no objects, and one whose first object has a NaN distance and no properties.
+EMPTY, ODD = "Empty", "Odd"
 #: A Weaviate version the v4 client accepts (it refuses servers older than 1.27).
 SERVER_VERSION = "1.32.0"
 
@@ -42,11 +46,20 @@ def object_uuid(doc_id: str) -> str:
     return str(uuid.UUID(int=int(doc_id)))
 
 
+#: The ``metadata`` (what the query asked to get back) of every search request the gRPC server answered, oldest first.
+SEEN: list[dict] = []
+
+
 class Rest(BaseHTTPRequestHandler):
-    """The REST endpoints the client reads when it connects (``/v1/meta``); everything else answers 200 ``{}``."""
+    """The REST endpoints the client reads when it connects (``/v1/meta``); everything else answers 200 ``{}``.
+    ``/test/seen`` (not Weaviate's) hands the scenario the search requests' metadata, and forgets them."""
 
     def do_GET(self) -> None:  # noqa: N802
-        body = {"version": SERVER_VERSION, "hostname": "http://127.0.0.1", "modules": {}} if self.path == "/v1/meta" else {}
+        if self.path == "/test/seen":
+            body: Any = SEEN[:]
+            del SEEN[:]
+        else:
+            body = {"version": SERVER_VERSION, "hostname": "http://127.0.0.1", "modules": {}} if self.path == "/v1/meta" else {}
         data = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -77,6 +90,15 @@ def servicer(pb: Any, seen: list) -> Any:
             seen.append(MessageToDict(request.metadata))
             if request.collection == BROKEN:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"near_text: vectorizer missing for query {QUERY_TEXT!r}")
+            if request.collection == EMPTY:
+                return pb.search_get_pb2.SearchReply(took=0.001)
+            if request.collection == ODD:
+                nan = pb.search_get_pb2.MetadataResult(id_as_bytes=uuid.UUID(object_uuid("4")).bytes, distance=float("nan"), distance_present=True)
+                near = pb.search_get_pb2.MetadataResult(id_as_bytes=uuid.UUID(object_uuid("2")).bytes, distance=0.25, distance_present=True)
+                props = pb.properties_pb2.Properties(fields={"text": pb.properties_pb2.Value(null_value=0)})
+                return pb.search_get_pb2.SearchReply(took=0.001, results=[
+                    pb.search_get_pb2.SearchResult(metadata=nan),
+                    pb.search_get_pb2.SearchResult(metadata=near, properties=pb.search_get_pb2.PropertiesResult(non_ref_props=props))])
             if request.HasField("near_vector"):
                 query = _vector(request.near_vector)
             else:  # near_text, near_object, hybrid, bm25: the scenario's query, as a vector the server "embedded"
@@ -107,7 +129,7 @@ class Server:
     def __init__(self) -> None:
         import weaviate.proto.v1 as pb  # the client's own generated classes, for its protobuf version
 
-        self.seen: list[dict] = []
+        self.seen = SEEN
         self.rest = ThreadingHTTPServer(("127.0.0.1", 0), Rest)
         threading.Thread(target=self.rest.serve_forever, daemon=True).start()
         self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
@@ -158,11 +180,12 @@ def finish(telemetry: Telemetry, **extra: Any) -> dict:
     return out
 
 
-def run(server: Server) -> dict:
+def run(server: "ServerProcess") -> dict:
     from_ids = [object_uuid(i) for i in RELEVANT_IDS]
     cases: dict[str, dict] = {}
 
-    # The server imported weaviate (its protobuf classes) already: the post-import hook wraps it at instrument().
+    # Instrumented before the application imports weaviate: the post-import hook wraps it on import.
+    assert "weaviate" not in sys.modules
     telemetry = instrumented(metrics=[RetrievalPrecision()])
     import weaviate
     from weaviate.classes.query import MetadataQuery
@@ -190,15 +213,23 @@ def run(server: Server) -> dict:
         response = search()
         cases[name] = finish(telemetry, got=got(response))
 
+    # Odd answers: no objects; a NaN distance and a null text; concepts as a list and no limit.
+    telemetry = instrumented(capture_content=True)
+    empty = client.collections.get(EMPTY).query.near_vector(QUERY_VECTOR, limit=3, return_metadata=MetadataQuery(distance=True))
+    odd = client.collections.get(ODD).query.near_vector(QUERY_VECTOR, limit=3, return_metadata=MetadataQuery(distance=True))
+    concepts = docs.query.near_text(["refund", "return"])
+    cases["odd"] = finish(telemetry, got_empty=got(empty), got_odd=[{"uuid": str(o.uuid), "distance": repr(o.metadata.distance), "properties": o.properties} for o in odd.objects],
+                          got_concepts=got(concepts))
+
     # No metadata asked for: the request the server sees is the one it sees without us.
     telemetry = instrumented(capture_content=True)
-    del server.seen[:]
+    server.seen  # noqa: B018 - forgets the earlier requests
     response = docs.query.near_vector(QUERY_VECTOR, limit=3)
-    instrumented_request = server.seen[-1]
+    (instrumented_request,) = server.seen
     case = finish(telemetry, got=got(response))
-    del server.seen[:]
     plain = docs.query.near_vector(QUERY_VECTOR, limit=3)
-    cases["near_vector_no_metadata"] = {**case, "request": instrumented_request, "request_without_us": server.seen[-1], "got_without_us": got(plain)}
+    (plain_request,) = server.seen
+    cases["near_vector_no_metadata"] = {**case, "request": instrumented_request, "request_without_us": plain_request, "got_without_us": got(plain)}
 
     # A refused search: the same exception with and without us; uninstrument() restores every method.
     telemetry = instrumented()
@@ -214,6 +245,12 @@ def run(server: Server) -> dict:
     except Exception as exc:  # noqa: BLE001
         errors.append({"type": f"{type(exc).__module__}.{type(exc).__qualname__}", "message": str(exc)})
     cases["error"] = {**case, "errors": errors, "wrapped_after_uninstrument": wrapped_methods()}
+    telemetry = instrumented(capture_content=True)
+    try:
+        broken.query.near_text(QUERY_TEXT, limit=3)
+    except Exception:  # noqa: BLE001 - the same error as above; what the backend got with capture on
+        pass
+    cases["error_capture"] = finish(telemetry)
     client.close()
 
     cases["async"] = asyncio.run(run_async(server, from_ids))
@@ -238,7 +275,7 @@ def wrapped_methods() -> list[str]:
     return left
 
 
-async def run_async(server: Server, relevant: list[str]) -> dict:
+async def run_async(server: "ServerProcess", relevant: list[str]) -> dict:
     import weaviate
     from weaviate.classes.query import MetadataQuery
 
@@ -251,15 +288,42 @@ async def run_async(server: Server, relevant: list[str]) -> dict:
     return finish(telemetry, got=got(response), got_hybrid=got(hybrid))
 
 
-def main() -> None:
+class ServerProcess:
+    """The server in a process of its own: the application's process imports weaviate only after instrumenting."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the loopback Weaviate did not start")
+        self.http_port, self.grpc_port = map(int, line.split())
+
+    @property
+    def seen(self) -> list[dict]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/test/seen", timeout=10) as r:
+            return json.loads(r.read())
+
+    def close(self) -> None:
+        self.proc.stdin.close()  # the server stops when its input ends
+        self.proc.wait(timeout=30)
+
+
+def serve() -> None:
     server = Server()
+    print(server.http_port, server.grpc_port, flush=True)
+    sys.stdin.read()
+    server.close()
+
+
+def main() -> None:
+    server = ServerProcess()
     try:
         cases = run(server)
     finally:
         server.close()
-    out = {"weaviate_client": __import__("weaviate").__version__, "grpc_port": server.grpc_port, "cases": cases}
+    out = {"weaviate_client": sys.modules["weaviate"].__version__, "grpc_port": server.grpc_port, "cases": cases}
     sys.stdout.write(json.dumps(out))
 
 
 if __name__ == "__main__":
-    main()
+    serve() if sys.argv[1:] == ["--serve"] else main()
