@@ -56,6 +56,8 @@ def python() -> Path:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
         except subprocess.TimeoutExpired as exc:
             raise Unavailable(f"pip did not finish installing {' '.join(requirements())} in {INSTALL_TIMEOUT_S:.0f} s") from exc
+        # pip's resolver refusing our pins is ours to fix, not a missing index: fail, do not skip.
+        assert "ResolutionImpossible" not in out.stderr, f"the Weaviate environment's requirements conflict: {out.stderr.strip()[-1500:]}"
         if out.returncode != 0:
             raise Unavailable(f"pip could not install {' '.join(requirements())}: {out.stderr.strip()[-400:]}")
         # The index answered: from here on a failure is ours (an environment that does not import the client).
