@@ -161,3 +161,9 @@ def test_odd_answers_are_recorded_as_far_as_they_go(cases):
     assert A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS not in odd.attributes  # no text in either object
     assert [d["id"] for d in documents(concepts)] == [o["uuid"] for o in case["got_concepts"]]
     assert A.GEN_AI_REQUEST_TOP_K not in concepts.attributes and A.GEN_AI_RETRIEVAL_QUERY_TEXT not in concepts.attributes
+
+
+@pytest.mark.parametrize(("case", "query"), [("hybrid_score", QUERY_TEXT), ("bm25_score", QUERY_TEXT), ("near_vector_certainty", None),
+                                              ("near_object_distance", None)])
+def test_the_query_text_under_capture_is_the_text_searched_for(cases, case, query):
+    assert the_span(cases[case]).attributes.get(A.GEN_AI_RETRIEVAL_QUERY_TEXT) == query
