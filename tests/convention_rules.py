@@ -50,6 +50,7 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
         V.PROVIDER_PINECONE: "Pinecone retrieval spans (docs/retrieval.md)",
         V.PROVIDER_ELASTICSEARCH: "Elasticsearch kNN retrieval spans, as its well-known db.system.name (docs/retrieval.md)",
         V.PROVIDER_OPENSEARCH: "OpenSearch k-NN retrieval spans, as its well-known db.system.name (docs/retrieval.md)",
+        V.PROVIDER_WEAVIATE: "Weaviate retrieval spans (docs/retrieval.md)",
         V.PROVIDER_LITELLM: "a LiteLLM Router call that failed before a deployment answered (docs/providers.md, LiteLLM)",
     },
     "db.system.name": {
@@ -58,6 +59,7 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
         V.DB_SYSTEM_MILVUS: "Milvus (no well-known db.system.name member; docs/retrieval.md)",
         V.DB_SYSTEM_LANCEDB: "LanceDB (no well-known db.system.name member; docs/retrieval.md)",
         V.DB_SYSTEM_PINECONE: "Pinecone (no well-known db.system.name member; docs/retrieval.md)",
+        V.DB_SYSTEM_WEAVIATE: "Weaviate (no well-known db.system.name member; docs/retrieval.md)",
     },
 }
 

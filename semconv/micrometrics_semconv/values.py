@@ -99,6 +99,15 @@ DB_OPERATION_MILVUS_SEARCH = "search"
 DB_OPERATION_LANCEDB_VECTOR_SEARCH = "vector_search"
 DB_OPERATION_PINECONE_QUERY = "query"
 DB_OPERATION_SEARCH = "search"
+#: Weaviate (no well-known db.system.name member): ``db.operation.name`` is the v4 query method
+#: (``near_vector``, ``near_text``, ``near_object``, ``hybrid``, ``bm25``).
+DB_SYSTEM_WEAVIATE = "weaviate"
+PROVIDER_WEAVIATE = "weaviate"
+DB_OPERATION_WEAVIATE_NEAR_VECTOR = "near_vector"
+DB_OPERATION_WEAVIATE_NEAR_TEXT = "near_text"
+DB_OPERATION_WEAVIATE_NEAR_OBJECT = "near_object"
+DB_OPERATION_WEAVIATE_HYBRID = "hybrid"
+DB_OPERATION_WEAVIATE_BM25 = "bm25"
 #: ``@micrometrics.retriever`` / ``record_retrieval`` when the caller names no provider.
 PROVIDER_CUSTOM = "custom"
 
