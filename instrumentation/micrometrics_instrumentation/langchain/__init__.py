@@ -1,15 +1,21 @@
-"""micrometrics instrumentation for LangChain retrievers (``langchain-core``).
+"""micrometrics instrumentation for LangChain and LangGraph (``langchain-core``).
 
-Wraps ``BaseRetriever.invoke`` and ``ainvoke``, which every retriever built on
-langchain-core inherits (vector store retrievers, custom subclasses, ``batch``,
-``get_relevant_documents``). When the retriever itself calls an instrumented client
-(Chroma, Qdrant), that call's span is the child of the retriever's span.
+* Retrievers: ``BaseRetriever.invoke`` and ``ainvoke``, which every retriever built on langchain-core inherits
+  (vector store retrievers, custom subclasses, ``batch``, ``get_relevant_documents``), are wrapped: a retriever
+  that calls an instrumented client (Chroma, Qdrant) has that call's span as its child.
+* Chains, agents, tools and models: ``BaseCallbackManager.__init__`` is wrapped to add our callback handler
+  (callbacks.py) to every callback manager LangChain builds, once, with no change to the application's code;
+  ``handle_event`` / ``ahandle_event`` are wrapped so that a run whose event another handler broke off
+  (``raise_error=True``) is closed. ``uninstrument()`` restores them and turns the handler off in the managers
+  that still hold it.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+import sys
+from typing import Any, Callable, Iterable
 
+from micrometrics import internal_errors
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
 from micrometrics_instrumentation.langchain.translators import RetrieverTranslator
@@ -17,6 +23,59 @@ from micrometrics_instrumentation.langchain.translators import RetrieverTranslat
 __all__ = ["LangChainInstrumentor"]
 
 _RETRIEVERS = "langchain_core.retrievers"
+_MANAGER = "langchain_core.callbacks.manager"
+_CALLBACKS = "micrometrics_instrumentation.langchain.callbacks"
+
+
+def _handler() -> Any:
+    """The one handler of this process, made when LangChain builds its first callback manager (langchain_core is
+    imported by then: callbacks.py subclasses its handler)."""
+    from micrometrics_instrumentation.langchain import callbacks
+
+    if callbacks.HANDLER is None:
+        callbacks.HANDLER = callbacks.MicrometricsCallbackHandler()
+    return callbacks.HANDLER
+
+
+def _add_handler(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+    result = wrapped(*args, **kwargs)
+    try:
+        handler = _handler()
+        if not any(h is handler for h in instance.inheritable_handlers):
+            instance.add_handler(handler, True)  # inheritable: the child managers of its runs carry it
+    except Exception as exc:
+        internal_errors.report("instrument", exc)
+    return result
+
+
+def _abandon(kwargs: dict, exc: BaseException) -> None:
+    handler = getattr(sys.modules.get(_CALLBACKS), "HANDLER", None)
+    if handler is not None and handler.active:
+        handler.abandon(kwargs.get("run_id"), exc)
+
+
+def _close_broken_runs(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException as exc:  # another handler raised (raise_error): its run reports no more events to us
+        _abandon(kwargs, exc)
+        raise
+
+
+async def _aclose_broken_runs(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _abandon(kwargs, exc)
+        raise
+
+
+def _set_handler_active(active: bool) -> None:
+    handler = getattr(sys.modules.get(_CALLBACKS), "HANDLER", None)
+    if handler is not None:
+        handler.active = active
+        if not active:
+            handler.clear()
 
 
 class LangChainInstrumentor(LibraryInstrumentor):
@@ -28,4 +87,15 @@ class LangChainInstrumentor(LibraryInstrumentor):
         return (
             (_RETRIEVERS, "BaseRetriever", "invoke", sync_wrapper(retriever)),
             (_RETRIEVERS, "BaseRetriever", "ainvoke", async_wrapper(retriever)),
+            (_MANAGER, "BaseCallbackManager", "__init__", _add_handler),
+            (_MANAGER, "", "handle_event", _close_broken_runs),
+            (_MANAGER, "", "ahandle_event", _aclose_broken_runs),
         )
+
+    def _instrument(self, **kwargs: Any) -> None:
+        _set_handler_active(True)
+        super()._instrument(**kwargs)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        super()._uninstrument(**kwargs)
+        _set_handler_active(False)
