@@ -164,20 +164,17 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
             return
         self._put(run_id, _State(CHAIN, parent.ctx, parent.graph))
 
-    def _open_run(self, run_id: Any, parent: _State | None, name: Any, inputs: Any, metadata: Any, agent: bool,
-                  start_ns: int | None = None, attach: bool = True) -> _State:
+    def _open_run(self, run_id: Any, parent: _State | None, name: Any, inputs: Any, metadata: Any, agent: bool) -> None:
         state = _State(AGENT if agent else WORKFLOW, None, agent or (parent is not None and parent.graph))
         thread = metadata.get("thread_id") if isinstance(metadata, dict) and agent else None
-        if attach and isinstance(thread, (str, int)) and not isinstance(thread, bool):
+        if isinstance(thread, (str, int)) and not isinstance(thread, bool):
             # LangGraph's thread is the conversation: every call inside carries it (gen_ai.conversation.id).
             state.conv_token = callcontext.bind(conversation_id=str(thread))
         record = T.agent_record(name, inputs, workflow=not agent)
-        state.run = operations.begin(record, parent=self._parent_ctx(parent), start_time_ns=start_ns)
+        state.run = operations.begin(record, parent=self._parent_ctx(parent))
         state.ctx = state.run.context if state.run is not None else self._parent_ctx(parent)
-        if attach:
-            self._attach(state, state.ctx)
+        self._attach(state, state.ctx)
         self._put(run_id, state)
-        return state
 
     def _promote(self, state: _State) -> None:
         """A candidate under a tool turned out a graph: its agent span, from when it began (children parent on it)."""
@@ -194,7 +191,7 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
             return
         self._detach(state)
         if state.run is not None:
-            T.agent_answer(state.run.record, outputs)
+            _translate(T.agent_answer, state.run.record, outputs)
             state.run.end()
 
     @_guarded
@@ -233,7 +230,7 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
             return
         self._detach(state)
         if state.run is not None:
-            T.tool_result(state.run.record, output)
+            _translate(T.tool_result, state.run.record, output)
             state.run.end()
 
     @_guarded
@@ -281,7 +278,7 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
         if state.pending is None or state.pending.taken:
             return  # the instrumented SDK call below was the call's one inference span
         record = self._inference_record(state)
-        T.inference_response(record, response)
+        _translate(T.inference_response, record, response)
         state.pending.end(record)
 
     @_guarded
@@ -290,7 +287,11 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
 
     @staticmethod
     def _inference_record(state: _State) -> Any:
-        record = T.inference_record(state.chat, state.serialized, state.inputs, state.metadata, state.params)
+        try:
+            record = T.inference_record(state.chat, state.serialized, state.inputs, state.metadata, state.params)
+        except Exception as exc:  # a payload we cannot read: the span still opens, with what is known
+            internal_errors.report("request", exc)
+            record = T.inference_record(state.chat, None, None, None, None)
         if state.first_token is not None:
             record.stream = True
             record.time_to_first_chunk = max(0.0, (state.first_token - state.pending.start_time_ns) / 1e9)
@@ -310,6 +311,14 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
 
 #: The one handler of the process (the instrumentor makes it, turns it on and off).
 HANDLER: MicrometricsCallbackHandler | None = None
+
+
+def _translate(fill: Any, record: Any, value: Any) -> None:
+    """Fill a record from a run's output; a payload we cannot read leaves it as it was (the span still ends)."""
+    try:
+        fill(record, value)
+    except Exception as exc:
+        internal_errors.report("response", exc)
 
 
 def _is_graph_step(tags: Any) -> bool:

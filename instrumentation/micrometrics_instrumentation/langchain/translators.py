@@ -72,7 +72,8 @@ class RetrieverTranslator(Translator):
 
 #: LangChain message types -> the conventions' roles.
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "developer": "system", "tool": "tool", "function": "tool",
-          "user": "user", "assistant": "assistant"}
+          "user": "user", "assistant": "assistant", "AIMessageChunk": "assistant", "HumanMessageChunk": "user",
+          "SystemMessageChunk": "system", "ToolMessageChunk": "tool", "FunctionMessageChunk": "tool"}
 #: LangChain's ``ls_provider`` (what each chat model reports) -> ``gen_ai.provider.name``.
 _PROVIDERS = {
     "openai": V.PROVIDER_OPENAI, "azure": V.PROVIDER_AZURE_OPENAI, "anthropic": V.PROVIDER_ANTHROPIC,
