@@ -38,7 +38,8 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
     "gen_ai.provider.name": {
         V.PROVIDER_CHROMA: "Chroma retrieval spans (docs/retrieval.md)",
         V.PROVIDER_QDRANT: "Qdrant retrieval spans (docs/retrieval.md)",
-        V.PROVIDER_LANGCHAIN: "LangChain retriever spans (docs/retrieval.md)",
+        V.PROVIDER_LANGCHAIN: "LangChain retriever spans (docs/retrieval.md); LangChain/LangGraph agent and workflow spans, and "
+                              "the chat span of a model that names no provider (docs/frameworks.md)",
         V.PROVIDER_CUSTOM: "@micrometrics.retriever / record_retrieval without a provider (docs/retrieval.md)",
         V.PROVIDER_OLLAMA: "Ollama, native client and OpenAI-compatible /v1 (no well-known member; docs/providers.md)",
         V.PROVIDER_TOGETHER_AI: "OpenAI-compatible host api.together.xyz (docs/providers.md)",
@@ -81,6 +82,9 @@ EXTENSIONS: dict[tuple[str, str], str] = {
         "log backends filter evaluation records by provider without joining the span; README (Logs), docs/evaluation.md",
     ("span.gen_ai.retrieval.client", "db.operation.name"):
         "the registry's note on gen_ai.data_source.id: retrieval MAY add db.* attributes; docs/retrieval.md",
+    ("span.gen_ai.execute_tool.internal", "gen_ai.conversation.id"):
+        "the conversation a tool ran in (LangGraph's thread_id, or micrometrics.context(conversation_id=...)), on every "
+        "span of the run, so that a query by conversation finds its tool calls; docs/frameworks.md",
 }
 
 #: Deviations the test found that belong to another part of the house: (rule, key, text the message contains)
