@@ -213,9 +213,18 @@ def tool_result(record: ToolRecord, output: Any) -> None:
         record.tool_call_id = call_id
 
 
-def provider(metadata: Any, serialized: Any) -> str:
-    """``gen_ai.provider.name`` of a chat model: its ``ls_provider``, else LangChain (a model that names none)."""
+#: LiteLLM's model prefixes (``openai/gpt-4o-mini``) that name a provider ``_PROVIDERS`` does not spell the same way.
+_LITELLM_PREFIXES = {"gemini": V.PROVIDER_GCP_GEMINI, "vertex_ai": V.PROVIDER_GCP_VERTEX_AI, "mistral": V.PROVIDER_MISTRAL_AI,
+                     "together_ai": V.PROVIDER_TOGETHER_AI, "fireworks_ai": V.PROVIDER_FIREWORKS_AI}
+
+
+def provider(metadata: Any, model: Any = None) -> str:
+    """``gen_ai.provider.name`` of a chat model: its ``ls_provider`` (LiteLLM's: its model's prefix), else LangChain
+    (a model that names no provider we know)."""
     ls = metadata.get("ls_provider") if isinstance(metadata, dict) else None
+    if ls == "litellm" and isinstance(model, str) and "/" in model:
+        prefix = model.split("/", 1)[0]
+        return _LITELLM_PREFIXES.get(prefix) or _PROVIDERS.get(prefix, V.PROVIDER_LANGCHAIN)
     return _PROVIDERS.get(ls, V.PROVIDER_LANGCHAIN) if isinstance(ls, str) else V.PROVIDER_LANGCHAIN
 
 
@@ -237,7 +246,7 @@ def inference_record(chat: bool, serialized: Any, inputs: Any, metadata: Any, pa
     else:
         input_messages = [{"role": "user", "parts": [text_part(p)]} for p in (inputs or ()) if isinstance(p, str)]
     return InferenceRecord(
-        operation=V.OPERATION_CHAT if chat else V.OPERATION_TEXT_COMPLETION, provider=provider(metadata, serialized),
+        operation=V.OPERATION_CHAT if chat else V.OPERATION_TEXT_COMPLETION, provider=provider(metadata, model),
         model=model if isinstance(model, str) and model else None, params=request, input_messages=input_messages,
     )
 
