@@ -27,21 +27,28 @@ _MANAGER = "langchain_core.callbacks.manager"
 _CALLBACKS = "micrometrics_instrumentation.langchain.callbacks"
 
 
-def _handler() -> Any:
-    """The one handler of this process, made when LangChain builds its first callback manager (langchain_core is
-    imported by then: callbacks.py subclasses its handler)."""
-    from micrometrics_instrumentation.langchain import callbacks
+#: The one handler of this process (also ``callbacks.HANDLER``), read on every callback manager LangChain builds.
+_HANDLER: Any = None
 
-    if callbacks.HANDLER is None:
-        callbacks.HANDLER = callbacks.MicrometricsCallbackHandler()
-    return callbacks.HANDLER
+
+def _handler() -> Any:
+    """The one handler, made when LangChain builds its first callback manager (langchain_core is imported by then:
+    callbacks.py subclasses its handler)."""
+    global _HANDLER
+    if _HANDLER is None:
+        from micrometrics_instrumentation.langchain import callbacks
+
+        if callbacks.HANDLER is None:
+            callbacks.HANDLER = callbacks.MicrometricsCallbackHandler()
+        _HANDLER = callbacks.HANDLER
+    return _HANDLER
 
 
 def _add_handler(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
     result = wrapped(*args, **kwargs)
     try:
-        handler = _handler()
-        if not any(h is handler for h in instance.inheritable_handlers):
+        handler = _HANDLER or _handler()
+        if handler not in instance.inheritable_handlers:  # handlers compare by identity
             instance.add_handler(handler, True)  # inheritable: the child managers of its runs carry it
     except Exception as exc:
         internal_errors.report("instrument", exc)
