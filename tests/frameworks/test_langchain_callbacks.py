@@ -350,3 +350,53 @@ def test_the_handler_is_added_once_and_uninstrument_turns_it_off(demo, telemetry
     assert telemetry.spans() == []
     telemetry.instrument(metrics=[])
     assert sum(1 for h in CallbackManager.configure().handlers if h is handler()) == 1
+
+
+# ---- other shapes: LLMs, subgraph nodes, the classic AgentExecutor -------------------------------------------
+
+
+def test_an_llm_is_a_text_completion_span(telemetry):
+    from langchain_core.language_models import FakeListLLM
+
+    telemetry.instrument(metrics=[], capture_content=True)
+    assert FakeListLLM(responses=["Gern geschehen!"]).invoke("Danke") == "Gern geschehen!"
+    span = telemetry.span("text_completion")
+    assert span.attributes["gen_ai.operation.name"] == "text_completion"
+    assert "Gern geschehen!" in span.attributes["gen_ai.output.messages"] and "Danke" in span.attributes["gen_ai.input.messages"]
+
+
+def test_a_subgraph_node_is_part_of_its_agent(telemetry):
+    """A compiled graph added as a node is a step of the outer agent, not an agent of its own: its model call sits
+    under the outer agent span."""
+    telemetry.instrument(metrics=[])
+    model = FakeListChatModel(responses=["Ihr Paket ist unterwegs."])
+    inner = StateGraph(MessagesState)
+    inner.add_node("answer", lambda s: {"messages": [model.invoke(s["messages"])]})
+    inner.add_edge(START, "answer")
+    outer = StateGraph(MessagesState)
+    outer.add_node("support", inner.compile(name="inner"))
+    outer.add_edge(START, "support")
+    outer.compile(name="outer").invoke({"messages": [("user", "Wo ist mein Paket?")]})
+    assert names(telemetry) == ["chat", "invoke_agent outer"]
+    assert telemetry.span("chat").parent.span_id == telemetry.span("invoke_agent outer").context.span_id
+
+
+def test_a_classic_agent_executor_is_an_agent(demo, telemetry):
+    from langchain_classic.agents import AgentExecutor, create_tool_calling_agent
+
+    from agent_scenario import QUESTION as WEATHER_QUESTION, weather
+
+    @tool
+    def get_weather(location: str, unit: str = "celsius") -> str:
+        """Current weather of a city."""
+        return weather(location, unit)
+
+    telemetry.instrument(metrics=[])
+    prompt = ChatPromptTemplate.from_messages([("system", "Be brief."), ("human", "{input}"), ("placeholder", "{agent_scratchpad}")])
+    executor = AgentExecutor(agent=create_tool_calling_agent(chat_model(demo), [get_weather], prompt), tools=[get_weather])
+    assert "Berlin" in executor.invoke({"input": WEATHER_QUESTION})["output"]
+    agent = telemetry.span("invoke_agent AgentExecutor")
+    tool_span = telemetry.span("execute_tool get_weather")
+    chats = [s for s in telemetry.spans() if s.name == "chat gpt-4o-mini"]
+    assert len(chats) == 2 and all(s.parent.span_id == agent.context.span_id for s in [tool_span, *chats])
+    assert tool_span.attributes["gen_ai.tool.call.id"].startswith("call_demo")

@@ -44,12 +44,12 @@ class _State:
     """One open LangChain run: its span (if it is one), the context its children start in, what it attached."""
 
     __slots__ = ("kind", "run", "pending", "record", "ctx", "graph", "token", "conv_token", "attached", "start_ns",
-                 "first_token", "inputs", "metadata", "serialized", "params", "chat", "name")
+                 "first_token", "inputs", "metadata", "serialized", "params", "chat", "name", "tool_call")
 
     def __init__(self, kind: str, ctx: Any, graph: bool) -> None:
         self.kind, self.ctx, self.graph = kind, ctx, graph
         self.run = self.pending = self.record = self.token = self.conv_token = self.attached = None
-        self.first_token = self.inputs = self.metadata = self.serialized = self.params = self.name = None
+        self.first_token = self.inputs = self.metadata = self.serialized = self.params = self.name = self.tool_call = None
         self.chat = False
         self.start_ns = time.time_ns()
 
@@ -211,12 +211,23 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
     # ---- tools ------------------------------------------------------------------------------------
 
     @_guarded
+    def on_agent_action(self, action: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """An ``AgentExecutor`` is about to run the tool its model asked for: the call's id, for the tool's span."""
+        state = self._get(run_id)
+        call_id = getattr(action, "tool_call_id", None)
+        if state is not None and isinstance(call_id, str):
+            state.tool_call = call_id
+
+    @_guarded
     def on_tool_start(self, serialized: Any, input_str: str, *, run_id: UUID, parent_run_id: UUID | None = None,
                       tags: Any = None, metadata: Any = None, inputs: Any = None, **kwargs: Any) -> None:
         parent = self._get(parent_run_id)
         if parent is not None and parent.kind == CANDIDATE and _is_graph_step(tags):
             self._promote(parent)
-        record = T.tool_record(serialized, kwargs.get("name"), input_str, inputs, kwargs.get("tool_call_id"))
+        call_id = kwargs.get("tool_call_id")
+        if call_id is None and parent is not None and parent.tool_call is not None:
+            call_id, parent.tool_call = parent.tool_call, None  # the action the executor announced
+        record = T.tool_record(serialized, kwargs.get("name"), input_str, inputs, call_id)
         state = _State(TOOL, None, parent is not None and parent.graph)
         state.run = operations.begin(record, parent=self._parent_ctx(parent))
         state.ctx = state.run.context if state.run is not None else self._parent_ctx(parent)
