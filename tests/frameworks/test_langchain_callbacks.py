@@ -70,7 +70,12 @@ def test_an_lcel_chain_is_a_workflow_with_the_sdk_chat_span_under_it(demo, telem
     if mode == "invoke":
         answer = chain.invoke({"question": QUESTION})
     elif mode == "ainvoke":
-        answer = asyncio.run(chain.ainvoke({"question": QUESTION}))
+        async def ainvoke():
+            result = await chain.ainvoke({"question": QUESTION})
+            assert trace.get_current_span() is trace.INVALID_SPAN  # the workflow's context was given back in the task
+            return result
+
+        answer = asyncio.run(ainvoke())
     else:
         answer = "".join(chain.stream({"question": QUESTION}))
     assert answer.startswith("Hallo und herzlich willkommen")
@@ -201,7 +206,12 @@ def test_parallel_tool_calls_each_a_span_under_the_agent(telemetry, is_async):
     calls = [{"name": "lookup_order", "args": {"order_id": str(i)}, "id": f"call_{i}", "type": "tool_call"} for i in range(4)]
     graph = tool_calls_graph(calls, [lookup_order])
     inputs = {"messages": [("user", "Wo sind meine Bestellungen?")]}
-    out = asyncio.run(graph.ainvoke(inputs)) if is_async else graph.invoke(inputs)
+    async def ainvoke():
+        result = await graph.ainvoke(inputs)
+        assert trace.get_current_span() is trace.INVALID_SPAN  # given back in the task too
+        return result
+
+    out = asyncio.run(ainvoke()) if is_async else graph.invoke(inputs)
     assert out["messages"][-1].content == "Fertig."
     agent = telemetry.span("invoke_agent order_agent")
     tools = [s for s in telemetry.spans() if s.name == "execute_tool lookup_order"]
@@ -272,22 +282,32 @@ class Raising(BaseCallbackHandler):
             raise RuntimeError("handler broke on end")
 
 
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("event", ["on_chain_start", "on_chain_end"])
-def test_another_handler_that_raises_leaves_no_open_run_and_no_attached_context(demo, telemetry, event):
+def test_another_handler_that_raises_leaves_no_open_run_and_no_attached_context(demo, telemetry, event, is_async):
     chain = PROMPT | chat_model(demo) | StrOutputParser()
+
+    def call(config=None):
+        if is_async:
+            async def run():
+                await chain.ainvoke({"question": QUESTION}, config=config)
+                assert trace.get_current_span() is trace.INVALID_SPAN  # nothing left attached in the task either
+            return asyncio.run(run())
+        return chain.invoke({"question": QUESTION}, config=config)
+
     with pytest.raises(RuntimeError, match="handler broke") as without_us:
-        chain.invoke({"question": QUESTION}, config={"callbacks": [Raising(event)]})
+        call({"callbacks": [Raising(event)]})
     telemetry.instrument(metrics=[])
     with pytest.raises(RuntimeError, match="handler broke") as with_us:
-        chain.invoke({"question": QUESTION}, config={"callbacks": [Raising(event)]})
+        call({"callbacks": [Raising(event)]})
     assert str(with_us.value) == str(without_us.value)  # the application sees what LangChain does without us
     assert handler().open_runs() == 0 and trace.get_current_span() is trace.INVALID_SPAN
     workflows = [s for s in telemetry.spans() if s.name == "invoke_workflow RunnableSequence"]
-    if event == "on_chain_end":  # ours came after the raising handler: the run was closed for us, failed as the app saw it
+    if event == "on_chain_end" or is_async:  # ours ran before the raising handler's error: the run closed, failed as the app saw it
         assert [s.attributes["error.type"] for s in workflows] == ["RuntimeError"]
-    else:  # the raising handler came first: the run never started for us
+    else:  # sync: the raising handler came first in the list, the run never started for us
         assert workflows == []
-    chain.invoke({"question": QUESTION})  # the next call is a trace of its own
+    call()  # the next call is a trace of its own
     assert [s.parent for s in telemetry.spans() if s.name == "invoke_workflow RunnableSequence"][-1] is None
 
 

@@ -13,6 +13,7 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
+from opentelemetry import trace
 
 from agent_scenario import AGENT_NAME, CONVERSATION_ID, MODEL, QUESTION, SYSTEM, assert_agent_run, guard, history, weather
 from micrometrics.metrics import language
@@ -105,6 +106,7 @@ def test_agent_invoke(demo, telemetry, builder):
 async def test_agent_ainvoke(demo, telemetry, builder):
     telemetry.instrument(metrics=[guard()])
     out = await BUILDERS[builder](demo).ainvoke(INPUT, config=CONFIG)
+    assert trace.get_current_span() is trace.INVALID_SPAN  # the agent's context was given back in this task
     assert_graph_run(telemetry, out["messages"][-1].content)
 
 
@@ -112,6 +114,7 @@ async def test_agent_ainvoke(demo, telemetry, builder):
 def test_agent_stream_messages(demo, telemetry, builder):
     telemetry.instrument(metrics=[guard()])
     items = list(BUILDERS[builder](demo).stream(INPUT, config=CONFIG, stream_mode="messages"))
+    assert trace.get_current_span() is trace.INVALID_SPAN
     answer = streamed_answer(items)
     assert "weather service" not in answer  # the English attempt never reached the user: the guard held its prefix
     assert_graph_run(telemetry, answer)
@@ -122,6 +125,7 @@ def test_agent_stream_messages(demo, telemetry, builder):
 async def test_agent_astream_messages(demo, telemetry, builder):
     telemetry.instrument(metrics=[guard()])
     items = [item async for item in BUILDERS[builder](demo).astream(INPUT, config=CONFIG, stream_mode="messages")]
+    assert trace.get_current_span() is trace.INVALID_SPAN
     answer = streamed_answer(items)
     assert "weather service" not in answer
     assert_graph_run(telemetry, answer)

@@ -6,7 +6,8 @@
 * Chains, agents, tools and models: ``BaseCallbackManager.__init__`` is wrapped to add our callback handler
   (callbacks.py) to every callback manager LangChain builds, once, with no change to the application's code;
   ``handle_event`` / ``ahandle_event`` are wrapped so that a run whose event another handler broke off
-  (``raise_error=True``) is closed. ``uninstrument()`` restores them and turns the handler off in the managers
+  (``raise_error=True``) is closed; the async run managers' end methods are wrapped to give a run's context back in
+  the caller's context (LangChain runs their callbacks in a task of their own). ``uninstrument()`` restores them and turns the handler off in the managers
   that still hold it.
 """
 
@@ -25,6 +26,9 @@ __all__ = ["LangChainInstrumentor"]
 _RETRIEVERS = "langchain_core.retrievers"
 _MANAGER = "langchain_core.callbacks.manager"
 _CALLBACKS = "micrometrics_instrumentation.langchain.callbacks"
+#: The async run managers' end methods LangChain runs in a task of their own (``@shielded``).
+_SHIELDED = {"AsyncCallbackManagerForChainRun": ("on_chain_end", "on_chain_error"),
+             "AsyncCallbackManagerForLLMRun": ("on_llm_end", "on_llm_error")}
 
 
 #: The one handler of this process (also ``callbacks.HANDLER``), read on every callback manager LangChain builds.
@@ -77,6 +81,17 @@ async def _aclose_broken_runs(wrapped: Callable, instance: Any, args: tuple, kwa
         raise
 
 
+async def _release_after(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """An async run manager's end method: LangChain runs the callbacks in a task of their own (``@shielded``), so the
+    run's context is given back here, in the caller's context, once they are done."""
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        handler = _HANDLER
+        if handler is not None:
+            handler.release(getattr(instance, "run_id", None))
+
+
 def _set_handler_active(active: bool) -> None:
     handler = getattr(sys.modules.get(_CALLBACKS), "HANDLER", None)
     if handler is not None:
@@ -97,6 +112,7 @@ class LangChainInstrumentor(LibraryInstrumentor):
             (_MANAGER, "BaseCallbackManager", "__init__", _add_handler),
             (_MANAGER, "", "handle_event", _close_broken_runs),
             (_MANAGER, "", "ahandle_event", _aclose_broken_runs),
+            *((_MANAGER, owner, method, _release_after) for owner, methods in _SHIELDED.items() for method in methods),
         )
 
     def _instrument(self, **kwargs: Any) -> None:

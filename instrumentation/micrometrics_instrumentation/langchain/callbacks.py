@@ -86,6 +86,8 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
         super().__init__()
         self.active = True
         self._runs: OrderedDict[UUID, _State] = OrderedDict()
+        #: Ended runs whose context is still attached where they started (async: see ``_detach``).
+        self._unreleased: OrderedDict[UUID, _State] = OrderedDict()
         self._lock = threading.Lock()
 
     # ---- run state ------------------------------------------------------------------------------
@@ -117,6 +119,7 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
     def clear(self) -> None:
         with self._lock:
             self._runs.clear()
+            self._unreleased.clear()
 
     @staticmethod
     def _parent_ctx(parent: _State | None) -> Any:
@@ -128,20 +131,23 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
     def _attach(state: _State, ctx: Any) -> None:
         state.attached, state.token = ctx, otel_context.attach(ctx)
 
-    @staticmethod
-    def _detach(state: _State) -> None:
-        """Give back what the start callback attached, if this is the context it attached in (else leave it: another
-        task's copy, or a later attachment still open above it, which its own end gives back)."""
-        token, conv_token, state.token, state.conv_token = state.token, state.conv_token, None, None
-        if token is not None and otel_context.get_current() is state.attached:
-            try:
-                if isinstance(token, contextvars.Token):
-                    token.var.reset(token)
-                else:
-                    otel_context.detach(token)
-            except (ValueError, RuntimeError):
-                pass  # created in another context (an executor's copy): that copy ends with its task
-        callcontext.unbind(conv_token)
+    def _detach(self, run_id: Any, state: _State) -> None:
+        """Give back what the start callback attached, if this is the context it attached in. Else keep it for
+        ``release``: LangChain's async end callbacks run in a task of their own (``@shielded``), a copy of the
+        caller's context; the wrapped run manager's end method releases it in the caller's context once that
+        task is done."""
+        if not _reset(state):
+            with self._lock:
+                self._unreleased[run_id] = state
+                while len(self._unreleased) > self.max_runs:
+                    self._unreleased.popitem(last=False)
+
+    def release(self, run_id: Any) -> None:
+        """An async run's end event is done: give back its context, here in the caller's context."""
+        with self._lock:
+            state = self._unreleased.pop(run_id, None)
+        if state is not None:
+            _reset(state)
 
     # ---- chains: agents, workflows, and the chains inside them ---------------------------------------
 
@@ -189,7 +195,7 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
         state = self._pop(run_id)
         if state is None:
             return
-        self._detach(state)
+        self._detach(run_id, state)
         if state.run is not None:
             _translate(T.agent_answer, state.run.record, outputs)
             state.run.end()
@@ -202,7 +208,7 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
         state = self._pop(run_id)
         if state is None:
             return
-        self._detach(state)
+        self._detach(run_id, state)
         if state.run is not None:
             state.run.fail(error)
         elif state.pending is not None and not state.pending.taken:
@@ -239,7 +245,7 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
         state = self._pop(run_id)
         if state is None:
             return
-        self._detach(state)
+        self._detach(run_id, state)
         if state.run is not None:
             _translate(T.tool_result, state.run.record, output)
             state.run.end()
@@ -285,7 +291,7 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
         state = self._pop(run_id)
         if state is None:
             return
-        self._detach(state)
+        self._detach(run_id, state)
         if state.pending is None or state.pending.taken:
             return  # the instrumented SDK call below was the call's one inference span
         record = self._inference_record(state)
@@ -322,6 +328,25 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
 
 #: The one handler of the process (the instrumentor makes it, turns it on and off).
 HANDLER: MicrometricsCallbackHandler | None = None
+
+
+def _reset(state: _State) -> bool:
+    """Reset what ``state``'s start attached, if the current context is the one it attached in; whether it is done."""
+    token, conv_token = state.token, state.conv_token
+    if token is None:
+        return True
+    if otel_context.get_current() is not state.attached:
+        return False
+    try:
+        if isinstance(token, contextvars.Token):
+            token.var.reset(token)
+        else:
+            otel_context.detach(token)
+    except (ValueError, RuntimeError):
+        return False  # a copy of the context it was attached in (a task LangChain made for the end callback)
+    state.token, state.conv_token = None, None
+    callcontext.unbind(conv_token)
+    return True
 
 
 def _translate(fill: Any, record: Any, value: Any) -> None:
