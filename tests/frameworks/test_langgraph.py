@@ -153,3 +153,16 @@ def test_conversation_id_from_context_without_a_thread(demo, telemetry):
         out = react_agent(demo).invoke(INPUT)
     spans = assert_agent_run(telemetry, out["messages"][-1].content)
     assert {s.attributes.get("gen_ai.conversation.id") for s in [spans["agent"], spans["tool"], *spans["chats"]]} == {"from-context"}
+
+
+def test_a_stream_the_application_abandons_ends_the_run_and_gives_its_context_back(demo, telemetry):
+    from micrometrics_instrumentation.langchain import callbacks
+
+    telemetry.instrument(metrics=[guard()])
+    stream = react_agent(demo).stream(INPUT, config=CONFIG, stream_mode="messages")
+    next(stream)  # the first token of the first model call, then the application walks away
+    stream.close()
+    assert trace.get_current_span() is trace.INVALID_SPAN
+    assert callbacks.HANDLER.open_runs() == 0
+    agent = telemetry.span(f"invoke_agent {AGENT_NAME}")
+    assert agent.end_time is not None and len([s for s in telemetry.spans() if s.name == f"chat {MODEL}"]) == 1
