@@ -159,16 +159,17 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
             self._promote(parent)
         name = T.run_name(kwargs.get("name"), serialized)
         agent = T.is_agent(name, serialized, metadata)
-        if parent is not None and parent.kind == TOOL and agent and parent.graph:
+        if parent is None:  # a top-level chain: an agent, or a workflow
+            self._open_run(run_id, parent, name, inputs, metadata, agent)
+        elif parent.kind == TOOL and agent and parent.graph:
             # Under a tool of a graph every chain inherits the graph's metadata: a graph only if its children are steps.
             state = _State(CANDIDATE, parent.ctx, parent.graph)
             state.name, state.inputs = name, inputs
             self._put(run_id, state)
-            return
-        if parent is None or parent.kind == TOOL or (agent and not parent.graph):
+        elif agent and not parent.graph:  # a graph under a workflow or under a tool outside any graph
             self._open_run(run_id, parent, name, inputs, metadata, agent)
-            return
-        self._put(run_id, _State(CHAIN, parent.ctx, parent.graph))
+        else:  # a chain inside an agent, a workflow or a tool: its children hang under the nearest span
+            self._put(run_id, _State(CHAIN, parent.ctx, parent.graph))
 
     def _open_run(self, run_id: Any, parent: _State | None, name: Any, inputs: Any, metadata: Any, agent: bool) -> None:
         state = _State(AGENT if agent else WORKFLOW, None, agent or (parent is not None and parent.graph))
@@ -183,12 +184,16 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
         self._put(run_id, state)
 
     def _promote(self, state: _State) -> None:
-        """A candidate under a tool turned out a graph: its agent span, from when it began (children parent on it)."""
-        record = T.agent_record(state.name, state.inputs, workflow=False)
-        state.run = operations.begin(record, parent=state.ctx, start_time_ns=state.start_ns)
-        state.kind, state.graph, state.inputs = AGENT, True, None
-        if state.run is not None:
-            state.ctx = state.run.context
+        """A candidate under a tool turned out a graph: its agent span, from when it began (children parent on it).
+        Under the lock: the graph's first steps may start at once, on several threads."""
+        with self._lock:
+            if state.kind != CANDIDATE:
+                return
+            record = T.agent_record(state.name, state.inputs, workflow=False)
+            state.run = operations.begin(record, parent=state.ctx, start_time_ns=state.start_ns)
+            state.kind, state.graph, state.inputs = AGENT, True, None
+            if state.run is not None:
+                state.ctx = state.run.context
 
     @_guarded
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
