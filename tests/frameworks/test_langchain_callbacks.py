@@ -420,3 +420,22 @@ def test_a_classic_agent_executor_is_an_agent(demo, telemetry):
     chats = [s for s in telemetry.spans() if s.name == "chat gpt-4o-mini"]
     assert len(chats) == 2 and all(s.parent.span_id == agent.context.span_id for s in [tool_span, *chats])
     assert tool_span.attributes["gen_ai.tool.call.id"].startswith("call_demo")
+
+
+def test_an_async_model_call_gives_its_context_back(demo, telemetry):
+    """``agenerate`` ends its calls in tasks of their own (``asyncio.gather``): the pending call's context is still
+    given back in the caller's task, so the app's next call there is a trace of its own."""
+    from opentelemetry import context as otel_context
+
+    telemetry.instrument(metrics=[])
+
+    async def run():
+        before = otel_context.get_current()
+        await chat_model(demo).ainvoke(QUESTION)
+        assert otel_context.get_current() is before
+        await FakeListChatModel(responses=["ok"]).ainvoke("x")
+        assert otel_context.get_current() is before
+
+    asyncio.run(run())
+    assert handler().open_runs() == 0
+    assert sorted(s.name for s in telemetry.spans() if s.parent is None) == ["chat", "chat gpt-4o-mini"]

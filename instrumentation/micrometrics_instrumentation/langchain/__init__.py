@@ -92,6 +92,17 @@ async def _release_after(wrapped: Callable, instance: Any, args: tuple, kwargs: 
             handler.release(getattr(instance, "run_id", None))
 
 
+async def _release_here_after(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """An async model's ``agenerate``: its calls end in tasks of their own (``asyncio.gather``); their contexts are
+    given back here, in the caller's context."""
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        handler = _HANDLER
+        if handler is not None:
+            handler.release_here()
+
+
 def _set_handler_active(active: bool) -> None:
     handler = getattr(sys.modules.get(_CALLBACKS), "HANDLER", None)
     if handler is not None:
@@ -113,6 +124,8 @@ class LangChainInstrumentor(LibraryInstrumentor):
             (_MANAGER, "", "handle_event", _close_broken_runs),
             (_MANAGER, "", "ahandle_event", _aclose_broken_runs),
             *((_MANAGER, owner, method, _release_after) for owner, methods in _SHIELDED.items() for method in methods),
+            ("langchain_core.language_models.chat_models", "BaseChatModel", "agenerate", _release_here_after),
+            ("langchain_core.language_models.llms", "BaseLLM", "agenerate", _release_here_after),
         )
 
     def _instrument(self, **kwargs: Any) -> None:

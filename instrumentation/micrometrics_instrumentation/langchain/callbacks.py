@@ -145,9 +145,21 @@ class MicrometricsCallbackHandler(BaseCallbackHandler):
     def release(self, run_id: Any) -> None:
         """An async run's end event is done: give back its context, here in the caller's context."""
         with self._lock:
-            state = self._unreleased.pop(run_id, None)
-        if state is not None:
-            _reset(state)
+            state = self._unreleased.get(run_id)
+        if state is not None and _reset(state):  # else still attached where it started (release_here)
+            with self._lock:
+                self._unreleased.pop(run_id, None)
+
+    def release_here(self) -> None:
+        """Give back every ended run's context attached in the current context (an async model's ``agenerate`` ends
+        its calls through ``asyncio.gather``: in tasks of their own, whose run managers cannot release it)."""
+        while True:
+            current = otel_context.get_current()
+            with self._lock:
+                run_id = next((rid for rid, st in self._unreleased.items() if st.attached is current), None)
+                state = self._unreleased.pop(run_id) if run_id is not None else None
+            if state is None or not _reset(state):
+                return
 
     # ---- chains: agents, workflows, and the chains inside them ---------------------------------------
 
