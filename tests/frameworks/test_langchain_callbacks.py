@@ -140,11 +140,17 @@ def test_a_fake_model_streamed_gets_a_framework_span_with_time_to_first_chunk(te
 
 def test_a_model_error_fails_the_framework_span_and_propagates(demo, telemetry):
     telemetry.instrument(instrumentations=["langchain"], metrics=[])
-    demo.enqueue(status=400, json={"error": {"message": "bad request", "type": "invalid_request_error"}})
-    with pytest.raises(openai.BadRequestError):
-        chat_model(demo).invoke(QUESTION)
+    demo.enqueue(status=400, json={"error": {"message": f"invalid prompt: {QUESTION}", "type": "invalid_request_error"}})
+    with pytest.raises(openai.BadRequestError, match="invalid prompt"):
+        (PROMPT | chat_model(demo)).invoke({"question": QUESTION})
     span = telemetry.span("chat gpt-4o-mini")
     assert span.status.status_code == trace.StatusCode.ERROR and span.attributes["error.type"] == "400"
+    workflow = telemetry.span("invoke_workflow RunnableSequence")
+    assert workflow.attributes["error.type"] == "400"  # the exception propagated through the chain, same type
+    # The error quotes the prompt: content, so nowhere in the telemetry with capture off.
+    seen = [str(v) for s in telemetry.spans() for v in [s.status.description, *s.attributes.values(),
+                                                         *(a for e in s.events for a in e.attributes.values())]]
+    assert not any("Frage zu meiner Bestellung" in v for v in seen)
 
 
 # ---- tools ------------------------------------------------------------------------------------------
