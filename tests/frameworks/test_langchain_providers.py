@@ -106,7 +106,7 @@ def test_chat_anthropic_streamed(demo, telemetry):
 def test_chat_litellm_reports_through_the_handlers_span(demo, telemetry, monkeypatch):
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download of litellm's price list
     langchain_litellm = pytest.importorskip("langchain_litellm", reason="langchain-litellm is not installed")
-    telemetry.instrument(metrics=[guard()])
+    telemetry.instrument(metrics=[guard()], capture_content=True)
     model = langchain_litellm.ChatLiteLLM(model="openai/gpt-4o-mini", api_base=demo.openai_base_url, openai_api_key="sk-test")
     answer = run(agent(model), "invoke")
     spans = telemetry.spans()
@@ -117,3 +117,5 @@ def test_chat_litellm_reports_through_the_handlers_span(demo, telemetry, monkeyp
     assert "server.address" not in chats[0].attributes  # the handler's span: litellm's HTTP is not instrumented
     assert chats[1].attributes["micrometrics.language_match.label"] == "mismatch"  # reported, not retried
     assert "weather service" in answer
+    tools = chats[0].attributes["gen_ai.tool.definitions"]  # content: from the tools LangChain bound to the model
+    assert '"name": "get_weather"' in tools and '"description": "Current weather of a city."' in tools

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from micrometrics.records import AgentRecord, InferenceRecord, RetrievalRecord, ToolRecord, text_part
+from micrometrics.records import AgentRecord, InferenceRecord, RetrievalRecord, ToolRecord, text_part, tool_definition, tool_definitions
 from micrometrics.retrieval import to_document
 from micrometrics_instrumentation.translator import Translator
 from micrometrics_semconv import attributes as A
@@ -248,7 +248,17 @@ def inference_record(chat: bool, serialized: Any, inputs: Any, metadata: Any, pa
     return InferenceRecord(
         operation=V.OPERATION_CHAT if chat else V.OPERATION_TEXT_COMPLETION, provider=provider(metadata, model),
         model=model if isinstance(model, str) and model else None, params=request, input_messages=input_messages,
+        tool_definitions=tool_definitions(params.get("tools"), _tool),
     )
+
+
+def _tool(tool: Any) -> dict[str, Any] | None:
+    """A bound tool as the model was sent it (OpenAI's ``{"type": "function", "function": {...}}``, LangChain's
+    default format) -> the conventions' definition."""
+    spec = tool.get("function") if isinstance(tool, dict) and isinstance(tool.get("function"), dict) else tool
+    if not isinstance(spec, dict):
+        return None
+    return tool_definition("function", spec.get("name"), spec.get("description"), spec.get("parameters"))
 
 
 def _finish(reason: Any) -> str:
