@@ -29,7 +29,6 @@ for root in ("src", "semconv", "instrumentation"):
     sys.path.insert(0, str(ROOT / root))
 
 import langchain_core  # noqa: E402
-import langgraph  # noqa: E402, F401
 from importlib.metadata import version  # noqa: E402
 from langchain_core.language_models import FakeListChatModel  # noqa: E402
 from langchain_core.messages import AIMessage  # noqa: E402

@@ -56,10 +56,6 @@ def names(telemetry) -> list[str]:
     return sorted(s.name for s in telemetry.spans())
 
 
-def parent_of(telemetry, span):
-    return next(s for s in telemetry.spans() if s.context.span_id == span.parent.span_id)
-
-
 # ---- LCEL chains --------------------------------------------------------------------------------
 
 

@@ -6,7 +6,6 @@ answer, it cannot retry it."""
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import pytest
