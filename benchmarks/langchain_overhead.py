@@ -11,7 +11,8 @@ Each workload runs with ``metrics=[]`` (the spans, their attributes and the dura
 alone (``uninstrument()``: no handler, no wrapper), block against block, the order alternating every round, so
 the noise of a shared machine hits both sides alike. Spans and log records go through the SDK's batch processors
 to exporters that drop them. Prints the median and p95 per call of both sides, the difference of the medians
-(the handler's added cost per chain call, in microseconds) and the median over rounds of the block-time ratio.
+(the handler's added cost per chain call, in microseconds), the median over rounds of the block-time ratio, and
+the same for the calling thread's CPU time (the steadier figure on a busy machine).
 """
 
 from __future__ import annotations
@@ -102,13 +103,15 @@ def graph() -> Callable[[], Any]:
 WORKLOADS = {"lcel": lcel, "graph": graph}
 
 
-def run_block(call: Callable[[], Any], n: int) -> list[int]:
-    times = []
+def run_block(call: Callable[[], Any], n: int) -> tuple[list[int], list[int]]:
+    """Wall time and the calling thread's CPU time of each call (CPU: what a busy shared machine disturbs least)."""
+    wall, cpu = [], []
     for _ in range(n):
-        t0 = time.perf_counter_ns()
+        t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
         call()
-        times.append(time.perf_counter_ns() - t0)
-    return times
+        cpu.append(time.thread_time_ns() - c0)
+        wall.append(time.perf_counter_ns() - t0)
+    return wall, cpu
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -127,11 +130,13 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"langchain-core {langchain_core.__version__}, langgraph {version('langgraph')}; "
           f"{args.rounds} rounds x {args.calls} calls per side; metrics=[]")
-    print(f"{'workload':<10}{'alone us':>10}{'p95':>9}{'with mm':>10}{'p95':>9}{'+median us':>12}{'ratio':>8}{'spans/call':>12}")
+    print(f"{'workload':<10}{'alone us':>10}{'p95':>9}{'with mm':>10}{'p95':>9}{'+median us':>12}{'ratio':>8}"
+          f"{'cpu alone':>11}{'cpu mm':>9}{'+cpu us':>9}{'spans/call':>12}")
     for name, make in WORKLOADS.items():
         call = make()
         run_block(call, 20)  # warm LangChain's caches before anything is timed
         sides: dict[str, list[int]] = {"alone": [], "instrumented": []}
+        cpus: dict[str, list[int]] = {"alone": [], "instrumented": []}
         ratios = []
         exported, traced = _DropSpans.count, 0
         for r in range(args.rounds):
@@ -140,7 +145,8 @@ def main(argv: list[str] | None = None) -> None:
                 if side == "instrumented":
                     handle = micrometrics.instrument(exporter="none", instrumentations=["langchain"], metrics=[], **providers)
                     run_block(call, 3)  # untimed: the first calls after instrument() make the handler
-                block[side] = run_block(call, args.calls)
+                block[side], cpu = run_block(call, args.calls)
+                cpus[side] += cpu
                 traced += args.calls + 3 if side == "instrumented" else 0
                 sides[side] += block[side]
                 if side == "instrumented":
@@ -150,8 +156,10 @@ def main(argv: list[str] | None = None) -> None:
         base, ours = sorted(sides["alone"]), sorted(sides["instrumented"])
         p95 = lambda xs: xs[int(len(xs) * 0.95)] / 1e3  # noqa: E731
         mb, mo = statistics.median(base), statistics.median(ours)
+        cb, co = statistics.median(cpus["alone"]), statistics.median(cpus["instrumented"])
         print(f"{name:<10}{mb / 1e3:>10.1f}{p95(base):>9.1f}{mo / 1e3:>10.1f}{p95(ours):>9.1f}{(mo - mb) / 1e3:>12.1f}"
-              f"{statistics.median(ratios):>8.3f}{(_DropSpans.count - exported) / traced:>12.1f}")
+              f"{statistics.median(ratios):>8.3f}{cb / 1e3:>11.1f}{co / 1e3:>9.1f}{(co - cb) / 1e3:>9.1f}"
+              f"{(_DropSpans.count - exported) / traced:>12.1f}")
 
 
 if __name__ == "__main__":

@@ -120,7 +120,9 @@ def message(item: Any) -> dict[str, Any] | None:
         role, content, calls, call_id = "human", item, None, None
     else:
         role, content = getattr(item, "type", None), getattr(item, "content", None)
-        calls, call_id = getattr(item, "tool_calls", None), getattr(item, "tool_call_id", None)
+        # Only the fields the message's type has: a pydantic model's miss costs microseconds (it raises).
+        calls = getattr(item, "tool_calls", None) if role in ("ai", "AIMessageChunk") else None
+        call_id = getattr(item, "tool_call_id", None) if role in ("tool", "ToolMessageChunk") else None
     role = _ROLES.get(role) if isinstance(role, str) else None
     if role is None:
         return None
