@@ -72,6 +72,8 @@ EXTENSIONS: dict[tuple[str, str], str] = {
         "from micrometrics.context(conversation_id=...), on every span of the block; docs/providers.md",
     ("span.gen_ai.retrieval.client", "gen_ai.conversation.id"):
         "from micrometrics.context(conversation_id=...), on every span of the block; docs/providers.md",
+    ("span.gen_ai.execute_tool.internal", "gen_ai.conversation.id"):
+        "from micrometrics.context(conversation_id=...) or an Agents SDK run's group_id, on every span of the run; docs/frameworks.md",
     ("span.gen_ai.retrieval.client", "db.system.name"):
         "the registry's note on gen_ai.data_source.id: retrieval MAY add db.* attributes; docs/retrieval.md",
     ("span.gen_ai.retrieval.client", "db.collection.name"):
@@ -82,9 +84,6 @@ EXTENSIONS: dict[tuple[str, str], str] = {
         "log backends filter evaluation records by provider without joining the span; README (Logs), docs/evaluation.md",
     ("span.gen_ai.retrieval.client", "db.operation.name"):
         "the registry's note on gen_ai.data_source.id: retrieval MAY add db.* attributes; docs/retrieval.md",
-    ("span.gen_ai.execute_tool.internal", "gen_ai.conversation.id"):
-        "the conversation a tool ran in (LangGraph's thread_id, or micrometrics.context(conversation_id=...)), on every "
-        "span of the run, so that a query by conversation finds its tool calls; docs/frameworks.md",
 }
 
 #: Deviations the test found that belong to another part of the house: (rule, key, text the message contains)
