@@ -38,7 +38,8 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
     "gen_ai.provider.name": {
         V.PROVIDER_CHROMA: "Chroma retrieval spans (docs/retrieval.md)",
         V.PROVIDER_QDRANT: "Qdrant retrieval spans (docs/retrieval.md)",
-        V.PROVIDER_LANGCHAIN: "LangChain retriever spans (docs/retrieval.md)",
+        V.PROVIDER_LANGCHAIN: "LangChain retriever spans (docs/retrieval.md); LangChain/LangGraph agent and workflow spans, and "
+                              "the chat span of a model that names no provider (docs/frameworks.md)",
         V.PROVIDER_LLAMA_INDEX: "LlamaIndex retriever, agent and workflow spans, and models of an unnamed provider (docs/frameworks.md)",
         V.PROVIDER_CUSTOM: "@micrometrics.retriever / record_retrieval without a provider (docs/retrieval.md)",
         V.PROVIDER_OLLAMA: "Ollama, native client and OpenAI-compatible /v1 (no well-known member; docs/providers.md)",

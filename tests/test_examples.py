@@ -27,6 +27,19 @@ def test_quickstart_prints_one_console_line_per_call():
     assert "bot:  Hallo" in out.stdout
 
 
+def test_agent_support_example_prints_the_agent_span_tree():
+    out = run("agent_support.py")
+    assert out.returncode == 0, out.stderr
+    assert "using the local demo server" in out.stderr
+    assert "what the customer read: Der Wetterdienst" in out.stdout  # German, after the guard's retry
+    tree = [l for l in out.stdout.splitlines() if "invoke_agent" in l or l.startswith(("├─", "└─"))]
+    assert tree[0].startswith("invoke_agent support_agent") and "conversation=conv-support-42" in tree[0]
+    assert [l.split()[1] + " " + l.split()[2] for l in tree[1:]] == [
+        "chat gpt-4o-mini", "execute_tool get_weather", "chat gpt-4o-mini", "chat gpt-4o-mini"]
+    assert "language_match=mismatch" in tree[3] and "detected=en" in tree[3]
+    assert "attempt=2" in tree[4] and "language_match=match" in tree[4]
+
+
 def test_language_guard_example_shows_the_mismatch_then_the_retry():
     out = run("language_guard.py")
     assert out.returncode == 0, out.stderr

@@ -95,3 +95,22 @@ def context(**values: Any) -> Iterator[Mapping[str, Any]]:
         yield frozen
     finally:
         _values.reset(token)
+
+
+def bind(**values: Any) -> contextvars.Token | None:
+    """Add ``values`` to the current context until ``unbind`` (a framework's callbacks, where no ``with`` block fits:
+    LangGraph's ``thread_id`` as the ``conversation_id`` of the calls inside a graph run). Checked as ``context()`` is."""
+    _check(values)
+    merged = dict(_values.get())
+    merged.update(values)
+    return _values.set(MappingProxyType(merged))
+
+
+def unbind(token: contextvars.Token | None) -> None:
+    """Undo ``bind``; a token from another context (the run ended in another task) is left alone."""
+    if token is None:
+        return
+    try:
+        _values.reset(token)
+    except (ValueError, RuntimeError):
+        pass
