@@ -40,6 +40,7 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
         V.PROVIDER_QDRANT: "Qdrant retrieval spans (docs/retrieval.md)",
         V.PROVIDER_LANGCHAIN: "LangChain retriever spans (docs/retrieval.md)",
         V.PROVIDER_CUSTOM: "@micrometrics.retriever / record_retrieval without a provider (docs/retrieval.md)",
+        V.PROVIDER_PGVECTOR: "pgvector queries through psycopg / psycopg2 / SQLAlchemy (docs/retrieval.md)",
         V.PROVIDER_OLLAMA: "Ollama, native client and OpenAI-compatible /v1 (no well-known member; docs/providers.md)",
         V.PROVIDER_TOGETHER_AI: "OpenAI-compatible host api.together.xyz (docs/providers.md)",
         V.PROVIDER_FIREWORKS_AI: "OpenAI-compatible host api.fireworks.ai (docs/providers.md)",

@@ -65,6 +65,12 @@ DB_SYSTEM_QDRANT = "qdrant"
 PROVIDER_CHROMA = "chroma"
 PROVIDER_QDRANT = "qdrant"
 PROVIDER_LANGCHAIN = "langchain"
+#: pgvector queries (psycopg, psycopg2, SQLAlchemy over them, langchain-postgres): the extension is the provider,
+#: PostgreSQL (a well-known ``db.system.name``) the database.
+PROVIDER_PGVECTOR = "pgvector"
+DB_SYSTEM_POSTGRESQL = "postgresql"
+#: ``db.operation.name`` of a pgvector query: the SQL statement's verb.
+DB_OPERATION_SELECT = "SELECT"
 #: ``db.operation.name`` of the vector store calls we instrument: the client method's name.
 DB_OPERATION_CHROMA_QUERY = "query"
 DB_OPERATION_QDRANT_QUERY_POINTS = "query_points"

@@ -10,8 +10,12 @@ While an instrumented inference (or embeddings) call runs, its span's context ca
 * ``CHILD``: the nested call opens its own span, as the child of the outer one.
 
 The integration that opens the outer span chooses, with its translator's ``nested`` attribute
-(``calls.py`` reads it). Retrieval spans set no scope: a retriever's nested vector-store query is
-its child, as before.
+(``calls.py`` reads it). A retrieval call sets no scope unless its translator asks for ``SUPPRESS``
+(a LangChain vector store's search, a vector-store retriever, a pgvector SQL query): then the
+retrieval calls nested in it (the store's client, the SQL under the ORM) open no span, and the
+outermost retrieval span is the query's one span. Otherwise a nested retrieval is the child of the
+outer one, as before (a custom retriever over Chroma). Retrieval and inference scopes are kept
+apart: one never suppresses the other's family.
 
 While a ``SUPPRESS`` scope is open, the keys that other GenAI instrumentations honour are set
 too, so that theirs under ours opens no span either: OpenLLMetry's
@@ -29,7 +33,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-from micrometrics.records import CallRecord, EmbeddingsRecord, InferenceRecord
+from micrometrics.records import CallRecord, EmbeddingsRecord, InferenceRecord, RetrievalRecord
 
 SUPPRESS = "suppress"
 CHILD = "child"
@@ -50,6 +54,9 @@ class Scope:
 
 _KEY = otel_context.create_key("micrometrics.open_call")
 _SCOPES = {(family, nested): Scope(family, nested) for family in (InferenceRecord, EmbeddingsRecord) for nested in NESTED}
+#: Apart from ``_KEY``: a retrieval under an LLM call (or the reverse) leaves the other family's scope as it was.
+_RETRIEVAL_KEY = otel_context.create_key("micrometrics.open_retrieval")
+RETRIEVAL_SUPPRESS = Scope(RetrievalRecord, SUPPRESS)
 
 
 def _family(record: CallRecord) -> type | None:
@@ -67,12 +74,19 @@ def current() -> Scope | None:
 
 def suppressed(record: CallRecord) -> bool:
     """Whether ``record``'s call runs under an open span of its family that takes the nested calls in."""
+    if isinstance(record, RetrievalRecord):
+        return otel_context.get_value(_RETRIEVAL_KEY) is RETRIEVAL_SUPPRESS
     scope = otel_context.get_value(_KEY)
     return isinstance(scope, Scope) and scope.nested == SUPPRESS and isinstance(record, scope.family)
 
 
 def scope_for(record: CallRecord, nested: str | None = None) -> Scope | None:
-    """The scope ``record``'s call opens (None: its family sets none); ``nested`` None is the default, SUPPRESS."""
+    """The scope ``record``'s call opens (None: its family sets none); ``nested`` None is the default, SUPPRESS
+    (for retrieval, CHILD: a retrieval suppresses nested retrievals only when its translator says so)."""
+    if isinstance(record, RetrievalRecord):
+        if nested is not None and nested not in NESTED:
+            raise ValueError(f"nested={nested!r} is not supported; allowed: {', '.join(map(repr, NESTED))}")
+        return RETRIEVAL_SUPPRESS if nested == SUPPRESS else None
     nested = nested or SUPPRESS
     if nested not in NESTED:
         raise ValueError(f"nested={nested!r} is not supported; allowed: {', '.join(map(repr, NESTED))}")
@@ -84,6 +98,8 @@ def enter(ctx: Any, scope: Scope | None) -> Any:
     """``ctx`` (the call's span context) with ``scope``, and under SUPPRESS the keys other instrumentations honour."""
     if scope is None:
         return ctx
+    if scope.family is RetrievalRecord:
+        return otel_context.set_value(_RETRIEVAL_KEY, scope, ctx)
     ctx = otel_context.set_value(_KEY, scope, ctx)
     if scope.nested == SUPPRESS:
         ctx = otel_context.set_value(LANGUAGE_MODEL_SUPPRESSION_KEY, True, ctx)
