@@ -49,6 +49,8 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
     "db.system.name": {
         V.DB_SYSTEM_CHROMA: "Chroma (no well-known db.system.name member; docs/retrieval.md)",
         V.DB_SYSTEM_QDRANT: "Qdrant (no well-known db.system.name member; docs/retrieval.md)",
+        V.DB_SYSTEM_FAISS: "FAISS through LangChain (no well-known db.system.name member; docs/retrieval.md)",
+        V.DB_SYSTEM_LANGCHAIN_IN_MEMORY: "LangChain's InMemoryVectorStore (no database; docs/retrieval.md)",
     },
 }
 

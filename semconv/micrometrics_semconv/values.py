@@ -69,6 +69,9 @@ PROVIDER_LANGCHAIN = "langchain"
 #: PostgreSQL (a well-known ``db.system.name``) the database.
 PROVIDER_PGVECTOR = "pgvector"
 DB_SYSTEM_POSTGRESQL = "postgresql"
+#: LangChain vector stores with no database server: FAISS (langchain-community) and langchain-core's InMemoryVectorStore.
+DB_SYSTEM_FAISS = "faiss"
+DB_SYSTEM_LANGCHAIN_IN_MEMORY = "langchain.in_memory"
 #: ``db.operation.name`` of a pgvector query: the SQL statement's verb.
 DB_OPERATION_SELECT = "SELECT"
 #: ``db.operation.name`` of the vector store calls we instrument: the client method's name.
