@@ -56,8 +56,14 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
 
 #: Values the tests' applications pass themselves (``@micrometrics.retriever(db_system=...)``): the caller's choice, used as given.
 APPLICATION_VALUES: dict[str, dict[str, str]] = {
-    "gen_ai.provider.name": {"pgvector": "tests/retrieval/test_retriever_decorator.py: db_system='pgvector', the default provider"},
-    "db.system.name": {"pgvector": "tests/retrieval/test_retriever_decorator.py: db_system='pgvector'"},
+    "gen_ai.provider.name": {
+        "pgvector": "tests/retrieval/test_retriever_decorator.py: db_system='pgvector', the default provider",
+        "custom-store": "tests/retrieval/test_store_scenario.py: @retriever(db_system='custom-store'), the default provider",
+    },
+    "db.system.name": {
+        "pgvector": "tests/retrieval/test_retriever_decorator.py: db_system='pgvector'",
+        "custom-store": "tests/retrieval/test_store_scenario.py: @retriever(db_system='custom-store')",
+    },
 }
 
 #: Attributes not in v1.41 that we emit under an open proposal's names, each documented: key -> where it comes from.

@@ -17,7 +17,7 @@ def test_every_entry_point_is_named_micrometrics_library_and_users_pass_the_libr
     names = sorted(ep.name for ep in ours)
     assert names == ["micrometrics_anthropic", "micrometrics_bedrock", "micrometrics_chromadb", "micrometrics_cohere",
                      "micrometrics_google_genai", "micrometrics_groq", "micrometrics_langchain", "micrometrics_mistral",
-                     "micrometrics_ollama", "micrometrics_openai", "micrometrics_qdrant"], (
+                     "micrometrics_ollama", "micrometrics_openai", "micrometrics_psycopg", "micrometrics_psycopg2", "micrometrics_qdrant"], (
         "stale metadata? reinstall: pip install -e .")
     assert sorted(registry.supported()) == sorted(n.removeprefix("micrometrics_") for n in names)
     for ep in ours:

@@ -22,7 +22,7 @@ PRELUDE = """
     from demo_server import DemoServer
     import micrometrics
 
-    LIBRARIES = ("openai", "anthropic", "google.genai", "chromadb", "qdrant_client", "langchain_core", "botocore", "mistralai", "cohere", "ollama", "groq")
+    LIBRARIES = ("openai", "anthropic", "google.genai", "chromadb", "qdrant_client", "langchain_core", "botocore", "mistralai", "cohere", "ollama", "groq", "psycopg", "psycopg2")
     exporter = InMemorySpanExporter()
     tp = TracerProvider(); tp.add_span_processor(SimpleSpanProcessor(exporter)); trace.set_tracer_provider(tp)
 
@@ -57,11 +57,11 @@ def test_instrument_imports_no_client_library_and_traces_one_the_app_imports_lat
         print("PENDING", sorted(getattr(handle, "pending", ["<no handle.pending>"])))
     """)
     assert lines[0] == "IMPORTED []"
-    everything = "['anthropic', 'bedrock', 'chromadb', 'cohere', 'google_genai', 'groq', 'langchain', 'mistral', 'ollama', 'openai', 'qdrant']"
+    everything = "['anthropic', 'bedrock', 'chromadb', 'cohere', 'google_genai', 'groq', 'langchain', 'mistral', 'ollama', 'openai', 'psycopg', 'psycopg2', 'qdrant']"
     assert lines[1] == "INSTRUMENTED " + everything  # hooked: traced from the moment the app imports them
     assert lines[2] == "PENDING " + everything
     assert lines[3] == "SPANS ['chat gpt-4o-mini']"
-    assert lines[4] == "PENDING ['anthropic', 'bedrock', 'chromadb', 'cohere', 'google_genai', 'groq', 'langchain', 'mistral', 'ollama', 'qdrant']"
+    assert lines[4] == "PENDING ['anthropic', 'bedrock', 'chromadb', 'cohere', 'google_genai', 'groq', 'langchain', 'mistral', 'ollama', 'psycopg', 'psycopg2', 'qdrant']"
 
 
 def test_uninstrument_removes_pending_hooks_and_reinstrumenting_wraps_once():
@@ -80,6 +80,6 @@ def test_uninstrument_removes_pending_hooks_and_reinstrumenting_wraps_once():
         print("SPANS", spans())
     """)
     assert lines[0] == "AFTER UNINSTRUMENT function"
-    assert lines[1] == "AFTER INSTRUMENT FunctionWrapper ['anthropic', 'bedrock', 'chromadb', 'cohere', 'google_genai', 'groq', 'langchain', 'mistral', 'ollama', 'qdrant']"
+    assert lines[1] == "AFTER INSTRUMENT FunctionWrapper ['anthropic', 'bedrock', 'chromadb', 'cohere', 'google_genai', 'groq', 'langchain', 'mistral', 'ollama', 'psycopg', 'psycopg2', 'qdrant']"
     assert lines[2] == "RESTORED function"
     assert lines[3] == "SPANS ['chat gpt-4o-mini']"  # one span for the traced call: wrapped once, not per hook
