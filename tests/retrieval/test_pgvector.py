@@ -627,3 +627,58 @@ def test_a_store_whose_scores_we_do_not_know_exports_ids_only(telemetry):
     assert A.MICROMETRICS_RETRIEVAL_SCORE_KIND not in span.attributes
     assert json.loads(span.attributes[A.GEN_AI_RETRIEVAL_DOCUMENTS]) == [{"id": d.id} for d, _ in hits]
     assert A.DB_SYSTEM_NAME not in span.attributes
+
+
+def _client_backed_store(kind, client):
+    """A LangChain vector store over a real (instrumented) Chroma collection or Qdrant client, as langchain-chroma and
+    langchain-qdrant are: its search calls the client's query method."""
+    from langchain_core.documents import Document
+    from langchain_core.vectorstores import VectorStore
+
+    from vectors import embed
+
+    class ClientStore(VectorStore):
+        collection_name = "kb"
+
+        def add_texts(self, texts, metadatas=None, **kwargs):
+            return []
+
+        @classmethod
+        def from_texts(cls, texts, embedding, metadatas=None, **kwargs):
+            return cls()
+
+        def similarity_search_with_score(self, query, k=4, **kwargs):
+            if kind == "chroma":
+                result = client.query(query_texts=[query], n_results=k)
+                return [(Document(id=i, page_content=t), d) for i, t, d in zip(result["ids"][0], result["documents"][0], result["distances"][0])]
+            points = client.query_points("kb", query=embed(query), limit=k, with_payload=True).points
+            return [(Document(id=p.payload["slug"], page_content=p.payload["text"]), p.score) for p in points]
+
+        def similarity_search(self, query, k=4, **kwargs):
+            return [d for d, _ in self.similarity_search_with_score(query, k)]
+
+    ClientStore.__name__ = "Chroma" if kind == "chroma" else "QdrantVectorStore"  # as the LangChain integrations name them
+    return ClientStore()
+
+
+@pytest.mark.parametrize("kind", ["chroma", "qdrant"])
+def test_a_vector_store_over_an_instrumented_client_is_one_span(request, telemetry, kind):
+    from corpus import SHIPPING_QUESTION
+
+    client = request.getfixturevalue("kb" if kind == "chroma" else "qdrant")
+    telemetry.instrument(capture_content=True, metrics=[RetrievalPrecision()])
+    store = _client_backed_store(kind, client)
+    with micrometrics.context(relevant_document_ids=["shipping-germany"]):
+        hits = store.similarity_search_with_score(SHIPPING_QUESTION, k=2)
+        docs = store.as_retriever(search_kwargs={"k": 2}).invoke(SHIPPING_QUESTION)
+        adocs = asyncio.run(store.asimilarity_search(SHIPPING_QUESTION, k=2))  # LangChain runs the sync search in a thread
+    assert [d.id for d, _ in hits] == [d.id for d in docs] == [d.id for d in adocs]
+    spans = telemetry.spans()
+    # The store's search (or the retriever above it) has the span; the client's query under it opens none.
+    assert [s.attributes[A.GEN_AI_PROVIDER_NAME] for s in spans] == ["langchain"] * 3
+    assert {s.attributes[A.DB_SYSTEM_NAME] for s in spans} == {kind}
+    search = spans[0]
+    assert search.attributes[A.MICROMETRICS_RETRIEVAL_SCORE_KIND] == ("distance" if kind == "chroma" else "similarity")
+    key = "micrometrics.distance" if kind == "chroma" else "score"
+    assert json.loads(search.attributes[A.GEN_AI_RETRIEVAL_DOCUMENTS]) == [{"id": d.id, key: pytest.approx(s)} for d, s in hits]
+    assert all(s.attributes["micrometrics.retrieval_precision.mrr"] == 1.0 for s in spans)
