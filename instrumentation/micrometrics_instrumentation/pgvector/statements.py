@@ -6,8 +6,9 @@ A statement is a retrieval when its top-level ``ORDER BY`` sorts by a pgvector d
 the other operand must look like a vector (a literal ``'[...]'``, a ``::vector`` / ``halfvec`` / ``sparsevec``
 cast, or a bound parameter whose value is one: see ``looks_like_vector``).
 
-Statements without an operator cost one regular-expression scan (``plan`` returns None at once); the
-others are parsed once per statement text (a bounded cache).
+Statements without an operator cost a substring test and at most one regular-expression scan (``plan``
+returns None at once: about 0.1 to 0.4 µs for a 160-character statement); the others are parsed once
+per statement text (a bounded cache of 512).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-#: pgvector's distance operators (not the longer PostGIS / pg_trgm ones that contain them: ``<<->>``, ``<<->``).
-OPERATOR = re.compile(r"(?<!<)<[-=#+]>(?!>)")
-_OPERATOR_BYTES = re.compile(rb"(?<!<)<[-=#+]>(?!>)")
+#: The pre-check: one of pgvector's distance operators somewhere in the text (a literal first character: a fast scan;
+#: the tokenizer tells them from the longer PostGIS / pg_trgm operators that contain them, ``<<->>``, ``<<->``).
+OPERATOR = re.compile(r"<[-=#+]>")
+_OPERATOR_BYTES = re.compile(rb"<[-=#+]>")
 L2, COSINE, NEGATIVE_INNER_PRODUCT, L1 = "<->", "<=>", "<#>", "<+>"
 #: Operators that only pgvector defines: no evidence needed that the operand is a vector.
 _PGVECTOR_ONLY = frozenset({COSINE, L1})
@@ -279,11 +281,11 @@ def _cached(sql: str) -> Plan | None:
 def plan(query: Any) -> Plan | None:
     """The retrieval plan of a statement as a driver receives it (``str`` or ``bytes``); None, cheaply, for other SQL."""
     if isinstance(query, str):
-        if OPERATOR.search(query) is None:
+        if "<" not in query or OPERATOR.search(query) is None:
             return None
         return _cached(query)
     if isinstance(query, (bytes, bytearray)):
-        if _OPERATOR_BYTES.search(query) is None:
+        if b"<" not in query or _OPERATOR_BYTES.search(query) is None:
             return None
         return _cached(bytes(query).decode("utf-8", "replace"))
     return None
