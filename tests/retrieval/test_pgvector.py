@@ -682,3 +682,17 @@ def test_a_vector_store_over_an_instrumented_client_is_one_span(request, telemet
     key = "micrometrics.distance" if kind == "chroma" else "score"
     assert json.loads(search.attributes[A.GEN_AI_RETRIEVAL_DOCUMENTS]) == [{"id": d.id, key: pytest.approx(s)} for d, s in hits]
     assert all(s.attributes["micrometrics.retrieval_precision.mrr"] == 1.0 for s in spans)
+
+
+@pytest.mark.parametrize("capture", [False, True], ids=["nocontent", "content"])
+@pytest.mark.parametrize("way", ["psycopg", "psycopg-async", "psycopg2", "sqlalchemy-psycopg", "sqlalchemy-psycopg2", "langchain-pgvector", "langchain-in-memory", "langchain-faiss"])
+def test_contents_are_exported_only_under_capture(postgres, instrument, telemetry, way, capture):
+    instrument(capture_content=capture, metrics=[])
+    ids = STORES[way](postgres)[0]
+    (span,) = retrieval_spans(telemetry)
+    texts = {doc_id: text for doc_id, text, _ in DOCUMENTS}
+    if capture:
+        assert json.loads(span.attributes[A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS]) == [{"id": i, "content": texts[i]} for i in ids]
+    else:
+        assert A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS not in span.attributes and A.GEN_AI_RETRIEVAL_DOCUMENTS not in span.attributes
+        assert not any(text in str(v) for v in span.attributes.values() for text in texts.values())
