@@ -696,3 +696,26 @@ def test_contents_are_exported_only_under_capture(postgres, instrument, telemetr
     else:
         assert A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS not in span.attributes and A.GEN_AI_RETRIEVAL_DOCUMENTS not in span.attributes
         assert not any(text in str(v) for v in span.attributes.values() for text in texts.values())
+
+
+def test_faiss_async_searches_are_one_span_each(telemetry):
+    pytest.importorskip("faiss", reason="faiss-cpu is not installed")
+    pytest.importorskip("langchain_community", reason="langchain-community is not installed")
+    from langchain_community.vectorstores import FAISS
+
+    store = FAISS.from_texts([t for _, t, _ in DOCUMENTS], ScenarioEmbeddings(), ids=[i for i, _, _ in DOCUMENTS])
+    telemetry.instrument(capture_content=True, metrics=[])  # FAISS was defined before: its overrides are found then
+
+    async def main():
+        return (
+            await store.asimilarity_search(QUERY_TEXT, k=2),
+            await store.asimilarity_search_with_score(QUERY_TEXT, k=2),
+            await store.amax_marginal_relevance_search(QUERY_TEXT, k=2, fetch_k=4),
+        )
+
+    docs, hits, mmr = asyncio.run(main())
+    spans = telemetry.spans()
+    assert [s.name for s in spans] == ["retrieval FAISS"] * 3
+    assert [d["id"] for d in json.loads(spans[0].attributes[A.GEN_AI_RETRIEVAL_DOCUMENTS])] == [d.id for d in docs] == ["1", "2"]
+    assert json.loads(spans[1].attributes[A.GEN_AI_RETRIEVAL_DOCUMENTS]) == [{"id": d.id, "micrometrics.distance": pytest.approx(s)} for d, s in hits]
+    assert [d["id"] for d in json.loads(spans[2].attributes[A.GEN_AI_RETRIEVAL_DOCUMENTS])] == [d.id for d in mmr]
