@@ -90,7 +90,9 @@ def documents(plan: Plan, columns: Columns, rows: Sequence[Mapping[int, Any]]) -
         distance = row.get(columns.distance) if columns.distance is not None else None
         content = row.get(columns.content) if columns.content is not None else None
         metadata = row.get(columns.metadata) if columns.metadata is not None else None
-        score = score_of(float(distance)) if isinstance(distance, Real) and not isinstance(distance, bool) else None
+        if type(distance) is not float:  # psycopg's float8; anything else is checked the slow way
+            distance = float(distance) if isinstance(distance, Real) and not isinstance(distance, bool) else None
+        score = None if distance is None else score_of(distance)
         docs.append(
             Document(
                 id=None if doc_id is None else str(doc_id),
@@ -102,8 +104,13 @@ def documents(plan: Plan, columns: Columns, rows: Sequence[Mapping[int, Any]]) -
     return docs
 
 
-#: Reads the values of the wanted columns of a cursor's result, without moving the cursor: (cursor, wanted) -> rows.
-RowReader = Callable[[Any, list[int]], list[dict[int, Any]]]
+class RowReader:
+    """How one driver's cursor gives its result's column names and the values of some columns, without moving it."""
+
+    __slots__ = ("names", "values")
+
+    def __init__(self, names: Callable[[Any], list[str] | None], values: Callable[[Any, list[int]], list[dict[int, Any]]]) -> None:
+        self.names, self.values = names, values
 
 
 class StatementTranslator(Translator):
@@ -134,21 +141,27 @@ class StatementTranslator(Translator):
     def response(self, record: RetrievalRecord, response: Any) -> None:
         if self.read_rows is None:
             return  # a server-side cursor: the rows stay on the server until the application fetches them
-        description = getattr(self.cursor, "description", None)
-        if not description:
+        names = self.read_rows.names(self.cursor)
+        if not names:
             return
-        columns = Columns(self.plan, [str(getattr(c, "name", None) or c[0]) for c in description])
+        columns = Columns(self.plan, names)
         wanted = columns.wanted()
         if wanted:
-            record.documents = documents(self.plan, columns, self.read_rows(self.cursor, wanted))
+            record.documents = documents(self.plan, columns, self.read_rows.values(self.cursor, wanted))
 
 
-def psycopg_rows(cursor: Any, wanted: list[int]) -> list[dict[int, Any]]:
+def _psycopg_names(cursor: Any) -> list[str] | None:
+    result = getattr(cursor, "pgresult", None)
+    if result is None or not result.nfields:
+        return None  # pipeline mode (the result comes later), or a statement without rows
+    encoding = cursor.connection.info.encoding
+    return [result.fname(i).decode(encoding, "replace") for i in range(result.nfields)]
+
+
+def _psycopg_values(cursor: Any, wanted: list[int]) -> list[dict[int, Any]]:
     """psycopg 3: the values of the result the cursor holds (``pgresult``), decoded by the cursor's own loaders,
     leaving its position, its row factory and the rows the application fetches untouched."""
-    result = getattr(cursor, "pgresult", None)
-    if result is None:
-        return []  # pipeline mode: the result comes later
+    result = cursor.pgresult
     adapters = cursor.adapters
     loaders = {}
     for i in wanted:
@@ -165,11 +178,16 @@ def psycopg_rows(cursor: Any, wanted: list[int]) -> list[dict[int, Any]]:
     return rows
 
 
-def psycopg2_rows(cursor: Any, wanted: list[int]) -> list[dict[int, Any]]:
+def _psycopg2_names(cursor: Any) -> list[str] | None:
+    description = cursor.description
+    if not description or cursor.name is not None or cursor.rowcount <= 0:
+        return None  # no rows, or a named cursor's (on the server)
+    return [c[0] for c in description]
+
+
+def _psycopg2_values(cursor: Any, wanted: list[int]) -> list[dict[int, Any]]:
     """psycopg2: a client-side cursor holds its whole result; read it and scroll back to where the cursor was,
     so that the application's ``fetchone`` / ``fetchmany`` / iteration get every row, as without us."""
-    if getattr(cursor, "name", None) is not None or getattr(cursor, "rowcount", -1) <= 0:
-        return []
     names = [c[0] for c in cursor.description]
     position = cursor.rownumber
     try:
@@ -183,3 +201,9 @@ def psycopg2_rows(cursor: Any, wanted: list[int]) -> list[dict[int, Any]]:
         else:
             rows.append({i: values[i] for i in wanted if i < len(values)})
     return rows
+
+
+#: psycopg 3: the result the cursor holds (``pgresult``), decoded by the cursor's own loaders, leaving its position,
+#: its row factory and the rows the application fetches untouched.
+psycopg_rows = RowReader(_psycopg_names, _psycopg_values)
+psycopg2_rows = RowReader(_psycopg2_names, _psycopg2_values)
