@@ -65,7 +65,9 @@ def instrument(telemetry):
 
 
 def retrieval_spans(telemetry):
-    return [s for s in telemetry.spans() if s.attributes.get(A.GEN_AI_OPERATION_NAME) == "retrieval"]
+    """The retrieval spans, in the order the calls started (a failed call's span ends before the monitors end the others')."""
+    spans = [s for s in telemetry.spans() if s.attributes.get(A.GEN_AI_OPERATION_NAME) == "retrieval"]
+    return sorted(spans, key=lambda s: s.start_time)
 
 
 from langchain_core.embeddings import Embeddings  # noqa: E402
@@ -534,7 +536,7 @@ def test_pgvector_store_search_is_one_span_not_three(postgres, instrument, telem
     finally:
         store.delete_collection()
         store._engine.dispose()
-    spans = telemetry.spans()
+    spans = retrieval_spans(telemetry)
     assert [s.name for s in spans] == [f"retrieval {name}"] * 3  # the store's search; the retriever; mmr: never the SQL's
     search, retriever, mmr_span = spans
     assert search.attributes[A.GEN_AI_PROVIDER_NAME] == "langchain" and search.attributes[A.DB_SYSTEM_NAME] == "postgresql"
@@ -571,7 +573,7 @@ def test_in_memory_store_every_search_sync_and_async_is_one_span(telemetry):
         store.as_retriever(search_kwargs={"k": 2}).invoke(QUERY_TEXT),
     ]
     results = sync + asyncio.run(searches())
-    spans = telemetry.spans()
+    spans = retrieval_spans(telemetry)
     assert [s.name for s in spans] == ["retrieval InMemoryVectorStore"] * 10
     for span, result in zip(spans, results):
         ids = [(item[0] if isinstance(item, tuple) else item).id for item in result]
@@ -673,7 +675,7 @@ def test_a_vector_store_over_an_instrumented_client_is_one_span(request, telemet
         docs = store.as_retriever(search_kwargs={"k": 2}).invoke(SHIPPING_QUESTION)
         adocs = asyncio.run(store.asimilarity_search(SHIPPING_QUESTION, k=2))  # LangChain runs the sync search in a thread
     assert [d.id for d, _ in hits] == [d.id for d in docs] == [d.id for d in adocs]
-    spans = telemetry.spans()
+    spans = retrieval_spans(telemetry)
     # The store's search (or the retriever above it) has the span; the client's query under it opens none.
     assert [s.attributes[A.GEN_AI_PROVIDER_NAME] for s in spans] == ["langchain"] * 3
     assert {s.attributes[A.DB_SYSTEM_NAME] for s in spans} == {kind}
@@ -714,8 +716,60 @@ def test_faiss_async_searches_are_one_span_each(telemetry):
         )
 
     docs, hits, mmr = asyncio.run(main())
-    spans = telemetry.spans()
+    spans = retrieval_spans(telemetry)
     assert [s.name for s in spans] == ["retrieval FAISS"] * 3
     assert [d["id"] for d in json.loads(spans[0].attributes[A.GEN_AI_RETRIEVAL_DOCUMENTS])] == [d.id for d in docs] == ["1", "2"]
     assert json.loads(spans[1].attributes[A.GEN_AI_RETRIEVAL_DOCUMENTS]) == [{"id": d.id, "micrometrics.distance": pytest.approx(s)} for d, s in hits]
     assert [d["id"] for d in json.loads(spans[2].attributes[A.GEN_AI_RETRIEVAL_DOCUMENTS])] == [d.id for d in mmr]
+
+
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+def test_pgvector_adapters_and_numpy_query_vectors(postgres, instrument, telemetry, driver):
+    """``pgvector.psycopg(2).register_vector`` (C-level type checks on psycopg2's connection) and a numpy query vector:
+    the evidence that makes ``<->`` a vector search."""
+    np = pytest.importorskip("numpy")
+    statement = f"SELECT id, embedding, embedding <-> %s AS d FROM {TABLE} ORDER BY d LIMIT %s"
+    query = np.array(QUERY_VECTOR, dtype=np.float32)
+    instrument(capture_content=True, metrics=[])
+    if driver == "psycopg":
+        from pgvector.psycopg import register_vector
+
+        with psycopg.connect(postgres.dsn) as conn:
+            register_vector(conn)
+            rows = conn.execute(statement, (query, TOP_K)).fetchall()
+    else:
+        from pgvector.psycopg2 import register_vector
+
+        conn = psycopg2.connect(postgres.dsn)
+        try:
+            register_vector(conn)
+            cur = conn.cursor()
+            cur.execute(statement, (query, TOP_K))
+            rows = cur.fetchall()
+        finally:
+            conn.close()
+    assert [r[0] for r in rows] == EXPECTED_IDS
+    assert isinstance(rows[0][1], np.ndarray)  # the application's own typecaster still decodes its rows
+    (span,) = retrieval_spans(telemetry)
+    assert json.loads(span.attributes[A.GEN_AI_RETRIEVAL_DOCUMENTS]) == [{"id": r[0], "micrometrics.distance": pytest.approx(r[2])} for r in rows]
+
+
+def test_async_named_cursor_and_async_failure(postgres, instrument, telemetry):
+    instrument(metrics=[])
+
+    async def main():
+        async with await psycopg.AsyncConnection.connect(postgres.dsn) as conn:
+            async with conn.transaction():
+                async with conn.cursor(name="aknn") as cur:
+                    await cur.execute(COSINE_SQL, (QUERY, TOP_K))
+                    rows = await cur.fetchall()
+            with pytest.raises(psycopg.errors.UndefinedTable):
+                await conn.execute("SELECT id, embedding <=> %s AS d FROM no_such_table ORDER BY d LIMIT 1", (QUERY,))
+            return rows
+
+    assert [r[0] for r in asyncio.run(main())] == EXPECTED_IDS
+    spans = retrieval_spans(telemetry)
+    assert len(spans) == 2, [(s.name, dict(s.attributes)) for s in spans]
+    ok, failed = spans
+    assert ok.name == f"retrieval {TABLE}" and A.ERROR_TYPE not in ok.attributes
+    assert failed.name == "retrieval no_such_table" and failed.attributes[A.ERROR_TYPE] == "psycopg.errors.UndefinedTable"
