@@ -603,7 +603,7 @@ def test_a_subclass_defined_after_instrument_and_its_super_calls_are_one_span(te
     assert span.name == "retrieval RerankedStore"
     assert [d["id"] for d in json.loads(span.attributes[A.GEN_AI_RETRIEVAL_DOCUMENTS])] == [d.id for d in docs] == ["3", "2", "1"]
     micrometrics.uninstrument()
-    assert "similarity_search" in RerankedStore.__dict__ and not hasattr(RerankedStore.__dict__["similarity_search"], "__wrapped__")
+    assert type(RerankedStore.__dict__["similarity_search"]).__name__ == "function"  # the class's own method again
 
 
 def test_a_store_whose_scores_we_do_not_know_exports_ids_only(telemetry):
@@ -773,3 +773,24 @@ def test_async_named_cursor_and_async_failure(postgres, instrument, telemetry):
     ok, failed = spans
     assert ok.name == f"retrieval {TABLE}" and A.ERROR_TYPE not in ok.attributes
     assert failed.name == "retrieval no_such_table" and failed.attributes[A.ERROR_TYPE] == "psycopg.errors.UndefinedTable"
+
+
+def test_uninstrument_restores_every_vector_store(telemetry):
+    import types
+
+    from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
+
+    originals = {name: InMemoryVectorStore.__dict__[name] for name in ("similarity_search", "asimilarity_search_with_score")}
+    telemetry.instrument(metrics=[])
+    assert all(InMemoryVectorStore.__dict__[n] is not f for n, f in originals.items())
+    assert "__init_subclass__" in VectorStore.__dict__
+    micrometrics.uninstrument()
+    assert all(InMemoryVectorStore.__dict__[n] is f for n, f in originals.items())
+    assert type(VectorStore.__dict__["similarity_search_with_score"]) is types.FunctionType  # not a wrapt proxy
+    assert "__init_subclass__" not in VectorStore.__dict__
+
+    class Later(InMemoryVectorStore):  # defined after uninstrument(): not wrapped
+        def similarity_search(self, query, k=4, **kwargs):
+            return super().similarity_search(query, k=k, **kwargs)
+
+    assert type(Later.__dict__["similarity_search"]) is types.FunctionType
