@@ -1,12 +1,13 @@
 """A real PostgreSQL with pgvector for the tests, from the ``pgserver`` wheel (PostgreSQL 16 + pgvector bundled).
 
 Started once per test session in a fresh data directory under the session's temporary directory, listening on
-a free loopback TCP port (and its Unix socket), and stopped at the end. ``pgserver`` itself starts PostgreSQL on
+a free loopback TCP port (and its Unix socket), and stopped (its data directory deleted) at the end. ``pgserver`` itself starts PostgreSQL on
 a Unix socket only; the server is restarted with its bundled ``pg_ctl`` to listen on 127.0.0.1 as well.
 """
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
@@ -59,5 +60,6 @@ def start(data_dir: Path):
             _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user, timeout=30)
         except (subprocess.SubprocessError, OSError):
             pass
+        shutil.rmtree(data_dir, ignore_errors=True)  # ~40 MB per session
 
     return Postgres(host="127.0.0.1", port=port, socket_dir=str(socket_dir)), stop
