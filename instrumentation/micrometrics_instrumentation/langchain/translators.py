@@ -150,7 +150,7 @@ class VectorStoreTranslator(Translator):
 
     nested = nesting.SUPPRESS
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str = "similarity_search") -> None:
         self.method = method.removeprefix("a") if method.startswith("a") and method[1:] in SEARCHES else method
         self.by_vector = "by_vector" in self.method
 
