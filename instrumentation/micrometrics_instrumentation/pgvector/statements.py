@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any, Mapping, Sequence
 
 #: The pre-check: one of pgvector's distance operators somewhere in the text (a literal first character: a fast scan;
@@ -311,7 +312,7 @@ def looks_like_vector(value: Any) -> bool:
     if isinstance(value, str):
         return value.lstrip().startswith(("[", "{"))
     if isinstance(value, (list, tuple)):
-        return bool(value) and isinstance(value[0], (int, float)) and not isinstance(value[0], bool)
+        return bool(value) and isinstance(value[0], Real) and not isinstance(value[0], bool)  # numpy scalars too
     kind = type(value)
     if kind.__module__.startswith("pgvector") and kind.__name__ in ("Vector", "HalfVector", "SparseVector"):
         return True
