@@ -327,7 +327,10 @@ OTHER_SQL = [
 
 @pytest.mark.parametrize("statement", OTHER_SQL, ids=["plain", "operator-in-a-string", "geometric-distance", "not-ordered"])
 def test_other_sql_is_left_alone(postgres, instrument, telemetry, statement):
+    from micrometrics_instrumentation.pgvector import statements
+
     instrument(metrics=[])
+    parsed_before = statements._cached.cache_info()
     with psycopg.connect(postgres.dsn) as conn:
         conn.execute(statement).fetchall()
     conn2 = psycopg2.connect(postgres.dsn)
@@ -338,6 +341,8 @@ def test_other_sql_is_left_alone(postgres, instrument, telemetry, statement):
     finally:
         conn2.close()
     assert retrieval_spans(telemetry) == []
+    if "<" not in statement:  # the substring pre-check: never parsed, never cached
+        assert statements._cached.cache_info() == parsed_before
 
 
 # ---- the application's cursor, rows and errors are its own ------------------------------------------------------
