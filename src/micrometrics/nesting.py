@@ -33,7 +33,8 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-from micrometrics.records import CallRecord, EmbeddingsRecord, InferenceRecord, RetrievalRecord
+from micrometrics.records import CallRecord, EmbeddingsRecord, InferenceRecord
+from micrometrics.records import RetrievalRecord  # its own scope (_RETRIEVAL_KEY)
 
 SUPPRESS = "suppress"
 CHILD = "child"
