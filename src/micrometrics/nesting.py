@@ -34,7 +34,8 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from micrometrics.records import CallRecord, EmbeddingsRecord, InferenceRecord
-from micrometrics.records import RetrievalRecord  # its own scope (_RETRIEVAL_KEY)
+
+from micrometrics.records import RetrievalRecord  # retrieval keeps a scope of its own (_RETRIEVAL_KEY)
 
 SUPPRESS = "suppress"
 CHILD = "child"
