@@ -32,11 +32,12 @@ COSINE_SQL = f"SELECT id, content, embedding <=> %s AS distance FROM {TABLE} ORD
 def postgres(tmp_path_factory):
     """One PostgreSQL with pgvector for the session, the scenario's four documents in ``scenario_items``."""
     try:
-        pg, stop = start(tmp_path_factory.mktemp("pgvector") / "data")
+        pg, stop = start(tmp_path_factory.mktemp("pgvector"))
     except Exception as exc:  # no usable pgserver wheel for this machine, or PostgreSQL refused to start
         pytest.skip(f"PostgreSQL with pgvector (pgserver) could not start here: {type(exc).__name__}: {exc}")
     try:
         with psycopg.connect(pg.dsn, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
             conn.execute(f"CREATE TABLE {TABLE} (id text PRIMARY KEY, content text, metadata jsonb, embedding vector(4))")
             for doc_id, text, vector in DOCUMENTS:
                 conn.execute(f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s)", (doc_id, text, json.dumps({"n": doc_id}), str(vector)))
