@@ -18,8 +18,8 @@ processors to exporters that drop them: a real pipeline minus the network.
 Prints, per mode, the median and p95 latency of both sides, the difference of the
 medians, and the median over rounds of the instrumented/original block-time ratio.
 
-pgvector: a real PostgreSQL with pgvector (the ``pgserver`` wheel, Unix socket, a fresh data
-directory deleted at the end), ``--docs`` rows of 128-dimensional vectors, psycopg 3's
+pgvector: a real PostgreSQL with pgvector (the ``pgserver`` wheel, loopback TCP, a fresh data
+directory deleted at the end: tests/retrieval/postgres_server.py), ``--docs`` rows of 128-dimensional vectors, psycopg 3's
 ``Cursor.execute`` + ``fetchall``, instrumented against the original ``execute``
 (``Cursor.__dict__["execute"].__wrapped__``) on the same connection:
 
@@ -224,7 +224,7 @@ def _uninstrument_psycopg() -> None:
 
 def pgvector(args: argparse.Namespace) -> None:
     try:
-        import pgserver
+        import pgserver  # noqa: F401 - the server the benchmark starts
         import psycopg
     except ImportError as exc:
         print(f"pgvector: skipped ({exc}; pip install -e '.[dev]')")
@@ -232,11 +232,14 @@ def pgvector(args: argparse.Namespace) -> None:
     import shutil
     import tempfile
 
+    sys.path.insert(0, str(ROOT / "tests" / "retrieval"))
+    from postgres_server import start  # the tests' server: pgserver's PostgreSQL + pgvector on loopback TCP
+
     rng = random.Random(7)
-    data_dir = Path(tempfile.mkdtemp(prefix="mm-bench-pg-"))
-    server = pgserver.get_server(data_dir, cleanup_mode="delete")
+    base_dir = Path(tempfile.mkdtemp(prefix="mm-bench-pg-"))
+    pg, stop = start(base_dir)
     try:
-        conn = psycopg.connect(server.get_uri(), autocommit=True)
+        conn = psycopg.connect(pg.dsn, autocommit=True)
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         conn.execute("DROP TABLE IF EXISTS items")
         conn.execute("CREATE TABLE items (id text PRIMARY KEY, content text, embedding vector(128))")
@@ -270,7 +273,9 @@ def pgvector(args: argparse.Namespace) -> None:
         providers = _providers()
         original = psycopg.Cursor.__dict__["execute"]
         block(original, knn, workloads[0][2], 30, 0)  # warm the table into shared buffers
-        print(f"pgvector: PostgreSQL (pgserver {getattr(pgserver, '__version__', '')}) + pgvector, psycopg {psycopg.__version__}, "
+        server_version = conn.execute("SHOW server_version").fetchone()[0]
+        vector_version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
+        print(f"pgvector: PostgreSQL {server_version} + pgvector {vector_version} (pgserver, loopback TCP), psycopg {psycopg.__version__}, "
               f"{args.docs} rows x 128 dims, no index; {args.rounds} rounds x {args.queries} queries per side")
         print(f"{'mode':<12}{'original':>10}{'p95':>9}{'with mm':>10}{'p95':>9}{'+median us':>12}{'ratio':>8}")
         for mode, sql, params, metrics in workloads:
@@ -293,8 +298,8 @@ def pgvector(args: argparse.Namespace) -> None:
         cur.close()
         conn.close()
     finally:
-        server.cleanup()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        stop()
+        shutil.rmtree(base_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
