@@ -60,7 +60,11 @@ def peer_environments() -> list[Environment]:
 
 
 def ours() -> Environment:
-    return Environment("micrometrics", ("none", "micrometrics-default", "micrometrics-no-metrics"))
+    import importlib.util
+
+    # LiteLLM's row where it is installed (the dev extra): our added cost over LiteLLM alone.
+    litellm = ("micrometrics-litellm",) if importlib.util.find_spec("litellm") is not None else ()
+    return Environment("micrometrics", ("none", "micrometrics-default", "micrometrics-no-metrics", *litellm))
 
 
 def _unpinned(pkg: str) -> str:

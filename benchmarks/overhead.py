@@ -15,6 +15,8 @@ in-process transport (workload.py), per block:
 * ``call_cpu``: CPU µs per call of all threads, after draining our evaluation worker and
   the batch span processor (evaluation and export included);
 * ``stream*``: the same per streamed call of 50 content chunks (added / 50 = per chunk);
+* the ``micrometrics-litellm`` row makes the same calls through ``litellm.completion`` (LiteLLM's OpenAI
+  route, on the same client): its baseline is LiteLLM alone, its added cost ours over LiteLLM;
 * ``load_*``: median, mean and p90 caller-visible latency with 8 concurrent callers and a
   transport answering after 20 ms (the GIL is shared by the callers and our worker: waiting
   for it after the provider answered is part of the latency), and CPU per call.
@@ -53,7 +55,7 @@ SETTLE = 3
 # ---- one mode, in its own process -----------------------------------------------------------
 
 
-def _load_block(w: Any, clients: list[Any], calls: int) -> list[float]:
+def _load_block(chat: Any, clients: list[Any], calls: int) -> list[float]:
     """One thread per client, ``calls`` each, all at once: the caller-visible latencies."""
     latencies: list[float] = []
     lock = threading.Lock()
@@ -64,7 +66,7 @@ def _load_block(w: Any, clients: list[Any], calls: int) -> list[float]:
         start.wait()
         for _ in range(calls):
             t0 = time.perf_counter()
-            w.chat(cl)
+            chat(cl)
             mine.append(time.perf_counter() - t0)
         with lock:
             latencies.extend(mine)
@@ -91,19 +93,20 @@ def measure(mode: str, sizes: dict[str, int]) -> dict[str, Any]:
     c = w.client(w.Transport())
     slow = w.Transport(delay_s=LOAD_DELAY_S)
     clients = [w.client(slow) for _ in range(LOAD_THREADS)]
+    chat, chat_streamed = w.calls(mode)
 
     switch.on()
-    assert len(w.chat(c).choices[0].message.content) > 250
-    assert w.chat_streamed(c) >= w.STREAM_CHUNKS
+    assert len(chat(c).choices[0].message.content) > 250
+    assert chat_streamed(c) >= w.STREAM_CHUNKS
     switch.flush()
     spans_before = sink.spans.count
     assert spans_before >= 2 or mode == "none", f"{mode} exported no span"
     for state in ("on", "off"):
         switch.set(state)
         for _ in range(sizes["warmup"]):
-            w.chat(c)
+            chat(c)
         for _ in range(max(1, sizes["warmup"] // 10)):
-            w.chat_streamed(c)
+            chat_streamed(c)
     switch.flush()
     gc.collect()
 
@@ -118,7 +121,7 @@ def measure(mode: str, sizes: dict[str, int]) -> dict[str, Any]:
             fn(c)
         switch.flush()
 
-    for kind, fn, pairs, n in (("call", w.chat, sizes["pairs"], sizes["block"]), ("stream", w.chat_streamed, sizes["stream_pairs"], sizes["stream_block"])):
+    for kind, fn, pairs, n in (("call", chat, sizes["pairs"], sizes["block"]), ("stream", chat_streamed, sizes["stream_pairs"], sizes["stream_block"])):
         for i in range(pairs):
             for state in ("off", "on") if i % 2 == 0 else ("on", "off"):
                 settle(state, fn)
@@ -136,10 +139,10 @@ def measure(mode: str, sizes: dict[str, int]) -> dict[str, Any]:
         for state in ("off", "on") if i % 2 == 0 else ("on", "off"):
             switch.set(state)
             for cl in clients:
-                w.chat(cl)
+                chat(cl)
             switch.flush()
             cpu0 = time.process_time()
-            latencies = _load_block(w, clients, sizes["load_block"])
+            latencies = _load_block(chat, clients, sizes["load_block"])
             switch.flush()
             cpu = time.process_time() - cpu0
             add("load_latency", state, statistics.median(latencies))
@@ -247,7 +250,9 @@ def report(data: dict[str, Any]) -> str:
             f"{r['load_latency']:8.1f} {r['load_latency_mean']:8.1f} {r['load_latency_p90']:9.1f} {r['load_cpu']:8.1f}"
         )
     for r in rows:
-        lines.append(f"  uninstrumented in {r['env']}/{r['mode']}: {r['base_call']:.1f} µs/call, {r['base_stream']:.1f} µs/streamed call, openai {r['versions']['openai']}; +call by round {r['call_rounds']}")
+        ratio = (r["base_call"] + r["call"]) / r["base_call"] if r["base_call"] > 0 else float("nan")
+        lines.append(f"  uninstrumented in {r['env']}/{r['mode']}: {r['base_call']:.1f} µs/call ({ratio:.3f}x instrumented), {r['base_stream']:.1f} µs/streamed call, "
+                     f"openai {r['versions']['openai']}{', litellm ' + r['versions']['litellm'] if 'litellm' in r['versions'] else ''}; +call by round {r['call_rounds']}")
     return "\n".join(lines)
 
 

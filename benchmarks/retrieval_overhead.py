@@ -1,6 +1,6 @@
-"""What micrometrics adds to a Chroma query and to a pgvector query: the same queries with and without it, in one run.
+"""What micrometrics adds to a Chroma (or embedded LanceDB, or pgvector) query: the same queries with and without it, in one run.
 
-Standalone: ``python benchmarks/retrieval_overhead.py [--rounds N] [--queries N] [--stores chroma pgvector]``.
+Standalone: ``python benchmarks/retrieval_overhead.py [--store chroma|lancedb|pgvector] [--rounds N] [--queries N]``.
 An in-process Chroma collection (``EphemeralClient``, a deterministic hashed
 embedding, ``--docs`` documents) answers ``query_texts`` queries, top 5. Two
 instrumented modes:
@@ -9,7 +9,11 @@ instrumented modes:
 * ``default``: the default metrics (RetrievalPrecision, judged lexically on the
   monitor thread while the caller goes on).
 
-Each mode is compared with the same Chroma method unwrapped (``query.__wrapped__``,
+``--store lancedb``: an embedded LanceDB table (a temporary directory, the same
+documents and embedding) answers ``table.search(vector).limit(5).to_list()``; the
+original side runs the same builder through the unwrapped ``to_arrow``.
+
+Each mode is compared with the same store method unwrapped (``query.__wrapped__``,
 the original), block against block, alternating within every round, so the noise
 of a shared machine hits both sides alike. After each round the monitor queue is
 flushed, untimed. Spans, metric points and log records go through the SDK's batch
@@ -18,7 +22,7 @@ processors to exporters that drop them: a real pipeline minus the network.
 Prints, per mode, the median and p95 latency of both sides, the difference of the
 medians, and the median over rounds of the instrumented/original block-time ratio.
 
-pgvector: a real PostgreSQL with pgvector (the ``pgserver`` wheel, loopback TCP, a fresh data
+``--store pgvector``: a real PostgreSQL with pgvector (the ``pgserver`` wheel, loopback TCP, a fresh data
 directory deleted at the end: tests/retrieval/postgres_server.py), ``--docs`` rows of 128-dimensional vectors, psycopg 3's
 ``Cursor.execute`` + ``fetchall``, instrumented against the original ``execute``
 (``Cursor.__dict__["execute"].__wrapped__``) on the same connection:
@@ -59,7 +63,6 @@ import micrometrics  # noqa: E402
 from micrometrics.metrics import RetrievalPrecision  # noqa: E402
 
 MODES = ("spans", "default")
-STORES = ("chroma", "pgvector")
 WORDS = (
     "order shipping refund invoice delivery parcel warranty account password payment card address express "
     "return exchange discount voucher store office germany austria berlin vienna days weeks price euro"
@@ -134,37 +137,59 @@ def run_block(query: Any, queries: list[str], n: int, offset: int) -> list[int]:
     return times
 
 
+def build_lancedb(docs: int) -> tuple[Any, list[list[float]]]:
+    import tempfile
+
+    import lancedb
+
+    rng = random.Random(7)
+    embed = HashEmbedding()
+    texts = [sentence(rng, 25) for _ in range(docs)]
+    rows = [{"id": f"doc-{i}", "text": t, "vector": v} for i, (t, v) in enumerate(zip(texts, embed(texts)))]
+    table = lancedb.connect(tempfile.mkdtemp(prefix="bench-lancedb-")).create_table("bench_kb", data=rows)
+    return table, embed([sentence(rng, 6) for _ in range(200)])
+
+
+def lancedb_sides(table: Any) -> tuple[Any, Any]:
+    """(instrumented, original): ``to_list`` as the application calls it, and the same through the unwrapped ``to_arrow``."""
+    from lancedb.query import LanceVectorQueryBuilder
+
+    unwrapped = LanceVectorQueryBuilder.to_arrow.__wrapped__
+
+    def instrumented(query_texts: list, n_results: int) -> Any:
+        return table.search(query_texts[0]).limit(n_results).to_list()
+
+    def original(query_texts: list, n_results: int) -> Any:
+        return unwrapped(table.search(query_texts[0]).limit(n_results)).to_pylist()
+
+    return instrumented, original
+
+
+def instrument_store(store: str, **options: Any) -> Any:
+    """``instrument()`` with only the store's instrumentation; hooked by hand until the entry point is installed."""
+    from micrometrics import registry
+
+    if store in registry.supported():
+        return micrometrics.instrument(exporter="none", instrumentations=[store], **options)
+    handle = micrometrics.instrument(exporter="none", instrumentations=[], **options)
+    from micrometrics_instrumentation.lancedb import LanceDBInstrumentor
+
+    LanceDBInstrumentor().instrument()
+    return handle
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", choices=("chroma", "lancedb", "pgvector"), default="chroma")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--queries", type=int, default=100, help="queries per side per round")
     parser.add_argument("--docs", type=int, default=2000)
-    parser.add_argument("--stores", nargs="+", choices=STORES, default=list(STORES))
     args = parser.parse_args(argv)
-    if "chroma" in args.stores:
-        chroma(args)
-    if "pgvector" in args.stores:
-        pgvector(args)
 
-
-def _providers() -> dict[str, Any]:
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(_DropSpans()))
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    logger_provider = LoggerProvider()
-    logger_provider.add_log_record_processor(BatchLogRecordProcessor(_DropLogs()))
-    return dict(tracer_provider=tracer_provider, meter_provider=meter_provider, logger_provider=logger_provider)
-
-
-def _print_row(mode: str, sides: dict[str, list[int]], ratios: list[float]) -> None:
-    base, ours = sorted(sides["original"]), sorted(sides["instrumented"])
-    p95 = lambda xs: xs[int(len(xs) * 0.95)] / 1e3  # noqa: E731
-    mb, mo = statistics.median(base), statistics.median(ours)
-    print(f"{mode:<12}{mb / 1e3:>10.1f}{p95(base):>9.1f}{mo / 1e3:>10.1f}{p95(ours):>9.1f}{(mo - mb) / 1e3:>12.1f}"
-          f"{statistics.median(ratios):>8.3f}")
-
-
-def chroma(args: argparse.Namespace) -> None:
+    if args.store == "lancedb":
+        return main_lancedb(args)
+    if args.store == "pgvector":
+        return pgvector(args)
     collection, queries = build(args.docs)
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(_DropSpans()))
@@ -200,6 +225,61 @@ def chroma(args: argparse.Namespace) -> None:
         mb, mo = statistics.median(base), statistics.median(ours)
         print(f"{mode:<9}{mb / 1e3:>10.1f}{p95(base):>9.1f}{mo / 1e3:>10.1f}{p95(ours):>9.1f}{(mo - mb) / 1e3:>12.1f}"
               f"{statistics.median(ratios):>8.3f}")
+
+
+def main_lancedb(args: argparse.Namespace) -> None:
+    import lancedb
+
+    table, vectors = build_lancedb(args.docs)
+    providers = _providers()
+    queries = [[v] for v in vectors]  # run_block passes query_texts=[one query]; here the one query is a vector
+    print(f"LanceDB {lancedb.__version__} (embedded), {args.docs} documents, vector search top 5, to_list(); "
+          f"{args.rounds} rounds x {args.queries} queries per side")
+    print(f"{'mode':<9}{'original':>10}{'p95':>9}{'with mm':>10}{'p95':>9}{'+median us':>12}{'ratio':>8}")
+    for mode in MODES:
+        handle = instrument_store("lancedb", metrics=[] if mode == "spans" else [RetrievalPrecision()], **providers)
+        instrumented, original = lancedb_sides(table)
+        _compare(mode, handle, instrumented, original, [q[0] for q in queries], args)
+        micrometrics.uninstrument()
+        from micrometrics_instrumentation.lancedb import LanceDBInstrumentor
+
+        LanceDBInstrumentor().uninstrument()
+
+
+def _providers() -> dict[str, Any]:
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(_DropSpans()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(_DropLogs()))
+    return dict(tracer_provider=tracer_provider, meter_provider=meter_provider, logger_provider=logger_provider)
+
+
+def _compare(mode: str, handle: Any, instrumented: Any, original: Any, queries: list, args: argparse.Namespace) -> None:
+    run_block(instrumented, queries, 20, 0)
+    sides: dict[str, list[int]] = {"original": [], "instrumented": []}
+    ratios = []
+    for r in range(args.rounds):
+        order = (("original", original), ("instrumented", instrumented))
+        block = {}
+        for side, query in order if r % 2 == 0 else order[::-1]:
+            block[side] = run_block(query, queries, args.queries, r * args.queries)
+            sides[side] += block[side]
+            handle.force_flush()  # untimed: the next block starts with an idle monitor thread
+        ratios.append(sum(block["instrumented"]) / sum(block["original"]))
+    base, ours = sorted(sides["original"]), sorted(sides["instrumented"])
+    p95 = lambda xs: xs[int(len(xs) * 0.95)] / 1e3  # noqa: E731
+    mb, mo = statistics.median(base), statistics.median(ours)
+    print(f"{mode:<9}{mb / 1e3:>10.1f}{p95(base):>9.1f}{mo / 1e3:>10.1f}{p95(ours):>9.1f}{(mo - mb) / 1e3:>12.1f}"
+          f"{statistics.median(ratios):>8.3f}")
+
+
+def _print_row(mode: str, sides: dict[str, list[int]], ratios: list[float]) -> None:
+    base, ours = sorted(sides["original"]), sorted(sides["instrumented"])
+    p95 = lambda xs: xs[int(len(xs) * 0.95)] / 1e3  # noqa: E731
+    mb, mo = statistics.median(base), statistics.median(ours)
+    print(f"{mode:<12}{mb / 1e3:>10.1f}{p95(base):>9.1f}{mo / 1e3:>10.1f}{p95(ours):>9.1f}{(mo - mb) / 1e3:>12.1f}"
+          f"{statistics.median(ratios):>8.3f}")
 
 
 def _instrument_psycopg(metrics: list[Any], providers: dict[str, Any]) -> Any:

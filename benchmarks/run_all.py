@@ -53,6 +53,7 @@ PEER_NAMES = {
     "openllmetry": "OpenLLMetry `opentelemetry-instrumentation-openai`",
     "micrometrics-default": "**micrometrics, default metrics**",
     "micrometrics-no-metrics": "micrometrics, `metrics=[]`",
+    "micrometrics-litellm": "micrometrics over LiteLLM (`litellm.completion`; base: LiteLLM alone)",
 }
 
 

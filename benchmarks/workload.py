@@ -242,6 +242,33 @@ def chat_streamed(c: Any) -> int:
     return n
 
 
+def litellm_chat(c: Any) -> Any:
+    """The same call through LiteLLM's OpenAI route, on the same client (LiteLLM calls its ``post``)."""
+    import litellm
+
+    return litellm.completion(model=f"openai/{MODEL}", messages=MESSAGES, temperature=0.2, max_tokens=200, client=c)
+
+
+def litellm_chat_streamed(c: Any) -> int:
+    import litellm
+
+    n = 0
+    for chunk in litellm.completion(model=f"openai/{MODEL}", messages=MESSAGES, temperature=0.2, max_tokens=200, client=c,
+                                    stream=True, stream_options={"include_usage": True}):
+        n += 1
+    return n
+
+
+def calls(mode: str) -> tuple[Callable[[Any], Any], Callable[[Any], int]]:
+    """(a non-streamed call, a streamed call read to its end) as ``mode`` makes them: LiteLLM's row goes through LiteLLM."""
+    if mode == LITELLM:
+        import os
+
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map download
+        return litellm_chat, litellm_chat_streamed
+    return chat, chat_streamed
+
+
 # ---- telemetry sink ---------------------------------------------------------------------------
 
 
@@ -324,7 +351,9 @@ PEERS = {
     "openinference": "openinference-instrumentation-openai",
     "openllmetry": "opentelemetry-instrumentation-openai",
 }
-OURS = ("micrometrics-default", "micrometrics-no-metrics")
+#: Our added cost over LiteLLM alone: the same call through litellm.completion, LiteLLM uninstrumented vs instrumented.
+LITELLM = "micrometrics-litellm"
+OURS = ("micrometrics-default", "micrometrics-no-metrics", LITELLM)
 MODES = ("none",) + OURS + tuple(PEERS)
 
 
@@ -352,7 +381,7 @@ class Switch:
 
             self._handle = micrometrics.instrument(
                 exporter="none",
-                instrumentations=["openai"],
+                instrumentations=["openai"] + (_litellm_instrumentation() if self.mode == LITELLM else []),
                 metrics=None if self.mode == "micrometrics-default" else [],
                 tracer_provider=tp,
                 meter_provider=mp,
@@ -370,6 +399,8 @@ class Switch:
         if self.mode in OURS:
             self._handle.shutdown()
             self._handle = None
+            if self.mode == LITELLM and _LITELLM_BY_HAND:
+                _LITELLM_BY_HAND[0].uninstrument()
         else:
             self._peer.uninstrument()
         self.state = "off"
@@ -386,6 +417,24 @@ class Switch:
     @property
     def dropped(self) -> int:
         return self._handle.runtime.worker.dropped if self._handle is not None else 0
+
+
+#: LiteLLM's instrumentor when the installed micrometrics predates its entry point (instrumented by hand, not by name).
+_LITELLM_BY_HAND: list[Any] = []
+
+
+def _litellm_instrumentation() -> list[str]:
+    """``["litellm"]`` for ``instrument()``; with no such entry point installed yet, its instrumentor is turned on here."""
+    from micrometrics import registry
+
+    if "litellm" in registry.supported():
+        return ["litellm"]
+    from micrometrics_instrumentation.litellm import LiteLLMInstrumentor
+
+    inst = LiteLLMInstrumentor()
+    inst.instrument(skip_dep_check=True)
+    _LITELLM_BY_HAND[:] = [inst]
+    return []
 
 
 def _peer_instrumentor(mode: str) -> Any:
@@ -413,6 +462,8 @@ def versions(mode: str) -> dict[str, str]:
     names = ["openai", http_module().__name__, "opentelemetry-sdk", "opentelemetry-instrumentation"]
     if mode in OURS:
         names.append("micrometrics")
+    if mode == LITELLM:
+        names.append("litellm")
     elif mode in PEERS:
         names.append(PEERS[mode])
     out = {}

@@ -291,8 +291,10 @@ def compose_answer(conv: Conversation) -> Answer:
 
     if conv.last_role == "tool" and conv.tool_result is not None:
         loc = _location(" ".join(conv.user))
-        summary = _summarize_tool_result(conv.tool_result, lang)
-        text = _TOOL_RESULT_REPLY[lang].format(loc=loc, summary=summary)
+        # The agent incident: at turn five a German conversation's tool result is summed up in English.
+        reply_lang = "en" if lang == "de" and turns >= 5 and not re.search(r"german|deutsch", system_text) else lang
+        summary = _summarize_tool_result(conv.tool_result, reply_lang)
+        text = _TOOL_RESULT_REPLY[reply_lang].format(loc=loc, summary=summary)
     elif conv.tool_names and conv.last_role == "user" and re.search(r"weather|wetter", last_user, re.I):
         name = next((n for n in conv.tool_names if "weather" in n.lower()), "get_weather")
         loc = _location(last_user)

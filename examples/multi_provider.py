@@ -1,12 +1,13 @@
 """One support question, many providers, the same telemetry.
 
     pip install -e ".[openai,anthropic,google-genai,bedrock]"      # from the repository root
-    pip install -e ".[mistral,cohere,ollama,groq]"         # optional: four more clients
+    pip install -e ".[mistral,cohere,ollama,groq,litellm]" # optional: five more clients
     python examples/multi_provider.py
 
 Asks OpenAI, Anthropic, Google Gen AI and Amazon Bedrock the same German support question,
 each with its own client library as an app would (boto3 for Bedrock), instrumented by the same one line;
-then Mistral, Cohere, Ollama and Groq, those whose library is installed.
+then Mistral, Cohere, Ollama and Groq, those whose library is installed, and the same question through the
+LiteLLM gateway library (one span per call: LiteLLM's, not a second one for the OpenAI client under it).
 A provider uses its real API when its key is set (OPENAI_API_KEY, ANTHROPIC_API_KEY,
 GOOGLE_API_KEY or GEMINI_API_KEY, AWS_ACCESS_KEY_ID or AWS_PROFILE with AWS_REGION, MISTRAL_API_KEY, CO_API_KEY, GROQ_API_KEY; for
 Ollama, OLLAMA_HOST names the server); otherwise the local demo server answers, which
@@ -15,7 +16,8 @@ prints one span per provider on stderr: the same span shape, token usage, finish
 reasons and micro metrics, whichever provider answered.
 
 Models: MICROMETRICS_OPENAI_MODEL, MICROMETRICS_ANTHROPIC_MODEL, MICROMETRICS_GEMINI_MODEL, MICROMETRICS_BEDROCK_MODEL,
-MICROMETRICS_MISTRAL_MODEL, MICROMETRICS_COHERE_MODEL, MICROMETRICS_OLLAMA_MODEL, MICROMETRICS_GROQ_MODEL.
+MICROMETRICS_MISTRAL_MODEL, MICROMETRICS_COHERE_MODEL, MICROMETRICS_OLLAMA_MODEL, MICROMETRICS_GROQ_MODEL,
+MICROMETRICS_LITELLM_MODEL (a LiteLLM model string, ``openai/gpt-4.1-mini`` by default).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ SYSTEM = "You are the friendly support assistant of an online shop. Answer in th
 
 
 #: The optional clients: (module, the variable that points it at the real service).
-MORE = {"mistralai": "MISTRAL_API_KEY", "cohere": "CO_API_KEY", "ollama": "OLLAMA_HOST", "groq": "GROQ_API_KEY"}
+MORE = {"mistralai": "MISTRAL_API_KEY", "cohere": "CO_API_KEY", "ollama": "OLLAMA_HOST", "groq": "GROQ_API_KEY", "litellm": "OPENAI_API_KEY"}
 INSTALLED = [name for name in MORE if importlib.util.find_spec(name) is not None]
 
 
@@ -84,7 +86,7 @@ def clients(stack: ExitStack) -> tuple[openai.OpenAI, anthropic.Anthropic, genai
 
 
 def more_providers(server: Any) -> None:
-    """Mistral, Cohere, Ollama and Groq, each through its own client library: one span each, the same shape."""
+    """Mistral, Cohere, Ollama and Groq, each through its own client library, and LiteLLM: one span each, the same shape."""
     def local(variable: str) -> bool:
         return not os.environ.get(variable)
 
@@ -118,6 +120,13 @@ def more_providers(server: Any) -> None:
         gq = groq.Groq(api_key="demo", base_url=server.groq_base_url, max_retries=0) if local("GROQ_API_KEY") else groq.Groq()
         reply = gq.chat.completions.create(model=os.environ.get("MICROMETRICS_GROQ_MODEL", "llama-3.3-70b-versatile"), messages=messages)
         print(f"groq:      {reply.choices[0].message.content}\n")
+    if "litellm" in INSTALLED:  # a gateway library over the OpenAI client: one span, LiteLLM's
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map download at import
+        import litellm
+
+        route = {"api_base": server.openai_base_url, "api_key": "demo"} if local("OPENAI_API_KEY") else {}
+        reply = litellm.completion(model=os.environ.get("MICROMETRICS_LITELLM_MODEL", "openai/gpt-4.1-mini"), messages=messages, **route)
+        print(f"litellm:   {reply.choices[0].message.content}\n")
 
 
 with ExitStack() as stack:

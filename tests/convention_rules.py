@@ -45,10 +45,19 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
         V.PROVIDER_TOGETHER_AI: "OpenAI-compatible host api.together.xyz (docs/providers.md)",
         V.PROVIDER_FIREWORKS_AI: "OpenAI-compatible host api.fireworks.ai (docs/providers.md)",
         V.PROVIDER_OPENROUTER: "OpenAI-compatible host openrouter.ai (docs/providers.md)",
+        V.PROVIDER_MILVUS: "Milvus retrieval spans (docs/retrieval.md)",
+        V.PROVIDER_LANCEDB: "LanceDB retrieval spans (docs/retrieval.md)",
+        V.PROVIDER_PINECONE: "Pinecone retrieval spans (docs/retrieval.md)",
+        V.PROVIDER_ELASTICSEARCH: "Elasticsearch kNN retrieval spans, as its well-known db.system.name (docs/retrieval.md)",
+        V.PROVIDER_OPENSEARCH: "OpenSearch k-NN retrieval spans, as its well-known db.system.name (docs/retrieval.md)",
+        V.PROVIDER_LITELLM: "a LiteLLM Router call that failed before a deployment answered (docs/providers.md, LiteLLM)",
     },
     "db.system.name": {
         V.DB_SYSTEM_CHROMA: "Chroma (no well-known db.system.name member; docs/retrieval.md)",
         V.DB_SYSTEM_QDRANT: "Qdrant (no well-known db.system.name member; docs/retrieval.md)",
+        V.DB_SYSTEM_MILVUS: "Milvus (no well-known db.system.name member; docs/retrieval.md)",
+        V.DB_SYSTEM_LANCEDB: "LanceDB (no well-known db.system.name member; docs/retrieval.md)",
+        V.DB_SYSTEM_PINECONE: "Pinecone (no well-known db.system.name member; docs/retrieval.md)",
         V.DB_SYSTEM_FAISS: "FAISS through LangChain (no well-known db.system.name member; docs/retrieval.md)",
         V.DB_SYSTEM_LANGCHAIN_IN_MEMORY: "LangChain's InMemoryVectorStore (no database; docs/retrieval.md)",
     },
@@ -56,14 +65,10 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
 
 #: Values the tests' applications pass themselves (``@micrometrics.retriever(db_system=...)``): the caller's choice, used as given.
 APPLICATION_VALUES: dict[str, dict[str, str]] = {
-    "gen_ai.provider.name": {
-        "pgvector": "tests/retrieval/test_retriever_decorator.py: db_system='pgvector', the default provider",
-        "custom-store": "tests/retrieval/test_store_scenario.py: @retriever(db_system='custom-store'), the default provider",
-    },
-    "db.system.name": {
-        "pgvector": "tests/retrieval/test_retriever_decorator.py: db_system='pgvector'",
-        "custom-store": "tests/retrieval/test_store_scenario.py: @retriever(db_system='custom-store')",
-    },
+    "gen_ai.provider.name": {"pgvector": "tests/retrieval/test_retriever_decorator.py: db_system='pgvector', the default provider",
+                             "custom-store": "tests/retrieval/test_store_scenario.py: db_system='custom-store', the default provider"},
+    "db.system.name": {"pgvector": "tests/retrieval/test_retriever_decorator.py: db_system='pgvector'",
+                       "custom-store": "tests/retrieval/test_store_scenario.py: db_system='custom-store'"},
 }
 
 #: Attributes not in v1.41 that we emit under an open proposal's names, each documented: key -> where it comes from.
@@ -80,6 +85,8 @@ EXTENSIONS: dict[tuple[str, str], str] = {
         "from micrometrics.context(conversation_id=...), on every span of the block; docs/providers.md",
     ("span.gen_ai.retrieval.client", "gen_ai.conversation.id"):
         "from micrometrics.context(conversation_id=...), on every span of the block; docs/providers.md",
+    ("span.gen_ai.execute_tool.internal", "gen_ai.conversation.id"):
+        "from micrometrics.context(conversation_id=...) or an Agents SDK run's group_id, on every span of the run; docs/frameworks.md",
     ("span.gen_ai.retrieval.client", "db.system.name"):
         "the registry's note on gen_ai.data_source.id: retrieval MAY add db.* attributes; docs/retrieval.md",
     ("span.gen_ai.retrieval.client", "db.collection.name"):

@@ -42,3 +42,14 @@ def test_language_guard_example_shows_the_mismatch_then_the_retry():
     guard_answer = guard.split("what the customer read:")[1]
     assert "business days" in monitor_answer  # English reached the customer
     assert "Werktagen" in guard_answer  # the guard's retry answered in German
+
+
+def test_datadog_walkthrough_prints_the_language_mismatch_evaluation_datadog_receives():
+    out = run("datadog/evaluations.py")
+    assert out.returncode == 0, out.stderr
+    assert "business days" in out.stdout  # the German customer read English
+    assert "POST /api/intake/llm-obs/v2/eval-metric  -> 202" in out.stdout
+    assert '"categorical_value": "mismatch"' in out.stdout and '"label": "language_match"' in out.stdout
+    assert '"source:otel"' in out.stdout and '"ml_app": "support-bot"' in out.stdout
+    assert "'dd-api-key': '***'" in out.stdout and "demo-api-key-not-a-real-one" not in out.stdout + out.stderr
+    assert "language_match = 'mismatch' on span " in out.stdout

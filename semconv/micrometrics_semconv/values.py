@@ -5,6 +5,14 @@ OPERATION_TEXT_COMPLETION = "text_completion"
 OPERATION_EMBEDDINGS = "embeddings"
 OPERATION_GENERATE_CONTENT = "generate_content"
 OPERATION_RETRIEVAL = "retrieval"
+OPERATION_INVOKE_AGENT = "invoke_agent"
+OPERATION_CREATE_AGENT = "create_agent"
+OPERATION_INVOKE_WORKFLOW = "invoke_workflow"
+OPERATION_EXECUTE_TOOL = "execute_tool"
+#: ``gen_ai.tool.type`` values (v1.41 registry examples).
+TOOL_TYPE_FUNCTION = "function"
+TOOL_TYPE_EXTENSION = "extension"
+TOOL_TYPE_DATASTORE = "datastore"
 
 PROVIDER_OPENAI = "openai"
 PROVIDER_AZURE_OPENAI = "azure.ai.openai"
@@ -20,12 +28,15 @@ PROVIDER_PERPLEXITY = "perplexity"
 PROVIDER_X_AI = "x_ai"
 PROVIDER_AZURE_AI_INFERENCE = "azure.ai.inference"
 PROVIDER_COHERE = "cohere"
+PROVIDER_IBM_WATSONX_AI = "ibm.watsonx.ai"
 #: Not in the conventions' list (v1.41), which allows other values: ours, the names these services go by
 #: (docs/providers.md, "OpenAI-compatible servers").
 PROVIDER_OLLAMA = "ollama"
 PROVIDER_TOGETHER_AI = "together_ai"
 PROVIDER_FIREWORKS_AI = "fireworks_ai"
 PROVIDER_OPENROUTER = "openrouter"
+#: A LiteLLM call whose provider LiteLLM cannot tell before the call (a Router's model group), until the response names it.
+PROVIDER_LITELLM = "litellm"
 
 #: ``gen_ai.usage.cost.currency``: our price table's currency.
 COST_CURRENCY_USD = "USD"
@@ -78,6 +89,23 @@ DB_OPERATION_SELECT = "SELECT"
 DB_OPERATION_CHROMA_QUERY = "query"
 DB_OPERATION_QDRANT_QUERY_POINTS = "query_points"
 DB_OPERATION_QDRANT_SEARCH = "search"
+#: Milvus, LanceDB, Pinecone, Elasticsearch, OpenSearch: db.system.name is the conventions' well-known value where
+#: one exists (elasticsearch, opensearch), the store's own lower-case name otherwise; the provider is the same name.
+DB_SYSTEM_MILVUS = "milvus"
+DB_SYSTEM_LANCEDB = "lancedb"
+DB_SYSTEM_PINECONE = "pinecone"
+DB_SYSTEM_ELASTICSEARCH = "elasticsearch"
+DB_SYSTEM_OPENSEARCH = "opensearch"
+PROVIDER_MILVUS = "milvus"
+PROVIDER_LANCEDB = "lancedb"
+PROVIDER_PINECONE = "pinecone"
+PROVIDER_ELASTICSEARCH = "elasticsearch"
+PROVIDER_OPENSEARCH = "opensearch"
+DB_OPERATION_MILVUS_SEARCH = "search"
+#: LanceDB: a vector query's execution (``to_list``/``to_pandas``/``to_arrow``, sync and async).
+DB_OPERATION_LANCEDB_VECTOR_SEARCH = "vector_search"
+DB_OPERATION_PINECONE_QUERY = "query"
+DB_OPERATION_SEARCH = "search"
 #: ``@micrometrics.retriever`` / ``record_retrieval`` when the caller names no provider.
 PROVIDER_CUSTOM = "custom"
 
@@ -93,3 +121,7 @@ LABEL_SKIPPED = "skipped"
 #: ``error.type`` of a stream the application closed or dropped before its end: no convention names
 #: this case (the GenAI conventions allow instrumentation-defined values), and it is no success.
 ERROR_TYPE_STREAM_ABANDONED = "micrometrics.stream.abandoned"
+
+#: ``mcp.method.name`` of a tool call; ``error.type`` of a tool that answered ``isError`` (MCP conventions).
+MCP_METHOD_TOOLS_CALL = "tools/call"
+ERROR_TYPE_TOOL_ERROR = "tool_error"

@@ -28,6 +28,9 @@ __all__ = [
     "GuardError",
     "retriever",
     "record_retrieval",
+    "workflow",
+    "agent",
+    "tool",
     "__version__",
 ]
 
@@ -40,6 +43,9 @@ _LAZY = {
     "uninstrument": "micrometrics.installation",
     "record_retrieval": "micrometrics.retrieval",
     "retriever": "micrometrics.retrieval",
+    "workflow": "micrometrics.operations",
+    "agent": "micrometrics.operations",
+    "tool": "micrometrics.operations",
 }
 
 

@@ -9,7 +9,7 @@ from collections import abc
 from typing import Any, Callable, Mapping
 
 from micrometrics import internal_errors
-from micrometrics.records import Call, CallRecord, Document, EmbeddingsRecord, InferenceRecord, RetrievalRecord
+from micrometrics.records import AgentRecord, Call, CallRecord, Document, EmbeddingsRecord, InferenceRecord, RetrievalRecord, ToolRecord
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
 
@@ -75,6 +75,14 @@ def span_name(record: CallRecord) -> str:
     if isinstance(record, RetrievalRecord):
         source = _name(record.data_source)
         return f"{V.OPERATION_RETRIEVAL} {source}" if source else V.OPERATION_RETRIEVAL
+    if isinstance(record, ToolRecord):
+        tool = _name(record.tool_name)
+        head = _name(record.method) or record.operation
+        return f"{head} {tool}" if tool else head
+    if isinstance(record, AgentRecord):
+        # Agents and workflows are named for themselves, not for a model (the conventions' span names).
+        name = _name(record.workflow_name if record.operation == V.OPERATION_INVOKE_WORKFLOW else record.agent_name)
+        return f"{record.operation} {name}" if name else record.operation
     model = _name(record.model)
     return f"{record.operation} {model}" if model else record.operation
 
@@ -106,6 +114,17 @@ def request_attributes(record: CallRecord, call: Call | None = None, extra: bool
             attrs[A.DB_COLLECTION_NAME] = _name(record.db_collection)
         if _name(record.db_operation):
             attrs[A.DB_OPERATION_NAME] = _name(record.db_operation)
+    if isinstance(record, ToolRecord):
+        for key, value in ((A.GEN_AI_TOOL_NAME, record.tool_name), (A.GEN_AI_TOOL_CALL_ID, record.tool_call_id),
+                           (A.GEN_AI_TOOL_TYPE, record.tool_type), (A.GEN_AI_TOOL_DESCRIPTION, record.tool_description)):
+            if _name(value):
+                attrs[key] = _name(value)
+    elif isinstance(record, AgentRecord):
+        for key, value in ((A.GEN_AI_AGENT_NAME, record.agent_name), (A.GEN_AI_AGENT_ID, record.agent_id),
+                           (A.GEN_AI_AGENT_DESCRIPTION, record.agent_description), (A.GEN_AI_AGENT_VERSION, record.agent_version),
+                           (A.GEN_AI_WORKFLOW_NAME, record.workflow_name)):
+            if _name(value):
+                attrs[key] = _name(value)
     if latest:
         latest_request(record, attrs)
     if call is None:
@@ -166,7 +185,9 @@ def response_attributes(record: CallRecord, latest: bool = False) -> dict[str, A
 
 def _endpoint_attributes(record: CallRecord) -> dict[str, Any]:
     """Operation, provider, requested model and server: on spans and metric points alike."""
-    attrs: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: record.operation, A.GEN_AI_PROVIDER_NAME: record.provider}
+    attrs: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: record.operation}
+    if record.provider:  # a tool run has no provider (the conventions' execute_tool span names none)
+        attrs[A.GEN_AI_PROVIDER_NAME] = record.provider
     model = _name(record.model)
     if model:
         attrs[A.GEN_AI_REQUEST_MODEL] = model
@@ -459,6 +480,12 @@ def _captured_content(record: CallRecord, policy: ContentPolicy) -> dict[str, An
             content[A.MICROMETRICS_RETRIEVAL_DOCUMENT_CONTENTS] = _plain(
                 [{"id": d.id, "content": policy.text(d.content or "")} for d in record.documents]
             )
+    elif isinstance(record, ToolRecord):
+        # Opt-in by the conventions: a tool's arguments and result quote the conversation and private data.
+        if record.arguments is not None:
+            content[A.GEN_AI_TOOL_CALL_ARGUMENTS] = _plain(policy.value(record.arguments))
+        if record.result is not None:
+            content[A.GEN_AI_TOOL_CALL_RESULT] = _plain(policy.value(record.result))
     # Embeddings: the conventions define no content attribute (metrics still read record.inputs).
     return content
 
@@ -471,6 +498,9 @@ def span_content(content: Mapping[str, Any], max_length: int | None = None) -> d
     for key, value in content.items():
         if isinstance(value, str):
             attrs[key] = cut(value, max_length)
+            continue
+        if not isinstance(value, list):  # a tool's arguments or result: one JSON value, cut as text
+            attrs[key] = cut(_json(value), max_length)
             continue
         text, left_out = _fitted(value, _SHORTEN.get(key), max_length)
         dropped += left_out

@@ -54,6 +54,7 @@ def _begin(
         record = translator.request(instance, *(readable(args, kwargs) or (args, kwargs)))
         if nesting.suppressed(record):
             return None  # an instrumented call around this one already has the call's span (nesting.py)
+        nesting.take(record)  # a framework's model call above this one opens no span of its own
         scope = nesting.scope_for(record, getattr(translator, "nested", None))
         call = Call(record=record, attempt=attempt)
         return call, runtime.start(call, replaces, guard, scope)

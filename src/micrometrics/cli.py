@@ -16,6 +16,8 @@ from typing import Any, Sequence, TextIO
 from micrometrics.metric import MicroMetric
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
+#: ``eval --push-datadog``: the report was written, but Datadog did not take every evaluation.
+EXIT_PUSH_FAILED = 3
 
 
 class UsageError(Exception):
@@ -146,6 +148,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError("--system-prompt is sent with --replay MODEL; without a replay the recorded responses are evaluated")
     if args.traces_out and not args.replay:
         raise UsageError("--traces-out records the spans of a --replay run")
+    if args.push_datadog and (not args.traces or args.replay):
+        raise UsageError("--push-datadog joins results to the spans of --traces FILE; a dataset or a --replay has no recorded span")
     if args.concurrency < 1:
         raise UsageError("--concurrency must be 1 or more")
     base_metrics, metrics = choose_metrics(args.metrics, args.metric)
@@ -207,6 +211,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for path, what in ((args.json, "JSON report"), (args.html, "HTML report")):
         if path and path != "-":
             print(f"{what}: {path}", file=sys.stderr)
+    if args.push_datadog:
+        return _push_datadog(evaluated)
+    return EXIT_OK
+
+
+def _push_datadog(evaluated: list) -> int:
+    from micrometrics.offline.datadog_push import push
+
+    try:
+        pushed = push(evaluated)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    print(
+        f"pushed {pushed.evaluations} evaluations of {pushed.spans} spans to {pushed.where}"
+        + (f" ({pushed.unjoined} rows name no span)" if pushed.unjoined else ""),
+        file=sys.stderr,
+    )
+    if not pushed.delivered:
+        print("Datadog did not take every evaluation (see the warnings above); rerun to push again", file=sys.stderr)
+        return EXIT_PUSH_FAILED
     return EXIT_OK
 
 
@@ -297,6 +321,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--exporter", choices=("console", "otlp", "jaeger", "datadog", "none"), help="with --replay: where the replay's telemetry goes (default: the OTEL_* environment, else none)")
     e.add_argument("--capture-content", action="store_true", help="with --replay: export prompts and responses on the spans")
     e.add_argument("--traces-out", metavar="FILE", help="with --replay: also write the replay's spans as OTLP JSON lines")
+    e.add_argument("--push-datadog", action="store_true", help="with --traces: send the results to Datadog LLM Observability as evaluations of the recorded spans (configured as exporter='datadog': DD_API_KEY, DD_SITE, MICROMETRICS_DATADOG_AGENTLESS, MICROMETRICS_DATADOG_EVALUATIONS)")
     e.add_argument("--json", metavar="FILE", help="write the run report as JSON ('-' for stdout); compare reads it")
     e.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     e.add_argument("--title", default="micrometrics evaluation", help="title of the HTML report")

@@ -32,11 +32,15 @@ from micrometrics.attributes import (
     span_content,
 )
 from micrometrics.metric import RESERVED_DETAIL_KEYS, DetailKeyDropped, MicroMetric, Result, yield_point
-from micrometrics.records import Call, EmbeddingsRecord, InferenceRecord
+from micrometrics.records import AgentRecord, Call, EmbeddingsRecord, InferenceRecord, ToolRecord
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import events as E
 from micrometrics_semconv import metrics as M
 from micrometrics_semconv import values as V
+
+
+#: Agent, workflow and tool runs: spans and evaluations, no gen_ai.client.* points (their model calls have them).
+_RUN_RECORDS = (AgentRecord, ToolRecord)
 
 
 class EvaluationTally:
@@ -130,8 +134,11 @@ class Emitter:
         capture_events: bool,
         content_policy: ContentPolicy,
         latest: bool = False,
+        evaluation_sink: Any = None,
     ) -> None:
         self.logger = logger
+        #: ``sink(call, results)``: a second destination of each call's results (Datadog's evaluation API), an enqueue.
+        self.evaluation_sink = evaluation_sink
         self.budget = budget
         # The SDK cuts each string of a log attribute at its length limit, silently: we cut first, with the marker.
         self.log_max_length = log_attribute_length(logger)
@@ -182,7 +189,7 @@ class Emitter:
         """Response attributes, duration and token metric points, the details event."""
         span, record = call.span, call.record
         recording = span.is_recording()
-        details = self.capture_events and self.logger is not None and isinstance(record, InferenceRecord)
+        details = self.capture_events and self.logger is not None and isinstance(record, InferenceRecord) and not isinstance(record, AgentRecord)
         # Redacted once for both targets: the user's redact runs once per string, however many targets.
         content = captured_content(record, self.content_policy, self.latest) if details or (self.capture_spans and recording) else None
         if recording:
@@ -192,6 +199,8 @@ class Emitter:
             yield_point()
         if details:
             self._details_event(call, content or {})
+        if isinstance(record, _RUN_RECORDS):
+            return  # agent and tool runs: the conventions' client metrics measure model calls (their tokens are counted there)
         dims = dimensions(call)
         # Exemplars link to the call's span, whichever thread records the point.
         ctx = trace.set_span_in_context(span)
@@ -258,7 +267,9 @@ class Emitter:
         """The call raised: its duration point and stream chunk timings (the span carries the error), and
         a ``gen_ai.client.operation.exception`` log record."""
         dims = dimensions(call)
-        if self.latest_points is not None:
+        if isinstance(call.record, _RUN_RECORDS):
+            pass
+        elif self.latest_points is not None:
             self.latest_points.failed(call, dims)
         else:
             self.duration.record(call.duration, dims)
@@ -352,8 +363,9 @@ class Emitter:
                     A.GEN_AI_EVALUATION_SCORE_LABEL: result.label,
                     # Beyond the event's definition (documented): log backends filter evaluations by these.
                     A.GEN_AI_OPERATION_NAME: record.operation,
-                    A.GEN_AI_PROVIDER_NAME: record.provider,
                 }
+                if record.provider:  # a tool run has none (attributes._endpoint_attributes)
+                    log_attrs[A.GEN_AI_PROVIDER_NAME] = record.provider
                 if result.score is not None:
                     log_attrs[A.GEN_AI_EVALUATION_SCORE_VALUE] = result.score
                 failure = evaluation_error_type(result)
@@ -375,6 +387,11 @@ class Emitter:
                 self.scores.record(result.score, named)
             if result.passed is False and metric.cost_per_failure:
                 self.failure_cost.add(metric.cost_per_failure, {**named, A.MICROMETRICS_COST_CURRENCY: metric.currency})
+        if self.evaluation_sink is not None and results:
+            try:
+                self.evaluation_sink(call, results)
+            except Exception as exc:  # the span, events and points are written: a failing sink takes nothing else
+                internal_errors.report("emission", exc)
 
     def _explanation(self, result: Result, capture: bool) -> str | None:
         """A metric's exception text (which may quote content) joins its explanation only with capture on, redacted."""

@@ -74,6 +74,10 @@ class Instrumentation:
         ok = self.runtime.flush(timeout_s)
         provs = (self.providers.tracer_provider, self.providers.meter_provider, self.providers.logger_provider)
         calls = [(p, getattr(p, "force_flush", None)) for p in provs]
+        evaluations = self.providers.evaluations
+        if evaluations is not None:
+            # Beside the providers, not before them: a hanging evaluation intake must not hold the spans back.
+            calls.append((evaluations, lambda millis: evaluations.flush(millis / 1000)))
         return _within(deadline, [(p, f) for p, f in calls if f is not None], flushing=True) and ok
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
@@ -111,6 +115,10 @@ class Instrumentation:
             deadline = min(deadline, time.monotonic() + export_s)
         work = [(proc, proc.force_flush) for proc in self.providers.attached]
         work += [(p, p.shutdown) for p in self.providers.owned]
+        evaluations = self.providers.evaluations
+        if evaluations is not None:
+            # Every result is enqueued by now: sent beside the exporters, within the same deadline.
+            work.append((evaluations, lambda: evaluations.close(max(0.0, deadline - time.monotonic() - 0.05))))
         _within(deadline, work, flushing=False)
         try:
             atexit.unregister(self._at_exit)
@@ -152,6 +160,7 @@ def instrument(
     evaluator: str | None = None,
     pricing: Mapping[str, Mapping[str, Any]] | str | os.PathLike[str] | None = None,
     datadog_agentless: bool | None = None,
+    datadog_evaluations: bool | str | None = None,
     jaeger_metrics: str = "none",
     conventions: str | None = None,
     tracer_provider: Any = None,
@@ -192,6 +201,7 @@ def instrument(
             evaluator=settings.evaluator,
             pricing=settings.pricing,
             conventions=settings.conventions,
+            evaluation_sink=provs.evaluations.submit if provs.evaluations is not None else None,
         )
         runtimes.set_current(runtime)
         _handle = Instrumentation(settings, runtime, provs, _instrument_libraries(settings.instrumentations))

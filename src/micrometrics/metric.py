@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
-from micrometrics.records import Call, CallRecord, Document, InferenceRecord, RetrievalRecord, EmbeddingsRecord, message_text
+from micrometrics.records import Call, CallRecord, Document, InferenceRecord, RetrievalRecord, EmbeddingsRecord, ToolRecord, message_text
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import events as E
 from micrometrics_semconv import metrics as M
@@ -30,6 +30,10 @@ OPERATIONS = (
     V.OPERATION_GENERATE_CONTENT,
     V.OPERATION_EMBEDDINGS,
     V.OPERATION_RETRIEVAL,
+    # Agent work and tool runs: a metric applies to them only when asked (``applies_to=``), e.g. on an agent's final answer.
+    V.OPERATION_INVOKE_AGENT,
+    V.OPERATION_INVOKE_WORKFLOW,
+    V.OPERATION_EXECUTE_TOOL,
 )
 INFERENCE_OPERATIONS = (V.OPERATION_CHAT, V.OPERATION_TEXT_COMPLETION, V.OPERATION_GENERATE_CONTENT)
 
@@ -242,8 +246,9 @@ class CallView:
 
     @property
     def output_text(self) -> str:
+        """The answer's text: a model's or an agent's first choice, a tool's result text."""
         r = self._r
-        return r.output_text if isinstance(r, InferenceRecord) else ""
+        return r.output_text if isinstance(r, (InferenceRecord, ToolRecord)) else ""
 
     @property
     def output_type(self) -> str | None:

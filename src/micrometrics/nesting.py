@@ -33,7 +33,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-from micrometrics.records import CallRecord, EmbeddingsRecord, InferenceRecord
+from micrometrics.records import AgentRecord, CallRecord, EmbeddingsRecord, InferenceRecord
 
 from micrometrics.records import RetrievalRecord  # retrieval keeps a scope of its own (_RETRIEVAL_KEY)
 
@@ -62,11 +62,39 @@ RETRIEVAL_SUPPRESS = Scope(RetrievalRecord, SUPPRESS)
 
 
 def _family(record: CallRecord) -> type | None:
+    if isinstance(record, AgentRecord):
+        return None  # an agent's model calls are its children: agent runs set no scope and are never suppressed
     if isinstance(record, InferenceRecord):
         return InferenceRecord
     if isinstance(record, EmbeddingsRecord):
         return EmbeddingsRecord
     return None
+
+
+class Pending:
+    """A framework's model call that has not opened its span: an instrumented SDK call below takes it
+    (``taken``), and the framework then opens none (operations.begin_inference)."""
+
+    __slots__ = ("family", "taken")
+
+    def __init__(self, family: type) -> None:
+        self.family, self.taken = family, False
+
+
+_PENDING_KEY = otel_context.create_key("micrometrics.pending_call")
+
+
+def pend(ctx: Any, family: type) -> tuple[Any, Pending]:
+    """``ctx`` marked with a framework's pending call of ``family``."""
+    pending = Pending(family)
+    return otel_context.set_value(_PENDING_KEY, pending, ctx), pending
+
+
+def take(record: CallRecord) -> None:
+    """An instrumented call opens its span: a framework's pending call of its family above it is taken."""
+    pending = otel_context.get_value(_PENDING_KEY)
+    if pending is not None and not pending.taken and _family(record) is pending.family:
+        pending.taken = True
 
 
 def current() -> Scope | None:
@@ -79,7 +107,14 @@ def suppressed(record: CallRecord) -> bool:
     if isinstance(record, RetrievalRecord):
         return otel_context.get_value(_RETRIEVAL_KEY) is RETRIEVAL_SUPPRESS
     scope = otel_context.get_value(_KEY)
-    return isinstance(scope, Scope) and scope.nested == SUPPRESS and isinstance(record, scope.family)
+    return isinstance(scope, Scope) and scope.nested == SUPPRESS and _family(record) is scope.family
+
+
+def suppresses(family: type) -> bool:
+    """``suppressed`` for a call of ``family`` read before its record is built: a low-level method
+    (``client.post``) under its high-level one pays one context read, not a record."""
+    scope = otel_context.get_value(_KEY)
+    return isinstance(scope, Scope) and scope.nested == SUPPRESS and scope.family is family
 
 
 def scope_for(record: CallRecord, nested: str | None = None) -> Scope | None:

@@ -100,6 +100,48 @@ class RetrievalRecord(CallRecord):
 
 
 @dataclass(eq=False, kw_only=True)
+class AgentRecord(InferenceRecord):
+    """invoke_agent, create_agent and invoke_workflow: a unit of agent work. Its messages are the
+    conversation it was given and its final answer, so a metric can judge an agent's answer."""
+
+    agent_name: str | None = None
+    agent_id: str | None = None
+    agent_description: str | None = None
+    agent_version: str | None = None
+    #: invoke_workflow: the workflow's name (``gen_ai.workflow.name``).
+    workflow_name: str | None = None
+    #: An agent run remotely (a provider-hosted agent) is a CLIENT span; one in this process is INTERNAL.
+    remote: bool = False
+
+
+@dataclass(eq=False, kw_only=True)
+class ToolRecord(CallRecord):
+    """execute_tool: one tool run. ``arguments`` and ``result`` are content (exported only with capture)."""
+
+    provider: str = ""
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+    tool_type: str | None = None
+    tool_description: str | None = None
+    arguments: Any = None
+    result: Any = None
+    #: A tool called across processes (MCP): ``"client"`` or ``"server"``, the span's kind (INTERNAL when None).
+    remote: str | None = None
+    #: The protocol method of a remote tool call (``tools/call``): the span is named ``{method} {tool}`` (MCP conventions).
+    method: str | None = None
+
+    @property
+    def output_text(self) -> str:
+        """The result as text, for a metric on tool results: a string result, else a text part's content."""
+        result = self.result
+        if isinstance(result, str):
+            return result
+        if isinstance(result, dict) and isinstance(result.get("content"), str):
+            return result["content"]
+        return ""
+
+
+@dataclass(eq=False, kw_only=True)
 class Call:
     """One call's state beside its record, filled by the runtime (never by a translator): the record
     stays what the translator saw, so the evaluator process ships it as it is."""
@@ -109,6 +151,8 @@ class Call:
     #: What ``micrometrics.context(...)`` held when the call started.
     context: Mapping[str, Any] = field(default_factory=dict)
     span: Any = None
+    #: A span started after the fact (a framework's callback reports a run that already began): its start, in ns.
+    start_time_ns: int | None = None
     start_perf: float = 0.0
     duration: float | None = None
     end_time_ns: int | None = None

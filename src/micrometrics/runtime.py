@@ -46,6 +46,7 @@ class Runtime:
         evaluator: str = "thread",
         pricing: pricing_mod.PriceTable | None = None,
         conventions: str = semconv_mode.V1_41,
+        evaluation_sink: Any = None,
     ) -> None:
         schema_url = semconv_mode.schema_url(conventions)
         tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=schema_url)
@@ -65,7 +66,8 @@ class Runtime:
         latest = semconv_mode.is_latest(conventions)
         self.spans = Spans(tracer, budget, self.suite, capture_spans=capture_spans, content_policy=content_policy, latest=latest)
         self.emitter = Emitter(
-            meter, logger, budget, capture_spans=capture_spans, capture_events=capture_events, content_policy=content_policy, latest=latest
+            meter, logger, budget, capture_spans=capture_spans, capture_events=capture_events, content_policy=content_policy, latest=latest,
+            evaluation_sink=evaluation_sink,
         )
         # The worker holds these two weakly: its threads never keep this runtime alive.
         self.worker = MonitorWorker(self.complete_monitored, self.complete_skipped, max_queue=max_queue, deadline_s=deadline_s, evaluator=evaluator)
@@ -79,14 +81,22 @@ class Runtime:
         links to it, so attempts stay connected when the app has no parent span. ``scope``: what
         an instrumented call nested in this one does (``nesting.scope_for``), in the span's context.
         """
+        return self.spans.attach(self.open(call, replaces, guard), scope)
+
+    def open(self, call: Call, replaces: Call | None = None, guard: str | None = None, parent: Any = None) -> Any:
+        """Start the call's span without making it current (``start`` does); ``parent``: the OpenTelemetry
+        context to start it in (None: the current one). A run reported after it began (``call.start_time_ns``)
+        is timed from then."""
         call.context = current_context()
         if replaces is not None:
             call.replaces, call.charged_to = replaces, guard  # a guard retry: its cost is the guard's
-        span = self.spans.start(call, replaces, guard)
+        span = self.spans.start(call, replaces, guard, parent)
         if isinstance(call.record, InferenceRecord) and self.keeps_documents:
             call.retrieved_documents = trace_memory.recall(self.trace_documents, call)
         call.start_perf = time.perf_counter()
-        return self.spans.attach(span, scope)
+        if call.start_time_ns is not None:
+            call.start_perf -= max(0, time.time_ns() - call.start_time_ns) / 1e9
+        return span
 
     @staticmethod
     def detach(token: Any) -> None:

@@ -245,6 +245,21 @@ def _metrics(value: Any) -> list[MicroMetric]:
     return metric_overrides.apply_env(value)
 
 
+def _datadog_evaluations(value: Any) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return value.rstrip("/")
+    raise ValueError(
+        f"instrument(datadog_evaluations={value!r}) is not supported; allowed: True, False, or a base URL such as "
+        "'http://localhost:8126' (the Agent) or 'https://api.datadoghq.eu'"
+    )
+
+
+def _flag_or_url(raw: str, variable: str) -> bool | str:
+    return raw.strip() if "://" in raw else _flag(raw, variable)
+
+
 def _redact(value: Any) -> Callable[[str], str] | None:
     if value is not None and not callable(value):
         raise TypeError(f"instrument(redact={value!r}) must be a function str -> str")
@@ -325,7 +340,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "instrumentations", tuple[str, ...], None, _instrumentations, fallback=lambda resolved: registry.importable(),
         fallback_doc="every supported library that is importable",
-        doc='e.g. `["openai", "chromadb"]`; supported: `openai`, `anthropic`, `google_genai`, `bedrock`, `mistral`, `cohere`, `ollama`, `groq`, `chromadb`, `qdrant`, `langchain`',
+        doc='e.g. `["openai", "chromadb"]`; supported: `openai`, `anthropic`, `google_genai`, `bedrock`, `mistral`, `cohere`, `ollama`, `groq`, `litellm`, `chromadb`, `qdrant`, `milvus`, `lancedb`, `pinecone`, `elasticsearch`, `opensearch`, `langchain`, `openai_agents`, `mcp`',
     ),
     Option(
         "resource_attributes", dict[str, Any], None, _resource_attributes, compare=_sorted_items,
@@ -372,6 +387,13 @@ OPTIONS: tuple[Option, ...] = (
         "datadog_agentless", bool, None, bool, env=("MICROMETRICS_DATADOG_AGENTLESS",), parse_env=_flag, fallback=False,
         doc='with `exporter="datadog"`: send straight to Datadog\'s OTLP intake with `DD_API_KEY` instead of the local '
         f"Agent (see {BACKENDS_DOC})",
+    ),
+    Option(
+        "datadog_evaluations", bool | str, None, _datadog_evaluations, env=("MICROMETRICS_DATADOG_EVALUATIONS",),
+        parse_env=_flag_or_url, fallback=True,
+        doc='with `exporter="datadog"`: also send every micro-metric result to Datadog LLM Observability\'s evaluation API, '
+        "joined to its span (agentless to `https://api.{DD_SITE}` with `DD_API_KEY`, else through the Agent's EVP proxy); "
+        f"`False` turns it off, a URL replaces the intake's host (see {BACKENDS_DOC})",
     ),
     Option(
         "jaeger_metrics", str, "none", _choice("jaeger_metrics", JAEGER_METRICS),

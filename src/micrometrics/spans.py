@@ -27,7 +27,7 @@ from micrometrics.attributes import (
     span_name,
 )
 from micrometrics.evaluation import MetricSuite
-from micrometrics.records import Call
+from micrometrics.records import AgentRecord, Call, ToolRecord
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import events as E
 
@@ -50,7 +50,7 @@ class Spans:
         #: The GenAI conventions after v1.41 (conventions.py), else v1.41.
         self.latest = latest
 
-    def start(self, call: Call, replaces: Call | None = None, guard: str | None = None) -> Any:
+    def start(self, call: Call, replaces: Call | None = None, guard: str | None = None, parent: Any = None) -> Any:
         """The call's span, started (``call.context`` already set: it holds the app's extra attributes).
 
         ``replaces``: the attempt a guard retry replaces (``guard`` asked for it); the new span
@@ -65,7 +65,7 @@ class Spans:
             reserve = PER_RESULT * (len(self.suite.guards(op)) + len(self.suite.monitors(op))) + (CONTENT if self.capture_spans else 0)
             attrs = self.budget.start(attrs, extra, reserve)
         links = _retry_links(replaces, guard) if replaces is not None else None
-        span = self.tracer.start_span(span_name(record), kind=SpanKind.CLIENT, attributes=attrs, links=links)
+        span = self.tracer.start_span(span_name(record), kind=span_kind(record), attributes=attrs, links=links, start_time=call.start_time_ns, context=parent)
         call.span = span
         return span
 
@@ -120,6 +120,16 @@ class Spans:
         """Seal, then end the span at the call's end time (not when its results were written)."""
         self.seal(call)
         call.span.end(end_time=call.end_time_ns)
+
+
+def span_kind(record: Any) -> SpanKind:
+    """CLIENT for a call to a model or store; INTERNAL for a tool run and an agent or workflow in this process;
+    a tool called across processes (MCP) is CLIENT on the caller's side and SERVER on the side that runs it."""
+    if isinstance(record, ToolRecord) and record.remote in ("client", "server"):
+        return SpanKind.SERVER if record.remote == "server" else SpanKind.CLIENT
+    if isinstance(record, ToolRecord) or (isinstance(record, AgentRecord) and not record.remote):
+        return SpanKind.INTERNAL
+    return SpanKind.CLIENT
 
 
 def abandoned(call: Call) -> None:

@@ -26,6 +26,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name)
     # A test never waits the default 10 s for an export that cannot succeed.
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2")
+    # No test sends evaluations to api.datadoghq.com or to an Agent that is not there: the tests of that
+    # destination (test_datadog_evaluations.py) turn it on with datadog_evaluations=, which wins over this.
+    monkeypatch.setenv("MICROMETRICS_DATADOG_EVALUATIONS", "false")
     yield
     micrometrics.uninstrument()
 

@@ -343,6 +343,7 @@ def test_a_bad_price_in_micrometrics_config_names_the_file_and_the_line(tmp_path
 # ---- guard retries: what the guard cost ------------------------------------------------------------------
 
 from test_language_guard import BEDROCK_MODEL, DRIVERS, GERMAN_ANSWER, RUN_IDS, RUNS, _attempt_spans  # noqa: E402
+import litellm_registration  # noqa: E402
 
 from micrometrics.metrics.language_match import LanguageMatch  # noqa: E402
 
@@ -361,6 +362,8 @@ SONNET_5_5 = {"claude-sonnet-5-5": {k: float(v) for k, v in PRICES["anthropic"].
 USER_PRICED = {"mistral": "mistral-small-latest", "cohere": "command-a-03-2025", "ollama": "llama3.2", "groq": "llama-3.3-70b-versatile"}
 USER_PRICE = {"input": Decimal("0.5"), "cached_input": Decimal("0.25"), "output": Decimal("1.5")}
 PRICES.update({name: USER_PRICE for name in USER_PRICED})
+#: LiteLLM's drivers call gpt-4o-mini (its OpenAI route) and claude-sonnet-5-5 (its Anthropic route).
+PRICES.update(litellm=PRICES["openai"], litellm_anthropic=PRICES["anthropic"])
 GUARD_PRICING = {
     **SONNET_5_5, BEDROCK_MODEL: {k: float(v) for k, v in HAIKU_3_5.items()},
     **{model: {k: float(v) for k, v in USER_PRICE.items()} for model in USER_PRICED.values()},
@@ -379,16 +382,18 @@ def by_hand(attrs, prices) -> float:
 
 
 @pytest.mark.parametrize("name,mode,is_async", RUNS, ids=RUN_IDS)
-def test_the_last_attempt_carries_what_the_guard_retries_cost(demo, telemetry, name, mode, is_async):
+def test_the_last_attempt_carries_what_the_guard_retries_cost(demo, telemetry, monkeypatch, name, mode, is_async):
     """The German conversation answered in English, retried by the guard: each attempt's span has its own cost, the
     retry's point is charged to the guard, and the attempt the user got carries the retries' total."""
     driver = DRIVERS[name]
+    litellm_registration.register(monkeypatch)
     telemetry.instrument(metrics=[LanguageMatch(mode="guard")], pricing=GUARD_PRICING)
 
     assert driver.call(demo, is_async, mode) == GERMAN_ANSWER
 
     first, retry = (s.attributes for s in _attempt_spans(telemetry, driver))
-    streamed_openai = name == "openai" and mode != "plain"  # the driver asks for no usage in the stream
+    # The driver asks for no usage in the stream (LiteLLM's routes send it only when asked, as OpenAI).
+    streamed_openai = name in ("openai", "litellm", "litellm_anthropic") and mode != "plain"
     if streamed_openai:
         assert A.GEN_AI_USAGE_INPUT_TOKENS not in retry
         assert not any("cost" in k for k in (*first, *retry))

@@ -1,7 +1,8 @@
 """The incident, on every provider: a German chat answered in English at turn five.
 
 One test body for OpenAI, Anthropic, Google Gen AI, Amazon Bedrock (boto3's Converse and InvokeModel with an
-Anthropic body, and Anthropic's own Bedrock client), Mistral, Cohere, Ollama and Groq: ``LanguageMatch`` as a guard
+Anthropic body, and Anthropic's own Bedrock client), Mistral, Cohere, Ollama, Groq and LiteLLM (its OpenAI and
+Anthropic routes): ``LanguageMatch`` as a guard
 sees the English answer, retries the call with a corrective system instruction (put
 where each provider takes it), and the user only ever reads the German answer. The
 backend shows two attempt spans, the first labelled ``mismatch``.
@@ -18,6 +19,8 @@ import anthropic
 import boto3
 import cohere
 import groq
+import litellm_registration  # noqa: F401  (LiteLLM reads its price map locally, before it is imported)
+import litellm
 import ollama
 import openai
 import pytest
@@ -322,6 +325,44 @@ def _groq_call(demo: Any, is_async: bool, mode: str) -> str:
     return asyncio.run(go())
 
 
+# ---- LiteLLM ---------------------------------------------------------------------------------
+
+
+def _litellm_call(route: str) -> Callable[[Any, bool, str], str]:
+    """LiteLLM's OpenAI route (the ``openai`` client's ``post``) or its Anthropic route (its own HTTP client)."""
+
+    def call(demo: Any, is_async: bool, mode: str) -> str:
+        if route == "openai":
+            target = dict(model="gpt-4o-mini", api_base=demo.openai_base_url)
+        else:
+            target = dict(model="anthropic/claude-sonnet-5-5", api_base=demo.anthropic_base_url)
+        kwargs = dict(messages=[{"role": r, "content": t} for r, t in _turns()], api_key="sk-test", num_retries=0, max_retries=0, **target)
+        stream = mode == "stream"
+
+        def text(chunk: Any) -> str:
+            return (chunk.choices[0].delta.content or "") if chunk.choices else ""
+
+        if not is_async:
+            r = litellm.completion(stream=stream, **kwargs)
+            return "".join(text(c) for c in r) if stream else r.choices[0].message.content
+
+        async def go() -> str:
+            r = await litellm.acompletion(stream=stream, **kwargs)
+            return await _join_async(r, text) if stream else r.choices[0].message.content
+
+        return asyncio.run(go())
+
+    return call
+
+
+@pytest.fixture(autouse=True)
+def _litellm_registered(request, monkeypatch):
+    """LiteLLM's drivers need its instrumentation (its entry point, until the package is reinstalled); the others run without it."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and str(callspec.params.get("name", "")).startswith("litellm"):
+        litellm_registration.register(monkeypatch)
+
+
 DRIVERS = {
     "openai": Driver("openai", "chat gpt-4o-mini", _openai_call, _openai_instruction),
     "anthropic": Driver("anthropic", "chat claude-sonnet-5-5", _anthropic_call, _anthropic_instruction),
@@ -333,6 +374,8 @@ DRIVERS = {
     "cohere": Driver("cohere", "chat command-a-03-2025", _cohere_call, _system_messages),
     "ollama": Driver("ollama", "chat llama3.2", _ollama_call, _system_messages),
     "groq": Driver("groq", "chat llama-3.3-70b-versatile", _groq_call, _system_messages),
+    "litellm": Driver("openai", "chat gpt-4o-mini", _litellm_call("openai"), _openai_instruction),
+    "litellm_anthropic": Driver("anthropic", "chat claude-sonnet-5-5", _litellm_call("anthropic"), _anthropic_instruction),
 }
 CASES = [
     ("openai", "plain"), ("openai", "stream"),
@@ -345,6 +388,8 @@ CASES = [
     ("cohere", "plain"), ("cohere", "stream"),
     ("ollama", "plain"), ("ollama", "stream"),
     ("groq", "plain"), ("groq", "stream"),
+    ("litellm", "plain"), ("litellm", "stream"),
+    ("litellm_anthropic", "plain"), ("litellm_anthropic", "stream"),
 ]
 #: Every case, sync and (where the client has it) async.
 RUNS = [(n, m, a) for n, m in CASES for a in (False, True) if DRIVERS[n].has_async or not a]

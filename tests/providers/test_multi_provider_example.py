@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "multi_provider.py"
-KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY", "CO_API_KEY",
+KEYS = ("OPENAI_API_KEY", "MICROMETRICS_LITELLM_MODEL", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY", "MISTRAL_API_KEY", "CO_API_KEY",
         "GROQ_API_KEY", "OLLAMA_HOST", "AWS_ACCESS_KEY_ID", "AWS_PROFILE")
-#: (library, span name, provider, answer prefix), in the example's order; the last four when installed.
+#: (library, span name, provider, answer prefix), in the example's order; the last five when installed.
+#: LiteLLM's call is one span (LiteLLM's; the OpenAI client's ``post`` under it opens none), with the provider it routed to.
 PROVIDERS = [
     (None, ["chat", "gpt-4o-mini"], "openai", "openai"),
     (None, ["chat", "claude-haiku-4-5"], "anthropic", "anthropic"),
@@ -21,6 +22,7 @@ PROVIDERS = [
     ("cohere", ["chat", "command-a-03-2025"], "cohere", "cohere"),
     ("ollama", ["chat", "llama3.2"], "ollama", "ollama"),
     ("groq", ["chat", "llama-3.3-70b-versatile"], "groq", "groq"),
+    ("litellm", ["chat", "gpt-4.1-mini"], "openai", "litellm"),
 ]
 
 

@@ -1368,6 +1368,226 @@ class LangChainRetriever(_Retrieval):
         return importlib.import_module("micrometrics_instrumentation.langchain.translators").RetrieverTranslator
 
 
+
+def _temporary(name: str) -> str:
+    """A per-process scratch path for an embedded store (the suite may run in several processes)."""
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), f"micrometrics-reliability-{name}-{os.getpid()}")
+
+
+class MilvusSearch(_Retrieval):
+    """pymilvus against the embedded milvus-lite (its local server on loopback)."""
+
+    id = "milvus-search"
+    instrumentation = "milvus"
+    own_modules = ("pymilvus", "grpc", "builtins")
+    span_name = "retrieval kb"
+    text_request = False
+
+    def span(self, error: bool = False) -> str:
+        return "retrieval missing" if error else self.span_name
+
+    def _uri(self) -> str:
+        uri = _temporary("milvus") + ".db"
+        if not os.path.exists(uri):
+            from pymilvus import MilvusClient
+
+            setup = MilvusClient(uri)
+            setup.create_collection("kb", dimension=DIMENSION, metric_type="COSINE")
+            setup.insert("kb", [{"id": i, "vector": embed(t), "text": t, "slug": k} for i, (k, t) in enumerate(CORPUS.items(), 1)])
+            setup.close()
+        return uri
+
+    def client(self, server: Any, aio: bool) -> Any:
+        from pymilvus import AsyncMilvusClient, MilvusClient
+
+        return AsyncMilvusClient(self._uri()) if aio else MilvusClient(self._uri())
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        client.load_collection("kb")  # a reopened milvus-lite collection is released
+        return client.search(model, [embed(prompt)], limit=2, output_fields=["text"])
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        await client.load_collection("kb")
+        return await client.search(model, [embed(prompt)], limit=2, output_fields=["text"])
+
+    def translator(self) -> type:
+        return importlib.import_module("micrometrics_instrumentation.milvus.translators").SearchTranslator
+
+
+class LanceDBSearch(_Retrieval):
+    """An embedded LanceDB table; the error call is a query whose filter names no column (it fails on execution)."""
+
+    id = "lancedb-vector_search"
+    instrumentation = "lancedb"
+    own_modules = ("lancedb", "lance", "pyarrow", "builtins")
+    span_name = "retrieval kb"
+    text_request = False
+
+    def __init__(self) -> None:
+        self._async_tables: dict[int, Any] = {}
+
+    def span(self, error: bool = False) -> str:
+        return self.span_name
+
+    def _path(self) -> str:
+        import lancedb
+
+        path = _temporary("lancedb")
+        db = lancedb.connect(path)
+        if "kb" not in db.table_names():
+            db.create_table("kb", data=[{"id": k, "vector": embed(t), "text": t} for k, t in CORPUS.items()])
+        return path
+
+    def client(self, server: Any, aio: bool) -> Any:
+        import lancedb
+
+        return self._path() if aio else lancedb.connect(self._path()).open_table("kb")
+
+    def close(self, client: Any) -> None:
+        pass
+
+    async def aclose(self, client: Any) -> None:
+        pass
+
+    def _finish(self, query: Any, model: str) -> Any:
+        query = query.distance_type("cosine").limit(2)
+        return query.where("no_such_column > 1") if model == self.error_model else query
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return self._finish(client.search(embed(prompt)), model).to_list()
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        import lancedb
+
+        table = self._async_tables.get(id(client))
+        if table is None:
+            table = self._async_tables[id(client)] = await (await lancedb.connect_async(client)).open_table("kb")
+        return await self._finish(table.vector_search(embed(prompt)), model).to_list()
+
+    def translator(self) -> type:
+        return importlib.import_module("micrometrics_instrumentation.lancedb.translators").VectorQueryTranslator
+
+
+class _StoreOnLoopback(_Retrieval):
+    """A remote store's real client against the loopback server speaking its wire format (tests/retrieval/store_servers.py)."""
+
+    flavor = ""
+    text_request = False
+    _servers: dict[str, Any] = {}
+
+    def server(self) -> Any:
+        import sys
+
+        retrieval = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "retrieval")
+        if retrieval not in sys.path:
+            sys.path.insert(0, retrieval)
+        from store_servers import StoreServer
+
+        key = f"{self.flavor}-{os.getpid()}"
+        if key not in self._servers:
+            self._servers[key] = StoreServer(self.flavor, documents=[(k, t, embed(t)) for k, t in CORPUS.items()])
+        return self._servers[key]
+
+
+class ElasticsearchKnn(_StoreOnLoopback):
+    id = "elasticsearch-knn"
+    instrumentation = "elasticsearch"
+    flavor = "elasticsearch"
+    own_modules = ("elasticsearch", "elastic_transport", "builtins")
+    span_name = "retrieval kb"
+
+    def span(self, error: bool = False) -> str:
+        return "retrieval missing-kb" if error else self.span_name
+
+    def client(self, server: Any, aio: bool) -> Any:
+        from elasticsearch import AsyncElasticsearch, Elasticsearch
+
+        return (AsyncElasticsearch if aio else Elasticsearch)(self.server().url, max_retries=0)
+
+    def _kwargs(self, model: str, prompt: str) -> dict:
+        return {"index": "missing-kb" if model == self.error_model else "kb",
+                "knn": {"field": "vector", "query_vector": embed(prompt), "k": 2, "num_candidates": 10}}
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return client.search(**self._kwargs(model, prompt)).body
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return (await client.search(**self._kwargs(model, prompt))).body
+
+    def translator(self) -> type:
+        return importlib.import_module("micrometrics_instrumentation.elasticsearch.translators").SearchTranslator
+
+
+class OpenSearchKnn(ElasticsearchKnn):
+    id = "opensearch-knn"
+    instrumentation = "opensearch"
+    flavor = "opensearch"
+    own_modules = ("opensearchpy", "urllib3", "aiohttp", "builtins")
+
+    def client(self, server: Any, aio: bool) -> Any:
+        from opensearchpy import AsyncOpenSearch, OpenSearch
+
+        return (AsyncOpenSearch if aio else OpenSearch)(hosts=[{"host": "127.0.0.1", "port": self.server().port}], max_retries=0)
+
+    def _kwargs(self, model: str, prompt: str) -> dict:
+        return {"index": "missing-kb" if model == self.error_model else "kb",
+                "body": {"size": 2, "query": {"knn": {"vector": {"vector": embed(prompt), "k": 2}}}}}
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return client.search(**self._kwargs(model, prompt))
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return await client.search(**self._kwargs(model, prompt))
+
+    def translator(self) -> type:
+        return importlib.import_module("micrometrics_instrumentation.opensearch.translators").SearchTranslator
+
+
+class PineconeQuery(_StoreOnLoopback):
+    """The REST data plane; the error call is a top_k the client refuses before sending (PineconeValueError)."""
+
+    id = "pinecone-query"
+    instrumentation = "pinecone"
+    flavor = "pinecone"
+    own_modules = ("pinecone", "httpx", "httpcore", "msgspec", "builtins")
+    span_name = "retrieval 127.0.0.1"
+
+    def client(self, server: Any, aio: bool) -> Any:
+        from pinecone import AsyncIndex, Index
+
+        return (AsyncIndex if aio else Index)(host=self.server().url, api_key=API_KEY)
+
+    def shared_client(self, server: Any, aio: bool) -> Any:
+        # A sync Index binds `query` per instance when it is made (docs/retrieval.md): one made before
+        # instrument() is never traced, so each call gets an Index made when it runs, as an application's would.
+        if aio:
+            return super().shared_client(server, aio)
+        key = (type(self).__name__, id(server), aio, os.getpid())
+        previous = _CLIENTS.pop(key, None)
+        if previous is not None:
+            previous[1].close()
+        client = _CLIENTS[key] = (self, self.client(server, aio))
+        return client[1]
+
+    def _kwargs(self, model: str, prompt: str) -> dict:
+        return {"vector": embed(prompt), "top_k": 0 if model == self.error_model else 2, "include_metadata": True}
+
+    @staticmethod
+    def _seen(response: Any) -> Any:
+        return {"matches": [m.to_dict() for m in response.matches], "namespace": response.namespace}
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return self._seen(client.query(**self._kwargs(model, prompt)))
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return self._seen(await client.query(**self._kwargs(model, prompt)))
+
+    def translator(self) -> type:
+        return importlib.import_module("micrometrics_instrumentation.pinecone.translators").QueryTranslator
+
+
 class LangChainVectorStore(_Retrieval):
     """A LangChain ``VectorStore`` subclass's own searches (sync and async; one store whose search raises)."""
 
@@ -1436,7 +1656,9 @@ ALL: list[Library] = [
     GoogleGenerateContent(), GoogleEmbeddings(),
     BedrockConverse(), BedrockInvoke(), BedrockEmbeddings(),
     MistralChat(), MistralEmbeddings(), CohereChat(), CohereEmbed(), OllamaChat(), OllamaGenerate(), OllamaEmbed(), GroqChat(),
-    ChromaQuery(), QdrantQuery(), LangChainRetriever(), LangChainVectorStore(),
+    ChromaQuery(), QdrantQuery(), LangChainRetriever(),
+    MilvusSearch(), LanceDBSearch(), ElasticsearchKnn(), OpenSearchKnn(), PineconeQuery(),
+    LangChainVectorStore(),
 ]
 
 

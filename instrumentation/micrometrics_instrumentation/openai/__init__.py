@@ -2,7 +2,8 @@
 
 Wraps ``chat.completions.create`` / ``.parse``, ``responses.create``,
 ``embeddings.create`` and the legacy ``completions.create`` of the sync and async
-clients (``OpenAI``, ``AsyncOpenAI``, ``AzureOpenAI``, ``AsyncAzureOpenAI``).
+clients (``OpenAI``, ``AsyncOpenAI``, ``AzureOpenAI``, ``AsyncAzureOpenAI``), and their
+low-level ``post`` for the same paths (``low_level.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from micrometrics import internal_errors
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics.streams import AsyncStreamProxy, StreamProxy
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.openai.low_level import async_post_wrapper, post_wrapper
 from micrometrics_instrumentation.openai.translators import (
     ChatTranslator,
     CompletionsTranslator,
@@ -28,6 +30,7 @@ _EMBEDDINGS = "openai.resources.embeddings"
 _COMPLETIONS = "openai.resources.completions"
 _CHAT_HELPER = "openai.lib.streaming.chat._completions"
 _RESPONSES_HELPER = "openai.lib.streaming.responses._responses"
+_BASE_CLIENT = "openai._base_client"
 
 
 def _helper_close(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -79,4 +82,6 @@ class OpenAIInstrumentor(LibraryInstrumentor):
             (_CHAT_HELPER, "AsyncChatCompletionStream", "close", _async_helper_close),
             (_RESPONSES_HELPER, "ResponseStream", "close", _helper_close),
             (_RESPONSES_HELPER, "AsyncResponseStream", "close", _async_helper_close),
+            (_BASE_CLIENT, "SyncAPIClient", "post", post_wrapper()),
+            (_BASE_CLIENT, "AsyncAPIClient", "post", async_post_wrapper()),
         )

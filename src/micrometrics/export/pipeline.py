@@ -14,3 +14,5 @@ class Pipeline:
     metric_reader: Any = None
     log_processor: Any = None
     resource_attributes: dict[str, Any] = field(default_factory=dict)
+    #: Where micro-metric results go besides the spans (``DatadogEvaluations``), or None.
+    evaluations: Any = None

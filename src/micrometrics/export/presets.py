@@ -13,12 +13,17 @@ from opentelemetry.sdk.metrics.export import AggregationTemporality, ConsoleMetr
 
 from micrometrics.export import otlp
 from micrometrics.export.pipeline import Pipeline
+from micrometrics.attributes import EVENT_ONLY
 from micrometrics.settings import Settings
 from micrometrics_semconv import attributes as A
 
 logger = logging.getLogger("micrometrics")
 
 DEFAULT_DATADOG_SITE = "datadoghq.com"
+#: Datadog sites that offer LLM Observability (docs.datadoghq.com/getting_started/site and the LLM Observability pages).
+LLMOBS_SITES = ("datadoghq.com", "us3.datadoghq.com", "us5.datadoghq.com", "datadoghq.eu", "ap1.datadoghq.com", "ap2.datadoghq.com")
+#: Datadog sites where LLM Observability "is not supported for your selected Datadog site" (US1-FED, US2-FED).
+NO_LLMOBS_SITES = ("ddog-gov.com", "us2.ddog-gov.com")
 #: Header carrying the API key on Datadog's OTLP intake (agentless).
 DATADOG_API_KEY_HEADER = "dd-api-key"
 #: Header that routes OTLP traces into LLM Observability, as Datadog's OTel instrumentation docs name it.
@@ -44,7 +49,12 @@ def jaeger_pipeline(settings: Settings) -> Pipeline:
 
 
 def datadog_pipeline(settings: Settings) -> Pipeline:
-    """Traces, metrics and logs over OTLP to a Datadog Agent, or straight to Datadog's intake (agentless)."""
+    """Traces, metrics and logs over OTLP to a Datadog Agent, or straight to Datadog's intake (agentless); and,
+    unless ``datadog_evaluations=False``, the micro-metric results to LLM Observability's evaluation API."""
+    evaluations_on = settings.datadog_evaluations is not False
+    # The site decides the hosts (agentless) and whether LLM Observability exists there: checked before anything is built.
+    site = datadog_site() if settings.datadog_agentless or evaluations_on else None
+    api_key = None
     if settings.datadog_agentless:
         api_key = os.environ.get("DD_API_KEY", "").strip()
         if not api_key:
@@ -55,7 +65,7 @@ def datadog_pipeline(settings: Settings) -> Pipeline:
         protocol = "http/protobuf"
         if settings.protocol != protocol:
             logger.warning("micrometrics: Datadog's OTLP intake accepts http/protobuf only; using it instead of %r", settings.protocol)
-        default = f"https://otlp.{datadog_site()}"
+        default = f"https://otlp.{site}"
         key_header = {DATADOG_API_KEY_HEADER: api_key}
         headers = {
             "traces": {**key_header, DATADOG_OTLP_SOURCE_HEADER: DATADOG_OTLP_SOURCE_LLMOBS},
@@ -73,15 +83,40 @@ def datadog_pipeline(settings: Settings) -> Pipeline:
         backend = "the Datadog Agent"
     pipe = otlp.pipeline(settings, backend, protocol, default, headers=headers, temporality=DELTA_TEMPORALITY)
     pipe.resource_attributes = unified_service_tags()
+    if evaluations_on:
+        from micrometrics.export import datadog_evaluations
+
+        base = settings.datadog_evaluations if isinstance(settings.datadog_evaluations, str) else None
+        pipe.evaluations = datadog_evaluations.DatadogEvaluations(
+            datadog_evaluations.target(agentless=settings.datadog_agentless, site=site or DEFAULT_DATADOG_SITE, api_key=api_key, base=base)
+        )
+    if settings.capture_mode == EVENT_ONLY:
+        logger.warning(
+            "micrometrics: capture_content='EVENT_ONLY' puts prompts and responses on log records only; LLM Observability "
+            "reads them from spans: use 'SPAN_ONLY' or 'SPAN_AND_EVENT' to see them there"
+        )
     return pipe
 
 
 def datadog_site() -> str:
-    site = os.environ.get("DD_SITE", "").strip() or DEFAULT_DATADOG_SITE
+    """``DD_SITE`` (default datadoghq.com), checked: a site without LLM Observability, or no Datadog site, is a ValueError."""
+    raw = os.environ.get("DD_SITE", "").strip()
+    site = raw or DEFAULT_DATADOG_SITE
     for prefix in ("https://", "http://"):
         if site.startswith(prefix):
             site = site[len(prefix):]
-    return site.strip("/")
+    site = site.strip("/").lower()
+    if site.startswith("app."):  # the web address people copy: app.datadoghq.eu is the site datadoghq.eu
+        site = site[len("app."):]
+    if site in NO_LLMOBS_SITES:
+        raise ValueError(
+            f"DD_SITE={raw!r}: Datadog LLM Observability is not offered on {site}, so exporter='datadog' cannot send LLM "
+            "traces or evaluations there; through a Datadog Agent with datadog_evaluations=False, traces reach APM only. "
+            f"Sites with LLM Observability: {', '.join(LLMOBS_SITES)}"
+        )
+    if site not in LLMOBS_SITES:
+        raise ValueError(f"DD_SITE={raw!r} is not a Datadog site; allowed: {', '.join(LLMOBS_SITES)}")
+    return site
 
 
 def unified_service_tags() -> dict[str, str]:

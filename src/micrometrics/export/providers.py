@@ -31,6 +31,8 @@ class Providers:
     owned: list[Any] = field(default_factory=list)
     #: Processors/readers we attached to the application's providers.
     attached: list[Any] = field(default_factory=list)
+    #: The pipeline's second destination of micro-metric results (``DatadogEvaluations``), or None.
+    evaluations: Any = None
 
 
 #: Providers micrometrics created in this process: a global one left from an earlier
@@ -117,7 +119,10 @@ def build(
     )
     for p in owned:
         _created.add(p)
-    return Providers(tp, mp, lp, owned, attached)
+    if pipe.evaluations is not None:
+        # The service the spans are exported as, whoever built the tracer provider: ml_app and unified tags follow it.
+        pipe.evaluations.describe(dict(getattr(getattr(tp, "resource", None), "attributes", None) or resource.attributes))
+    return Providers(tp, mp, lp, owned, attached, pipe.evaluations)
 
 
 

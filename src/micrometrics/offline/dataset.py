@@ -74,9 +74,15 @@ class Row:
     record_fields: dict[str, Any] = field(default_factory=dict)
     #: Rows read from traces: the USD the span recorded (``gen_ai.usage.cost.amount``), priced when the call was made.
     recorded_cost: float | None = None
+    #: Rows read from traces: the evaluated span's ``(trace_id, span_id)`` in hex, and its service (``--push-datadog`` joins on them).
+    span_ids: tuple[str, str] | None = None
+    service: str | None = None
 
     def with_response(self, response: str | None, model: str | None, error: str | None = None, **record_fields: Any) -> "Row":
-        return replace(self, response=response, model=model, error=error, output_messages=None, record_fields=record_fields, recorded_cost=None)
+        return replace(
+            self, response=response, model=model, error=error, output_messages=None, record_fields=record_fields, recorded_cost=None,
+            span_ids=None,  # a new response: no recorded span to join to
+        )
 
     @property
     def user_turns(self) -> int:

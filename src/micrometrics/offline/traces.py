@@ -208,6 +208,8 @@ def span_row(span: Mapping[str, Any], resource: Mapping[str, Any], where: str) -
         source=f"trace {trace_id} span {span_id}",
         online_labels=online,
         output_type=attrs.get(A.GEN_AI_OUTPUT_TYPE),
+        span_ids=(trace_id, span_id) if trace_id and span_id else None,
+        service=service if isinstance(service, str) else None,
     )
     conversation = attrs.get(A.GEN_AI_CONVERSATION_ID)
     context = {"conversation_id": conversation} if conversation else {}
