@@ -1,6 +1,6 @@
-"""What micrometrics adds to a Chroma (or embedded LanceDB) query: the same queries with and without it, in one run.
+"""What micrometrics adds to a Chroma (or embedded LanceDB, or pgvector) query: the same queries with and without it, in one run.
 
-Standalone: ``python benchmarks/retrieval_overhead.py [--store chroma|lancedb] [--rounds N] [--queries N]``.
+Standalone: ``python benchmarks/retrieval_overhead.py [--store chroma|lancedb|pgvector] [--rounds N] [--queries N]``.
 An in-process Chroma collection (``EphemeralClient``, a deterministic hashed
 embedding, ``--docs`` documents) answers ``query_texts`` queries, top 5. Two
 instrumented modes:
@@ -21,6 +21,16 @@ processors to exporters that drop them: a real pipeline minus the network.
 
 Prints, per mode, the median and p95 latency of both sides, the difference of the
 medians, and the median over rounds of the instrumented/original block-time ratio.
+
+``--store pgvector``: a real PostgreSQL with pgvector (the ``pgserver`` wheel, loopback TCP, a fresh data
+directory deleted at the end: tests/retrieval/postgres_server.py), ``--docs`` rows of 128-dimensional vectors, psycopg 3's
+``Cursor.execute`` + ``fetchall``, instrumented against the original ``execute``
+(``Cursor.__dict__["execute"].__wrapped__``) on the same connection:
+
+* ``knn spans`` / ``knn default``: ``SELECT id, content, embedding <=> %s AS distance ...
+  ORDER BY distance LIMIT 5`` (a sequential scan: no index), span only / default metrics;
+* ``other sql``: ``SELECT id, content FROM items WHERE id = %s``, a statement that is not a
+  vector search: what every other query of the application pays (a regex scan).
 """
 
 from __future__ import annotations
@@ -170,7 +180,7 @@ def instrument_store(store: str, **options: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", choices=("chroma", "lancedb"), default="chroma")
+    parser.add_argument("--store", choices=("chroma", "lancedb", "pgvector"), default="chroma")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--queries", type=int, default=100, help="queries per side per round")
     parser.add_argument("--docs", type=int, default=2000)
@@ -178,6 +188,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.store == "lancedb":
         return main_lancedb(args)
+    if args.store == "pgvector":
+        return pgvector(args)
     collection, queries = build(args.docs)
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(_DropSpans()))
@@ -260,6 +272,114 @@ def _compare(mode: str, handle: Any, instrumented: Any, original: Any, queries: 
     mb, mo = statistics.median(base), statistics.median(ours)
     print(f"{mode:<9}{mb / 1e3:>10.1f}{p95(base):>9.1f}{mo / 1e3:>10.1f}{p95(ours):>9.1f}{(mo - mb) / 1e3:>12.1f}"
           f"{statistics.median(ratios):>8.3f}")
+
+
+def _print_row(mode: str, sides: dict[str, list[int]], ratios: list[float]) -> None:
+    base, ours = sorted(sides["original"]), sorted(sides["instrumented"])
+    p95 = lambda xs: xs[int(len(xs) * 0.95)] / 1e3  # noqa: E731
+    mb, mo = statistics.median(base), statistics.median(ours)
+    print(f"{mode:<12}{mb / 1e3:>10.1f}{p95(base):>9.1f}{mo / 1e3:>10.1f}{p95(ours):>9.1f}{(mo - mb) / 1e3:>12.1f}"
+          f"{statistics.median(ratios):>8.3f}")
+
+
+def _instrument_psycopg(metrics: list[Any], providers: dict[str, Any]) -> Any:
+    """micrometrics with its psycopg instrumentation (by its entry point once installed, else directly)."""
+    from micrometrics import registry
+
+    if "psycopg" in registry.supported():
+        return micrometrics.instrument(exporter="none", instrumentations=["psycopg"], metrics=metrics, **providers)
+    from micrometrics_instrumentation.pgvector import PsycopgInstrumentor
+
+    handle = micrometrics.instrument(exporter="none", instrumentations=[], metrics=metrics, **providers)
+    PsycopgInstrumentor().instrument(skip_dep_check=True)
+    return handle
+
+
+def _uninstrument_psycopg() -> None:
+    micrometrics.uninstrument()
+    from micrometrics_instrumentation.pgvector import PsycopgInstrumentor
+
+    PsycopgInstrumentor().uninstrument()
+
+
+def pgvector(args: argparse.Namespace) -> None:
+    try:
+        import pgserver  # noqa: F401 - the server the benchmark starts
+        import psycopg
+    except ImportError as exc:
+        print(f"pgvector: skipped ({exc}; pip install -e '.[dev]')")
+        return
+    import shutil
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "tests" / "retrieval"))
+    from postgres_server import start  # the tests' server: pgserver's PostgreSQL + pgvector on loopback TCP
+
+    rng = random.Random(7)
+    base_dir = Path(tempfile.mkdtemp(prefix="mm-bench-pg-"))
+    pg, stop = start(base_dir)
+    try:
+        conn = psycopg.connect(pg.dsn, autocommit=True)
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute("DROP TABLE IF EXISTS items")
+        conn.execute("CREATE TABLE items (id text PRIMARY KEY, content text, embedding vector(128))")
+
+        def vector() -> str:
+            v = [rng.gauss(0, 1) for _ in range(128)]
+            n = math.sqrt(sum(x * x for x in v))
+            return "[" + ",".join(f"{x / n:.6f}" for x in v) + "]"
+
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO items VALUES (%s, %s, %s)", [(f"doc-{i}", sentence(rng, 25), vector()) for i in range(args.docs)])
+        vectors = [vector() for _ in range(200)]
+        knn = "SELECT id, content, embedding <=> %s AS distance FROM items ORDER BY distance LIMIT 5"
+        point = "SELECT id, content FROM items WHERE id = %s"
+        workloads = (
+            ("knn spans", knn, lambda i: (vectors[i % len(vectors)],), []),
+            ("knn default", knn, lambda i: (vectors[i % len(vectors)],), [RetrievalPrecision()]),
+            ("other sql", point, lambda i: (f"doc-{i % args.docs}",), []),
+        )
+        cur = conn.cursor()
+
+        def block(execute: Any, sql: str, params: Any, n: int, offset: int) -> list[int]:
+            times = []
+            for i in range(offset, offset + n):
+                t0 = time.perf_counter_ns()
+                execute(cur, sql, params(i))
+                cur.fetchall()
+                times.append(time.perf_counter_ns() - t0)
+            return times
+
+        providers = _providers()
+        original = psycopg.Cursor.__dict__["execute"]
+        block(original, knn, workloads[0][2], 30, 0)  # warm the table into shared buffers
+        server_version = conn.execute("SHOW server_version").fetchone()[0]
+        vector_version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
+        print(f"pgvector: PostgreSQL {server_version} + pgvector {vector_version} (pgserver, loopback TCP), psycopg {psycopg.__version__}, "
+              f"{args.docs} rows x 128 dims, no index; {args.rounds} rounds x {args.queries} queries per side")
+        print(f"{'mode':<12}{'original':>10}{'p95':>9}{'with mm':>10}{'p95':>9}{'+median us':>12}{'ratio':>8}")
+        for mode, sql, params, metrics in workloads:
+            handle = _instrument_psycopg(metrics, providers)
+            wrapped = psycopg.Cursor.__dict__["execute"]
+            instrumented = lambda c, q, p: wrapped.__get__(c, type(c))(q, p)  # noqa: E731 - the wrapper, bound like a method
+            block(instrumented, sql, params, 20, 0)
+            sides: dict[str, list[int]] = {"original": [], "instrumented": []}
+            ratios = []
+            for r in range(args.rounds):
+                order = (("original", original), ("instrumented", instrumented))
+                times = {}
+                for side, execute in order if r % 2 == 0 else order[::-1]:
+                    times[side] = block(execute, sql, params, args.queries, r * args.queries)
+                    sides[side] += times[side]
+                    handle.force_flush()
+                ratios.append(sum(times["instrumented"]) / sum(times["original"]))
+            _uninstrument_psycopg()
+            _print_row(mode, sides, ratios)
+        cur.close()
+        conn.close()
+    finally:
+        stop()
+        shutil.rmtree(base_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

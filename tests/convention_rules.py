@@ -42,6 +42,7 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
                               "the chat span of a model that names no provider (docs/frameworks.md)",
         V.PROVIDER_LLAMA_INDEX: "LlamaIndex retriever, agent and workflow spans, and models of an unnamed provider (docs/frameworks.md)",
         V.PROVIDER_CUSTOM: "@micrometrics.retriever / record_retrieval without a provider (docs/retrieval.md)",
+        V.PROVIDER_PGVECTOR: "pgvector queries through psycopg / psycopg2 / SQLAlchemy (docs/retrieval.md)",
         V.PROVIDER_OLLAMA: "Ollama, native client and OpenAI-compatible /v1 (no well-known member; docs/providers.md)",
         V.PROVIDER_TOGETHER_AI: "OpenAI-compatible host api.together.xyz (docs/providers.md)",
         V.PROVIDER_FIREWORKS_AI: "OpenAI-compatible host api.fireworks.ai (docs/providers.md)",
@@ -61,6 +62,8 @@ DECLARED_VALUES: dict[str, dict[str, str]] = {
         V.DB_SYSTEM_LANCEDB: "LanceDB (no well-known db.system.name member; docs/retrieval.md)",
         V.DB_SYSTEM_PINECONE: "Pinecone (no well-known db.system.name member; docs/retrieval.md)",
         V.DB_SYSTEM_WEAVIATE: "Weaviate (no well-known db.system.name member; docs/retrieval.md)",
+        V.DB_SYSTEM_FAISS: "FAISS through LangChain (no well-known db.system.name member; docs/retrieval.md)",
+        V.DB_SYSTEM_LANGCHAIN_IN_MEMORY: "LangChain's InMemoryVectorStore (no database; docs/retrieval.md)",
     },
 }
 

@@ -148,6 +148,7 @@ def retrieval_calls() -> None:
     store = InMemoryVectorStore(embedding=HashEmbeddings())
     store.add_documents([LCDocument(id=slug, page_content=text) for slug, text in CORPUS.items()])
     store.as_retriever(search_kwargs={"k": 2}).invoke(SHIPPING_QUESTION)
+    store.similarity_search_with_score(SHIPPING_QUESTION, k=2)  # a VectorStore search: langchain.in_memory, scores
 
     @micrometrics.retriever(data_source="faq")
     def faq(query: str, k: int = 2) -> list[dict]:

@@ -78,6 +78,15 @@ PROVIDER_QDRANT = "qdrant"
 PROVIDER_LANGCHAIN = "langchain"
 #: LlamaIndex runs (retrievers, agents, workflows) and LlamaIndex models of a provider we cannot name from their class.
 PROVIDER_LLAMA_INDEX = "llama_index"
+#: pgvector queries (psycopg, psycopg2, SQLAlchemy over them, langchain-postgres): the extension is the provider,
+#: PostgreSQL (a well-known ``db.system.name``) the database.
+PROVIDER_PGVECTOR = "pgvector"
+DB_SYSTEM_POSTGRESQL = "postgresql"
+#: LangChain vector stores with no database server: FAISS (langchain-community) and langchain-core's InMemoryVectorStore.
+DB_SYSTEM_FAISS = "faiss"
+DB_SYSTEM_LANGCHAIN_IN_MEMORY = "langchain.in_memory"
+#: ``db.operation.name`` of a pgvector query: the SQL statement's verb.
+DB_OPERATION_SELECT = "SELECT"
 #: ``db.operation.name`` of the vector store calls we instrument: the client method's name.
 DB_OPERATION_CHROMA_QUERY = "query"
 DB_OPERATION_QDRANT_QUERY_POINTS = "query_points"

@@ -10,8 +10,12 @@ While an instrumented inference (or embeddings) call runs, its span's context ca
 * ``CHILD``: the nested call opens its own span, as the child of the outer one.
 
 The integration that opens the outer span chooses, with its translator's ``nested`` attribute
-(``calls.py`` reads it). Retrieval spans set no scope: a retriever's nested vector-store query is
-its child, as before.
+(``calls.py`` reads it). A retrieval call sets no scope unless its translator asks for ``SUPPRESS``
+(a LangChain vector store's search, a vector-store retriever, a pgvector SQL query): then the
+retrieval calls nested in it (the store's client, the SQL under the ORM) open no span, and the
+outermost retrieval span is the query's one span. Otherwise a nested retrieval is the child of the
+outer one, as before (a custom retriever over Chroma). Retrieval and inference scopes are kept
+apart: one never suppresses the other's family.
 
 While a ``SUPPRESS`` scope is open, the keys that other GenAI instrumentations honour are set
 too, so that theirs under ours opens no span either: OpenLLMetry's
@@ -51,6 +55,9 @@ class Scope:
 
 _KEY = otel_context.create_key("micrometrics.open_call")
 _SCOPES = {(family, nested): Scope(family, nested) for family in (InferenceRecord, EmbeddingsRecord) for nested in NESTED}
+#: Apart from ``_KEY``: a retrieval under an LLM call (or the reverse) leaves the other family's scope as it was.
+_RETRIEVAL_KEY = otel_context.create_key("micrometrics.open_retrieval")
+RETRIEVAL_SUPPRESS = Scope(RetrievalRecord, SUPPRESS)
 
 
 def _family(record: CallRecord) -> type | None:
@@ -113,18 +120,16 @@ def current() -> Scope | None:
 
 def suppressed(record: CallRecord) -> bool:
     """Whether ``record``'s call runs under an open span of its family that takes the nested calls in."""
+    if isinstance(record, RetrievalRecord):
+        return otel_context.get_value(_RETRIEVAL_KEY) is RETRIEVAL_SUPPRESS
     scope = otel_context.get_value(_KEY)
     return isinstance(scope, Scope) and scope.nested == SUPPRESS and _pending_family(record) is scope.family
 
 
-#: A framework retriever's span that is the query's one retrieval span (LlamaIndex): the store client's query below opens none.
-RETRIEVAL = Scope(RetrievalRecord, SUPPRESS)
-
-
 def suppress_retrieval(ctx: Any) -> Any:
-    """``ctx`` (a framework retriever's span context) in which an instrumented store query opens no span of its own.
-    Opt-in: other retrieval spans set no scope, their nested store queries are their children."""
-    return otel_context.set_value(_KEY, RETRIEVAL, ctx)
+    """``ctx`` (a framework retriever's span context, LlamaIndex) in which an instrumented store query opens no span of
+    its own: the retrieval scope a translator's ``SUPPRESS`` sets, kept apart from the model calls' scope."""
+    return otel_context.set_value(_RETRIEVAL_KEY, RETRIEVAL_SUPPRESS, ctx)
 
 
 def suppresses(family: type) -> bool:
@@ -135,7 +140,12 @@ def suppresses(family: type) -> bool:
 
 
 def scope_for(record: CallRecord, nested: str | None = None) -> Scope | None:
-    """The scope ``record``'s call opens (None: its family sets none); ``nested`` None is the default, SUPPRESS."""
+    """The scope ``record``'s call opens (None: its family sets none); ``nested`` None is the default, SUPPRESS
+    (for retrieval, CHILD: a retrieval suppresses nested retrievals only when its translator says so)."""
+    if isinstance(record, RetrievalRecord):
+        if nested is not None and nested not in NESTED:
+            raise ValueError(f"nested={nested!r} is not supported; allowed: {', '.join(map(repr, NESTED))}")
+        return RETRIEVAL_SUPPRESS if nested == SUPPRESS else None
     nested = nested or SUPPRESS
     if nested not in NESTED:
         raise ValueError(f"nested={nested!r} is not supported; allowed: {', '.join(map(repr, NESTED))}")
@@ -147,6 +157,8 @@ def enter(ctx: Any, scope: Scope | None) -> Any:
     """``ctx`` (the call's span context) with ``scope``, and under SUPPRESS the keys other instrumentations honour."""
     if scope is None:
         return ctx
+    if scope.family is RetrievalRecord:
+        return otel_context.set_value(_RETRIEVAL_KEY, scope, ctx)
     ctx = otel_context.set_value(_KEY, scope, ctx)
     if scope.nested == SUPPRESS:
         ctx = otel_context.set_value(LANGUAGE_MODEL_SUPPRESSION_KEY, True, ctx)

@@ -1588,6 +1588,68 @@ class PineconeQuery(_StoreOnLoopback):
         return importlib.import_module("micrometrics_instrumentation.pinecone.translators").QueryTranslator
 
 
+class LangChainVectorStore(_Retrieval):
+    """A LangChain ``VectorStore`` subclass's own searches (sync and async; one store whose search raises)."""
+
+    id = "langchain-vectorstore"
+    instrumentation = "langchain"
+    own_modules = ("langchain_core", "builtins")
+    span_name = "retrieval KeywordStore"
+
+    def span(self, error: bool = False) -> str:
+        return "retrieval BrokenStore" if error else self.span_name
+
+    def client(self, server: Any, aio: bool) -> Any:
+        from langchain_core.documents import Document as LCDocument
+        from langchain_core.vectorstores import VectorStore
+
+        class KeywordStore(VectorStore):
+            """Searches that call nothing else: one layer, as the fault matrix counts its failures."""
+
+            def add_texts(self, texts: Any, metadatas: Any = None, **kwargs: Any) -> list[str]:
+                return []
+
+            @classmethod
+            def from_texts(cls, texts: Any, embedding: Any, metadatas: Any = None, **kwargs: Any) -> "KeywordStore":
+                return cls()
+
+            def _search(self, query: str, k: int) -> list[Any]:
+                terms = set(re.findall(r"\w+", query.lower()))
+                scored = [(len(terms & set(re.findall(r"\w+", t.lower()))), slug, t) for slug, t in CORPUS.items()]
+                return [LCDocument(id=slug, page_content=t) for n, slug, t in sorted(scored, key=lambda x: -x[0])[:k] if n]
+
+            def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Any]:
+                return self._search(query, k)
+
+            async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Any]:
+                return self._search(query, k)
+
+        class BrokenStore(KeywordStore):
+            def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Any]:
+                raise LookupError("index offline")
+
+            async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Any]:
+                raise LookupError("index offline")
+
+        return {"kb": KeywordStore(), "missing": BrokenStore()}
+
+    def close(self, client: Any) -> None:
+        pass
+
+    async def aclose(self, client: Any) -> None:
+        pass
+
+    def create(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return client[model].similarity_search(prompt, k=2)
+
+    async def acreate(self, client: Any, *, stream: bool, model: str, prompt: str) -> Any:
+        return await client[model].asimilarity_search(prompt, k=2)
+
+    def translator(self) -> type:
+        return importlib.import_module("micrometrics_instrumentation.langchain.translators").VectorStoreTranslator
+
+
+
 ALL: list[Library] = [
     OpenAIChat(), OpenAIResponses(), OpenAICompletions(), OpenAIEmbeddings(),
     AnthropicMessages(), AnthropicStreamHelper(),
@@ -1596,6 +1658,7 @@ ALL: list[Library] = [
     MistralChat(), MistralEmbeddings(), CohereChat(), CohereEmbed(), OllamaChat(), OllamaGenerate(), OllamaEmbed(), GroqChat(),
     ChromaQuery(), QdrantQuery(), LangChainRetriever(),
     MilvusSearch(), LanceDBSearch(), ElasticsearchKnn(), OpenSearchKnn(), PineconeQuery(),
+    LangChainVectorStore(),
 ]
 
 

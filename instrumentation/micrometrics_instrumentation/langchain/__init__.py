@@ -9,17 +9,33 @@
   (``raise_error=True``) is closed; the async run managers' end methods are wrapped to give a run's context back in
   the caller's context (LangChain runs their callbacks in a task of their own). ``uninstrument()`` restores them and turns the handler off in the managers
   that still hold it.
+* Vector stores: wraps the searches of every ``VectorStore`` (``similarity_search``, ``..._with_score``,
+  ``..._with_relevance_scores``, ``..._by_vector``, ``max_marginal_relevance_search`` and their
+  ``a*`` async twins): the base class's, and each subclass's own overrides (InMemoryVectorStore,
+  PGVector, FAISS, yours), those defined before ``instrument()`` (found among the subclasses)
+  and after it (``VectorStore.__init_subclass__``). A vector store query is one span: the first
+  search the application called, or the vector-store retriever above it, has it; the searches
+  it calls in turn and the store's own instrumented client (Chroma, Qdrant, pgvector SQL) open none.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Any, Callable, Iterable
 
+import wrapt
+
 from micrometrics import internal_errors
-from micrometrics.calls import async_wrapper, sync_wrapper
-from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
-from micrometrics_instrumentation.langchain.translators import RetrieverTranslator
+from micrometrics.calls import async_wrapper, run_async, run_sync, sync_wrapper
+from micrometrics_instrumentation import layers
+from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target, _lock
+from micrometrics_instrumentation.langchain.translators import (
+    SEARCHES,
+    RetrieverTranslator,
+    VectorStoreRetrieverTranslator,
+    VectorStoreTranslator,
+)
 
 __all__ = ["LangChainInstrumentor"]
 
@@ -111,15 +127,59 @@ def _set_handler_active(active: bool) -> None:
             handler.clear()
 
 
+_VECTORSTORES = "langchain_core.vectorstores.base"
+#: Marks the ``__init_subclass__`` we put on ``VectorStore``.
+_OURS_INIT_SUBCLASS = "_micrometrics_init_subclass"
+
+
+def _retriever_wrappers() -> tuple[Callable, Callable]:
+    """``invoke`` / ``ainvoke``: a vector-store retriever suppresses the searches under it, a custom one does not."""
+    custom, over_store = RetrieverTranslator(), VectorStoreRetrieverTranslator()
+
+    def invoke(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+        translator = over_store if getattr(instance, "vectorstore", None) is not None else custom
+        return run_sync(translator, wrapped, instance, args, kwargs)
+
+    async def ainvoke(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
+        translator = over_store if getattr(instance, "vectorstore", None) is not None else custom
+        return await run_async(translator, wrapped, instance, args, kwargs)
+
+    invoke.opens_span = ainvoke.opens_span = True  # type: ignore[attr-defined]
+    return invoke, ainvoke
+
+
+def _search_wrappers() -> dict[str, Callable]:
+    """One wrapper per search name, sync and async, shared by every class that defines the method."""
+    wrappers = {}
+    for name in SEARCHES:
+        wrappers[name] = sync_wrapper(VectorStoreTranslator(name))
+        wrappers["a" + name] = async_wrapper(VectorStoreTranslator("a" + name))
+    for wrapper in wrappers.values():
+        setattr(wrapper, layers.OURS, True)
+    return wrappers
+
+
+def _subclasses(base: type) -> list[type]:
+    found, stack = [], list(base.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        if cls not in found:
+            found.append(cls)
+            stack.extend(cls.__subclasses__())
+    return found
+
+
 class LangChainInstrumentor(LibraryInstrumentor):
     library = "langchain_core"
     instruments = ("langchain-core >= 0.3",)
 
     def targets(self) -> Iterable[Target]:
-        retriever = RetrieverTranslator()
+        invoke, ainvoke = _retriever_wrappers()
+        self._searches = _search_wrappers()
         return (
-            (_RETRIEVERS, "BaseRetriever", "invoke", sync_wrapper(retriever)),
-            (_RETRIEVERS, "BaseRetriever", "ainvoke", async_wrapper(retriever)),
+            (_RETRIEVERS, "BaseRetriever", "invoke", invoke),
+            (_RETRIEVERS, "BaseRetriever", "ainvoke", ainvoke),
+            *((_VECTORSTORES, "VectorStore", name, wrapper) for name, wrapper in self._searches.items()),
             (_MANAGER, "BaseCallbackManager", "__init__", _add_handler),
             (_MANAGER, "", "handle_event", _close_broken_runs),
             (_MANAGER, "", "ahandle_event", _aclose_broken_runs),
@@ -131,7 +191,78 @@ class LangChainInstrumentor(LibraryInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         _set_handler_active(True)
         super()._instrument(**kwargs)
+        with _lock:
+            generation = self._hooks
+            hook = self._on_vectorstores(generation)
+            generation.append((_VECTORSTORES, hook))
+        wrapt.register_post_import_hook(hook, _VECTORSTORES)
+
+    def _on_vectorstores(self, generation: list) -> Callable[[Any], None]:
+        """Once ``VectorStore`` exists: wrap the overrides of its subclasses, now and as they are defined."""
+
+        def hook(module: Any) -> None:
+            try:
+                with _lock:
+                    if self._hooks is not generation or not self._supported(generation):
+                        return
+                    base = getattr(module, "VectorStore", None)
+                    if not isinstance(base, type):
+                        return
+                    self._watch_subclasses(base)
+                    for cls in _subclasses(base):
+                        self._wrap_overrides(cls)
+            except Exception as exc:  # never fail the application's import
+                internal_errors.report("instrument", exc)
+
+        return hook
+
+    def _wrap_overrides(self, cls: type) -> None:
+        """Wrap the searches ``cls`` defines itself (inherited ones are wrapped where they are defined)."""
+        for name, wrapper in self._searches.items():
+            if name not in cls.__dict__:
+                continue  # inherited: wrapped where it is defined
+            chain, fn = layers.chain(cls, name)
+            if any(layers.is_ours(layer) for layer, _ in chain) or not inspect.isfunction(fn):
+                continue  # already ours, or not a plain method (a classmethod, a property)
+            if inspect.iscoroutinefunction(fn) != name.startswith("a"):
+                continue  # a subclass's own idea of the method: leave it
+            wrapt.wrap_function_wrapper(cls, name, wrapper)
+            self._wrapped.append((cls, name))
+            layers.ours_innermost(cls, name)
+
+    def _watch_subclasses(self, base: type) -> None:
+        """``VectorStore.__init_subclass__``: a subclass defined from now on gets its searches wrapped as it is created."""
+        current = base.__dict__.get("__init_subclass__")
+        if getattr(getattr(current, "__func__", None), _OURS_INIT_SUBCLASS, False):
+            return
+        instrumentor = self
+
+        def init_subclass(cls: type, **kwargs: Any) -> None:
+            if current is not None:
+                current.__func__(cls, **kwargs)
+            else:
+                super(base, cls).__init_subclass__(**kwargs)
+            try:
+                with _lock:
+                    if instrumentor.active:
+                        instrumentor._wrap_overrides(cls)
+            except Exception as exc:
+                internal_errors.report("instrument", exc)
+
+        hook = classmethod(init_subclass)
+        setattr(init_subclass, _OURS_INIT_SUBCLASS, True)
+        base.__init_subclass__ = hook  # type: ignore[method-assign]
+        self._restore_init_subclass = (base, current)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        restore = getattr(self, "_restore_init_subclass", None)
+        if restore is not None:
+            base, previous = restore
+            if getattr(getattr(base.__dict__.get("__init_subclass__"), "__func__", None), _OURS_INIT_SUBCLASS, False):
+                if previous is None:
+                    del base.__init_subclass__
+                else:
+                    base.__init_subclass__ = previous  # type: ignore[method-assign]
+            self._restore_init_subclass = None
         super()._uninstrument(**kwargs)
         _set_handler_active(False)
