@@ -8,7 +8,6 @@ import time
 
 import openai
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 
 from micrometrics import operations
 from micrometrics.records import AgentRecord, InferenceRecord, ToolRecord, text_part

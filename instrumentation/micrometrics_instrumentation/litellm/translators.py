@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any, Mapping
 
-from micrometrics.reading import given, server
+from micrometrics.reading import server
 from micrometrics.records import CallRecord
 from micrometrics_instrumentation.openai import translators as openai
 from micrometrics_instrumentation.translator import with_leading_system
