@@ -1,5 +1,6 @@
 """A streamed call whose raw HTTP response the application holds: ``with_streaming_response.create(stream=True)``
-on the Stainless SDKs (openai, anthropic; also a sync ``with_raw_response`` with ``stream=True``).
+on the Stainless SDKs (openai, anthropic). (``with_raw_response`` with ``stream=True`` is not followed: its
+response has no ``close()`` to end on; its span ends at return with what the request said, as before.)
 
 The SDK returns the response before reading its body; the application then parses the event stream out of it
 (``parse()``), reads the raw bytes itself (``iter_lines()`` ...), or reads nothing, and closes it (the ``with``
