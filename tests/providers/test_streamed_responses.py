@@ -8,6 +8,7 @@ OpenAI chat completions and Responses, Anthropic messages; sync and async; real 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -225,3 +226,29 @@ def test_a_streaming_guard_restarts_the_stream_the_app_parses(demo, telemetry, a
     assert retry.attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] == (V.FINISH_STOP,)
     first_body, retry_body = (json.dumps(r.body, ensure_ascii=False) for r in demo.requests)  # two calls, no third
     assert "Answer only in German" in retry_body and "Answer only in German" not in first_body
+
+
+@SYNC_ASYNC
+def test_a_response_dropped_without_closing_ends_its_span_when_collected(demo, telemetry, is_async):
+    telemetry.instrument(metrics=[])
+    sync, async_ = _openai(demo)
+    kwargs = CHAT.kwargs([{"role": "user", "content": QUESTION}])
+
+    def collected(http: Any) -> Any:
+        gc.collect()  # the app kept neither the context manager nor the response
+        assert http.is_stream_consumed is False
+        return telemetry.span(CHAT.span)
+
+    async def go_async() -> Any:
+        http = (await async_.chat.completions.with_streaming_response.create(stream=True, **kwargs).__aenter__()).http_response
+        span = collected(http)
+        await http.aclose()  # the connection the app left open
+        return span
+
+    if is_async:
+        span = asyncio.run(go_async())
+    else:
+        http = sync.chat.completions.with_streaming_response.create(stream=True, **kwargs).__enter__().http_response
+        span = collected(http)
+        http.close()
+    assert span.attributes[A.ERROR_TYPE] == V.ERROR_TYPE_STREAM_ABANDONED
