@@ -252,3 +252,39 @@ def test_a_response_dropped_without_closing_ends_its_span_when_collected(demo, t
         span = collected(http)
         http.close()
     assert span.attributes[A.ERROR_TYPE] == V.ERROR_TYPE_STREAM_ABANDONED
+
+
+@SYNC_ASYNC
+def test_a_parsed_stream_with_null_fields_then_an_error_fails_its_span_and_the_app_gets_the_sdks_error(demo, telemetry, is_async):
+    """Null fields in the events are no crash of ours; the error event mid-stream is the SDK's to raise, unchanged,
+    and its text (which quotes the prompt) stays off the span without capture."""
+    telemetry.instrument(metrics=[LanguageMatch()])
+    demo.enqueue(sse=[
+        {"id": "chatcmpl-nulls", "object": "chat.completion.chunk", "model": None, "choices": [{"index": 0, "delta": {"content": "Hallo "}, "finish_reason": None}]},
+        {"id": None, "object": "chat.completion.chunk", "model": None, "choices": None, "usage": None},
+        {"id": "chatcmpl-nulls", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": None, "finish_reason": None}]},
+        {"error": {"message": f"overloaded while answering: {QUESTION}", "type": "server_error"}},
+    ])
+    sync, async_ = _openai(demo)
+    kwargs = CHAT.kwargs([{"role": "user", "content": QUESTION}])
+    read: list[Any] = []
+
+    async def go_async() -> None:
+        async with async_.chat.completions.with_streaming_response.create(stream=True, **kwargs) as response:
+            async for event in await response.parse():
+                read.append(event)
+
+    with pytest.raises(openai.APIError) as info:
+        if is_async:
+            asyncio.run(go_async())
+        else:
+            with sync.chat.completions.with_streaming_response.create(stream=True, **kwargs) as response:
+                for event in response.parse():
+                    read.append(event)
+    assert "overloaded" in str(info.value) and len(read) == 3 and read[0].choices[0].delta.content == "Hallo "
+    span = telemetry.span(CHAT.span)
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes[A.ERROR_TYPE].endswith("APIError")
+    assert span.attributes[A.GEN_AI_RESPONSE_ID] == "chatcmpl-nulls"
+    assert QUESTION not in json.dumps([dict(s.attributes) for s in telemetry.spans()], ensure_ascii=False)
+    assert QUESTION not in (span.status.description or "")
