@@ -16,6 +16,7 @@ from micrometrics.arguments import one_shot_inside, readable
 from micrometrics.guards import RETURN, GuardVerdict, mark_failed_retry
 from micrometrics.runtime import Runtime, current as current_runtime
 from micrometrics.records import Call, CallRecord
+from micrometrics.streamed_responses import follow, reparsed
 from micrometrics.streams import (
     CALL,
     Accumulator,
@@ -222,11 +223,16 @@ class _Restarts:
 def _proxy(proxy: type, runtime: Runtime, translator: Translator, wrapped: Callable, instance: Any, args: tuple, kwargs: dict, call: Call, response: Any) -> Any:
     try:
         attempt = _attempt_for(runtime, translator, call, response)
+        guards = runtime.stream_guards(call.record.operation)
         if attempt is None:
-            # Not a stream we can watch (e.g. a raw HTTP response): end with what we know.
+            # A raw response whose stream the app parses later (with_streaming_response): followed until then.
+            restart = _Restarts(runtime, translator, reparsed(wrapped, proxy), instance, args, kwargs, call.attempt) if guards else None
+            watched = follow(response, proxy, runtime, call, lambda stream: _attempt_for(runtime, translator, call, stream), guards, restart)
+            if watched is not None:
+                return watched
+            # Not a stream we can watch: end with what we know.
             runtime.finish(call, guards="report")
             return response
-        guards = runtime.stream_guards(call.record.operation)
         restart = _Restarts(runtime, translator, wrapped, instance, args, kwargs, call.attempt) if guards else None
         return proxy(response, attempt, guards, restart)
     except Exception as exc:

@@ -180,7 +180,8 @@ def raw_parsed(response: Any) -> Any:
     ``with_raw_response`` hands back a body already read: its ``parse()`` is cached by the SDK;
     an async wrapper's ``parse()`` is a coroutine we may not await, so its JSON stands in.
     ``with_streaming_response`` leaves the body to the app (to stream, maybe slowly, maybe never):
-    we never read it, so the span has what the request said and no response details (None).
+    we never read it, so the span has what the request said and no response details (None); with
+    ``stream=True`` the stream the app parses out of it is followed instead (streamed_responses.py).
     Anything else is the result itself.
     """
     http = getattr(response, "http_response", None)
