@@ -96,5 +96,11 @@ def prepare(env: Environment, latest: bool = False, log=print) -> Environment:
     return env
 
 
+def cached(env: Environment) -> bool:
+    """Whether ``env``'s venv exists with its current pins (run_all.py measures only those by default)."""
+    marker = CACHE / env.name / ".micrometrics-bench-spec"
+    return (CACHE / env.name / "bin" / "python").exists() and marker.exists() and marker.read_text() == env.spec()
+
+
 def digest(envs: list[Environment]) -> str:
     return hashlib.sha1("".join(e.spec() for e in envs).encode()).hexdigest()[:8]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MemberDescriptorType
 from typing import Any, Iterable, Mapping
 
 from micrometrics.records import EmbeddingsRecord, InferenceRecord, list_items, raw_parsed, text_part, tool_definition, tool_definitions, uri_part
@@ -265,13 +266,36 @@ def _index(value: Any) -> int:
     return value if type(value) is int else 0
 
 
+_REASONING_FIELDS = ("reasoning_content", "reasoning")
+#: Delta class -> whether it is a pydantic model declaring no reasoning attribute (the openai types).
+_PLAIN_DELTA: dict[type, bool] = {}
+
+
+def _reasoning(delta: Any, name: str) -> Any:
+    """``getattr(delta, name, None)``. On a pydantic delta an absent field costs pydantic's ``__getattr__``
+    raising and getattr catching (about 3 µs, twice per chunk): read the instance dict and extras instead."""
+    cls = type(delta)
+    plain = _PLAIN_DELTA.get(cls)
+    if plain is None:
+        plain = _PLAIN_DELTA[cls] = isinstance(getattr(cls, "__pydantic_extra__", None), MemberDescriptorType) and not any(
+            hasattr(cls, n) for n in _REASONING_FIELDS
+        )
+    if not plain:
+        return getattr(delta, name, None)
+    fields = delta.__dict__
+    if name in fields:
+        return fields[name]
+    extra = delta.__pydantic_extra__
+    return extra.get(name) if type(extra) is dict else None
+
+
 def _non_text(choice: Any) -> bool:
     """A chunk's choice carries tool-call deltas or reasoning (``reasoning_content``, as compatible servers send)."""
     delta = getattr(choice, "delta", None)
     if delta is None:
         return False
     return bool(getattr(delta, "tool_calls", None)) or any(
-        type(getattr(delta, name, None)) is str and getattr(delta, name) for name in ("reasoning_content", "reasoning")
+        type(value := _reasoning(delta, name)) is str and value for name in _REASONING_FIELDS
     )
 
 

@@ -395,6 +395,9 @@ _CODE_LINE_RE = re.compile(
 )
 # Brackets are left out: citations, links and checkboxes use them in prose.
 _CODE_MARK_RE = re.compile(r"[{};=<>\\]|&&|\|\||\w\(|\)\.|::|->|\w_\w|\w\.\w+\(")
+# Every code mark holds one of these characters and marks do not overlap: their count bounds
+# the marks, so prose with few of them skips the (slow, alternation-heavy) mark search.
+_CODE_MARK_CHARS = re.compile(r"[{};=<>\\&|()_:]")
 
 
 def _strip_code(text: str) -> tuple[str, bool, bool]:
@@ -405,8 +408,12 @@ def _strip_code(text: str) -> tuple[str, bool, bool]:
     if n_code and n_code * 2 >= len(lines) + (len(lines) > 2):
         return "", True, True
     kept = "\n".join(prose)
+    words = len(kept.split())
+    bound = len(_CODE_MARK_CHARS.findall(kept))
+    if bound < 2 or bound * 4 < words:
+        return kept, n_code > 0, False
     marks = len(_CODE_MARK_RE.findall(kept))
-    return kept, n_code > 0, marks >= 2 and marks * 4 >= len(kept.split())
+    return kept, n_code > 0, marks >= 2 and marks * 4 >= words
 
 
 # --- detection ---------------------------------------------------------------------
