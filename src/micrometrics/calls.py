@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
+from opentelemetry import context as otel_context
+
 from micrometrics import internal_errors, nesting
 from micrometrics.arguments import one_shot_inside, readable
 from micrometrics.guards import RETURN, GuardVerdict, mark_failed_retry
@@ -61,7 +63,20 @@ def _begin(
         return call, runtime.start(call, replaces, guard, scope)
     except Exception as exc:
         internal_errors.report("request", exc)
-        return None
+        return BROKEN
+
+
+#: ``_begin`` failed (reported): the call runs as if we were not there, and so do the instrumented calls it makes.
+BROKEN: Any = object()
+
+
+def _untraced(wrapped: Callable, args: tuple, kwargs: dict) -> Steps:
+    """The original call, in a context where nested instrumented calls open no span (nesting.BROKEN)."""
+    token = otel_context.attach(nesting.broken(otel_context.get_current()))
+    try:
+        return (yield (CALL, wrapped, args, kwargs))
+    finally:
+        Runtime.detach(token)
 
 
 def _failed(runtime: Runtime, call: Call, token: Any, exc: BaseException) -> None:
@@ -135,6 +150,8 @@ def _call(
             begun = _begin(runtime, translator, instance, args, kwargs, attempt, replaced.call, replaced.verdict.guard)
         if begun is None:
             return (yield (CALL, wrapped, args, kwargs))
+        if begun is BROKEN:
+            return (yield from _untraced(wrapped, args, kwargs))
         call, token = begun
         try:
             response = yield (CALL, wrapped, args, kwargs)
@@ -204,7 +221,7 @@ class _Restarts:
             return None
         a, k = retried
         begun = _begin(self.runtime, self.translator, self.instance, a, k, self.attempt + 1, replaces.call, verdict.guard)
-        if begun is None:
+        if begun is None or begun is BROKEN:
             return None
         self.args, self.kwargs = a, k
         self.attempt += 1

@@ -123,6 +123,8 @@ def suppressed(record: CallRecord) -> bool:
     if isinstance(record, RetrievalRecord):
         return otel_context.get_value(_RETRIEVAL_KEY) is RETRIEVAL_SUPPRESS
     scope = otel_context.get_value(_KEY)
+    if scope is BROKEN:
+        return True
     return isinstance(scope, Scope) and scope.nested == SUPPRESS and _pending_family(record) is scope.family
 
 
@@ -136,7 +138,17 @@ def suppresses(family: type) -> bool:
     """``suppressed`` for a call of ``family`` read before its record is built: a low-level method
     (``client.post``) under its high-level one pays one context read, not a record."""
     scope = otel_context.get_value(_KEY)
-    return isinstance(scope, Scope) and scope.nested == SUPPRESS and scope.family is family
+    return scope is BROKEN or (isinstance(scope, Scope) and scope.nested == SUPPRESS and scope.family is family)
+
+
+#: An instrumented call whose own telemetry failed to start (reported once): it runs as if we were not there, and the
+#: instrumented calls it makes itself (``create`` over ``client.post``) open no span of their own either.
+BROKEN = Scope(object, SUPPRESS)
+
+
+def broken(ctx: Any) -> Any:
+    """``ctx`` for the original call of an instrumented call whose span could not start."""
+    return otel_context.set_value(_KEY, BROKEN, ctx)
 
 
 def scope_for(record: CallRecord, nested: str | None = None) -> Scope | None:
