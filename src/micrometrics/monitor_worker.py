@@ -139,8 +139,13 @@ class MonitorWorker:
         max_queue: int = DEFAULT_MAX_QUEUE,
         deadline_s: float = DEFAULT_DEADLINE_S,
         evaluator: str = "thread",
+        enter: Callable[["Call"], Any] | None = None,
+        leave: Callable[[Any], None] | None = None,
     ) -> None:
         self._on_done = _weak(on_done)
+        #: ``enter(call) -> token`` before the call's metrics evaluate here, ``leave(token)`` after: the runtime makes the
+        #: call's span current, so that the calls a metric makes are its children (this module knows no OpenTelemetry).
+        self._enter, self._leave = enter, leave
         self._on_skipped = _weak(on_skipped)
         self.max_queue = max_queue
         self.deadline_s = deadline_s
@@ -359,21 +364,28 @@ class MonitorWorker:
         view = CallView(job.call.record, job.call)
         done = self._evaluate_remote(job, list(remote)) if remote else {}
         quarantined = self._quarantined
-        for metric in job.metrics:
-            if job.done:
-                return
-            if id(metric) in done:
-                result, duration = done[id(metric)]
-            elif metric in quarantined:
-                result, duration = Result("error", explanation=quarantined[metric]), 0.0
-            else:
-                yield_point()
-                job.running = metric
-                result, duration = evaluate(metric, view)
-                job.running = None
-            if result is not None:
-                job.results.append((metric, result, duration))
-            job.position += 1
+        token = None
+        try:
+            for metric in job.metrics:
+                if job.done:
+                    return
+                if id(metric) in done:
+                    result, duration = done[id(metric)]
+                elif metric in quarantined:
+                    result, duration = Result("error", explanation=quarantined[metric]), 0.0
+                else:
+                    if token is None and self._enter is not None:
+                        token = self._enter(job.call)
+                    yield_point()
+                    job.running = metric
+                    result, duration = evaluate(metric, view)
+                    job.running = None
+                if result is not None:
+                    job.results.append((metric, result, duration))
+                job.position += 1
+        finally:
+            if token is not None and self._leave is not None:
+                self._leave(token)
         yield_point()
         self._complete(job)
 
