@@ -41,12 +41,19 @@ def lexical_similarity(a: str, b: str) -> float:
     return cosine(va, vb)
 
 
+def _numbers(text: str) -> tuple[list[set[str]], set[str]]:
+    """Each number's readings, and all of them together."""
+    each = [readings(x) for x in raw_numbers(text)]
+    return each, set().union(*each) if each else set()
+
+
+def _differ(a: tuple[list[set[str]], set[str]], b: tuple[list[set[str]], set[str]]) -> bool:
+    return any(not (r & b[1]) for r in a[0]) or any(not (r & a[1]) for r in b[0])
+
+
 def numbers_differ(a: str, b: str) -> bool:
     """Whether one answer has a number the other does not ("14 days" and "30 days"; "1.299" and "1299" agree)."""
-    na, nb = [readings(x) for x in raw_numbers(a)], [readings(x) for x in raw_numbers(b)]
-    all_a = set().union(*na) if na else set()
-    all_b = set().union(*nb) if nb else set()
-    return any(not (r & all_b) for r in na) or any(not (r & all_a) for r in nb)
+    return _differ(_numbers(a), _numbers(b))
 
 
 def request_messages(call: CallView) -> list[dict[str, str]] | None:
@@ -185,15 +192,21 @@ class AnswerConsistency(MicroMetric):
         details["n"] = len(kept)
         if len(kept) < 2:
             return Result("undetermined", explanation="fewer than two non-empty answers to compare", details=details)
-        similarity = self.similarity or lexical_similarity
+        if self.similarity is None:  # the lexical one: each answer's vector once, not once per pair
+            vectors = dict(zip(range(len(kept)), char_ngrams([text for _, text in kept])))
+            similarity = lambda i, j: cosine(vectors[i], vectors[j])  # noqa: E731
+        else:
+            similarity = lambda i, j: self.similarity(kept[i][1], kept[j][1])  # type: ignore[misc]  # noqa: E731
+        numbers = [_numbers(text) for _, text in kept] if self.numbers_must_match else []
         pairs: list[tuple[str, str, float]] = []
         differ = 0
-        for (ka, a), (kb, b) in itertools.combinations(kept, 2):
-            if self.numbers_must_match and numbers_differ(a, b):
+        for i, j in itertools.combinations(range(len(kept)), 2):
+            ka, kb = kept[i][0], kept[j][0]
+            if numbers and _differ(numbers[i], numbers[j]):
                 differ += 1
                 value = 0.0
             else:
-                value = float(similarity(a, b))
+                value = float(similarity(i, j))
                 value = 0.0 if value != value else max(0.0, min(1.0, value))  # NaN counts as no agreement
             pairs.append((ka, kb, value))
 
