@@ -205,3 +205,30 @@ def test_agreement_of_two_answers():
     assert numbers_differ("two weeks", "14 days")  # a number word is a number: a known false disagreement
     assert lexical_similarity(ANSWER, ANSWER) == pytest.approx(1.0)
     assert lexical_similarity(ANSWER, "Please contact the store manager.") < 0.3
+
+
+def test_micrometrics_eval_measures_it_against_labels(demo, tmp_path):
+    """The documented way to measure its agreement with human labels: tagged rows, a metrics file, the "by tag" table."""
+    import json
+
+    from micrometrics import cli
+
+    rows = [
+        {"id": "stable", "messages": [{"role": "user", "content": QUESTION}], "response": ANSWER, "tags": ["stable"]},
+        {"id": "unstable", "messages": [{"role": "user", "content": QUESTION}], "response": ANSWER, "tags": ["unstable"]},
+    ]
+    (tmp_path / "labelled.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "consistency_metrics.py").write_text(
+        "import openai\n"
+        "from micrometrics.metrics import AnswerConsistency, openai_ask\n"
+        f"client = openai.OpenAI(base_url={demo.openai_base_url!r}, api_key='sk-test', max_retries=0)\n"
+        "METRICS = [AnswerConsistency(openai_ask(client, model='gpt-4.1-nano'), n=1, n_other=1)]\n"
+    )
+    for text in (ANSWER, ANSWER, "Refunds are issued within 30 days of receiving the returned item.", "We do not offer refunds."):
+        demo.enqueue(json=chat_completion(text, model=MODEL))
+    report = tmp_path / "report.json"
+    args = ["eval", str(tmp_path / "labelled.jsonl"), "--metrics", str(tmp_path / "consistency_metrics.py"), "--json", str(report), "--no-progress"]
+    assert cli.main(args) == 0
+    by_tag = json.loads(report.read_text())["summary"]["answer_consistency"]["by_tag"]
+    assert (by_tag["unstable"]["failed"], by_tag["stable"]["failed"]) == (1, 0)
+    assert len(demo.requests) == 4  # every row re-asked: no sampling offline
