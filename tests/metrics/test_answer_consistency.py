@@ -232,3 +232,26 @@ def test_micrometrics_eval_measures_it_against_labels(demo, tmp_path):
     by_tag = json.loads(report.read_text())["summary"]["answer_consistency"]["by_tag"]
     assert (by_tag["unstable"]["failed"], by_tag["stable"]["failed"]) == (1, 0)
     assert len(demo.requests) == 4  # every row re-asked: no sampling offline
+
+
+def test_a_slow_model_has_its_own_deadline_not_the_cpu_metrics_one(demo, telemetry):
+    # Three re-asks of 0.3 s each outlast evaluation_deadline_s=0.5 (the CPU metrics'): the metric's own deadline_s applies.
+    telemetry.instrument(metrics=[LanguageMatch(), AnswerConsistency(openai_ask(_client(demo)), sample_rate=1.0)], evaluation_deadline_s=0.5)
+    demo.enqueue(json=chat_completion(ANSWER, model=MODEL))
+    for _ in range(3):
+        demo.enqueue(json=chat_completion(ANSWER, model=MODEL), delay=0.3)
+    _ask_app(demo)
+    (judged,), reasks = _by_role(telemetry)
+    assert judged.attributes[P + "label"] == "consistent" and len(reasks) == 3
+    assert "micrometrics.language_match.label" in judged.attributes
+
+
+def test_past_its_own_deadline_it_times_out(demo, telemetry):
+    telemetry.instrument(metrics=[AnswerConsistency(openai_ask(_client(demo)), sample_rate=1.0, n=1, n_other=0, deadline_s=0.2)], evaluation_deadline_s=0.1)
+    demo.enqueue(json=chat_completion(ANSWER, model=MODEL))
+    demo.enqueue(json=chat_completion(ANSWER, model=MODEL), delay=0.6)
+    _ask_app(demo)
+    (judged,) = [s for s in telemetry.spans() if P + "label" in s.attributes]
+    assert judged.attributes[P + "label"] == "timeout"
+    with pytest.raises(ValueError, match=r"deadline_s=0 must be a positive number of seconds"):
+        AnswerConsistency(openai_ask(_client(demo)), deadline_s=0)

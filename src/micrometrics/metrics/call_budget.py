@@ -64,6 +64,11 @@ class Budget:
             self.usd_day += float(usd)
 
 
+def check_deadline(metric: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"{metric}: deadline_s={value!r} must be a positive number of seconds its model calls fit in, e.g. 60")
+
+
 def spent_here() -> Decimal | None:
     """USD the metric being evaluated here has spent so far in this evaluation (its tab), None when unpriced."""
     tab = cost_attribution.current()

@@ -15,7 +15,7 @@ import itertools
 from typing import Any, Callable, Mapping, Sequence
 
 from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result
-from micrometrics.metrics.call_budget import Budget, spent_here
+from micrometrics.metrics.call_budget import Budget, check_deadline, spent_here
 from micrometrics.metrics.groundedness import raw_numbers, readings
 from micrometrics.metrics.similarity import char_ngrams, cosine
 from micrometrics_semconv import attributes as A
@@ -113,9 +113,11 @@ class AnswerConsistency(MicroMetric):
         max_calls_per_minute: int | None = 60,
         max_calls_per_day: int | None = 10_000,
         max_usd_per_day: float | None = None,
+        deadline_s: float = 60.0,
         **options: Any,
     ) -> None:
         super().__init__(name=name, **options)
+        self.deadline_s = deadline_s  # its model calls take seconds: the runtime's evaluation_deadline_s (2 s) is for CPU metrics
         self.ask = ask
         self.n = n
         self.other_temperature = other_temperature
@@ -147,6 +149,7 @@ class AnswerConsistency(MicroMetric):
         if not isinstance(self.numbers_must_match, bool):
             raise TypeError(f"{owner}: numbers_must_match={self.numbers_must_match!r} must be True or False")
         self.budget.validate(owner)
+        check_deadline("AnswerConsistency", self.deadline_s)
 
     def applies(self, call: CallView) -> bool:
         return bool(call.output_text.strip()) and request_messages(call) is not None

@@ -14,7 +14,7 @@ import re
 from typing import Any, Callable, Mapping, Sequence
 
 from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result
-from micrometrics.metrics.call_budget import Budget, spent_here  # noqa: F401 - Budget: its home before call_budget
+from micrometrics.metrics.call_budget import Budget, check_deadline, spent_here  # noqa: F401 - Budget: its home before call_budget
 #: Characters of the question, the answer and the reference put in the judge's prompt.
 PROMPT_MAX_CHARS = 8_000
 DEFAULT_SCALE = {1: "wrong or unhelpful", 2: "mostly unhelpful", 3: "partly helpful", 4: "helpful", 5: "fully correct and helpful"}
@@ -62,9 +62,11 @@ class LlmJudge(MicroMetric):
         max_calls_per_minute: int | None = 60,
         max_calls_per_day: int | None = 10_000,
         max_usd_per_day: float | None = None,
+        deadline_s: float = 30.0,
         **options: Any,
     ) -> None:
         super().__init__(name=name, **options)
+        self.deadline_s = deadline_s  # its model calls take seconds: the runtime's evaluation_deadline_s (2 s) is for CPU metrics
         self.judge = judge
         self.rubric = rubric
         self.scale = dict(scale) if isinstance(scale, Mapping) else scale
@@ -86,6 +88,7 @@ class LlmJudge(MicroMetric):
         if self.pass_at not in self.scale:
             raise ValueError(f"LlmJudge: pass_at={self.pass_at!r} is not a point of the scale; use one of {sorted(self.scale)}")
         self.budget.validate("LlmJudge")
+        check_deadline("LlmJudge", self.deadline_s)
 
     def applies(self, call: CallView) -> bool:
         return bool(call.output_text.strip()) and (not self.pairwise or isinstance(call.context.get("reference"), str))
