@@ -196,7 +196,7 @@ class AnswerConsistency(MicroMetric):
         if len(kept) < 2:
             return Result("undetermined", explanation="fewer than two non-empty answers to compare", details=details)
         if self.similarity is None:  # the lexical one: each answer's vector once, not once per pair
-            vectors = dict(zip(range(len(kept)), char_ngrams([text for _, text in kept])))
+            vectors = char_ngrams([text for _, text in kept])
             similarity = lambda i, j: cosine(vectors[i], vectors[j])  # noqa: E731
         else:
             similarity = lambda i, j: self.similarity(kept[i][1], kept[j][1])  # type: ignore[misc]  # noqa: E731
