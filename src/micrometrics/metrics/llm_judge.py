@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result
 from micrometrics.metrics.call_budget import Budget, check_deadline, spent_here
+
 #: Characters of the question, the answer and the reference put in the judge's prompt.
 PROMPT_MAX_CHARS = 8_000
 DEFAULT_SCALE = {1: "wrong or unhelpful", 2: "mostly unhelpful", 3: "partly helpful", 4: "helpful", 5: "fully correct and helpful"}
