@@ -14,7 +14,9 @@ async queue at saturation.
   its built-in embedding) on the same
   distinct ~300-character responses, each with the inputs it reads (an expected language, a tool
   call and its tool's schema, three retrieved documents), after a warm-up; ``--metrics-only`` runs
-  only this part;
+  only this part. The model-calling metrics (LlmJudge, AnswerConsistency) are measured with an
+  in-process model that answers at once: their own CPU (prompts, parsing, agreement), and the model
+  calls each evaluation makes, which dominate their cost;
 * saturation: calls offered through the real call pipeline at twice the monitors' capacity,
   with ``max_queue=1000``: how long the caller waits per call (it never waits for the queue),
   how many calls were evaluated, how many dropped and counted in
@@ -141,14 +143,23 @@ def micro_metrics(count: int) -> dict[str, Any]:
     from micrometrics.evaluation import evaluate
     from micrometrics.metric import CallView
     from micrometrics.metrics import (
-        DegenerateOutput, Formality, Groundedness, PiiInResponse, Refusal, SemanticSimilarity, ToolCallValidity,
+        AnswerConsistency, DegenerateOutput, Formality, Groundedness, LlmJudge, PiiInResponse, Refusal, SemanticSimilarity, ToolCallValidity,
     )
     from micrometrics.metrics.language import prepare
 
     prepare()
     views = [CallView(c.record, c) for c in _metric_calls(count)]
     out: dict[str, Any] = {"texts": count, "chars": round(statistics.mean(len(v.output_text) for v in views))}
-    for metric in (Refusal(), PiiInResponse(), DegenerateOutput(), ToolCallValidity(), Formality(), Groundedness(), SemanticSimilarity()):
+    answers = [text for _, text in w.responses(count + 7)]
+    asked = iter(range(10**9))
+
+    def ask(messages, temperature, model):  # an in-process model: another distinct ~300-char answer, at once
+        return answers[next(asked) % len(answers)]
+
+    uncapped = {"sample_rate": 1.0, "max_calls_per_minute": None, "max_calls_per_day": None}
+    model_calls = {"llm_judge": 1, "answer_consistency": 3}
+    for metric in (Refusal(), PiiInResponse(), DegenerateOutput(), ToolCallValidity(), Formality(), Groundedness(), SemanticSimilarity(),
+                   LlmJudge(lambda messages: "Score: 4", "The answer is correct.", **uncapped), AnswerConsistency(ask, **uncapped)):
         for v in views[:50]:
             evaluate(metric, v)
         labels: dict[str, int] = {}
@@ -161,6 +172,8 @@ def micro_metrics(count: int) -> dict[str, Any]:
             labels[result.label] = labels.get(result.label, 0) + 1
         cpu = time.thread_time() - cpu0
         out[metric.name] = {"us_per_eval": cpu / count * 1e6, "labels": labels, "latency_class": metric.latency_class}
+        if metric.name in model_calls:
+            out[metric.name]["model_calls_per_eval"] = model_calls[metric.name]
     return out
 
 
@@ -262,7 +275,8 @@ def report_metrics(m: dict[str, Any]) -> list[str]:
     lines = [f"micro metrics, thread CPU per evaluation on {m['texts']} distinct ~{m['chars']}-char responses:"]
     for name, r in m.items():
         if isinstance(r, dict):
-            lines.append(f"  {name:20s} {r['us_per_eval']:7.1f} µs  ({r['latency_class']}) {r['labels']}")
+            calls = f" + {r['model_calls_per_eval']} model call(s)" if "model_calls_per_eval" in r else ""
+            lines.append(f"  {name:20s} {r['us_per_eval']:7.1f} µs{calls}  ({r['latency_class']}) {r['labels']}")
     return lines
 
 

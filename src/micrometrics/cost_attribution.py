@@ -5,6 +5,11 @@ instrumented call the metric makes (on the monitor thread, on the caller's threa
 an event loop it starts) finds it: the runtime adds the call's cost to the tab and charges the call
 to the metric (``gen_ai.evaluation.name`` on its ``micrometrics.cost`` point); the metric's result
 carries the total to the evaluated call's span (``micrometrics.<metric>.cost``).
+
+The calls made while a tab is open are the metric's own: they are traced and priced, and never
+evaluated by any metric (``inside_evaluation``; the runtime chooses no guard nor monitor for them).
+
+It imports nothing of micrometrics: the metrics read their tab (a USD budget) without an import cycle.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from __future__ import annotations
 import contextvars
 import threading
 from contextlib import contextmanager
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Iterator
 
-from micrometrics import pricing
+#: Exact sums whatever the thread's decimal context (the precision pricing.py computes in).
+_EXACT = Context(prec=34)
 
 _open: contextvars.ContextVar["Tab | None"] = contextvars.ContextVar("micrometrics_cost_tab", default=None)
 
@@ -33,7 +39,7 @@ class Tab:
 
     def add(self, usd: Decimal) -> None:
         with self._lock:
-            self.total = pricing.add(self.total, usd)
+            self.total = usd if self.total is None else _EXACT.add(self.total, usd)
 
 
 @contextmanager
@@ -50,3 +56,8 @@ def charged_to(metric: str) -> Iterator[Tab]:
 def current() -> Tab | None:
     """The tab of the metric being evaluated here, if any."""
     return _open.get()
+
+
+def inside_evaluation() -> bool:
+    """Whether a metric is being evaluated here: a call made now is its own (a judge's, a re-ask), never evaluated."""
+    return _open.get() is not None

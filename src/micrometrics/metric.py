@@ -326,6 +326,9 @@ class MicroMetric:
     on_fail: str = "return"
     #: Guards only: time budget; a guard over budget reports ``timeout`` and never retries.
     budget_s: float = 0.05
+    #: Monitors only: seconds an evaluation may take before it is ``timeout`` and the metric quarantined, when longer
+    #: than ``instrument(evaluation_deadline_s=...)`` (a metric that waits for a model: LlmJudge, AnswerConsistency).
+    deadline_s: float | None = None
     #: Streams: a guard with this set decides on the first N characters, before any reach the caller.
     stream_prefix_chars: int | None = None
     cost_per_failure: float | None = None

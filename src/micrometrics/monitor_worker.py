@@ -139,8 +139,13 @@ class MonitorWorker:
         max_queue: int = DEFAULT_MAX_QUEUE,
         deadline_s: float = DEFAULT_DEADLINE_S,
         evaluator: str = "thread",
+        enter: Callable[["Call"], Any] | None = None,
+        leave: Callable[[Any], None] | None = None,
     ) -> None:
         self._on_done = _weak(on_done)
+        #: ``enter(call) -> token`` before the call's metrics evaluate here, ``leave(token)`` after: the runtime makes the
+        #: call's span current, so that the calls a metric makes are its children (this module knows no OpenTelemetry).
+        self._enter, self._leave = enter, leave
         self._on_skipped = _weak(on_skipped)
         self.max_queue = max_queue
         self.deadline_s = deadline_s
@@ -359,21 +364,28 @@ class MonitorWorker:
         view = CallView(job.call.record, job.call)
         done = self._evaluate_remote(job, list(remote)) if remote else {}
         quarantined = self._quarantined
-        for metric in job.metrics:
-            if job.done:
-                return
-            if id(metric) in done:
-                result, duration = done[id(metric)]
-            elif metric in quarantined:
-                result, duration = Result("error", explanation=quarantined[metric]), 0.0
-            else:
-                yield_point()
-                job.running = metric
-                result, duration = evaluate(metric, view)
-                job.running = None
-            if result is not None:
-                job.results.append((metric, result, duration))
-            job.position += 1
+        token = None
+        try:
+            for metric in job.metrics:
+                if job.done:
+                    return
+                if id(metric) in done:
+                    result, duration = done[id(metric)]
+                elif metric in quarantined:
+                    result, duration = Result("error", explanation=quarantined[metric]), 0.0
+                else:
+                    if token is None and self._enter is not None:
+                        token = self._enter(job.call)
+                    yield_point()
+                    job.running = metric
+                    result, duration = evaluate(metric, view)
+                    job.running = None
+                if result is not None:
+                    job.results.append((metric, result, duration))
+                job.position += 1
+        finally:
+            if token is not None and self._leave is not None:
+                self._leave(token)
         yield_point()
         self._complete(job)
 
@@ -396,7 +408,8 @@ class MonitorWorker:
             results = list(job.results)
         if timed_out:
             for m in job.metrics[job.position :]:
-                results.append((m, Result("timeout", explanation=f"not finished within {self.deadline_s:g}s"), self.deadline_s))
+                limit = self._limit(m)
+                results.append((m, Result("timeout", explanation=f"not finished within {limit:g}s"), limit))
         on_done, job.on_done, job.on_skipped = job.on_done, None, None
         on_done(job.call, results)
 
@@ -409,7 +422,8 @@ class MonitorWorker:
             if job is None:
                 nap(0.01)
                 continue
-            overdue = time.monotonic() - self._busy_since - self.deadline_s
+            limit = self._limit(job.running)
+            overdue = time.monotonic() - self._busy_since - limit
             if overdue < 0:
                 nap(min(-overdue + 0.001, self.deadline_s / 4))
                 continue
@@ -424,7 +438,7 @@ class MonitorWorker:
                 # A metric hangs: finish the call with 'timeout', quarantine the metric (so no
                 # later call strands another thread in it) and hand the queue to a fresh thread.
                 if hung is not None:
-                    self._quarantine(hung, f"it did not finish within {self.deadline_s:g}s")
+                    self._quarantine(hung, f"it did not finish within {limit:g}s")
                 self._complete(job, timed_out=True)
                 with self._start_lock:
                     if self._thread is not None:
@@ -436,6 +450,12 @@ class MonitorWorker:
                     t = threading.Thread(target=self._run, args=(self._generation,), name="micrometrics-monitors", daemon=True)
                     self._thread = t
                     t.start()
+
+    def _limit(self, metric: MicroMetric | None) -> float:
+        """How long a call's evaluation may run while ``metric`` evaluates: the runtime's deadline, or the metric's own
+        when longer (a metric that waits for a model: ``MicroMetric.deadline_s``)."""
+        own = getattr(metric, "deadline_s", None)
+        return own if isinstance(own, (int, float)) and own > self.deadline_s else self.deadline_s
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Wait until every call submitted so far is evaluated and emitted, with the calls their monitors made."""

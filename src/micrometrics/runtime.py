@@ -70,7 +70,10 @@ class Runtime:
             evaluation_sink=evaluation_sink,
         )
         # The worker holds these two weakly: its threads never keep this runtime alive.
-        self.worker = MonitorWorker(self.complete_monitored, self.complete_skipped, max_queue=max_queue, deadline_s=deadline_s, evaluator=evaluator)
+        self.worker = MonitorWorker(
+            self.complete_monitored, self.complete_skipped, max_queue=max_queue, deadline_s=deadline_s, evaluator=evaluator,
+            enter=Spans.evaluating, leave=Spans.detach,
+        )
 
     # ---- the call path's entry points ------------------------------------------------
 
@@ -127,7 +130,9 @@ class Runtime:
             trace_memory.remember(self.trace_documents, call)  # the trace's next call reads it: now, not later
 
         verdict = RETURN
-        if guards != "skip":
+        # A metric's own call (a judge's, a re-ask) is traced and priced, never evaluated: no metric judges a judge.
+        own = cost_attribution.inside_evaluation()
+        if guards != "skip" and not own:
             chosen_guards = self.suite.guards(call.record.operation)
             if guards == "report":
                 chosen_guards = tuple(g for g in chosen_guards if not g.stream_prefix_chars)
@@ -145,7 +150,7 @@ class Runtime:
                     raise
         if monitors and verdict.action != "retry":
             self.settle_retries(call)  # the attempt the application gets (a dropped stream attempt runs no monitors)
-        configured = self.suite.monitors(call.record.operation) if monitors else ()
+        configured = self.suite.monitors(call.record.operation) if monitors and not own else ()
         chosen = sampled(configured) if configured else []
         if self.worker.submit(call, chosen):
             return verdict  # the worker writes the response and ends the span
@@ -188,6 +193,8 @@ class Runtime:
 
     def stream_guards(self, operation: str) -> tuple[MicroMetric, ...]:
         """The guards that decide on a stream's prefix, before the caller sees a chunk."""
+        if cost_attribution.inside_evaluation():
+            return ()  # a metric's own streamed call
         return tuple(g for g in sampled(self.suite.guards(operation)) if g.stream_prefix_chars)
 
     def run_guards(

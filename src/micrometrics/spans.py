@@ -75,6 +75,12 @@ class Spans:
         return otel_context.attach(nesting.enter(trace.set_span_in_context(span), scope))
 
     @staticmethod
+    def evaluating(call: Call) -> Any:
+        """While the monitor thread evaluates ``call``: its span is current, without a nesting scope, so the calls
+        a metric makes (a judge's, a re-ask) open spans of their own, children of it. ``detach`` takes the token."""
+        return otel_context.attach(trace.set_span_in_context(call.span))
+
+    @staticmethod
     def detach(token: Any) -> None:
         try:
             otel_context.detach(token)

@@ -135,3 +135,69 @@ def test_the_budget_windows_roll():
     assert b.take(1, now=100_061.0) is None  # a new minute
     assert "max_calls_per_day=3" in b.take(1, now=100_200.0)
     assert b.take(1, now=100_000.0 + 86_400) is None  # a new day
+
+
+def test_the_judges_calls_are_children_of_the_judged_span_and_no_metric_evaluates_them(demo, telemetry):
+    from micrometrics.metrics import LanguageMatch, ResponseLength, openai_judge
+
+    # openai_judge: the ready-made judge; built before instrument(), its calls are traced all the same.
+    judge = openai_judge(_client(demo), "gpt-4o-mini", temperature=0)
+    telemetry.instrument(metrics=[LanguageMatch(), ResponseLength(), LlmJudge(judge, RUBRIC, sample_rate=1.0)])
+    demo.enqueue(json=chat_completion(ANSWER, model="gpt-4.1-nano"))
+    demo.enqueue(json=chat_completion("Score: 5"))
+    _ask(demo)
+    by_model = {s.attributes[A.GEN_AI_REQUEST_MODEL]: s for s in telemetry.spans()}
+    judged, judge_span = by_model["gpt-4.1-nano"], by_model["gpt-4o-mini"]
+    assert judge_span.parent is not None and judge_span.parent.span_id == judged.context.span_id
+    assert judge_span.context.trace_id == judged.context.trace_id
+    assert {"micrometrics.llm_judge.label", "micrometrics.language_match.label", "micrometrics.response_length.label"} <= set(judged.attributes)
+    assert not [k for k in judge_span.attributes if k.startswith("micrometrics.")]  # LanguageMatch, ResponseLength: not on the judge's call
+    assert demo.requests[-1].body["temperature"] == 0
+    evaluated = [p.attributes[A.GEN_AI_REQUEST_MODEL] for p in telemetry.metrics()[M.MICROMETRICS_EVALUATIONS]]
+    assert set(evaluated) == {"gpt-4.1-nano"}
+
+
+def test_a_custom_metric_calling_a_model_is_not_evaluated_either(demo, telemetry):
+    from micrometrics import Result, micro_metric
+    from micrometrics.metrics import LanguageMatch
+
+    client = _client(demo)
+
+    @micro_metric(name="asks_a_model")
+    def asks_a_model(call):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Is this polite? " + call.output_text}])
+        return Result("pass")
+
+    telemetry.instrument(metrics=[LanguageMatch(), asks_a_model])
+    demo.enqueue(json=chat_completion(ANSWER, model="gpt-4.1-nano"))
+    demo.enqueue(json=chat_completion("Yes, it is polite."))
+    _ask(demo)
+    by_model = {s.attributes[A.GEN_AI_REQUEST_MODEL]: s for s in telemetry.spans()}
+    assert by_model["gpt-4.1-nano"].attributes["micrometrics.asks_a_model.label"] == "pass"
+    assert by_model["gpt-4.1-nano"].attributes["micrometrics.asks_a_model.cost"] == by_model["gpt-4o-mini"].attributes[A.GEN_AI_USAGE_COST_AMOUNT]
+    assert not [k for k in by_model["gpt-4o-mini"].attributes if k.startswith("micrometrics.")]
+
+
+def test_over_the_usd_budget_the_judge_is_not_called(demo, telemetry):
+    # One judge call costs ~6.6e-6 USD: past max_usd_per_day after the first, the second call is not judged.
+    telemetry.instrument(metrics=[LlmJudge(_judge(demo), RUBRIC, sample_rate=1.0, max_usd_per_day=0.000001)])
+    demo.enqueue(json=chat_completion(ANSWER, model="gpt-4.1-nano"))
+    demo.enqueue(json=chat_completion("Score: 4"))
+    demo.enqueue(json=chat_completion(ANSWER, model="gpt-4.1-nano"))
+    _ask(demo)
+    _ask(demo)
+    first, second = _spans(telemetry)["gpt-4.1-nano"]
+    assert first["micrometrics.llm_judge.label"] == "pass" and first["micrometrics.llm_judge.cost"] > 0.000001
+    assert second["micrometrics.llm_judge.label"] == "undetermined" and second["micrometrics.llm_judge.budget_exhausted"] is True
+    assert len(demo.requests) == 3
+
+
+def test_the_usd_budget_rolls_with_the_day():
+    b = Budget(per_minute=None, per_day=None, usd_per_day=0.5)
+    assert b.take(1, now=100_000.0) is None
+    b.spend(0.6, now=100_001.0)
+    assert "max_usd_per_day=0.5" in b.take(1, now=100_002.0)
+    b.spend(None)  # an unpriced call: nothing to add
+    assert b.take(1, now=100_000.0 + 86_400) is None  # a new day
+    with pytest.raises(ValueError, match=r"max_usd_per_day=0 must be a positive number of USD"):
+        LlmJudge(lambda m: "Score: 5", RUBRIC, max_usd_per_day=0)

@@ -1,8 +1,9 @@
 """An LLM judge: a rubric metric that asks a model, asynchronously, sampled and on a budget.
 
 The judge is the application's own function calling a model through an instrumented client:
-its calls are spans of their own, their cost is charged to this metric (``cost_attribution``),
-and the judge never judges its own calls. The known biases are mitigated where they can be:
+its calls are spans of their own, children of the judged call's span, their cost is charged to
+this metric (``cost_attribution``), and no metric evaluates them (the runtime evaluates no call made
+while a metric evaluates). The known biases are mitigated where they can be:
 the answer's length is reported beside the score (length bias), a pairwise comparison with a
 reference is asked both ways round (position bias), and the scale's points carry labels.
 """
@@ -10,15 +11,11 @@ reference is asked both ways round (position bias), and the scale's points carry
 from __future__ import annotations
 
 import re
-import threading
-import time
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics.callcontext import context
 from micrometrics.metric import INFERENCE_OPERATIONS, CallView, MicroMetric, Result
+from micrometrics.metrics.call_budget import Budget, check_deadline, spent_here
 
-#: The context key marking the judge's own calls (never judged: a judge judging itself never ends).
-JUDGE_KEY = "micrometrics_judge"
 #: Characters of the question, the answer and the reference put in the judge's prompt.
 PROMPT_MAX_CHARS = 8_000
 DEFAULT_SCALE = {1: "wrong or unhelpful", 2: "mostly unhelpful", 3: "partly helpful", 4: "helpful", 5: "fully correct and helpful"}
@@ -29,33 +26,6 @@ _RATING = re.compile(r"(?i)\b(?:score|rating|note|bewertung|punkte?)\s*[:=]?\s*(
 _CHOICE = re.compile(r"(?i)\b(?:winner|better|choice|answer)\s*[:=]?\s*\(?([AB])\)?\b")
 
 
-class Budget:
-    """Judge calls allowed per minute and per day; thread-safe, windows that roll. (A cap in calls bounds
-    the spend at calls x price; the USD itself is recorded per call and per metric in ``micrometrics.cost``.)"""
-
-    def __init__(self, per_minute: int | None, per_day: int | None) -> None:
-        self.per_minute, self.per_day = per_minute, per_day
-        self._lock = threading.Lock()
-        self._minute = self._day = 0.0
-        self.calls_minute = self.calls_day = 0
-
-    def take(self, calls: int, now: float | None = None) -> str | None:
-        """Reserve ``calls`` judge calls; None when allowed, else why not."""
-        now = time.time() if now is None else now
-        with self._lock:
-            if now - self._minute >= 60:
-                self._minute, self.calls_minute = now, 0
-            if now - self._day >= 86_400:
-                self._day, self.calls_day = now, 0
-            if self.per_minute is not None and self.calls_minute + calls > self.per_minute:
-                return f"judge budget: {self.calls_minute} calls this minute (max_calls_per_minute={self.per_minute})"
-            if self.per_day is not None and self.calls_day + calls > self.per_day:
-                return f"judge budget: {self.calls_day} calls today (max_calls_per_day={self.per_day})"
-            self.calls_minute += calls
-            self.calls_day += calls
-            return None
-
-
 class LlmJudge(MicroMetric):
     """A rubric judged by a model: ``pass`` at ``pass_at`` or above on ``scale``, else ``fail``.
 
@@ -63,8 +33,9 @@ class LlmJudge(MicroMetric):
     are traced, and their cost is charged to this metric and shown as
     ``micrometrics.<name>.cost`` on the judged call). Its reply must contain ``Score: N``. Async
     only (``latency_class="async"``: a guard is refused), sampled (``sample_rate``, default 0.1)
-    and capped (``max_calls_per_minute``, ``max_calls_per_day``: over it the call is
-    ``undetermined``, ``details.budget_exhausted=True``, and the judge is not called). ``pairwise=True`` compares the
+    and capped (``max_calls_per_minute``, ``max_calls_per_day``, ``max_usd_per_day``: over it the call is
+    ``undetermined``, ``details.budget_exhausted=True``, and the judge is not called; the USD cap
+    counts the priced judge calls and stops the evaluation after the one that reached it). ``pairwise=True`` compares the
     answer with ``context(reference=...)`` instead, asked both ways round (A/B then B/A): a
     judge that prefers a position either way is ``undetermined``, the answer preferred both
     times ``pass``, the reference preferred both times ``fail``. Details ``rating``,
@@ -78,7 +49,7 @@ class LlmJudge(MicroMetric):
     sample_rate = 0.1
 
     applies_to = INFERENCE_OPERATIONS
-    context_keys = ("reference", JUDGE_KEY)
+    context_keys = ("reference",)
 
     def __init__(
         self,
@@ -91,15 +62,18 @@ class LlmJudge(MicroMetric):
         pairwise: bool = False,
         max_calls_per_minute: int | None = 60,
         max_calls_per_day: int | None = 10_000,
+        max_usd_per_day: float | None = None,
+        deadline_s: float = 30.0,
         **options: Any,
     ) -> None:
         super().__init__(name=name, **options)
+        self.deadline_s = deadline_s  # its model calls take seconds: the runtime's evaluation_deadline_s (2 s) is for CPU metrics
         self.judge = judge
         self.rubric = rubric
         self.scale = dict(scale) if isinstance(scale, Mapping) else scale
         self.pass_at = pass_at
         self.pairwise = pairwise
-        self.budget = Budget(max_calls_per_minute, max_calls_per_day)
+        self.budget = Budget(max_calls_per_minute, max_calls_per_day, max_usd_per_day)
         self.validate()  # a mistake surfaces here, where it is made, not at instrument()
 
     def validate(self) -> None:
@@ -114,14 +88,10 @@ class LlmJudge(MicroMetric):
             raise ValueError(f"LlmJudge: scale={self.scale!r} must map two or more int points to their labels, e.g. {DEFAULT_SCALE}")
         if self.pass_at not in self.scale:
             raise ValueError(f"LlmJudge: pass_at={self.pass_at!r} is not a point of the scale; use one of {sorted(self.scale)}")
-        for option in ("per_minute", "per_day"):
-            v = getattr(self.budget, option)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ValueError(f"LlmJudge: max_calls_{option}={v!r} must be an int >= 1, or None for no cap")
+        self.budget.validate("LlmJudge")
+        check_deadline("LlmJudge", self.deadline_s)
 
     def applies(self, call: CallView) -> bool:
-        if call.context.get(JUDGE_KEY):
-            return False  # the judge's own call
         return bool(call.output_text.strip()) and (not self.pairwise or isinstance(call.context.get("reference"), str))
 
     # ---- prompts ------------------------------------------------------------------------
@@ -148,8 +118,7 @@ class LlmJudge(MicroMetric):
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def _ask(self, messages: list[dict[str, str]]) -> str:
-        with context(**{JUDGE_KEY: self.name}):  # marks the judge's own calls: never judged
-            reply = self.judge(messages)
+        reply = self.judge(messages)  # made while this metric evaluates: traced, charged to it, never evaluated
         if not isinstance(reply, str):
             raise TypeError(f"judge(messages) must return the reply text, returned {type(reply).__name__}")
         return reply
@@ -164,8 +133,12 @@ class LlmJudge(MicroMetric):
         if refused is not None:
             return Result("undetermined", explanation=refused, details={**details, "budget_exhausted": True, "judge_calls": 0})
         details["judge_calls"] = calls
-        if self.pairwise:
-            return self._pairwise(call, details)
+        try:
+            return self._pairwise(call, details) if self.pairwise else self._rate(call, details)
+        finally:
+            self.budget.spend(spent_here())  # the USD cap sees what the judge's calls cost, failed evaluations too
+
+    def _rate(self, call: CallView, details: dict[str, Any]) -> Result:
         reply = self._ask(self._rating_prompt(call))
         m = _RATING.search(reply)
         rating = int(m.group(1)) if m else None
