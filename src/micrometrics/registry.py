@@ -10,9 +10,11 @@ name (``instrumentations=["openai"]``).
 from __future__ import annotations
 
 import functools
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
+import sys
 from typing import Any
 
 _DISTRIBUTION = "micrometrics"
@@ -53,8 +55,18 @@ def _instrumentor_class(name: str) -> Any:
 
 
 def _exists(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it or its parent packages (``llama_index`` for ``llama_index.core``)."""
     try:
-        return importlib.util.find_spec(module) is not None
+        parent, _, _ = module.rpartition(".")
+        if not parent or parent in sys.modules:
+            return importlib.util.find_spec(module) is not None
+        spec = importlib.util.find_spec(module.partition(".")[0])
+        for depth, part in enumerate(module.split(".")[1:], start=2):
+            if spec is None or not spec.submodule_search_locations:
+                return False
+            name = ".".join(module.split(".")[:depth])
+            spec = importlib.machinery.PathFinder.find_spec(name, list(spec.submodule_search_locations))
+        return spec is not None
     except (ImportError, ValueError):
         return False
 
