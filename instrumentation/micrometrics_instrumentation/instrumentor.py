@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import threading
 import weakref
 from typing import Any, Callable, Collection, Iterable
 
 import wrapt
+import wrapt.importer
 from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from micrometrics import import_hooks, internal_errors, runtime
+from micrometrics import internal_errors, runtime
 from micrometrics_instrumentation import layers
 
 logger = logging.getLogger("micrometrics")
@@ -142,7 +144,7 @@ class LibraryInstrumentor(BaseInstrumentor):
             if not _hooked:
                 layers.remove(BaseInstrumentor, "instrument")
         for module, hook in hooks:
-            import_hooks.forget(module, hook)
+            _forget_hook(module, hook)
         for owner, method in reversed(wrapped):
             # Ours only, wherever it is: `unwrap` would take the outermost layer, maybe another instrumentation's.
             layers.remove(owner, method)
@@ -218,3 +220,20 @@ def _attribute(module: Any, path: str) -> Any:
         if obj is None:
             return None
     return obj
+
+
+def _forget_hook(module: str, hook: Callable) -> None:
+    """Remove a hook whose module was never imported from wrapt's table (wrapt has no public way).
+
+    If wrapt's internals change this does nothing, and the stale hook stays inert (it checks its generation).
+    """
+    table = getattr(wrapt.importer, "_post_import_hooks", None)
+    lock = getattr(wrapt.importer, "_post_import_hooks_lock", None)
+    if not isinstance(table, dict) or lock is None:
+        return
+    with lock:
+        hooks = table.get(module)
+        if isinstance(hooks, list) and hook in hooks:
+            hooks.remove(hook)
+            if not hooks and module not in sys.modules:
+                del table[module]  # an empty list means "already imported" to older wrapt releases

@@ -10,12 +10,11 @@ instrumentor wraps lies under its library, so its own hooks are registered befor
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 import threading
 from typing import Any, Callable
-
-import wrapt.importer
 
 from micrometrics import internal_errors, registry
 
@@ -33,7 +32,7 @@ class Deferred:
         self._active = True
         self._failed = False
         self._hook = self._on_import  # one bound method: found again by ``forget``
-        wrapt.importer.register_post_import_hook(self._hook, library)  # runs now if the app already imported it
+        register(self._hook, library)  # runs now if the app already imported it
 
     @property
     def active(self) -> bool:
@@ -79,18 +78,85 @@ class Deferred:
         return f"<micrometrics deferred instrumentation {self.name!r} on {self.library!r}: {state}>"
 
 
-def forget(module: str, hook: Callable) -> None:
-    """Remove a hook whose module was never imported from wrapt's table (wrapt has no public way).
+def register(hook: Callable[[Any], None], name: str) -> None:
+    """Call ``hook(module)`` once module ``name`` has been imported: now, if it already is.
 
-    If wrapt's internals change this does nothing, and the stale hook stays inert (it checks its owner's state).
+    The same contract as ``wrapt.register_post_import_hook``, without importing wrapt (and asyncio with it)
+    at ``instrument()``: the instrumentation packages import wrapt when they load.
     """
-    table = getattr(wrapt.importer, "_post_import_hooks", None)
-    lock = getattr(wrapt.importer, "_post_import_hooks_lock", None)
-    if not isinstance(table, dict) or lock is None:
-        return
-    with lock:
-        hooks = table.get(module)
-        if isinstance(hooks, list) and hook in hooks:
+    global _finder
+    with _hooks_lock:
+        if _finder is None:
+            _finder = _HookFinder()
+            sys.meta_path.insert(0, _finder)
+        module = sys.modules.get(name)
+        if module is None:
+            _hooks.setdefault(name, []).append(hook)
+    if module is not None:
+        hook(module)
+
+
+def forget(module: str, hook: Callable) -> None:
+    """Remove ``hook`` if its module was never imported (nothing to do otherwise: a hook runs once)."""
+    with _hooks_lock:
+        hooks = _hooks.get(module)
+        if hooks is not None and hook in hooks:
             hooks.remove(hook)
-            if not hooks and module not in sys.modules:
-                del table[module]  # an empty list means "already imported" to older wrapt releases
+            if not hooks:
+                del _hooks[module]
+
+
+def _notify(module: Any) -> None:
+    with _hooks_lock:
+        hooks = _hooks.pop(getattr(module, "__name__", None), ())
+    for hook in hooks:
+        hook(module)
+
+
+_hooks: dict[str, list[Callable[[Any], None]]] = {}
+_hooks_lock = threading.RLock()
+_finder: "_HookFinder | None" = None
+
+
+class _HookFinder:
+    """First on ``sys.meta_path``: for a watched module, the spec the other finders give, its loader chained to the hooks."""
+
+    def __init__(self) -> None:
+        self.in_progress: set[str] = set()
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        with _hooks_lock:
+            if fullname not in _hooks or fullname in self.in_progress:
+                return None
+            self.in_progress.add(fullname)
+        try:
+            spec = importlib.util.find_spec(fullname)  # the finders after us (this one steps aside: in progress)
+            if spec is not None and spec.loader is not None and not isinstance(spec.loader, _HookLoader):
+                spec.loader = _HookLoader(spec.loader)
+            return spec
+        finally:
+            with _hooks_lock:
+                self.in_progress.discard(fullname)
+
+
+class _HookLoader:
+    """The module's own loader, then the hooks; the module keeps its own loader in ``__loader__`` and ``__spec__``."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        create = getattr(self.loader, "create_module", None)
+        return create(spec) if create is not None else None
+
+    def exec_module(self, module: Any) -> None:
+        if getattr(module, "__loader__", None) in (None, self):
+            module.__loader__ = self.loader
+        spec = getattr(module, "__spec__", None)
+        if spec is not None and spec.loader is self:
+            spec.loader = self.loader
+        self.loader.exec_module(module)
+        _notify(module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)  # is_package, get_code, get_resource_reader, ...
