@@ -131,3 +131,20 @@ def test_instrument_imports_no_instrumentation_package_and_loads_one_when_its_li
         pytest.skip(f"openai is not among the installed entry points here: {lines[1]}")
     assert lines[2] == "LOADED ['micrometrics_instrumentation.instrumentor', 'micrometrics_instrumentation.layers', 'micrometrics_instrumentation.libraries', 'micrometrics_instrumentation.openai', 'micrometrics_instrumentation.translator'] FunctionWrapper False"
     assert lines[3] == "RESTORED function"
+
+
+def test_the_registry_reads_the_entry_points_importlib_metadata_reads():
+    import importlib.metadata
+
+    try:
+        dist = importlib.metadata.distribution("micrometrics")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("micrometrics is not installed in this interpreter: no entry_points.txt to read")
+    expected = {ep.name: ep.value for ep in dist.entry_points if ep.group == "opentelemetry_instrumentor"}
+    text = registry._entry_points_text()
+    assert text is not None
+    assert {ep.name: ep.value for ep in registry._parse_entry_points(text) if ep.group == "opentelemetry_instrumentor"} == expected
+    parsed = registry._parse_entry_points("# c\n[console_scripts]\nx = a:b\n\n[opentelemetry_instrumentor]\nmicrometrics_openai = micrometrics_instrumentation.openai:OpenAIInstrumentor\n")
+    assert [(ep.group, ep.name, ep.module) for ep in parsed] == [
+        ("console_scripts", "x", "a"), ("opentelemetry_instrumentor", "micrometrics_openai", "micrometrics_instrumentation.openai")]
+    assert parsed[1].load().__name__ == "OpenAIInstrumentor"
