@@ -11,7 +11,7 @@ import time
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
-from micrometrics import export, internal_errors, registry, runtime as runtimes
+from micrometrics import export, import_hooks, internal_errors, registry, runtime as runtimes
 from micrometrics.settings import OPTIONS, Settings, from_environment, resolve
 from micrometrics.attributes import ContentPolicy
 from micrometrics.metric import MicroMetric
@@ -209,7 +209,7 @@ def instrument(
 
 
 def _instrument_libraries(names: Sequence[str]) -> dict[str, Any]:
-    """Hook each installed library: wrapped when the app imports it (at once if it already has)."""
+    """Hook each installed library by its module's name: its instrumentation loads and wraps when the app imports it (at once if it has)."""
     instrumentors: dict[str, Any] = {}
     for name in names:
         if not registry.installed(name):
@@ -222,14 +222,11 @@ def _instrument_libraries(names: Sequence[str]) -> dict[str, Any]:
             )
             continue
         try:
-            inst = registry.instrumentor(name)
-            if not inst.is_instrumented_by_opentelemetry:
-                # Our instrumentor checks its library's version itself, when the app imports it.
-                inst.instrument(skip_dep_check=True)
-            if inst.active:
-                instrumentors[name] = inst
+            hooked = import_hooks.Deferred(name, registry.library(name))
+            if hooked.active:
+                instrumentors[name] = hooked
             else:
-                inst.uninstrument()
+                hooked.uninstrument()
         except Exception as exc:
             logger.warning("micrometrics: could not instrument %s: %s", name, exc)
     return instrumentors

@@ -23,6 +23,7 @@ from micrometrics import internal_errors, runtime
 from micrometrics.calls import run_async, run_sync
 from micrometrics_instrumentation.anthropic.translators import MessagesTranslator, StreamHelperTranslator, starting
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 
 __all__ = ["AnthropicInstrumentor"]
 
@@ -172,7 +173,7 @@ def _async_stream_helper(translator: StreamHelperTranslator) -> Callable:
 
 
 class AnthropicInstrumentor(LibraryInstrumentor):
-    library = "anthropic"
+    library = LIBRARIES["anthropic"]
     instruments = ("anthropic >= 0.40",)
     #: The Stainless SDK caches these per resource, holding the methods bound when first touched.
     bound_views = ("with_raw_response", "with_streaming_response")

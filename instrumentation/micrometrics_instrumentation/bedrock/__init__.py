@@ -30,6 +30,7 @@ from micrometrics import internal_errors, runtime
 from micrometrics.calls import run_sync
 from micrometrics_instrumentation.bedrock.translators import ConverseTranslator, InvokeModelTranslator, read_bodies
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 
 __all__ = ["BedrockInstrumentor"]
 
@@ -123,7 +124,7 @@ def _streamed(translator: Any, wrapped: Callable, instance: Any, operation: str,
 
 
 class BedrockInstrumentor(LibraryInstrumentor):
-    library = "botocore"
+    library = LIBRARIES["bedrock"]
     instruments = ("botocore >= 1.34",)
 
     def targets(self) -> Iterable[Target]:

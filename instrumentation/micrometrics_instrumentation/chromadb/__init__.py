@@ -12,12 +12,13 @@ from typing import Iterable
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.chromadb.translators import QueryTranslator
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 
 __all__ = ["ChromaInstrumentor"]
 
 
 class ChromaInstrumentor(LibraryInstrumentor):
-    library = "chromadb"
+    library = LIBRARIES["chromadb"]
     instruments = ("chromadb >= 0.5",)
 
     def targets(self) -> Iterable[Target]:

@@ -23,6 +23,7 @@ from micrometrics import internal_errors
 from micrometrics.calls import async_iterator_wrapper, async_wrapper, sync_wrapper
 from micrometrics_instrumentation.cohere.translators import ChatTranslator, EmbedTranslator
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target, _lock
+from micrometrics_instrumentation.libraries import LIBRARIES
 
 __all__ = ["CohereInstrumentor"]
 
@@ -80,7 +81,7 @@ class _InstanceCopy:
 
 
 class CohereInstrumentor(LibraryInstrumentor):
-    library = "cohere"
+    library = LIBRARIES["cohere"]
     instruments = ("cohere >= 5.9",)
     _copies: list[tuple[type, str]] = []
 

@@ -13,12 +13,13 @@ from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.elasticsearch.knn import vector_searches_only
 from micrometrics_instrumentation.elasticsearch.translators import SearchTranslator, is_knn_search
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 
 __all__ = ["ElasticsearchInstrumentor"]
 
 
 class ElasticsearchInstrumentor(LibraryInstrumentor):
-    library = "elasticsearch"
+    library = LIBRARIES["elasticsearch"]
     instruments = ("elasticsearch >= 8.0",)
 
     def targets(self) -> Iterable[Target]:

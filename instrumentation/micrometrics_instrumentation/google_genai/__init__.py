@@ -19,6 +19,7 @@ from typing import Iterable
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.google_genai.translators import EmbedContentTranslator, GenerateContentTranslator
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 
 __all__ = ["GoogleGenAIInstrumentor"]
 
@@ -26,7 +27,7 @@ _MODELS = "google.genai.models"
 
 
 class GoogleGenAIInstrumentor(LibraryInstrumentor):
-    library = "google.genai"
+    library = LIBRARIES["google_genai"]
     instruments = ("google-genai >= 1.0",)
 
     def targets(self) -> Iterable[Target]:

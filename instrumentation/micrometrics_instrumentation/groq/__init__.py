@@ -12,6 +12,7 @@ from typing import Iterable
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.groq.translators import ChatTranslator, EmbeddingsTranslator
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 
 __all__ = ["GroqInstrumentor"]
 
@@ -20,7 +21,7 @@ _EMBEDDINGS = "groq.resources.embeddings"
 
 
 class GroqInstrumentor(LibraryInstrumentor):
-    library = "groq"
+    library = LIBRARIES["groq"]
     instruments = ("groq >= 0.9",)
     #: The Stainless SDK caches these per resource, holding the methods bound when first touched.
     bound_views = ("with_raw_response", "with_streaming_response")

@@ -14,13 +14,14 @@ from typing import Iterable
 
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.lancedb.translators import VectorQueryTranslator
 
 __all__ = ["LanceDBInstrumentor"]
 
 
 class LanceDBInstrumentor(LibraryInstrumentor):
-    library = "lancedb"
+    library = LIBRARIES["lancedb"]
     instruments = ("lancedb >= 0.20",)
 
     def targets(self) -> Iterable[Target]:

@@ -30,6 +30,7 @@ from micrometrics import internal_errors
 from micrometrics.calls import async_wrapper, run_async, run_sync, sync_wrapper
 from micrometrics_instrumentation import layers
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target, _lock
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.langchain.translators import (
     SEARCHES,
     RetrieverTranslator,
@@ -170,7 +171,7 @@ def _subclasses(base: type) -> list[type]:
 
 
 class LangChainInstrumentor(LibraryInstrumentor):
-    library = "langchain_core"
+    library = LIBRARIES["langchain"]
     instruments = ("langchain-core >= 0.3",)
 
     def targets(self) -> Iterable[Target]:

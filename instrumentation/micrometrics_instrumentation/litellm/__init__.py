@@ -22,6 +22,7 @@ from micrometrics import internal_errors, nesting
 from micrometrics.calls import run_async, run_sync
 from micrometrics.reading import is_stream
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.litellm.translators import (
     ChatTranslator,
     EmbeddingsTranslator,
@@ -36,7 +37,7 @@ _ROUTER_CORE = "litellm.router_rust.core"
 
 
 class LiteLLMInstrumentor(LibraryInstrumentor):
-    library = "litellm"
+    library = LIBRARIES["litellm"]
     instruments = ("litellm >= 1.60",)
 
     def targets(self) -> Iterable[Target]:

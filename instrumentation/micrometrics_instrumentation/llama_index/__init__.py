@@ -16,6 +16,7 @@ import wrapt
 
 from micrometrics import internal_errors
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.llama_index.handlers import Handlers, event_handler, span_handler
 
 __all__ = ["LlamaIndexInstrumentor"]
@@ -25,7 +26,7 @@ _INSTRUMENTATION = "llama_index.core.instrumentation"
 
 
 class LlamaIndexInstrumentor(LibraryInstrumentor):
-    library = "llama_index.core"
+    library = LIBRARIES["llama_index"]
     instruments = ("llama-index-core >= 0.12",)
 
     _lock = threading.Lock()

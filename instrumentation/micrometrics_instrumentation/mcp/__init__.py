@@ -25,6 +25,7 @@ from opentelemetry.propagate import extract, inject
 from micrometrics import internal_errors, operations
 from micrometrics.spans import Spans
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.mcp import translators as T
 from micrometrics_semconv import attributes as A
 from micrometrics_semconv import values as V
@@ -36,7 +37,7 @@ _OPEN = otel_context.create_key("micrometrics.mcp_tool_call")
 
 
 class MCPInstrumentor(LibraryInstrumentor):
-    library = "mcp"
+    library = LIBRARIES["mcp"]
     instruments = ("mcp >= 1.9",)
 
     def targets(self) -> Iterable[Target]:

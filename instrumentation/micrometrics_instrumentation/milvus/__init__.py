@@ -12,13 +12,14 @@ from typing import Iterable
 
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.milvus.translators import CollectionSearchTranslator, SearchTranslator
 
 __all__ = ["MilvusInstrumentor"]
 
 
 class MilvusInstrumentor(LibraryInstrumentor):
-    library = "pymilvus"
+    library = LIBRARIES["milvus"]
     instruments = ("pymilvus >= 2.4",)
 
     def targets(self) -> Iterable[Target]:

@@ -15,6 +15,7 @@ from typing import Iterable
 
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.mistral.translators import ChatTranslator, EmbeddingsTranslator
 
 __all__ = ["MistralInstrumentor"]
@@ -25,7 +26,7 @@ _EMBEDDINGS = ("mistralai.client.embeddings", "mistralai.embeddings")
 
 
 class MistralInstrumentor(LibraryInstrumentor):
-    library = "mistralai"
+    library = LIBRARIES["mistral"]
     instruments = ("mistralai >= 1.0",)
 
     def targets(self) -> Iterable[Target]:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.ollama.translators import ChatTranslator, EmbedTranslator, GenerateTranslator
 
 __all__ = ["OllamaInstrumentor"]
@@ -35,7 +36,7 @@ def _default_client_method(wrapped: Callable, instance: Any, args: tuple, kwargs
 
 
 class OllamaInstrumentor(LibraryInstrumentor):
-    library = "ollama"
+    library = LIBRARIES["ollama"]
     instruments = ("ollama >= 0.4",)
 
     def targets(self) -> Iterable[Target]:

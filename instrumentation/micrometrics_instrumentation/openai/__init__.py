@@ -14,6 +14,7 @@ from micrometrics import internal_errors
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics.streams import AsyncStreamProxy, StreamProxy
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.openai.low_level import async_post_wrapper, post_wrapper
 from micrometrics_instrumentation.openai.translators import (
     ChatTranslator,
@@ -60,7 +61,7 @@ async def _async_helper_close(wrapped: Callable, instance: Any, args: tuple, kwa
 
 
 class OpenAIInstrumentor(LibraryInstrumentor):
-    library = "openai"
+    library = LIBRARIES["openai"]
     instruments = ("openai >= 1.40",)
     #: The Stainless SDK caches these per resource, holding the methods bound when first touched.
     bound_views = ("with_raw_response", "with_streaming_response")

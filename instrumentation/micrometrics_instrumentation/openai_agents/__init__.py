@@ -16,13 +16,14 @@ from typing import Any, Callable, Iterable
 
 from micrometrics import internal_errors
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.openai_agents.processor import MicrometricsProcessor
 
 __all__ = ["OpenAIAgentsInstrumentor"]
 
 
 class OpenAIAgentsInstrumentor(LibraryInstrumentor):
-    library = "agents"
+    library = LIBRARIES["openai_agents"]
     instruments = ("openai-agents >= 0.2",)
 
     processor: MicrometricsProcessor | None = None

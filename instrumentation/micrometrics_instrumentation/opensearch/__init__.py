@@ -13,13 +13,14 @@ from typing import Iterable
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.elasticsearch.knn import vector_searches_only
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.opensearch.translators import SearchTranslator, is_knn_search
 
 __all__ = ["OpenSearchInstrumentor"]
 
 
 class OpenSearchInstrumentor(LibraryInstrumentor):
-    library = "opensearchpy"
+    library = LIBRARIES["opensearch"]
     instruments = ("opensearch-py >= 2.0",)
 
     def targets(self) -> Iterable[Target]:

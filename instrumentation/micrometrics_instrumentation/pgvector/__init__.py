@@ -22,6 +22,7 @@ from micrometrics import internal_errors
 from micrometrics.calls import run_async, run_sync
 from micrometrics.runtime import current as current_runtime
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.pgvector import statements
 from micrometrics_instrumentation.pgvector.translators import RowReader, StatementTranslator, psycopg2_rows, psycopg_rows
 
@@ -89,7 +90,7 @@ def _async_execute(read_rows: RowReader | None) -> Callable:
 
 
 class PsycopgInstrumentor(LibraryInstrumentor):
-    library = "psycopg"
+    library = LIBRARIES["psycopg"]
     instruments = ("psycopg >= 3.1",)
 
     def targets(self) -> Iterable[Target]:
@@ -180,7 +181,7 @@ def _psycopg2_connect(wrapped: Callable, instance: Any, args: tuple, kwargs: dic
 
 
 class Psycopg2Instrumentor(LibraryInstrumentor):
-    library = "psycopg2"
+    library = LIBRARIES["psycopg2"]
     instruments = ("psycopg2 >= 2.8",)
 
     def instrumentation_dependencies(self) -> Collection[str]:

@@ -11,6 +11,7 @@ from typing import Iterable
 
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.qdrant.translators import QueryPointsTranslator, SearchTranslator
 
 __all__ = ["QdrantInstrumentor"]
@@ -20,7 +21,7 @@ _ASYNC = "qdrant_client.async_qdrant_client"
 
 
 class QdrantInstrumentor(LibraryInstrumentor):
-    library = "qdrant_client"
+    library = LIBRARIES["qdrant"]
     instruments = ("qdrant-client >= 1.10",)
 
     def targets(self) -> Iterable[Target]:

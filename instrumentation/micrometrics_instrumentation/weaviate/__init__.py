@@ -12,6 +12,7 @@ from typing import Iterable
 
 from micrometrics.calls import async_wrapper, sync_wrapper
 from micrometrics_instrumentation.instrumentor import LibraryInstrumentor, Target
+from micrometrics_instrumentation.libraries import LIBRARIES
 from micrometrics_instrumentation.weaviate.translators import SEARCHES, QueryTranslator
 
 __all__ = ["WeaviateInstrumentor"]
@@ -20,7 +21,7 @@ _QUERIES = "weaviate.collections.queries"
 
 
 class WeaviateInstrumentor(LibraryInstrumentor):
-    library = "weaviate"
+    library = LIBRARIES["weaviate"]
     #: Tested: 4.24 (one sync and one async class per search, in ``weaviate.collections.queries.{search}.query``).
     instruments = ("weaviate-client >= 4.4",)
 

@@ -28,9 +28,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from operator import add
-
-import langdetect
-from langdetect.utils.ngram import NGram
+from typing import Any
 
 from micrometrics.metric import yield_point
 
@@ -212,7 +210,16 @@ def _script(ch: str) -> str:
     return _SCRIPT_GROUPS.get(head, head)
 
 
+def _ngram() -> Any:
+    # langdetect is imported at the first detection (or guard ``prepare()``), not when the metric is declared at ``instrument()``.
+    from langdetect.utils.ngram import NGram
+
+    return NGram
+
+
 def _load_model() -> _Model:
+    import langdetect
+
     directory = os.path.join(os.path.dirname(langdetect.__file__), "profiles")
     tables: dict[str, dict[str, int]] = {}
     shares: dict[str, dict[str, float]] = {}
@@ -305,7 +312,7 @@ class _NormTable(dict):
         if ch in _SENTENCE_ENDS:
             out = "\n"
         elif unicodedata.category(ch)[0] in "LM":
-            out = NGram.normalize(ch)
+            out = _ngram().normalize(ch)
         else:
             out = " "
         if len(self) < _CACHE_MAX:
@@ -610,7 +617,7 @@ def detect_language(
     had_code = had_code or dropped_lines
 
     yield_point()
-    tokens = _TOKEN_RE.findall(NGram.normalize_vi(prose).translate(_NORM))
+    tokens = _TOKEN_RE.findall(_ngram().normalize_vi(prose).translate(_NORM))
     letters = sum(map(len, tokens)) - tokens.count(_BREAK)
     if letters == 0:
         return Detection(None, 0.0, "code" if had_code else "no_letters")
