@@ -7,7 +7,7 @@ Loads ``src/micrometrics/metrics/language.py`` as it was at ``--against`` (``git
 the current one and compares ``detect_language`` (language, confidence, reason: the whole
 ``Detection``, so LanguageMatch's labels, scores and details too) on:
 
-- every ``text`` of ``tests/data/*.jsonl``;
+- every string of ``tests/data/*.jsonl`` (texts, responses, messages, contexts, documents);
 - every string literal of ``tests/**/*.py`` with a letter in it (implicit concatenations folded)
   and every string held in the globals of the detector's own test module (its tables);
 - the benchmarks' corpus cut into 2,000 distinct ~300-character answers, and its whole answers;
@@ -72,7 +72,9 @@ def texts() -> list[str]:
     for path in sorted((REPO / "tests" / "data").glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
-                out[json.loads(line)["text"]] = None
+                # language_cases has "text"; the other metrics' datasets have a "response" and user messages
+                for s in _strings(json.loads(line)):
+                    out[s] = None
     for path in sorted((REPO / "tests").rglob("*.py")):
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"))
