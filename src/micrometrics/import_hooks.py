@@ -125,6 +125,8 @@ class _HookFinder:
         self.in_progress: set[str] = set()
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if _namespaces:
+            self._namespace_imported(fullname)
         with _hooks_lock:
             if fullname not in _hooks or fullname in self.in_progress:
                 return None
@@ -133,10 +135,29 @@ class _HookFinder:
             spec = importlib.util.find_spec(fullname)  # the finders after us (this one steps aside: in progress)
             if spec is not None and spec.loader is not None and not isinstance(spec.loader, _HookLoader):
                 spec.loader = _HookLoader(spec.loader)
+            elif spec is not None and spec.loader is None and spec.submodule_search_locations is not None:
+                # A namespace package (mistralai 2+) runs no loader: its hooks run when its first submodule is imported.
+                with _hooks_lock:
+                    _namespaces.add(fullname)
             return spec
         finally:
             with _hooks_lock:
                 self.in_progress.discard(fullname)
+
+
+    @staticmethod
+    def _namespace_imported(fullname: str) -> None:
+        """A submodule of a watched namespace package is being imported: the package is imported, its hooks run now."""
+        with _hooks_lock:
+            ready = [n for n in _namespaces if fullname.startswith(n + ".") and n in sys.modules]
+            for name in ready:
+                _namespaces.discard(name)
+        for name in ready:
+            _notify(sys.modules[name])
+
+
+#: Watched namespace packages imported (found by the finders) whose hooks wait for their first submodule's import.
+_namespaces: set[str] = set()
 
 
 class _HookLoader:

@@ -123,8 +123,6 @@ def suppressed(record: CallRecord) -> bool:
     if isinstance(record, RetrievalRecord):
         return otel_context.get_value(_RETRIEVAL_KEY) is RETRIEVAL_SUPPRESS
     scope = otel_context.get_value(_KEY)
-    if scope is BROKEN:
-        return True
     return isinstance(scope, Scope) and scope.nested == SUPPRESS and _pending_family(record) is scope.family
 
 
@@ -142,7 +140,8 @@ def suppresses(family: type) -> bool:
 
 
 #: An instrumented call whose own telemetry failed to start (reported once): it runs as if we were not there, and the
-#: instrumented calls it makes itself (``create`` over ``client.post``) open no span of their own either.
+#: low-level method it goes through (``create`` over ``client.post``: ``suppresses``) opens no span either. A library
+#: of its own below it (a framework's failed call over an SDK) still has its span.
 BROKEN = Scope(object, SUPPRESS)
 
 

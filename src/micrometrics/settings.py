@@ -340,7 +340,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "instrumentations", tuple[str, ...], None, _instrumentations, fallback=lambda resolved: registry.importable(),
         fallback_doc="every supported library that is importable",
-        doc='e.g. `["openai", "chromadb"]`; supported: `openai`, `anthropic`, `google_genai`, `bedrock`, `mistral`, `cohere`, `ollama`, `groq`, `litellm`, `chromadb`, `qdrant`, `milvus`, `lancedb`, `pinecone`, `elasticsearch`, `opensearch`, `langchain`, `llama_index`, `openai_agents`, `mcp`, `weaviate`',
+        doc='e.g. `["openai", "chromadb"]`; supported: `openai`, `anthropic`, `google_genai`, `bedrock`, `mistral`, `cohere`, `ollama`, `groq`, `litellm`, `chromadb`, `qdrant`, `milvus`, `lancedb`, `pinecone`, `elasticsearch`, `opensearch`, `psycopg`, `psycopg2`, `langchain`, `llama_index`, `openai_agents`, `mcp`, `weaviate`',
     ),
     Option(
         "resource_attributes", dict[str, Any], None, _resource_attributes, compare=_sorted_items,

@@ -94,8 +94,6 @@ def test_chat_anthropic(demo, telemetry):
     assert_sdk_spans(telemetry, answer, "chat", "anthropic")
 
 
-@pytest.mark.xfail(strict=True, reason="langchain-anthropic streams through messages.with_raw_response.create(stream=True): "
-                   "the core ends a raw-response stream unwatched (calls._proxy), so its guard neither judges nor retries it")
 def test_chat_anthropic_streamed(demo, telemetry):
     telemetry.instrument(metrics=[guard()])
     answer = run(agent(anthropic(demo)), "stream")

@@ -128,7 +128,7 @@ async def test_uninstrument_restores_the_client_and_mcps_own_client_span(telemet
     assert ClientSession.call_tool is not original
     inst.uninstrument()
     assert ClientSession.call_tool is original
-    telemetry.instrument(metrics=[])
+    telemetry.instrument(metrics=[], instrumentations=["openai"])  # our providers, without our mcp instrumentation
     await _call("stdio", tmp_path / "server.jsonl", TOOL_NAME, ARGS)
     assert _client_tool_spans(telemetry) == []
 
