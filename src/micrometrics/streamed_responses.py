@@ -24,7 +24,7 @@ from micrometrics import internal_errors
 from micrometrics.reading import is_stream
 from micrometrics.records import Call
 from micrometrics.runtime import Runtime
-from micrometrics.streams import AsyncStreamProxy, StreamProxy, Unwatched, _Attempt
+from micrometrics.streams import AsyncStreamProxy, Unwatched, _Attempt
 
 
 def followable(response: Any, proxy: type) -> bool:

@@ -28,6 +28,9 @@ PRELUDE = """
     tp = TracerProvider(); tp.add_span_processor(SimpleSpanProcessor(exporter)); trace.set_tracer_provider(tp)
 
     def report():
+        # The monitor worker ends a call's span after the call returned: wait for it, as an exporter would.
+        import micrometrics.installation
+        micrometrics.installation.current().force_flush()
         spans = sorted(exporter.get_finished_spans(), key=lambda s: s.start_time)
         by_id = {s.context.span_id: s.name for s in spans}
         for s in spans:
