@@ -35,6 +35,19 @@ class Score:
     def recall(self) -> float:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
 
+    def add(self, row_id: str, truth: bool, predicted: bool) -> None:
+        """One row: a true/false positive/negative; the wrong ones named in ``misses``."""
+        if truth and predicted:
+            self.tp += 1
+        elif predicted:
+            self.fp += 1
+            self.misses.append(f"false positive {row_id}")
+        elif truth:
+            self.fn += 1
+            self.misses.append(f"false negative {row_id}")
+        else:
+            self.tn += 1
+
     def __str__(self) -> str:
         return f"precision {self.precision:.3f} recall {self.recall:.3f} (tp {self.tp} fp {self.fp} fn {self.fn} tn {self.tn})"
 
@@ -55,16 +68,13 @@ def score(
     """Counts of the metric's positives against the rows tagged ``positive_tag``."""
     s = Score()
     for row in rows:
-        truth = positive_tag in row.tags
-        predicted = predicted_positive(result_of(metric, row))
-        if truth and predicted:
-            s.tp += 1
-        elif predicted:
-            s.fp += 1
-            s.misses.append(f"false positive {row.id}")
-        elif truth:
-            s.fn += 1
-            s.misses.append(f"false negative {row.id}")
-        else:
-            s.tn += 1
+        s.add(row.id, positive_tag in row.tags, predicted_positive(result_of(metric, row)))
     return s
+
+
+def count_kinds(per_kind: dict[str, Score], found: set[str], truth: set[str]) -> None:
+    """Per-kind counts of a metric that names what it found (PII kinds, degenerate checks) against a row's truth."""
+    for kind, s in per_kind.items():
+        s.tp += kind in found and kind in truth
+        s.fp += kind in found and kind not in truth
+        s.fn += kind in truth and kind not in found

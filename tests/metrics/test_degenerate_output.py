@@ -16,7 +16,7 @@ from micrometrics_semconv import attributes as A
 from micrometrics_semconv import events as E
 from micrometrics_semconv import metrics as M
 
-from fidelity import Score, result_of, rows
+from fidelity import Score, count_kinds, result_of, rows
 from retrieval.corpus import chat_completion
 
 
@@ -30,20 +30,8 @@ def _score(data) -> tuple[Score, dict[str, Score]]:
     for row in data:
         truth = {t.split(":", 1)[1] for t in row.tags if t.startswith("problem:")}
         found = _problems(result_of(metric, row))
-        for check, s in per.items():
-            s.tp += check in found and check in truth
-            s.fp += check in found and check not in truth
-            s.fn += check in truth and check not in found
-        if truth and found:
-            overall.tp += 1
-        elif found:
-            overall.fp += 1
-            overall.misses.append(f"false positive {row.id}")
-        elif truth:
-            overall.fn += 1
-            overall.misses.append(f"false negative {row.id}")
-        else:
-            overall.tn += 1
+        count_kinds(per, found, truth)
+        overall.add(row.id, bool(truth), bool(found))
     return overall, per
 
 

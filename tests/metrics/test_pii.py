@@ -17,7 +17,7 @@ from micrometrics_semconv import attributes as A
 from micrometrics_semconv import events as E
 from micrometrics_semconv import metrics as M
 
-from fidelity import Score, rows
+from fidelity import Score, count_kinds, rows
 from retrieval.corpus import chat_completion
 
 #: Values in the scripted answers below: none may appear in what the metric exports.
@@ -35,20 +35,8 @@ def _score(data) -> tuple[Score, dict[str, Score]]:
     for row in data:
         found = {f.kind for f in metric.find(row.response)}
         truth = _truth(row)
-        for kind, s in per_kind.items():
-            s.tp += kind in found and kind in truth
-            s.fp += kind in found and kind not in truth
-            s.fn += kind in truth and kind not in found
-        if truth and found:
-            overall.tp += 1
-        elif found:
-            overall.fp += 1
-            overall.misses.append(f"false positive {row.id}")
-        elif truth:
-            overall.fn += 1
-            overall.misses.append(f"false negative {row.id}")
-        else:
-            overall.tn += 1
+        count_kinds(per_kind, found, truth)
+        overall.add(row.id, bool(truth), bool(found))
     return overall, per_kind
 
 
