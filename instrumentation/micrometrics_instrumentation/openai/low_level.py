@@ -85,29 +85,26 @@ def _translator(translators: dict[str, _OnClient], args: tuple, kwargs: dict) ->
     return translator
 
 
-def post_wrapper() -> Callable:
-    """A wrapt wrapper for ``SyncAPIClient.post``."""
+def _post_wrapper(run: Callable) -> Callable:
+    """A wrapt wrapper for ``post``: inference paths through ``run`` (run_sync, or run_async, whose coroutine is
+    returned as it is), every other path straight through, so other paths add no await."""
     translators = _by_path()
 
     def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
         translator = _translator(translators, args, kwargs)
         if translator is None:
             return wrapped(*args, **kwargs)
-        return run_sync(translator, wrapped, instance, args, kwargs)
+        return run(translator, wrapped, instance, args, kwargs)
 
     wrapper.opens_span = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def post_wrapper() -> Callable:
+    """A wrapt wrapper for ``SyncAPIClient.post``."""
+    return _post_wrapper(run_sync)
 
 
 def async_post_wrapper() -> Callable:
-    """A wrapt wrapper for ``AsyncAPIClient.post``: returns the coroutine, so other paths add no await."""
-    translators = _by_path()
-
-    def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
-        translator = _translator(translators, args, kwargs)
-        if translator is None:
-            return wrapped(*args, **kwargs)
-        return run_async(translator, wrapped, instance, args, kwargs)
-
-    wrapper.opens_span = True  # type: ignore[attr-defined]
-    return wrapper
+    """A wrapt wrapper for ``AsyncAPIClient.post``."""
+    return _post_wrapper(run_async)
