@@ -20,6 +20,9 @@ import inspect
 import time
 from typing import Any, Callable
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
 from micrometrics import internal_errors, nesting
 from micrometrics.calls import run_async, run_sync
 from micrometrics.records import AgentRecord, Call, CallRecord, InferenceRecord, ToolRecord, text_part
@@ -49,8 +52,6 @@ class Run:
 
     def attach(self) -> Any:
         """Make the run's span current (children nest under it); give the token back to ``detach``."""
-        from opentelemetry import context as otel_context
-
         return otel_context.attach(self.context)
 
     @staticmethod
@@ -88,8 +89,6 @@ def begin(record: CallRecord, *, parent: Any = None, start_time_ns: int | None =
     if runtime is None:
         return None
     try:
-        from opentelemetry import trace
-
         call = Call(record=record, start_time_ns=start_time_ns)
         span = runtime.open(call, parent=parent)
         ctx = trace.set_span_in_context(span, parent)
@@ -144,8 +143,6 @@ def begin_inference(family: type = InferenceRecord, *, parent: Any = None) -> Pe
     if current_runtime() is None:
         return None
     try:
-        from opentelemetry import context as otel_context
-
         base = parent if parent is not None else otel_context.get_current()
         ctx, pending = nesting.pend(base, family)
         return PendingInference(ctx, pending, base)
