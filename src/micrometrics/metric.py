@@ -100,9 +100,11 @@ _monitor_thread = threading.local()
 POLITE_NAP_S = 20e-6
 #: The monitor thread yields at a yield point only once it has held the interpreter lock this
 #: long since it last let go: a caller whose answer arrives waits at most about this long (plus
-#: the step in progress), and short steps do not pay a switch each (a nap is a system call and
-#: two thread switches, ~15 µs of CPU in a VM).
-MONITOR_SLICE_S = 100e-6
+#: the step in progress; the interpreter's own switch interval is 5 ms), and short steps do not
+#: pay a switch each. A switch costs more than its system call: the other thread evicts the
+#: worker's caches. At 100 µs (about eight naps per default evaluation) the naps and the colder
+#: detection cost ~270 µs of CPU per call more than at 1 ms (benchmarks/profile_call.py, issue 21).
+MONITOR_SLICE_S = 1e-3
 
 
 class _MonitorState:
