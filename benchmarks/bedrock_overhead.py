@@ -24,14 +24,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
-for root in ("src", "semconv", "instrumentation", "examples"):
+for root in ("src", "semconv", "instrumentation", "examples", "benchmarks"):
     sys.path.insert(0, str(ROOT / root))
 
 import boto3  # noqa: E402
@@ -46,6 +45,7 @@ from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult  # noqa: E402
 
 import micrometrics  # noqa: E402
+from paired import compare  # noqa: E402
 from demo_server_bedrock import event_frame  # noqa: E402
 
 MODES = ("spans", "default")
@@ -111,6 +111,14 @@ class _DropLogs(LogRecordExporter):
         return True
 
 
+def make_client() -> Any:
+    """A ``bedrock-runtime`` client answered in process by botocore's ``before-send`` event."""
+    client = boto3.client("bedrock-runtime", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
+                          config=Config(retries={"total_max_attempts": 1}))
+    client.meta.events.register("before-send.bedrock-runtime.*", _answer)
+    return client
+
+
 def run_block(call: Any, client: Any, operation: str, n: int) -> list[int]:
     times = []
     for _ in range(n):
@@ -129,9 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=100, help="calls per side per round")
     args = parser.parse_args(argv)
 
-    client = boto3.client("bedrock-runtime", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
-                          config=Config(retries={"total_max_attempts": 1}))
-    client.meta.events.register("before-send.bedrock-runtime.*", _answer)
+    client = make_client()
     tracer_provider = TracerProvider()
     dropped = _DropSpans()
     tracer_provider.add_span_processor(BatchSpanProcessor(dropped))
@@ -154,24 +160,23 @@ def main(argv: list[str] | None = None) -> None:
         spans_before = len(dropped.spans)
         for operation, label in (("Converse", "converse"), ("ConverseStream", "stream")):
             run_block(_bound, client, operation, 20)
-            sides: dict[str, list[int]] = {"original": [], "instrumented": []}
-            ratios = []
-            for r in range(args.rounds):
-                order = (("original", original), ("instrumented", _bound))
-                block = {}
-                for side, call in order if r % 2 == 0 else order[::-1]:
-                    block[side] = run_block(call, client, operation, args.calls)
-                    sides[side] += block[side]
-                    handle.force_flush()  # untimed: the next block starts with an idle monitor thread
-                ratios.append(sum(block["instrumented"]) / sum(block["original"]))
-            base, ours = sorted(sides["original"]), sorted(sides["instrumented"])
-            p95 = lambda xs: xs[int(len(xs) * 0.95)] / 1e3  # noqa: E731
-            mb, mo = statistics.median(base), statistics.median(ours)
-            print(f"{mode:<9}{label:<8}{mb / 1e3:>10.1f}{p95(base):>9.1f}{mo / 1e3:>10.1f}{p95(ours):>9.1f}{(mo - mb) / 1e3:>12.1f}"
-                  f"{statistics.median(ratios):>8.3f}")
+            paired = compare(_timed(original, client, operation), _timed(_bound, client, operation), rounds=args.rounds, calls=args.calls,
+                             settle=handle.force_flush)  # untimed: the next block starts with an idle monitor thread
+            print(f"{mode:<9}" + paired.line(label, width=8))
         micrometrics.uninstrument()
         traced = len(dropped.spans) - spans_before
         assert traced == 2 * (20 + args.rounds * args.calls), f"{traced} spans: the instrumented side was not traced"
+
+
+def _timed(call: Any, client: Any, operation: str) -> Any:
+    """One call as paired.compare times it: a stream read to its end."""
+    def timed(i: int) -> Any:
+        response = call(client, operation, dict(PARAMS))
+        if operation == "ConverseStream":
+            for _event in response["stream"]:
+                pass
+        return response
+    return timed
 
 
 def _bound(client: Any, operation: str, params: dict) -> Any:

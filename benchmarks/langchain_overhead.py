@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
-for root in ("src", "semconv", "instrumentation"):
+for root in ("src", "semconv", "instrumentation", "benchmarks"):
     sys.path.insert(0, str(ROOT / root))
 
 import langchain_core  # noqa: E402
@@ -46,6 +46,7 @@ from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult  # noqa: E402
 
 import micrometrics  # noqa: E402
+from paired import compare  # noqa: E402
 
 ANSWER = "Ihre Bestellung wurde gestern verschickt und kommt in zwei bis drei Werktagen an."
 
@@ -135,30 +136,20 @@ def main(argv: list[str] | None = None) -> None:
     for name, make in WORKLOADS.items():
         call = make()
         run_block(call, 20)  # warm LangChain's caches before anything is timed
-        sides: dict[str, list[int]] = {"alone": [], "instrumented": []}
-        cpus: dict[str, list[int]] = {"alone": [], "instrumented": []}
-        ratios = []
-        exported, traced = _DropSpans.count, 0
-        for r in range(args.rounds):
-            block = {}
-            for side in ("alone", "instrumented") if r % 2 == 0 else ("instrumented", "alone"):
-                if side == "instrumented":
-                    handle = micrometrics.instrument(exporter="none", instrumentations=["langchain"], metrics=[], **providers)
-                    run_block(call, 3)  # untimed: the first calls after instrument() make the handler
-                block[side], cpu = run_block(call, args.calls)
-                cpus[side] += cpu
-                traced += args.calls + 3 if side == "instrumented" else 0
-                sides[side] += block[side]
-                if side == "instrumented":
-                    handle.force_flush()
-                    micrometrics.uninstrument()  # untimed: the other side is LangChain alone
-            ratios.append(sum(block["instrumented"]) / sum(block["alone"]))
-        base, ours = sorted(sides["alone"]), sorted(sides["instrumented"])
-        p95 = lambda xs: xs[int(len(xs) * 0.95)] / 1e3  # noqa: E731
-        mb, mo = statistics.median(base), statistics.median(ours)
-        cb, co = statistics.median(cpus["alone"]), statistics.median(cpus["instrumented"])
-        print(f"{name:<10}{mb / 1e3:>10.1f}{p95(base):>9.1f}{mo / 1e3:>10.1f}{p95(ours):>9.1f}{(mo - mb) / 1e3:>12.1f}"
-              f"{statistics.median(ratios):>8.3f}{cb / 1e3:>11.1f}{co / 1e3:>9.1f}{(co - cb) / 1e3:>9.1f}"
+        exported, state = _DropSpans.count, {}
+
+        def enter() -> None:
+            state["handle"] = micrometrics.instrument(exporter="none", instrumentations=["langchain"], metrics=[], **providers)
+            run_block(call, 3)  # untimed: the first calls after instrument() make the handler
+
+        def leave() -> None:
+            state["handle"].force_flush()
+            micrometrics.uninstrument()  # untimed: the other side is LangChain alone
+
+        paired = compare(lambda i: call(), lambda i: call(), rounds=args.rounds, calls=args.calls, enter=enter, leave=leave)
+        traced = args.rounds * (args.calls + 3)
+        cb, co = statistics.median(paired.original_cpu), statistics.median(paired.instrumented_cpu)
+        print(paired.line(name, width=10) + f"{cb / 1e3:>11.1f}{co / 1e3:>9.1f}{(co - cb) / 1e3:>9.1f}"
               f"{(_DropSpans.count - exported) / traced:>12.1f}")
 
 

@@ -57,6 +57,20 @@ class Hashed(BaseEmbedding):
         return self._vector(text)
 
 
+def make_calls() -> dict:
+    """The three calls, all in process: name -> a call without arguments."""
+    llm = MockLLM()
+    messages = [ChatMessage(role="user", content="Wo ist mein Paket?")]
+    retriever = VectorStoreIndex([TextNode(id_=str(i), text=f"document {i} about topic {i % 5}") for i in range(20)],
+                                 embed_model=Hashed()).as_retriever(similarity_top_k=3)
+    tool = FunctionTool.from_defaults(fn=lambda location: f"sunny in {location}", name="weather")
+    return {
+        "chat": lambda: llm.chat(messages),
+        "retrieve": lambda: retriever.retrieve("topic 3"),
+        "tool": lambda: tool.call(location="Berlin"),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
@@ -79,16 +93,7 @@ def main() -> None:
     theirs_events = [h for h in root.event_handlers if h not in ours]
     with_spans, with_events = list(root.span_handlers), list(root.event_handlers)
 
-    llm = MockLLM()
-    messages = [ChatMessage(role="user", content="Wo ist mein Paket?")]
-    retriever = VectorStoreIndex([TextNode(id_=str(i), text=f"document {i} about topic {i % 5}") for i in range(20)],
-                                 embed_model=Hashed()).as_retriever(similarity_top_k=3)
-    tool = FunctionTool.from_defaults(fn=lambda location: f"sunny in {location}", name="weather")
-    calls = {
-        "chat": lambda: llm.chat(messages),
-        "retrieve": lambda: retriever.retrieve("topic 3"),
-        "tool": lambda: tool.call(location="Berlin"),
-    }
+    calls = make_calls()
 
     def block(fn) -> float:
         start = time.perf_counter()

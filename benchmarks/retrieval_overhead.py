@@ -40,14 +40,13 @@ import hashlib
 import math
 import random
 import re
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
-for root in ("src", "semconv", "instrumentation"):
+for root in ("src", "semconv", "instrumentation", "benchmarks"):
     sys.path.insert(0, str(ROOT / root))
 
 import chromadb  # noqa: E402
@@ -60,6 +59,7 @@ from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult  # noqa: E402
 
 import micrometrics  # noqa: E402
+from paired import compare  # noqa: E402
 from micrometrics.metrics import RetrievalPrecision  # noqa: E402
 
 MODES = ("spans", "default")
@@ -207,24 +207,8 @@ def main(argv: list[str] | None = None) -> None:
             exporter="none", instrumentations=["chromadb"], metrics=[] if mode == "spans" else [RetrievalPrecision()], **providers
         )
         instrumented = collection.query
-        original = instrumented.__wrapped__
-        run_block(instrumented, queries, 20, 0)
-        sides: dict[str, list[int]] = {"original": [], "instrumented": []}
-        ratios = []
-        for r in range(args.rounds):
-            order = (("original", original), ("instrumented", instrumented))
-            block = {}
-            for side, query in order if r % 2 == 0 else order[::-1]:
-                block[side] = run_block(query, queries, args.queries, r * args.queries)
-                sides[side] += block[side]
-                handle.force_flush()  # untimed: the next block starts with an idle monitor thread
-            ratios.append(sum(block["instrumented"]) / sum(block["original"]))
+        _compare(mode, handle, instrumented, instrumented.__wrapped__, queries, args)
         micrometrics.uninstrument()
-        base, ours = sorted(sides["original"]), sorted(sides["instrumented"])
-        p95 = lambda xs: xs[int(len(xs) * 0.95)] / 1e3  # noqa: E731
-        mb, mo = statistics.median(base), statistics.median(ours)
-        print(f"{mode:<9}{mb / 1e3:>10.1f}{p95(base):>9.1f}{mo / 1e3:>10.1f}{p95(ours):>9.1f}{(mo - mb) / 1e3:>12.1f}"
-              f"{statistics.median(ratios):>8.3f}")
 
 
 def main_lancedb(args: argparse.Namespace) -> None:
@@ -257,29 +241,13 @@ def _providers() -> dict[str, Any]:
 
 def _compare(mode: str, handle: Any, instrumented: Any, original: Any, queries: list, args: argparse.Namespace) -> None:
     run_block(instrumented, queries, 20, 0)
-    sides: dict[str, list[int]] = {"original": [], "instrumented": []}
-    ratios = []
-    for r in range(args.rounds):
-        order = (("original", original), ("instrumented", instrumented))
-        block = {}
-        for side, query in order if r % 2 == 0 else order[::-1]:
-            block[side] = run_block(query, queries, args.queries, r * args.queries)
-            sides[side] += block[side]
-            handle.force_flush()  # untimed: the next block starts with an idle monitor thread
-        ratios.append(sum(block["instrumented"]) / sum(block["original"]))
-    base, ours = sorted(sides["original"]), sorted(sides["instrumented"])
-    p95 = lambda xs: xs[int(len(xs) * 0.95)] / 1e3  # noqa: E731
-    mb, mo = statistics.median(base), statistics.median(ours)
-    print(f"{mode:<9}{mb / 1e3:>10.1f}{p95(base):>9.1f}{mo / 1e3:>10.1f}{p95(ours):>9.1f}{(mo - mb) / 1e3:>12.1f}"
-          f"{statistics.median(ratios):>8.3f}")
 
+    def side(query: Any) -> Any:
+        return lambda i: query(query_texts=[queries[i % len(queries)]], n_results=5)
 
-def _print_row(mode: str, sides: dict[str, list[int]], ratios: list[float]) -> None:
-    base, ours = sorted(sides["original"]), sorted(sides["instrumented"])
-    p95 = lambda xs: xs[int(len(xs) * 0.95)] / 1e3  # noqa: E731
-    mb, mo = statistics.median(base), statistics.median(ours)
-    print(f"{mode:<12}{mb / 1e3:>10.1f}{p95(base):>9.1f}{mo / 1e3:>10.1f}{p95(ours):>9.1f}{(mo - mb) / 1e3:>12.1f}"
-          f"{statistics.median(ratios):>8.3f}")
+    paired = compare(side(original), side(instrumented), rounds=args.rounds, calls=args.queries,
+                     settle=handle.force_flush)  # untimed: the next block starts with an idle monitor thread
+    print(paired.line(mode))
 
 
 def _instrument_psycopg(metrics: list[Any], providers: dict[str, Any]) -> Any:
@@ -302,6 +270,27 @@ def _uninstrument_psycopg() -> None:
     PsycopgInstrumentor().uninstrument()
 
 
+PG_KNN = "SELECT id, content, embedding <=> %s AS distance FROM items ORDER BY distance LIMIT 5"
+PG_POINT = "SELECT id, content FROM items WHERE id = %s"
+
+
+def pg_items(conn: Any, docs: int) -> tuple[int, list[str]]:
+    """Table ``items`` of ``docs`` rows (text, 128-dimensional unit vector, no index); (rows, 200 query vectors)."""
+    rng = random.Random(7)
+    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    conn.execute("DROP TABLE IF EXISTS items")
+    conn.execute("CREATE TABLE items (id text PRIMARY KEY, content text, embedding vector(128))")
+
+    def vector() -> str:
+        v = [rng.gauss(0, 1) for _ in range(128)]
+        n = math.sqrt(sum(x * x for x in v))
+        return "[" + ",".join(f"{x / n:.6f}" for x in v) + "]"
+
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO items VALUES (%s, %s, %s)", [(f"doc-{i}", sentence(rng, 25), vector()) for i in range(docs)])
+    return docs, [vector() for _ in range(200)]
+
+
 def pgvector(args: argparse.Namespace) -> None:
     try:
         import pgserver  # noqa: F401 - the server the benchmark starts
@@ -315,25 +304,12 @@ def pgvector(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT / "tests" / "retrieval"))
     from postgres_server import start  # the tests' server: pgserver's PostgreSQL + pgvector on loopback TCP
 
-    rng = random.Random(7)
     base_dir = Path(tempfile.mkdtemp(prefix="mm-bench-pg-"))
     pg, stop = start(base_dir)
     try:
         conn = psycopg.connect(pg.dsn, autocommit=True)
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        conn.execute("DROP TABLE IF EXISTS items")
-        conn.execute("CREATE TABLE items (id text PRIMARY KEY, content text, embedding vector(128))")
-
-        def vector() -> str:
-            v = [rng.gauss(0, 1) for _ in range(128)]
-            n = math.sqrt(sum(x * x for x in v))
-            return "[" + ",".join(f"{x / n:.6f}" for x in v) + "]"
-
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO items VALUES (%s, %s, %s)", [(f"doc-{i}", sentence(rng, 25), vector()) for i in range(args.docs)])
-        vectors = [vector() for _ in range(200)]
-        knn = "SELECT id, content, embedding <=> %s AS distance FROM items ORDER BY distance LIMIT 5"
-        point = "SELECT id, content FROM items WHERE id = %s"
+        rows, vectors = pg_items(conn, args.docs)
+        knn, point = PG_KNN, PG_POINT
         workloads = (
             ("knn spans", knn, lambda i: (vectors[i % len(vectors)],), []),
             ("knn default", knn, lambda i: (vectors[i % len(vectors)],), [RetrievalPrecision()]),
@@ -363,18 +339,16 @@ def pgvector(args: argparse.Namespace) -> None:
             wrapped = psycopg.Cursor.__dict__["execute"]
             instrumented = lambda c, q, p: wrapped.__get__(c, type(c))(q, p)  # noqa: E731 - the wrapper, bound like a method
             block(instrumented, sql, params, 20, 0)
-            sides: dict[str, list[int]] = {"original": [], "instrumented": []}
-            ratios = []
-            for r in range(args.rounds):
-                order = (("original", original), ("instrumented", instrumented))
-                times = {}
-                for side, execute in order if r % 2 == 0 else order[::-1]:
-                    times[side] = block(execute, sql, params, args.queries, r * args.queries)
-                    sides[side] += times[side]
-                    handle.force_flush()
-                ratios.append(sum(times["instrumented"]) / sum(times["original"]))
+
+            def side(execute: Any, sql: str = sql, params: Any = params) -> Any:
+                def call(i: int) -> Any:
+                    execute(cur, sql, params(i))
+                    return cur.fetchall()
+                return call
+
+            paired = compare(side(original), side(instrumented), rounds=args.rounds, calls=args.queries, settle=handle.force_flush)
             _uninstrument_psycopg()
-            _print_row(mode, sides, ratios)
+            print(paired.line(mode, width=12))
         cur.close()
         conn.close()
     finally:
