@@ -29,20 +29,19 @@ sys.path.insert(0, str(HERE))
 import environments  # noqa: E402
 import evaluator  # noqa: E402
 import instrument_time  # noqa: E402
+import integrations  # noqa: E402
 import memory  # noqa: E402
 import overhead  # noqa: E402
 import profile_call  # noqa: E402
 from workload import STREAM_CHUNKS  # noqa: E402
 
-PARTS = ("overhead", "profile", "instrument", "evaluator", "memory", "others")
+PARTS = ("overhead", "profile", "instrument", "evaluator", "memory", "integrations", "others")
 #: One line per full run (date, version, commit, headline figures): RESULTS.md shows them all, so a regression is visible.
 HISTORY = HERE / "history.jsonl"
 #: The benchmarks other parts of the project own: run as they are, their output quoted.
 OTHERS = {
     "monitor_latency.py": (["--rounds", "40", "--calls", "40", "--keep-awake"], ["--rounds", "6", "--calls", "20", "--keep-awake"]),
     "language_speed.py": (["--rounds", "100"], ["--rounds", "20", "--langdetect-rounds", "4"]),
-    "retrieval_overhead.py": ([], ["--rounds", "4", "--queries", "40"]),
-    "bedrock_overhead.py": ([], ["--rounds", "4", "--calls", "40"]),
     "backend_down.py": ([], ["--rounds", "1", "--seconds", "2"]),
 }
 #: Targets from the issues.
@@ -115,6 +114,17 @@ def run_profile(quick: bool) -> dict[str, Any]:
     try:
         cmd = [sys.executable, str(HERE / "profile_call.py"), "--json", str(tmp)] + (["--calls", "500", "--rounds", "2"] if quick else [])
         subprocess.run(cmd, check=True, cwd=str(HERE), stdout=subprocess.DEVNULL)
+        return json.loads(tmp.read_text())
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def run_integrations(quick: bool) -> dict[str, Any]:
+    """In its own process: it instruments each integration in turn and starts servers."""
+    tmp = HERE / ".integrations.json"
+    try:
+        cmd = [sys.executable, str(HERE / "integrations.py"), "--json", str(tmp)] + (["--quick"] if quick else [])
+        subprocess.run(cmd, check=True, cwd=str(HERE.parent), stdout=subprocess.DEVNULL)
         return json.loads(tmp.read_text())
     finally:
         tmp.unlink(missing_ok=True)
@@ -492,6 +502,14 @@ def render(results: dict[str, Any]) -> str:
             pend = ", ".join(f"{p:,}" for _, p in r.get("pending", []))
             sections.append(f"| {scenario} | {r['calls']:,} | {r['rss_1000']:.1f} MB | {r['rss_end']:.1f} MB | {r['growth']:+.1f} MB | {curve} | {pend} | {r['monitors_dropped']:,} | {r['seconds']:.0f} |")
         sections.append("")
+    if "integrations" in results:
+        i = results["integrations"]
+        sections += ["## Every integration", "",
+                     f"`python benchmarks/integrations.py{' --quick' if i.get('quick') else ''}` (its docstring says what each row runs): "
+                     f"the library alone against the same call instrumented, paired blocks alternating within each of {i['rounds']} rounds per mode, "
+                     f"{i['calls']} calls per side per round (fewer for the slow calls); medians over rounds. *+µs*: added per call; *ratio*: "
+                     "instrumented / original block time. Loopback and in-process servers: the figures are the client library's and ours, "
+                     "not a provider's latency.", "", integrations.report(i), ""]
     if "others" in results:
         sections += ["## Other benchmarks in this folder", "", "Run by `run_all.py` as their owners wrote them; output quoted as printed.", ""]
         for script, r in results["others"].items():
@@ -564,6 +582,10 @@ def main(argv: list[str] | None = None) -> int:
         log(evaluator.report(results["evaluator"]))
     if "memory" in parts:
         results["memory"] = memory.run(10_000 if args.quick else 100_000, log=log)
+    if "integrations" in parts:
+        log("integrations: one row per integration")
+        results["integrations"] = run_integrations(args.quick)
+        log(integrations.report(results["integrations"]))
     if "others" in parts:
         log("the other benchmarks")
         results["others"] = run_others(args.quick)
