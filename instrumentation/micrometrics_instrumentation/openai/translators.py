@@ -271,9 +271,9 @@ _REASONING_FIELDS = ("reasoning_content", "reasoning")
 _PLAIN_DELTA: dict[type, bool] = {}
 
 
-def _reasoning(delta: Any, name: str) -> Any:
-    """``getattr(delta, name, None)``. On a pydantic delta an absent field costs pydantic's ``__getattr__``
-    raising and getattr catching (about 3 µs, twice per chunk): read the instance dict and extras instead."""
+def _has_reasoning(delta: Any) -> bool:
+    """The delta carries reasoning text. On the openai types (no reasoning field declared) both names are
+    looked up in the instance dict and the extras directly: two dict reads per chunk, no call per name."""
     cls = type(delta)
     plain = _PLAIN_DELTA.get(cls)
     if plain is None:
@@ -281,22 +281,16 @@ def _reasoning(delta: Any, name: str) -> Any:
             hasattr(cls, n) for n in _REASONING_FIELDS
         )
     if not plain:
-        return getattr(delta, name, None)
+        return any(type(value := getattr(delta, name, None)) is str and value for name in _REASONING_FIELDS)
     fields = delta.__dict__
-    if name in fields:
-        return fields[name]
     extra = delta.__pydantic_extra__
-    return extra.get(name) if type(extra) is dict else None
-
-
-def _non_text(choice: Any) -> bool:
-    """A chunk's choice carries tool-call deltas or reasoning (``reasoning_content``, as compatible servers send)."""
-    delta = getattr(choice, "delta", None)
-    if delta is None:
-        return False
-    return bool(getattr(delta, "tool_calls", None)) or any(
-        type(value := _reasoning(delta, name)) is str and value for name in _REASONING_FIELDS
-    )
+    for name in _REASONING_FIELDS:
+        value = fields.get(name)
+        if value is None and extra and type(extra) is dict:
+            value = extra.get(name)
+        if type(value) is str and value:
+            return True
+    return False
 
 
 class ChatAccumulator:
@@ -339,18 +333,20 @@ class ChatAccumulator:
             state = self.choices.get(index)
             if state is None:
                 state = self.choices[index] = _Choice()
-            self._fold(c, state)
-            if not self.non_text and _non_text(c):
+            # Tool-call deltas or reasoning: output other than text began (see streams.Accumulator).
+            if self._fold(c, state) and not self.non_text:
                 self.non_text = True
             reason = getattr(c, "finish_reason", None)
             if reason:
                 state.reason = reason
 
     @staticmethod
-    def _fold(c: Any, state: _Choice) -> None:
+    def _fold(c: Any, state: _Choice) -> bool:
+        """Folds one choice's delta into its state; True when it carried output other than text (tool-call
+        deltas, reasoning), read from the delta once."""
         delta = getattr(c, "delta", None)
         if delta is None:
-            return
+            return False
         content = getattr(delta, "content", None)
         if content and type(content) is str:
             state.text.append(content)
@@ -358,7 +354,9 @@ class ChatAccumulator:
         if refusal and type(refusal) is str:
             state.refusal.append(refusal)
         tool_calls = getattr(delta, "tool_calls", None)
-        if tool_calls and type(tool_calls) is list:
+        if not tool_calls:
+            return _has_reasoning(delta)
+        if type(tool_calls) is list:
             for tc in tool_calls:
                 index = _index(getattr(tc, "index", None))
                 slot = state.tools.get(index)
@@ -373,6 +371,7 @@ class ChatAccumulator:
                     arguments = getattr(fn, "arguments", None)
                     if arguments and type(arguments) is str:
                         slot[2].append(arguments)
+        return True
 
     def apply(self) -> None:
         record = self.record
@@ -590,7 +589,8 @@ class CompletionsAccumulator(ChatAccumulator):
     __slots__ = ()
 
     @staticmethod
-    def _fold(c: Any, state: _Choice) -> None:
+    def _fold(c: Any, state: _Choice) -> bool:
         text = getattr(c, "text", None)
         if text and type(text) is str:
             state.text.append(text)
+        return False
