@@ -1,17 +1,33 @@
-"""The built-in micro metrics."""
+"""The built-in micro metrics.
 
-from micrometrics.metrics.consistency import AnswerConsistency
-from micrometrics.metrics.degenerate import DegenerateOutput
-from micrometrics.metrics.formality import Formality
-from micrometrics.metrics.groundedness import Groundedness
+Each metric's module is imported when its name is first read (``micrometrics.metrics.Refusal``,
+``from micrometrics.metrics import Refusal``): ``instrument()`` with the defaults loads the
+default metrics' modules only, not the PII tables, the judge or the groundedness patterns
+(about 15 ms of a cold start, issue 21).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
 from micrometrics.metrics.language_match import LanguageMatch
-from micrometrics.metrics.llm_judge import LlmJudge
-from micrometrics.metrics.model_calls import openai_ask, openai_judge
-from micrometrics.metrics.pii import PiiInResponse
-from micrometrics.metrics.refusal import Refusal
-from micrometrics.metrics.similarity import SemanticSimilarity
 from micrometrics.metrics.text import BannedPhrases, JsonFormat, ResponseLength
-from micrometrics.metrics.tool_calls import ToolCallValidity
+
+#: Public name -> the module that defines it.
+_LAZY = {
+    "AnswerConsistency": "consistency",
+    "DegenerateOutput": "degenerate",
+    "Formality": "formality",
+    "Groundedness": "groundedness",
+    "LlmJudge": "llm_judge",
+    "openai_ask": "model_calls",
+    "openai_judge": "model_calls",
+    "PiiInResponse": "pii",
+    "Refusal": "refusal",
+    "SemanticSimilarity": "similarity",
+    "ToolCallValidity": "tool_calls",
+}
 
 __all__ = ["LanguageMatch", "ResponseLength", "BannedPhrases", "JsonFormat", "Refusal", "PiiInResponse", "DegenerateOutput", "ToolCallValidity", "Formality", "Groundedness", "SemanticSimilarity", "LlmJudge", "AnswerConsistency", "openai_judge", "openai_ask", "DEFAULTS"]
 
@@ -25,3 +41,16 @@ try:  # the retrieval metrics ship with the retrieval instrumentations
     DEFAULTS.append(RetrievalPrecision)
 except ImportError:  # pragma: no cover
     pass
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'micrometrics.metrics' has no attribute {name!r}")
+    value = getattr(import_module(f"micrometrics.metrics.{module}"), name)
+    globals()[name] = value  # read once: later reads are plain module attributes
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
