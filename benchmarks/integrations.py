@@ -99,9 +99,7 @@ def demo(stack: contextlib.ExitStack) -> Any:
 def store_server(stack: contextlib.ExitStack, flavor: str) -> Any:
     from store_servers import StoreServer
 
-    server = StoreServer(flavor)
-    # Without TCP_NODELAY its keep-alive answers wait for the client's delayed ACK (~40 ms a call), drowning the figures.
-    server.httpd.RequestHandlerClass.disable_nagle_algorithm = True
+    server = StoreServer(flavor)  # with TCP_NODELAY: a delayed ACK (~40 ms a call) would drown the figures
     stack.callback(server.close)
     return server
 

@@ -22,4 +22,5 @@ def is_wrapped(owner: type, name: str) -> bool:
 
     import wrapt
 
-    return isinstance(inspect.getattr_static(owner, name), wrapt.ObjectProxy)
+    # wrapt 2's function wrappers do not derive from wrapt.ObjectProxy (its pure-Python proxy class): both are checked.
+    return isinstance(inspect.getattr_static(owner, name), (wrapt.FunctionWrapper, wrapt.ObjectProxy))

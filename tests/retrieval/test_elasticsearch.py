@@ -138,3 +138,66 @@ def test_hits_with_null_or_missing_fields(telemetry, request, es, server):
     for name in ("retrieval kb2", "retrieval kb3"):
         span = telemetry.span(name)
         assert A.GEN_AI_RETRIEVAL_DOCUMENTS not in span.attributes and span.status.is_ok
+
+
+def _own_tracing_to(telemetry, client) -> None:
+    """The client's own tracing (elasticsearch 8.13+, on by default) into the test's backend, as the global provider would."""
+    client._otel.tracer = telemetry.tracer_provider.get_tracer("elasticsearch-api")
+    client._otel.enabled = True
+
+
+def test_the_clients_own_span_is_skipped_for_a_knn_search_we_trace_and_kept_for_others(telemetry, request, es):
+    """The client traces itself: one span per kNN search (ours, with the hits), its own span for the searches we leave."""
+    pytest.importorskip("elasticsearch._otel", reason="this elasticsearch release does not trace itself")
+    _own_tracing_to(telemetry, es)
+    instrument(telemetry, request)
+    es.search(index="kb", knn=KNN)
+    spans = telemetry.spans()
+    assert [s.name for s in spans] == ["retrieval kb"], [s.name for s in spans]
+    assert spans[0].attributes[A.DB_SYSTEM_NAME] == "elasticsearch"
+    es.search(index="kb", query={"match": {"text": "refund"}})
+    assert sorted(s.name for s in telemetry.spans()) == ["retrieval kb", "search"]  # not a retrieval: the client's own span stays
+
+
+def test_the_async_clients_own_span_is_skipped_for_a_knn_search_we_trace(telemetry, request, server):
+    pytest.importorskip("elasticsearch._otel", reason="this elasticsearch release does not trace itself")
+    instrument(telemetry, request)
+
+    async def run():
+        client = AsyncElasticsearch(server.url, max_retries=0)
+        _own_tracing_to(telemetry, client)
+        try:
+            await client.search(index="kb", knn=KNN)
+            await client.search(index="kb", query={"match": {"text": "refund"}})
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+    assert sorted(s.name for s in telemetry.spans()) == ["retrieval kb", "search"]  # ours ends on the monitor thread
+
+
+def test_when_our_span_cannot_start_the_client_keeps_its_own(telemetry, request, es):
+    """A kNN search whose telemetry failed to start (reported) runs as if we were not there: the client's span stays."""
+    from micrometrics_instrumentation.elasticsearch import translators
+
+    _own_tracing_to(telemetry, es)
+    instrument(telemetry, request)
+    broken = pytest.MonkeyPatch()
+    broken.setattr(translators.SearchTranslator, "request", lambda *a, **k: 1 / 0)
+    request.addfinalizer(broken.undo)
+    response = es.search(index="kb", knn=KNN)
+    assert len(response["hits"]["hits"]) == TOP_K
+    assert [s.name for s in telemetry.spans()] == ["search"]
+
+
+def test_uninstrument_restores_the_clients_own_tracing(telemetry, request, es):
+    from elasticsearch._otel import OpenTelemetry
+
+    instrument(telemetry, request)
+    assert is_wrapped(OpenTelemetry, "span")
+    ElasticsearchInstrumentor().uninstrument()
+    micrometrics.uninstrument()
+    assert not is_wrapped(OpenTelemetry, "span")
+    _own_tracing_to(telemetry, es)
+    es.search(index="kb", knn=KNN)
+    assert [s.name for s in telemetry.spans()] == ["search"]
