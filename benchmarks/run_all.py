@@ -443,6 +443,10 @@ def render(results: dict[str, Any]) -> str:
                "it creates the peers' venvs under `~/.cache/micrometrics-bench` on first use). "
                f"Generated {results['generated']} in {results['seconds'] / 60:.0f} minutes"
                f"{' -- a QUICK run: few calls and rounds, treat as a smoke test' if quick else ''}. Raw figures: `RESULTS.json`.")
+    merged = results.get("merged_from")
+    if merged:
+        out.append("")
+        out.append(f"Parts measured in an earlier run of the same code ({merged['generated']}, `--merge`): {', '.join(merged['parts'])}.")
     out.append("")
     out.append(f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['os']}, Python {m['python']}, GIL switch interval {m['switch_interval_ms']:.0f} ms. "
                f"Load average before the run: {', '.join(f'{x:.1f}' for x in m['load_before'])}; after: {', '.join(f'{x:.1f}' for x in results['load_after'])} "
@@ -557,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peers", choices=("cached", "all", "none"), default="cached",
                     help="peers measured by overhead: those whose venv is already cached (default), all (creating venvs), none")
     ap.add_argument("--note", default="", help="a note for this run's history line")
+    ap.add_argument("--merge", type=Path, help="start from this RESULTS.json: the parts run now replace theirs, the others are kept "
+                    "(a long part, e.g. memory, measured in its own run)")
     args = ap.parse_args(argv)
     if args.render:
         args.out.write_text(render(json.loads(args.render.read_text())))
@@ -564,6 +570,12 @@ def main(argv: list[str] | None = None) -> int:
     parts = args.only or PARTS
     t0 = time.time()
     results: dict[str, Any] = {"quick": args.quick, "machine": machine(), "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    if args.merge:
+        kept = json.loads(args.merge.read_text())
+        if kept.get("quick") != args.quick:
+            ap.error(f"--merge {args.merge}: its quick={kept.get('quick')} differs from this run's quick={args.quick}")
+        results.update({part: kept[part] for part in PARTS if part in kept and part not in parts})
+        results["merged_from"] = {"file": str(args.merge), "generated": kept.get("generated"), "parts": sorted(p for p in PARTS if p in kept and p not in parts)}
     if "overhead" in parts:
         log("overhead: peers' venvs, then interleaved rounds")
         peers = environments.peer_environments()
