@@ -123,6 +123,7 @@ async def _report(out: str) -> None:
         finally:
             if server:
                 await server.__aexit__(None, None, None)
+        micrometrics.installation.current().force_flush()  # the monitor thread ends our spans after each call returned
         client_spans = [{"name": s.name, "kind": s.kind.name, "trace_id": s.context.trace_id, "span_id": s.context.span_id,
                          "parent_id": s.parent.span_id if s.parent else None, "status": s.status.status_code.name,
                          "attributes": dict(s.attributes)} for s in exporter.get_finished_spans()]

@@ -134,6 +134,8 @@ GUARDED_APP = """
         r = openai.OpenAI(base_url=srv.openai_base_url, api_key="k", max_retries=0).chat.completions.create(
             model="gpt-4o-mini", messages=messages)
     print("GERMAN" if r.choices[0].message.content == _DE_REPLIES[4] else "NOT GERMAN: " + r.choices[0].message.content)
+    from micrometrics import runtime
+    runtime.current().flush(10)  # the monitor thread ends the spans after the call returned
     spans = sorted(exporter.get_finished_spans(), key=lambda s: s.start_time)
     print([(s.name, s.attributes.get("micrometrics.language_match.label")) for s in spans])
 """

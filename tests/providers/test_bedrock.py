@@ -492,6 +492,7 @@ def test_instrumented_when_the_app_imports_boto3_after_instrument():
         with DemoServer() as srv:
             c = boto3.client("bedrock-runtime", endpoint_url=srv.base_url, region_name="eu-central-1", aws_access_key_id="x", aws_secret_access_key="x")
             c.converse(modelId="amazon.nova-micro-v1:0", messages=[{"role": "user", "content": [{"text": "Hallo"}]}])
+        handle.force_flush()  # the monitor thread ends the span after the call returned
         print("SPANS", [s.name for s in exporter.get_finished_spans()])
     """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "examples"), os.environ.get("PYTHONPATH", "")])}
