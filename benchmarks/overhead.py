@@ -110,6 +110,34 @@ def _load_block(chat: Any, clients: list[Any], calls: int) -> list[float]:
     return latencies
 
 
+def _timed_block(kind: str, fn: Any, c: Any, n: int, flush: Any) -> dict[str, float]:
+    """``n`` calls in a row: wall, calling-thread CPU and all-threads CPU per call (s), the last after ``flush`` drained the worker and exporters."""
+    cpu0, t0, c0 = time.process_time(), time.perf_counter(), time.thread_time()
+    for _ in range(n):
+        fn(c)
+    wall, thread = time.perf_counter() - t0, time.thread_time() - c0
+    flush()  # the evaluation worker and the exporter finish their share
+    cpu = time.process_time() - cpu0
+    return {kind: wall / n, f"{kind}_thread_cpu": thread / n, f"{kind}_cpu": cpu / n}
+
+
+def _load_figures(chat: Any, clients: list[Any], calls: int, flush: Any) -> dict[str, float]:
+    """One block of the 8-caller load (each client warmed first): latency median, mean, p90 and CPU per call (s)."""
+    for cl in clients:
+        chat(cl)
+    flush()
+    cpu0 = time.process_time()
+    latencies = _load_block(chat, clients, calls)
+    flush()
+    cpu = time.process_time() - cpu0
+    return {
+        "load_latency": statistics.median(latencies),
+        "load_latency_mean": statistics.fmean(latencies),
+        "load_latency_p90": statistics.quantiles(latencies, n=10)[-1],
+        "load_cpu": cpu / len(latencies),
+    }
+
+
 def measure(mode: str, sizes: dict[str, int]) -> dict[str, Any]:
     """Alternate uninstrumented and instrumented blocks; per figure, the median paired difference."""
     import gc
@@ -156,30 +184,14 @@ def measure(mode: str, sizes: dict[str, int]) -> dict[str, Any]:
         for i in range(pairs):
             for state in ("off", "on") if i % 2 == 0 else ("on", "off"):
                 settle(state, fn)
-                cpu0, t0, c0 = time.process_time(), time.perf_counter(), time.thread_time()
-                for _ in range(n):
-                    fn(c)
-                wall, thread = time.perf_counter() - t0, time.thread_time() - c0
-                switch.flush()  # the evaluation worker and the exporter finish their share
-                cpu = time.process_time() - cpu0
-                add(kind, state, wall / n)
-                add(f"{kind}_thread_cpu", state, thread / n)
-                add(f"{kind}_cpu", state, cpu / n)
+                for figure, value in _timed_block(kind, fn, c, n, switch.flush).items():
+                    add(figure, state, value)
 
     for i in range(sizes["load_pairs"]):
         for state in ("off", "on") if i % 2 == 0 else ("on", "off"):
             switch.set(state)
-            for cl in clients:
-                chat(cl)
-            switch.flush()
-            cpu0 = time.process_time()
-            latencies = _load_block(chat, clients, sizes["load_block"])
-            switch.flush()
-            cpu = time.process_time() - cpu0
-            add("load_latency", state, statistics.median(latencies))
-            add("load_latency_mean", state, statistics.fmean(latencies))
-            add("load_latency_p90", state, statistics.quantiles(latencies, n=10)[-1])
-            add("load_cpu", state, cpu / len(latencies))
+            for figure, value in _load_figures(chat, clients, sizes["load_block"], switch.flush).items():
+                add(figure, state, value)
 
     switch.set("on")
     out["dropped"] = switch.dropped
@@ -235,37 +247,17 @@ def measure_fixed(mode: str, state: str, sizes: dict[str, int]) -> dict[str, Any
     gc.collect()
 
     samples: dict[str, list[float]] = {}
-
-    def add(figure: str, value: float) -> None:
-        samples.setdefault(figure, []).append(value)
-
     for kind, fn, blocks, n in (("call", chat, sizes["blocks"], sizes["block"]), ("stream", chat_streamed, sizes["stream_blocks"], sizes["stream_block"])):
         for _ in range(blocks):
             for _ in range(SETTLE):
                 fn(c)
             flush()
-            cpu0, t0, c0 = time.process_time(), time.perf_counter(), time.thread_time()
-            for _ in range(n):
-                fn(c)
-            wall, thread = time.perf_counter() - t0, time.thread_time() - c0
-            flush()  # the evaluation worker and the exporter finish their share
-            cpu = time.process_time() - cpu0
-            add(kind, wall / n)
-            add(f"{kind}_thread_cpu", thread / n)
-            add(f"{kind}_cpu", cpu / n)
+            for figure, value in _timed_block(kind, fn, c, n, flush).items():
+                samples.setdefault(figure, []).append(value)
 
     for _ in range(sizes["load_blocks"]):
-        for cl in clients:
-            chat(cl)
-        flush()
-        cpu0 = time.process_time()
-        latencies = _load_block(chat, clients, sizes["load_block"])
-        flush()
-        cpu = time.process_time() - cpu0
-        add("load_latency", statistics.median(latencies))
-        add("load_latency_mean", statistics.fmean(latencies))
-        add("load_latency_p90", statistics.quantiles(latencies, n=10)[-1])
-        add("load_cpu", cpu / len(latencies))
+        for figure, value in _load_figures(chat, clients, sizes["load_block"], flush).items():
+            samples.setdefault(figure, []).append(value)
 
     out["dropped"] = switch.dropped if switch else 0
     flush()
@@ -285,7 +277,7 @@ def run_one(python: str, mode: str, quick: bool, fixed: str | None = None) -> di
     cmd = [python, str(Path(__file__).resolve()), "--worker", mode] + (["--fixed", fixed] if fixed else []) + (["--quick"] if quick else [])
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=str(HERE), env={**os.environ, "PYTHONHASHSEED": "0"})
     if done.returncode != 0:
-        raise RuntimeError(f"{mode}{' ' + fixed if fixed else ''} in {python} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{mode}{' ' + fixed if fixed else ''} in {python} failed (exit code {done.returncode}):\n{done.stderr[-3000:]}\nstdout: {done.stdout[-300:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -514,12 +506,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latest", action="store_true", help="newest peer releases instead of the pinned ones")
     ap.add_argument("--json", type=Path, help="write the raw medians here")
     args = ap.parse_args(argv)
-    if args.worker and args.fixed:
-        print(json.dumps(measure_fixed(args.worker, args.fixed, PROCESS_QUICK if args.quick else PROCESS_FULL)))
-        return 0
     if args.worker:
-        print(json.dumps(measure(args.worker, QUICK if args.quick else FULL)))
-        return 0
+        got = measure_fixed(args.worker, args.fixed, PROCESS_QUICK if args.quick else PROCESS_FULL) if args.fixed else measure(args.worker, QUICK if args.quick else FULL)
+        print(json.dumps(got), flush=True)
+        # The figures are out: no interpreter teardown with the worker, exporter and LiteLLM threads still running
+        # (a LiteLLM process instrumented for good once died of SIGSEGV in libpython there, after measuring).
+        os._exit(0)
     data = run(args.rounds or (2 if args.quick else 5), args.quick, latest=args.latest, only=args.only, log=lambda m: print(m, file=sys.stderr),
                method=args.method, process_rounds=args.process_rounds)
     return publish(data, args.json, report)
