@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 import threading

@@ -453,6 +453,29 @@ def _f(x: float, nd: int = 1) -> str:
     return f"{x:,.{nd}f}"
 
 
+def _rank(r: dict[str, Any]) -> tuple:
+    """Ours first, then the peers, the controls last."""
+    return (r["mode"] == "none", r["env"] != "micrometrics", not r["mode"].startswith("micrometrics"), r["call"])
+
+
+def table_markdown(rows: list[dict[str, Any]], names: dict[str, str], none_label: str) -> list[str]:
+    """Either method's table for RESULTS.md: the added figures, each with its ratio to the lightest peer on it."""
+    lw, lt, lc = lightest(rows, "call"), lightest(rows, "call_thread_cpu"), lightest(rows, "cpu")
+    lines = [
+        "| mode | venv | +µs/call, tight loop (wall) | ratio | +µs/call, calling thread CPU (request path) | ratio | +µs/call, all threads CPU | ratio | "
+        "+µs/chunk, streamed (wall) | +µs/chunk, calling thread CPU | +µs latency at 8 callers, 20 ms provider: median | mean | p90 | +µs CPU/call at that load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(rows, key=_rank):
+        name = none_label if r["mode"] == "none" else names.get(r["mode"], r["mode"])
+        lines.append(
+            f"| {name} | {r['env']} | {_f(r['call'])} | {_ratio(r, lw, 'call')} | {_f(r['call_thread_cpu'])} | {_ratio(r, lt, 'call_thread_cpu')} | "
+            f"{_f(r['cpu'])} | {_ratio(r, lc, 'cpu')} | {_f(r['chunk'], 2)} | {_f(r['chunk_thread_cpu'], 2)} | "
+            f"{_f(r['load_latency'])} | {_f(r['load_latency_mean'])} | {_f(r['load_latency_p90'])} | {_f(r['load_cpu'])} |"
+        )
+    return lines
+
+
 def process_markdown(data: dict[str, Any], names: dict[str, str] | None = None) -> list[str]:
     """The per-process method's Markdown section for RESULTS.md (empty when it was not run): the paired table's columns."""
     rows = added(data, "process")
@@ -475,22 +498,9 @@ def process_markdown(data: dict[str, Any], names: dict[str, str] | None = None) 
         "(the `none` row: an uninstrumented process against another). Ratios are to the lightest peer on the same figure "
         f"(tight-loop wall: {lw['mode'] if lw else '-'}; calling-thread CPU: {lt['mode'] if lt else '-'}; all threads CPU: {lc['mode'] if lc else '-'}).",
         "",
-        "| mode | venv | +µs/call, tight loop (wall) | ratio | +µs/call, calling thread CPU (request path) | ratio | +µs/call, all threads CPU | ratio | "
-        "+µs/chunk, streamed (wall) | +µs/chunk, calling thread CPU | +µs latency at 8 callers, 20 ms provider: median | mean | p90 | +µs CPU/call at that load |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-
-    def rank(r: dict[str, Any]) -> tuple:
-        return (r["mode"] == "none", r["env"] != "micrometrics", not r["mode"].startswith("micrometrics"), r["call"])
-
-    for r in sorted(rows, key=rank):
-        name = "none (A/A control: two uninstrumented processes)" if r["mode"] == "none" else names.get(r["mode"], r["mode"])
-        lines.append(
-            f"| {name} | {r['env']} | {_f(r['call'])} | {_ratio(r, lw, 'call')} | {_f(r['call_thread_cpu'])} | {_ratio(r, lt, 'call_thread_cpu')} | "
-            f"{_f(r['cpu'])} | {_ratio(r, lc, 'cpu')} | {_f(r['chunk'], 2)} | {_f(r['chunk_thread_cpu'], 2)} | "
-            f"{_f(r['load_latency'])} | {_f(r['load_latency_mean'])} | {_f(r['load_latency_p90'])} | {_f(r['load_cpu'])} |"
-        )
-    lines += ["", "+µs/call (tight-loop wall) by round: " + "; ".join(f"{r['env']}/{r['mode']} {r['call_rounds']}" for r in sorted(rows, key=rank)) + ".", ""]
+    lines += table_markdown(rows, names, "none (A/A control: two uninstrumented processes)")
+    lines += ["", "+µs/call (tight-loop wall) by round: " + "; ".join(f"{r['env']}/{r['mode']} {r['call_rounds']}" for r in sorted(rows, key=_rank)) + ".", ""]
     return lines
 
 

@@ -323,30 +323,16 @@ def overhead_section(data: dict[str, Any]) -> tuple[list[str], list[tuple[str, s
     rows = overhead.added(data)
     peers = [r for r in rows if r["mode"] in PEER_NAMES and not r["mode"].startswith("micrometrics")]
     ours = {r["mode"]: r for r in rows if r["env"] == "micrometrics"}
-    light_wall, light_thread = _lightest(peers, "call"), _lightest(peers, "call_thread_cpu")
+    light_wall, light_thread, light_cpu = _lightest(peers, "call"), _lightest(peers, "call_thread_cpu"), _lightest(peers, "cpu")
     lines = [
         "Added cost = instrumented minus uninstrumented, paired block by block in the same process "
         "(median over blocks, then over rounds). Ratios are to the lightest peer on the same figure "
-        f"(tight-loop wall: {light_wall['mode'] if light_wall else '-'}; calling-thread CPU: {light_thread['mode'] if light_thread else '-'}). "
+        f"(tight-loop wall: {light_wall['mode'] if light_wall else '-'}; calling-thread CPU: {light_thread['mode'] if light_thread else '-'}; "
+        f"all threads CPU: {light_cpu['mode'] if light_cpu else '-'}). "
         "The `none` rows compare the uninstrumented client with itself: the noise floor of this run.",
         "",
-        "| mode | venv | +µs/call, tight loop (wall) | ratio | +µs/call, calling thread CPU (request path) | ratio | +µs/call, all threads CPU | "
-        "+µs/chunk, streamed (wall) | +µs/chunk, calling thread CPU | +µs latency at 8 callers, 20 ms provider: median | mean | p90 | +µs CPU/call at that load |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-
-    def rank(r: dict[str, Any]) -> tuple:
-        return (r["mode"] == "none", r["env"] != "micrometrics", not r["mode"].startswith("micrometrics"), r["call"])
-
-    for r in sorted(rows, key=rank):
-        ratio = r["call"] / light_wall["call"] if light_wall and light_wall["call"] > 0 and r["mode"] != "none" else None
-        ratio_t = r["call_thread_cpu"] / light_thread["call_thread_cpu"] if light_thread and light_thread["call_thread_cpu"] > 0 and r["mode"] != "none" else None
-        name = "none (A/A control)" if r["mode"] == "none" else PEER_NAMES.get(r["mode"], r["mode"])
-        lines.append(
-            f"| {name} | {r['env']} | {_f(r['call'])} | {'-' if ratio is None else f'{ratio:.2f}'} | {_f(r['call_thread_cpu'])} | "
-            f"{'-' if ratio_t is None else f'{ratio_t:.2f}'} | {_f(r['cpu'])} | {_f(r['chunk'], 2)} | {_f(r['chunk_thread_cpu'], 2)} | "
-            f"{_f(r['load_latency'])} | {_f(r['load_latency_mean'])} | {_f(r['load_latency_p90'])} | {_f(r['load_cpu'])} |"
-        )
+    lines += overhead.table_markdown(rows, PEER_NAMES, "none (A/A control)")
     lines.append("")
     bases = {}
     for r in rows:

@@ -3,7 +3,6 @@ for documents retrieved in the same ``micrometrics.context()`` block or the same
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import tracemalloc
 
