@@ -153,7 +153,7 @@ def _evaluator_cpu() -> float:
 
 def _block(clients: list[Any], calls: int) -> list[float]:
     """All callers at once, ``calls`` each: the caller-visible latencies (overhead.py's load block)."""
-    return _load_block(w, clients, calls)
+    return _load_block(w.chat, clients, calls)
 
 
 def _ci(values: list[float], rng: random.Random, n: int = 2000) -> tuple[float, float]:
