@@ -264,7 +264,7 @@ def issue21_targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         targets.append((
             f"issue 21.4: at load ({load['threads']} callers, provider answering after {load['delay_ms']:.0f} ms), default metrics' added "
             "median latency inside the A/A band of the same run, >= 32,000 calls per arm",
-            f"+{_f(med['added'])} µs (95% interval [{_f(med['ci95'][0])}, {_f(med['ci95'][1])}]); A/A +{_f(aa['added'])} µs, band [{_f(lo)}, {_f(hi)}]; "
+            f"{med['added']:+,.1f} µs (95% interval [{_f(med['ci95'][0])}, {_f(med['ci95'][1])}]); A/A {aa['added']:+,.1f} µs, band [{_f(lo)}, {_f(hi)}]; "
             f"{calls:,} calls per arm",
             f"{_met(inside)}{'' if calls >= 32_000 else ' (fewer than 32,000 calls per arm: a quick run)'}",
         ))
