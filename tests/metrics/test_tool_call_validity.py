@@ -36,16 +36,7 @@ def test_precision_and_recall_on_the_labelled_dataset():
             s.tp += p in found and p in truth
             s.fp += p in found and p not in truth
             s.fn += p in truth and p not in found
-        if truth and found:
-            every.tp += 1
-        elif found:
-            every.fp += 1
-            every.misses.append(f"false positive {row.id}")
-        elif truth:
-            every.fn += 1
-            every.misses.append(f"false negative {row.id}")
-        else:
-            every.tn += 1
+        every.add(row.id, bool(truth), bool(found))
     print(f"\ntool_call_validity, {len(data)} answers: {every}")
     for p, s in per.items():
         print(f"  {p:13s} {s}")
