@@ -36,9 +36,7 @@ class _Stream:
     """A transport whose stream holds ``chunks`` content chunks."""
 
     def __init__(self, chunks: int) -> None:
-        self.transport = w.Transport()
-        self.transport._sse = w.stream_body(chunks)
-        self.client = w.client(self.transport)
+        self.client = w.client(w.Transport(stream_chunks=chunks))
 
 
 def _block(switch: Any, client: Any, calls: int) -> dict[str, float]:

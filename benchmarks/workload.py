@@ -184,10 +184,10 @@ def stream_body(chunks: int = STREAM_CHUNKS) -> bytes:
 class Transport:
     """The canned answers as an httpx2 transport; ``delay_s`` simulates the provider's latency."""
 
-    def __init__(self, delay_s: float = 0.0) -> None:
+    def __init__(self, delay_s: float = 0.0, stream_chunks: int = STREAM_CHUNKS) -> None:
         self.delay_s = delay_s
         self._json = completion_body()
-        self._sse = stream_body()
+        self._sse = stream_body(stream_chunks)
         self._local = threading.local()
         self._httpx = http_module()
         self.mock = self._httpx.MockTransport(self.handle)
