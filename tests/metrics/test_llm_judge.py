@@ -68,6 +68,7 @@ def test_over_budget_the_judge_is_not_called(demo, telemetry):
     demo.enqueue(json=chat_completion("Score: 2"))
     demo.enqueue(json=chat_completion(ANSWER, model="gpt-4.1-nano"))
     _ask(demo)
+    telemetry.flush()  # the server answers in order: the first call's judge call comes before the second call
     _ask(demo)
     judged = _spans(telemetry)["gpt-4.1-nano"]
     assert [a["micrometrics.llm_judge.label"] for a in judged] == ["fail", "undetermined"]
@@ -108,6 +109,7 @@ def test_an_unparseable_reply_and_a_failing_judge(demo, telemetry):
     demo.enqueue(json=chat_completion(ANSWER, model="gpt-4.1-nano"))
     demo.enqueue(status=429)
     _ask(demo)
+    telemetry.flush()  # the server answers in order: the first call's judge call comes before the second call
     _ask(demo)
     first, second = _spans(telemetry)["gpt-4.1-nano"]
     assert first["micrometrics.llm_judge.label"] == "undetermined"
@@ -185,6 +187,7 @@ def test_over_the_usd_budget_the_judge_is_not_called(demo, telemetry):
     demo.enqueue(json=chat_completion("Score: 4"))
     demo.enqueue(json=chat_completion(ANSWER, model="gpt-4.1-nano"))
     _ask(demo)
+    telemetry.flush()  # the server answers in order: the first call's judge call comes before the second call
     _ask(demo)
     first, second = _spans(telemetry)["gpt-4.1-nano"]
     assert first["micrometrics.llm_judge.label"] == "pass" and first["micrometrics.llm_judge.cost"] > 0.000001
