@@ -64,7 +64,8 @@ def ours() -> Environment:
 
     # LiteLLM's row where it is installed (the dev extra): our added cost over LiteLLM alone.
     litellm = ("micrometrics-litellm",) if importlib.util.find_spec("litellm") is not None else ()
-    return Environment("micrometrics", ("none", "micrometrics-default", "micrometrics-no-metrics", *litellm))
+    # The floor (floor.py) runs in our venv: the SDK and the conventions' minimum, the reference for issue 21's ratios.
+    return Environment("micrometrics", ("none", "micrometrics-default", "micrometrics-no-metrics", *litellm, "floor"))
 
 
 def _unpinned(pkg: str) -> str:

@@ -354,7 +354,9 @@ PEERS = {
 #: Our added cost over LiteLLM alone: the same call through litellm.completion, LiteLLM uninstrumented vs instrumented.
 LITELLM = "micrometrics-litellm"
 OURS = ("micrometrics-default", "micrometrics-no-metrics", LITELLM)
-MODES = ("none",) + OURS + tuple(PEERS)
+#: The least an SDK instrumentation of the call can do under the conventions (floor.py): a reference, not a peer.
+FLOOR = "floor"
+MODES = ("none",) + OURS + tuple(PEERS) + (FLOOR,)
 
 
 class Switch:
@@ -368,7 +370,7 @@ class Switch:
         self.state = "off"
         self._handle: Any = None
         self._peer: Any = None
-        if mode in PEERS:
+        if mode in PEERS or mode == FLOOR:
             self._peer = _peer_instrumentor(mode)
 
     def on(self) -> None:
@@ -438,6 +440,10 @@ def _litellm_instrumentation() -> list[str]:
 
 
 def _peer_instrumentor(mode: str) -> Any:
+    if mode == FLOOR:
+        from floor import FloorInstrumentor
+
+        return FloorInstrumentor()
     if mode == "otel-openai-v2":
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
     elif mode == "otel-genai-openai":
