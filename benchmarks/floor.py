@@ -21,8 +21,7 @@ from __future__ import annotations
 import time
 from typing import Any, Iterator
 
-_DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
-_TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
+from micrometrics_semconv import metrics as M  # the conventions' names and bucket advice (vocabulary, not our runtime)
 
 
 class FloorInstrumentor:
@@ -40,10 +39,11 @@ class FloorInstrumentor:
 
         tracer = tracer_provider.get_tracer("floor")
         meter = meter_provider.get_meter("floor")
-        duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s", explicit_bucket_boundaries_advisory=_DURATION_BUCKETS)
-        tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}", explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS)
-        ttfc = meter.create_histogram("gen_ai.client.operation.time_to_first_chunk", unit="s", explicit_bucket_boundaries_advisory=_DURATION_BUCKETS)
-        tpoc = meter.create_histogram("gen_ai.client.operation.time_per_output_chunk", unit="s", explicit_bucket_boundaries_advisory=_DURATION_BUCKETS)
+        seconds, counts = list(M.DURATION_BUCKETS), list(M.TOKEN_BUCKETS)
+        duration = meter.create_histogram(M.GEN_AI_CLIENT_OPERATION_DURATION, unit="s", explicit_bucket_boundaries_advisory=seconds)
+        tokens = meter.create_histogram(M.GEN_AI_CLIENT_TOKEN_USAGE, unit="{token}", explicit_bucket_boundaries_advisory=counts)
+        ttfc = meter.create_histogram(M.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, unit="s", explicit_bucket_boundaries_advisory=seconds)
+        tpoc = meter.create_histogram(M.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK, unit="s", explicit_bucket_boundaries_advisory=seconds)
         attach, detach, in_context = otel_context.attach, otel_context.detach, trace.set_span_in_context
         perf = time.perf_counter
 

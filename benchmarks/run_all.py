@@ -211,7 +211,8 @@ def issue21_targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             # Judged by both methods: blocks toggled in one process, and one process per state (what a user sees).
             m_rows = overhead.added(results["overhead"], method)
             m_peers = [r for r in m_rows if r["mode"] in PEER_NAMES and not r["mode"].startswith("micrometrics")]
-            m_n = {r["mode"]: r for r in m_rows if r["env"] == "micrometrics"}.get("micrometrics-no-metrics")
+            m_ours = {r["mode"]: r for r in m_rows if r["env"] == "micrometrics"}
+            m_n, m_f = m_ours.get("micrometrics-no-metrics"), m_ours.get("floor")
             label = "paired blocks in one process" if method == "paired" else "one process per state, instrumented at start-up"
             if m_n and m_peers:
                 lw, lc = _lightest(m_peers, "call"), _lightest(m_peers, "cpu")
@@ -227,7 +228,6 @@ def issue21_targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                     f"caller +{_f(m_n['call'])} µs vs {lw['mode']} +{_f(lw['call'])} ({rw:.2f}x); all threads +{_f(m_n['cpu'])} µs vs {lc['mode']} +{_f(lc['cpu'])} ({rc:.2f}x)",
                     verdict,
                 ))
-                m_f = {r["mode"]: r for r in m_rows if r["env"] == "micrometrics"}.get("floor")
                 if m_f and lw["call"] > 0 and lc["cpu"] > 0:
                     # What no SDK instrumentation goes below in this harness: is the target above it at all?
                     fw, fc = m_f["call"] / lw["call"], m_f["cpu"] / lc["cpu"]
