@@ -23,7 +23,7 @@ import wrapt.importer
 from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from micrometrics import internal_errors, runtime
+from micrometrics import active, internal_errors, runtime
 from micrometrics_instrumentation import layers
 
 logger = logging.getLogger("micrometrics")
@@ -73,7 +73,7 @@ class LibraryInstrumentor(BaseInstrumentor):
         # `opentelemetry-instrument` loads all our entry points once any one library is installed
         # (the `instruments-any` extra) and skips the per-instrumentor check: each checks its own
         # library's version when the application imports it (a missing library's hooks never fire).
-        if runtime.current() is None:
+        if not active.installed():  # never waits for a set-up in progress: instrument() may be running it
             # Loaded by `opentelemetry-instrument`: build the pipeline on the global providers.
             from micrometrics.installation import runtime_for_auto_instrumentation
 

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import atexit
 import datetime as _dt
+import functools
 import logging
 import os
+import sys
 import threading
 import time
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from micrometrics import export, import_hooks, internal_errors, registry, runtime as runtimes
+from micrometrics import active, export, import_hooks, internal_errors, registry
 from micrometrics.settings import OPTIONS, Settings, from_environment, resolve
 from micrometrics.attributes import ContentPolicy
 from micrometrics.metric import MicroMetric
+
+if TYPE_CHECKING:
+    from micrometrics.runtime import Runtime
 
 logger = logging.getLogger("micrometrics")
 _lock = threading.RLock()
@@ -25,15 +30,62 @@ EVALUATION_SHARE = 0.5
 EXIT_EXPORT_S = 2.0
 
 
+#: The SDK modules whose presence means the application may have configured OpenTelemetry itself: then
+#: ``instrument()`` reads and builds the providers before it returns, as the application expects.
+_SDK_MODULES = ("opentelemetry.sdk.trace", "opentelemetry.sdk.metrics", "opentelemetry.sdk._logs")
+
+
+class _Built:
+    """The OpenTelemetry side of one ``instrument()``: the providers (the application's or ours) and the runtime."""
+
+    __slots__ = ("providers", "runtime")
+
+    def __init__(self, providers: Any, runtime: "Runtime") -> None:
+        self.providers = providers
+        self.runtime = runtime
+
+    def discard(self) -> None:
+        """Built after ``uninstrument()`` stopped waiting for it: stop its worker, shut down the providers it created."""
+        self.runtime.shutdown(0.0)
+        _within(time.monotonic() + 1.0, [(p, p.shutdown) for p in self.providers.owned], flushing=False)
+
+
+def _build(settings: Settings, tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> _Built:
+    """The providers (see ``export.build``) and the runtime on them: what imports and builds the OpenTelemetry SDK."""
+    from micrometrics.runtime import Runtime
+
+    provs = export.build(settings, tracer_provider, meter_provider, logger_provider)
+    runtime = Runtime(
+        tracer_provider=provs.tracer_provider,
+        meter_provider=provs.meter_provider,
+        logger_provider=provs.logger_provider,
+        metrics=settings.metrics,
+        capture_content=settings.capture_mode,
+        content_policy=ContentPolicy(settings.redact, settings.max_content_chars),
+        max_queue=settings.max_queue,
+        deadline_s=settings.evaluation_deadline_s,
+        evaluator=settings.evaluator,
+        pricing=settings.pricing,
+        conventions=settings.conventions,
+        evaluation_sink=provs.evaluations.submit if provs.evaluations is not None else None,
+    )
+    return _Built(provs, runtime)
+
+
+def _in_background(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> bool:
+    """Set up on a background thread: no provider was passed and the application has not imported the SDK, so it
+    has configured none (it may still do so before the set-up reads the global providers: then they are used)."""
+    if tracer_provider is not None or meter_provider is not None or logger_provider is not None:
+        return False
+    return not any(name in sys.modules for name in _SDK_MODULES)
+
+
 class Instrumentation:
     """What ``instrument()`` returns: flush and shut down what it set up."""
 
-    def __init__(
-        self, settings: Settings, runtime: runtimes.Runtime, provs: export.Providers, instrumentors: Mapping[str, Any]
-    ) -> None:
+    def __init__(self, settings: Settings, setup: "_Built | active.Setup", instrumentors: Mapping[str, Any]) -> None:
         self.settings = settings
-        self.runtime = runtime
-        self.providers = provs
+        self._setup = setup
         self._by_name = dict(instrumentors)
         self._instrumentors = list(self._by_name.values())
         self._closed = False
@@ -53,17 +105,51 @@ class Instrumentation:
     def metrics(self) -> tuple[MicroMetric, ...]:
         return tuple(self.settings.metrics)
 
+    def _built(self, timeout_s: float = active.WAIT_S) -> _Built | None:
+        """What the set-up built, waiting up to ``timeout_s`` for it; None if it failed or is not done."""
+        setup = self._setup
+        if isinstance(setup, _Built):
+            return setup
+        setup.wait(timeout_s)
+        if setup.result is not None:
+            self._setup = setup.result
+        return setup.result
+
+    @property
+    def ready(self) -> bool:
+        """The OpenTelemetry side is set up (``instrument()`` may build it on a background thread; calls wait for it)."""
+        return isinstance(self._setup, _Built) or self._setup.result is not None
+
+    @property
+    def runtime(self) -> "Runtime | None":
+        built = self._built()
+        return built.runtime if built is not None else None
+
+    @property
+    def providers(self) -> Any:
+        built = self._built()
+        return built.providers if built is not None else None
+
+    def _provider(self, kind: str) -> Any:
+        built = self._built()
+        if built is not None:
+            return getattr(built.providers, f"{kind}_provider")
+        # The set-up failed (logged): what the OpenTelemetry API hands out.
+        from opentelemetry import _logs, metrics as otel_metrics, trace
+
+        return {"tracer": trace.get_tracer_provider, "meter": otel_metrics.get_meter_provider, "logger": _logs.get_logger_provider}[kind]()
+
     @property
     def tracer_provider(self) -> Any:
-        return self.providers.tracer_provider
+        return self._provider("tracer")
 
     @property
     def meter_provider(self) -> Any:
-        return self.providers.meter_provider
+        return self._provider("meter")
 
     @property
     def logger_provider(self) -> Any:
-        return self.providers.logger_provider
+        return self._provider("logger")
 
     def force_flush(self, timeout_s: float = 5.0) -> bool:
         """Finish pending evaluations, then push every span, metric point and log record out, within ``timeout_s``.
@@ -71,10 +157,13 @@ class Instrumentation:
         True only when everything was evaluated and the exporters report it delivered.
         """
         deadline = time.monotonic() + timeout_s
-        ok = self.runtime.flush(timeout_s)
-        provs = (self.providers.tracer_provider, self.providers.meter_provider, self.providers.logger_provider)
+        built = self._built(timeout_s)
+        if built is None:
+            return False
+        ok = built.runtime.flush(max(0.0, deadline - time.monotonic()))
+        provs = (built.providers.tracer_provider, built.providers.meter_provider, built.providers.logger_provider)
         calls = [(p, getattr(p, "force_flush", None)) for p in provs]
-        evaluations = self.providers.evaluations
+        evaluations = built.providers.evaluations
         if evaluations is not None:
             # Beside the providers, not before them: a hanging evaluation intake must not hold the spans back.
             calls.append((evaluations, lambda millis: evaluations.flush(millis / 1000)))
@@ -101,29 +190,37 @@ class Instrumentation:
                     inst.uninstrument()
                 except Exception as exc:
                     logger.debug("micrometrics: uninstrument of %r failed: %s", inst, exc)
-            if runtimes.current() is self.runtime:
-                runtimes.set_current(None)
+            # A set-up still running gets the time left (the set-up never takes _lock); one not done by then is
+            # cancelled: what it builds later is discarded.
+            built = self._built(max(0.0, deadline - time.monotonic()))
+            setup = self._setup
+            if built is None and not isinstance(setup, _Built):
+                setup.cancel()
+            if built is not None and active.installed() and active.current() is built.runtime:
+                active.set_current(None)
             if _handle is self:
                 _handle = None
-        tp = self.providers.tracer_provider
-        push = getattr(tp, "force_flush", None)
-        try:
-            self.runtime.shutdown(evaluation_s, push=(lambda: _within(deadline, [(tp, push)], flushing=True)) if push else None)
-        except Exception as exc:  # shutdown runs in the app's exit path: never raise there
-            internal_errors.report("finish", exc)
-        if export_s is not None:
-            deadline = min(deadline, time.monotonic() + export_s)
-        work = [(proc, proc.force_flush) for proc in self.providers.attached]
-        work += [(p, p.shutdown) for p in self.providers.owned]
-        evaluations = self.providers.evaluations
-        if evaluations is not None:
-            # Every result is enqueued by now: sent beside the exporters, within the same deadline.
-            work.append((evaluations, lambda: evaluations.close(max(0.0, deadline - time.monotonic() - 0.05))))
-        _within(deadline, work, flushing=False)
         try:
             atexit.unregister(self._at_exit)
         except Exception:
             pass
+        if built is None:
+            return
+        tp = built.providers.tracer_provider
+        push = getattr(tp, "force_flush", None)
+        try:
+            built.runtime.shutdown(evaluation_s, push=(lambda: _within(deadline, [(tp, push)], flushing=True)) if push else None)
+        except Exception as exc:  # shutdown runs in the app's exit path: never raise there
+            internal_errors.report("finish", exc)
+        if export_s is not None:
+            deadline = min(deadline, time.monotonic() + export_s)
+        work = [(proc, proc.force_flush) for proc in built.providers.attached]
+        work += [(p, p.shutdown) for p in built.providers.owned]
+        evaluations = built.providers.evaluations
+        if evaluations is not None:
+            # Every result is enqueued by now: sent beside the exporters, within the same deadline.
+            work.append((evaluations, lambda: evaluations.close(max(0.0, deadline - time.monotonic() - 0.05))))
+        _within(deadline, work, flushing=False)
 
     def _at_exit(self) -> None:
         # Runs before the SDK providers' own exit hooks (registered earlier; ours are off): evaluations get their
@@ -188,23 +285,16 @@ def instrument(
             return _handle
         _warn_overdue(settings.metrics)
         _prepare_guards(settings.metrics)
-        provs = export.build(settings, tracer_provider, meter_provider, logger_provider)
-        runtime = runtimes.Runtime(
-            tracer_provider=provs.tracer_provider,
-            meter_provider=provs.meter_provider,
-            logger_provider=provs.logger_provider,
-            metrics=settings.metrics,
-            capture_content=settings.capture_mode,
-            content_policy=ContentPolicy(settings.redact, settings.max_content_chars),
-            max_queue=settings.max_queue,
-            deadline_s=settings.evaluation_deadline_s,
-            evaluator=settings.evaluator,
-            pricing=settings.pricing,
-            conventions=settings.conventions,
-            evaluation_sink=provs.evaluations.submit if provs.evaluations is not None else None,
-        )
-        runtimes.set_current(runtime)
-        _handle = Instrumentation(settings, runtime, provs, _instrument_libraries(settings.instrumentations))
+        export.check(settings)  # what the pipeline would raise on the application's configuration, raised here
+        build = functools.partial(_build, settings, tracer_provider, meter_provider, logger_provider)
+        setup: _Built | active.Setup
+        if _in_background(tracer_provider, meter_provider, logger_provider):
+            # The SDK is imported and built on a thread (most of this call's time otherwise); calls wait for it.
+            setup = active.Setup(build, settings.metrics)
+        else:
+            setup = build()
+            active.set_current(setup.runtime)
+        _handle = Instrumentation(settings, setup, _instrument_libraries(settings.instrumentations))
         return _handle
 
 
@@ -290,9 +380,11 @@ def _warn_overdue(metrics: Sequence[MicroMetric]) -> None:
             )
 
 
-def runtime_for_auto_instrumentation(**kwargs: Any) -> runtimes.Runtime:
+def runtime_for_auto_instrumentation(**kwargs: Any) -> "Runtime":
     """The runtime behind ``opentelemetry-instrument``: global providers, the options the environment sets."""
     from opentelemetry import _logs, metrics as otel_metrics, trace
+
+    from micrometrics import runtime as runtimes
 
     with _lock:
         existing = runtimes.current()

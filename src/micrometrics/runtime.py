@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from micrometrics import callcontext, conventions as semconv_mode, cost_attribution, internal_errors, pricing as pricing_mod, trace_memory
+from micrometrics import active, callcontext, conventions as semconv_mode, cost_attribution, internal_errors, pricing as pricing_mod, trace_memory
 from micrometrics.callcontext import current as current_context
 from micrometrics.attribute_budget import Budget
 from micrometrics.attributes import ContentPolicy, capture_targets
@@ -258,15 +258,6 @@ class Runtime:
         return ok
 
 
-_current: Runtime | None = None
-
-
-def current() -> Runtime | None:
-    return _current
-
-
-def set_current(runtime: Runtime | None) -> None:
-    global _current
-    _current = runtime
-    # context() warns about keys no active metric reads: it learns them here (it cannot import this module).
-    callcontext.active_metrics = runtime.suite.metrics if runtime is not None else None
+# The active runtime lives in ``active`` (light: read before the SDK is imported); the call path imports it from here.
+current = active.current
+set_current = active.set_current

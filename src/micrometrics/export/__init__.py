@@ -6,14 +6,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from micrometrics.export import console, providers
 from micrometrics.export.pipeline import Pipeline
-from micrometrics.export.providers import Providers
 from micrometrics.settings import Settings
 
-__all__ = ["PIPELINES", "Pipeline", "Providers", "build", "pipeline_for"]
+if TYPE_CHECKING:
+    from micrometrics.export.providers import Providers
+
+# This module is light: instrument() reads it (check) before the OpenTelemetry SDK is imported; console,
+# providers and the OTLP modules, which import the SDK, load when a pipeline is built.
+__all__ = ["PIPELINES", "Pipeline", "Providers", "build", "check", "pipeline_for"]
 
 
 def _none(settings: Settings) -> Pipeline:
@@ -21,6 +24,8 @@ def _none(settings: Settings) -> Pipeline:
 
 
 def _console(settings: Settings) -> Pipeline:
+    from micrometrics.export import console
+
     return Pipeline(span_processor=console.ConsoleSpanProcessor(console.ConsoleSpanExporter()))
 
 
@@ -61,6 +66,27 @@ def pipeline_for(settings: Settings) -> Pipeline:
     return build_pipeline(settings)
 
 
-def build(settings: Settings, tracer_provider: Any = None, meter_provider: Any = None, logger_provider: Any = None) -> Providers:
+def check(settings: Settings) -> None:
+    """What building the pipeline would raise on the application's configuration (the environment a preset reads),
+    raised now and without importing the SDK, so that ``instrument()`` can build it later on another thread."""
+    if settings.exporter not in PIPELINES:
+        raise ValueError(f"micrometrics: no exporter preset named {settings.exporter!r}")
+    if settings.exporter == "datadog":
+        from micrometrics.export import datadog_site
+
+        datadog_site.check(settings)
+
+
+def build(settings: Settings, tracer_provider: Any = None, meter_provider: Any = None, logger_provider: Any = None) -> "Providers":
     """The pipeline ``settings`` ask for, on the application's providers or ours (see ``providers.build``)."""
+    from micrometrics.export import providers
+
     return providers.build(settings, pipeline_for(settings), tracer_provider, meter_provider, logger_provider)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Providers":
+        from micrometrics.export.providers import Providers
+
+        return Providers
+    raise AttributeError(f"module 'micrometrics.export' has no attribute {name!r}")

@@ -12,6 +12,16 @@ from opentelemetry.sdk.metrics import Counter, Histogram, ObservableCounter
 from opentelemetry.sdk.metrics.export import AggregationTemporality, ConsoleMetricExporter, PeriodicExportingMetricReader
 
 from micrometrics.export import otlp
+from micrometrics.export.datadog_site import (  # noqa: F401  (the presets' names, as before)
+    DATADOG_API_KEY_HEADER,
+    DATADOG_OTLP_SOURCE_HEADER,
+    DATADOG_OTLP_SOURCE_LLMOBS,
+    DEFAULT_DATADOG_SITE,
+    LLMOBS_SITES,
+    NO_LLMOBS_SITES,
+    check,
+    datadog_site,
+)
 from micrometrics.export.pipeline import Pipeline
 from micrometrics.attributes import EVENT_ONLY
 from micrometrics.settings import Settings
@@ -19,16 +29,6 @@ from micrometrics_semconv import attributes as A
 
 logger = logging.getLogger("micrometrics")
 
-DEFAULT_DATADOG_SITE = "datadoghq.com"
-#: Datadog sites that offer LLM Observability (docs.datadoghq.com/getting_started/site and the LLM Observability pages).
-LLMOBS_SITES = ("datadoghq.com", "us3.datadoghq.com", "us5.datadoghq.com", "datadoghq.eu", "ap1.datadoghq.com", "ap2.datadoghq.com")
-#: Datadog sites where LLM Observability "is not supported for your selected Datadog site" (US1-FED, US2-FED).
-NO_LLMOBS_SITES = ("ddog-gov.com", "us2.ddog-gov.com")
-#: Header carrying the API key on Datadog's OTLP intake (agentless).
-DATADOG_API_KEY_HEADER = "dd-api-key"
-#: Header that routes OTLP traces into LLM Observability, as Datadog's OTel instrumentation docs name it.
-DATADOG_OTLP_SOURCE_HEADER = "dd-otlp-source"
-DATADOG_OTLP_SOURCE_LLMOBS = "llmobs"
 #: Datadog recommends delta temporality for monotonic sums and histograms (its intake requires it).
 DELTA_TEMPORALITY = {
     Counter: AggregationTemporality.DELTA,
@@ -53,15 +53,8 @@ def datadog_pipeline(settings: Settings) -> Pipeline:
     unless ``datadog_evaluations=False``, the micro-metric results to LLM Observability's evaluation API."""
     evaluations_on = settings.datadog_evaluations is not False
     # The site decides the hosts (agentless) and whether LLM Observability exists there: checked before anything is built.
-    site = datadog_site() if settings.datadog_agentless or evaluations_on else None
-    api_key = None
+    site, api_key = check(settings)
     if settings.datadog_agentless:
-        api_key = os.environ.get("DD_API_KEY", "").strip()
-        if not api_key:
-            raise ValueError(
-                "instrument(exporter='datadog', datadog_agentless=True) sends to Datadog's OTLP intake and needs your "
-                "API key in the DD_API_KEY environment variable; set it, or drop datadog_agentless to use a local Datadog Agent"
-            )
         protocol = "http/protobuf"
         if settings.protocol != protocol:
             logger.warning("micrometrics: Datadog's OTLP intake accepts http/protobuf only; using it instead of %r", settings.protocol)
@@ -96,27 +89,6 @@ def datadog_pipeline(settings: Settings) -> Pipeline:
             "reads them from spans: use 'SPAN_ONLY' or 'SPAN_AND_EVENT' to see them there"
         )
     return pipe
-
-
-def datadog_site() -> str:
-    """``DD_SITE`` (default datadoghq.com), checked: a site without LLM Observability, or no Datadog site, is a ValueError."""
-    raw = os.environ.get("DD_SITE", "").strip()
-    site = raw or DEFAULT_DATADOG_SITE
-    for prefix in ("https://", "http://"):
-        if site.startswith(prefix):
-            site = site[len(prefix):]
-    site = site.strip("/").lower()
-    if site.startswith("app."):  # the web address people copy: app.datadoghq.eu is the site datadoghq.eu
-        site = site[len("app."):]
-    if site in NO_LLMOBS_SITES:
-        raise ValueError(
-            f"DD_SITE={raw!r}: Datadog LLM Observability is not offered on {site}, so exporter='datadog' cannot send LLM "
-            "traces or evaluations there; through a Datadog Agent with datadog_evaluations=False, traces reach APM only. "
-            f"Sites with LLM Observability: {', '.join(LLMOBS_SITES)}"
-        )
-    if site not in LLMOBS_SITES:
-        raise ValueError(f"DD_SITE={raw!r} is not a Datadog site; allowed: {', '.join(LLMOBS_SITES)}")
-    return site
 
 
 def unified_service_tags() -> dict[str, str]:

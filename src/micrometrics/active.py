@@ -1,0 +1,160 @@
+"""The runtime the call path reports to (``current()``), and one still being set up.
+
+``instrument()`` sets up the OpenTelemetry side (the SDK's providers, the exporters, the runtime) on a
+background thread when the application has not imported the OpenTelemetry SDK yet: importing and building
+it is most of what ``instrument()`` would otherwise cost the application's start-up (about 55 ms here).
+Everything a caller can get wrong is checked before ``instrument()`` returns; what is left cannot fail on
+the caller's input. A call that comes before the set-up is done waits for it (bounded by ``WAIT_S``), so
+that no call goes untraced; a ``fork()`` waits for it too, so that a child never inherits half of it.
+
+This module is light on purpose: the call path, the instrumentors and ``instrument()`` read it before the
+SDK is imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any, Callable
+
+from micrometrics import callcontext, internal_errors
+
+logger = logging.getLogger("micrometrics")
+
+#: The longest a call (or a fork, or ``uninstrument()``) waits for the set-up before going on without it.
+WAIT_S = 10.0
+
+_current: Any = None
+_pending: "Setup | None" = None
+
+
+def current() -> Any:
+    """The active runtime; while one is being set up, waits for it (None if it failed or took over ``WAIT_S``)."""
+    runtime = _current
+    if runtime is None:
+        pending = _pending
+        if pending is not None:
+            return pending.wait()
+        return _current  # the set-up sets the runtime before it clears _pending
+    return runtime
+
+
+def installed() -> bool:
+    """A runtime is active or being set up (never waits)."""
+    return _current is not None or _pending is not None
+
+
+def set_current(runtime: Any) -> None:
+    global _current
+    _current = runtime
+    # context() warns about keys no active metric reads: it learns them here (it cannot import the runtime).
+    callcontext.active_metrics = runtime.suite.metrics if runtime is not None else None
+
+
+class Setup:
+    """``build()`` on a thread; its result (whatever ``build`` returns, with ``.runtime``) once done.
+
+    The runtime becomes ``current()`` when ``build`` returns; if ``build`` raises, the failure is logged
+    (a warning: the application's calls go untraced) and counted, and ``result`` stays None.
+    """
+
+    def __init__(self, build: Callable[[], Any], metrics: Any = None) -> None:
+        global _pending
+        self._build = build
+        self._done = threading.Event()
+        self._cancelled = False
+        self._timed_out_logged = False
+        self.result: Any = None
+        self.runtime: Any = None
+        callcontext.active_metrics = metrics
+        _pending = self
+        self._thread = threading.Thread(target=self._run, name="micrometrics-setup", daemon=True)
+        _exit_guard(self)
+        _fork_guard()
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def _run(self) -> None:
+        global _pending
+        result = None
+        try:
+            result = self._build()
+        except BaseException as exc:  # a set-up that fails must leave the application untouched, never kill a thread noisily
+            # While the interpreter exits (the main thread is done), nothing is left to trace: no warning then.
+            log = logger.warning if threading.main_thread().is_alive() else logger.debug
+            log("micrometrics: setting up OpenTelemetry failed (%s: %s); calls are not traced", type(exc).__name__, exc)
+            internal_errors.report("setup", exc if isinstance(exc, Exception) else RuntimeError(type(exc).__name__))
+        try:
+            if result is not None and self._cancelled:
+                result.discard()  # uninstrument() came first and stopped waiting: nothing of it may stay active
+                result = None
+            self.result = result
+            if result is not None:
+                self.runtime = result.runtime
+                set_current(result.runtime)
+        finally:
+            if _pending is self:
+                _pending = None
+            self._done.set()
+
+    def wait(self, timeout_s: float = WAIT_S) -> Any:
+        """The runtime, once set up; None if the set-up failed, was cancelled or is not done within ``timeout_s``."""
+        if not self._done.is_set():
+            if threading.current_thread() is self._thread:
+                return None  # the set-up itself never waits for itself
+            if not self._done.wait(timeout_s) and not self._timed_out_logged:
+                self._timed_out_logged = True
+                logger.warning("micrometrics: OpenTelemetry is still being set up after %.0f s; this call is not traced", timeout_s)
+        return self.runtime
+
+    def cancel(self) -> None:
+        """Stop waiting for it: if it completes later, what it built is discarded, never made active."""
+        global _pending
+        self._cancelled = True
+        if _pending is self:
+            _pending = None
+
+
+def _exit_guard(setup: Setup) -> None:
+    """A program whose main thread ends during the set-up waits for it (bounded) before the interpreter's exit
+    begins, then shuts it down in order like any other (``instrument()``'s exit hook).
+
+    The SDK cannot be set up once the interpreter exits: its resource detection runs on a thread pool that refuses
+    new work by then. ``threading._register_atexit`` (the hook ``concurrent.futures`` itself uses) runs hooks in
+    reverse order before threads are joined, so ours, registered after the pool's, runs while it still works.
+    """
+    import concurrent.futures.thread  # noqa: F401  (registers the pool's hook first, if not yet)
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:  # pragma: no cover (CPython 3.9 to 3.14 have it)
+        return
+    try:
+        register(lambda: setup.wait() if _pending is setup else None)
+    except RuntimeError:  # already exiting: nothing to wait for
+        pass
+
+
+_fork_guarded = False
+
+
+def _fork_guard() -> None:
+    """A fork during the set-up waits for it: the child must not inherit a half-built pipeline (nor a thread that
+    no longer runs there)."""
+    global _fork_guarded
+    if _fork_guarded or not hasattr(os, "register_at_fork"):
+        return
+    _fork_guarded = True
+    # Before-fork hooks run in reverse order of registration: ours must run before the thread pool's, which takes
+    # the lock the SDK's resource detection (on the set-up thread) needs to submit its work.
+    import concurrent.futures.thread  # noqa: F401
+
+    def before() -> None:
+        pending = _pending
+        if pending is not None:
+            pending.wait()
+
+    os.register_at_fork(before=before)
