@@ -285,8 +285,9 @@ def issue21_targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         cold, warm = r["cold"]["instrument_ms"], r["sdk_imported"]["instrument_ms"]
         targets.append((
             f"issue 21.5: `instrument()` <= {instrument_time.TARGET_MS:.0f} ms with every supported library installed, importing none of them",
-            f"median {cold:.0f} ms in a fresh interpreter ({warm:.0f} ms when the application has imported the OpenTelemetry SDK); "
-            f"libraries imported: {', '.join(r['leaked']) or 'none'}",
+            f"median {cold:.0f} ms in a fresh interpreter, the SDK then set up on a background thread ({r['cold'].get('ready_ms', float('nan')):.0f} ms "
+            f"after the call began; SDK modules imported on the application's thread: {r['cold'].get('caller_sdk_imports', 'n/a')}); "
+            f"{warm:.0f} ms when the application has imported the OpenTelemetry SDK; libraries imported: {', '.join(r['leaked']) or 'none'}",
             f"time {_met(cold <= instrument_time.TARGET_MS)}; imports {_met(not r['leaked'])}",
         ))
     return targets

@@ -23,7 +23,7 @@ import wrapt.importer
 from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from micrometrics import active, internal_errors, runtime
+from micrometrics import active, internal_errors
 from micrometrics_instrumentation import layers
 
 logger = logging.getLogger("micrometrics")

@@ -72,6 +72,10 @@ class Setup:
         self._thread = threading.Thread(target=self._run, name="micrometrics-setup", daemon=True)
         _exit_guard(self)
         _fork_guard()
+
+    def start(self) -> None:
+        """Start building; apart (last in ``instrument()``) so that the build does not share the interpreter with
+        the rest of ``instrument()``."""
         self._thread.start()
 
     @property
@@ -104,8 +108,9 @@ class Setup:
     def wait(self, timeout_s: float = WAIT_S) -> Any:
         """The runtime, once set up; None if the set-up failed, was cancelled or is not done within ``timeout_s``."""
         if not self._done.is_set():
-            if threading.current_thread() is self._thread:
-                return None  # the set-up itself never waits for itself
+            if threading.current_thread() is self._thread or self._thread.ident is None:
+                # The set-up never waits for itself; one not started yet (instrument() is still running) cannot be waited for.
+                return None
             if not self._done.wait(timeout_s) and not self._timed_out_logged:
                 self._timed_out_logged = True
                 logger.warning("micrometrics: OpenTelemetry is still being set up after %.0f s; this call is not traced", timeout_s)

@@ -14,6 +14,11 @@ from typing import Iterable, Sequence
 from micrometrics import cost_attribution, internal_errors
 from micrometrics.metric import CallView, MicroMetric, Result, on_monitor_thread
 
+#: Where process-safe monitors run: "thread" (the monitor thread, the default) or "process" (the
+#: evaluator process, see evaluator_process.py). Here, not in monitor_worker: settings reads it without
+#: importing the worker and the evaluator process (instrument() imports them on its set-up thread).
+EVALUATORS = ("thread", "process")
+
 
 class MetricSuite:
     """The configured metrics, indexed by operation into guards and monitors."""

@@ -294,7 +294,14 @@ def instrument(
         else:
             setup = build()
             active.set_current(setup.runtime)
-        _handle = Instrumentation(settings, setup, _instrument_libraries(settings.instrumentations))
+        try:
+            _handle = Instrumentation(settings, setup, _instrument_libraries(settings.instrumentations))
+        except BaseException:
+            if isinstance(setup, active.Setup):
+                setup.cancel()
+            raise
+        if isinstance(setup, active.Setup):
+            setup.start()  # last: the build does not share the interpreter with the hooking above
         return _handle
 
 

@@ -30,9 +30,6 @@ logger = logging.getLogger("micrometrics")
 
 DEFAULT_MAX_QUEUE = 10_000
 DEFAULT_DEADLINE_S = 2.0
-#: Where process-safe monitors run: "thread" (the monitor thread, the default) or "process" (the
-#: evaluator process, see evaluator_process.py).
-EVALUATORS = ("thread", "process")
 _STOP = object()
 
 #: ``on_done(call, results)``: the call's monitors ran (or timed out); results are (metric, result, seconds).

@@ -140,9 +140,15 @@ def _exists(module: str) -> bool:
         return False
 
 
+@functools.cache
+def _ships(module: str) -> bool:
+    """Our instrumentation module exists (it cannot appear or vanish while the process runs: read once)."""
+    return _exists(module)
+
+
 def supported() -> tuple[str, ...]:
     """Names whose instrumentation ships with this version of micrometrics."""
-    return tuple(name for name, ep in _entry_points().items() if _exists(ep.module))
+    return tuple(name for name, ep in _entry_points().items() if _ships(ep.module))
 
 
 def library(name: str) -> str:

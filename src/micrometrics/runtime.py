@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from micrometrics import active, callcontext, conventions as semconv_mode, cost_attribution, internal_errors, pricing as pricing_mod, trace_memory
+from micrometrics import active, conventions as semconv_mode, cost_attribution, internal_errors, pricing as pricing_mod, trace_memory
 from micrometrics.callcontext import current as current_context
 from micrometrics.attribute_budget import Budget
 from micrometrics.attributes import ContentPolicy, capture_targets

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from micrometrics import conventions as semconv_mode, metric_overrides, pricing, registry
 from micrometrics.attributes import CAPTURE_MODES, NO_CONTENT, SPAN_AND_EVENT
-from micrometrics.monitor_worker import EVALUATORS
+from micrometrics.evaluation import EVALUATORS
 from micrometrics.metric import MicroMetric
 
 EXPORTERS = ("console", "otlp", "jaeger", "datadog", "none")
