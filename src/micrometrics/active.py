@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from typing import Any, Callable
 
 from micrometrics import callcontext, internal_errors
@@ -137,8 +138,15 @@ def _exit_guard(setup: Setup) -> None:
     register = getattr(threading, "_register_atexit", None)
     if register is None:  # pragma: no cover (CPython 3.9 to 3.14 have it)
         return
+    ref = weakref.ref(setup)  # the hook cannot be removed: it must not keep an ended set-up (and its runtime) alive
+
+    def wait_at_exit() -> None:
+        pending = _pending
+        if pending is not None and pending is ref():
+            pending.wait()
+
     try:
-        register(lambda: setup.wait() if _pending is setup else None)
+        register(wait_at_exit)
     except RuntimeError:  # already exiting: nothing to wait for
         pass
 
