@@ -114,7 +114,7 @@ class Setup:
                 return None
             if not self._done.wait(timeout_s) and not self._timed_out_logged:
                 self._timed_out_logged = True
-                logger.warning("micrometrics: OpenTelemetry is still being set up after %.0f s; this call is not traced", timeout_s)
+                logger.warning("micrometrics: OpenTelemetry is still being set up after %g s; this call is not traced", timeout_s)
         return self.runtime
 
     def cancel(self) -> None:

@@ -31,6 +31,8 @@ class MetricSuite:
             target = self._guards if m.mode == "guard" else self._monitors
             for op in m.applies_to:
                 target[op] = target.get(op, ()) + (m,)
+        # Retrieved documents are remembered only for a metric that reads them (ContextUtilization).
+        self.keeps_documents = any(getattr(m, "reads_retrieved_documents", True) for m in self.metrics)
 
     def guards(self, operation: str) -> tuple[MicroMetric, ...]:
         return self._guards.get(operation, ())

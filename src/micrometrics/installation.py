@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from micrometrics import active, export, import_hooks, internal_errors, registry
 from micrometrics.settings import OPTIONS, Settings, from_environment, resolve
 from micrometrics.attributes import ContentPolicy
+from micrometrics.evaluation import MetricSuite
 from micrometrics.metric import MicroMetric
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class _Built:
         _within(time.monotonic() + 1.0, [(p, p.shutdown) for p in self.providers.owned], flushing=False)
 
 
-def _build(settings: Settings, tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> _Built:
+def _build(settings: Settings, suite: MetricSuite, tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> _Built:
     """The providers (see ``export.build``) and the runtime on them: what imports and builds the OpenTelemetry SDK."""
     from micrometrics.runtime import Runtime
 
@@ -68,6 +69,7 @@ def _build(settings: Settings, tracer_provider: Any, meter_provider: Any, logger
         pricing=settings.pricing,
         conventions=settings.conventions,
         evaluation_sink=provs.evaluations.submit if provs.evaluations is not None else None,
+        suite=suite,
     )
     return _Built(provs, runtime)
 
@@ -286,7 +288,8 @@ def instrument(
         _warn_overdue(settings.metrics)
         _prepare_guards(settings.metrics)
         export.check(settings)  # what the pipeline would raise on the application's configuration, raised here
-        build = functools.partial(_build, settings, tracer_provider, meter_provider, logger_provider)
+        suite = MetricSuite(settings.metrics)  # and what reading the metrics raises
+        build = functools.partial(_build, settings, suite, tracer_provider, meter_provider, logger_provider)
         setup: _Built | active.Setup
         if _in_background(tracer_provider, meter_provider, logger_provider):
             # The SDK is imported and built on a thread (most of this call's time otherwise); calls wait for it.

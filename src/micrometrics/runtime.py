@@ -47,6 +47,7 @@ class Runtime:
         pricing: pricing_mod.PriceTable | None = None,
         conventions: str = semconv_mode.V1_41,
         evaluation_sink: Any = None,
+        suite: MetricSuite | None = None,
     ) -> None:
         schema_url = semconv_mode.schema_url(conventions)
         tracer = tracer_provider.get_tracer(_SCOPE, _VERSION, schema_url=schema_url)
@@ -56,11 +57,11 @@ class Runtime:
         # Where content may go: spans (attributes, exception text, explanations) and events (log records).
         capture_spans, capture_events = capture_targets(capture_content)
         content_policy = content_policy or ContentPolicy()
-        self.suite = MetricSuite(metrics)
+        # instrument() builds the suite before it returns (what it reads of the metrics raises there), the rest on its set-up thread.
+        self.suite = suite if suite is not None else MetricSuite(metrics)
         self.pricing = pricing if pricing is not None else pricing_mod.packaged()
         self.trace_documents = trace_memory.TraceDocuments()
-        # Retrieved documents are remembered only for a metric that reads them (ContextUtilization).
-        self.keeps_documents = any(getattr(m, "reads_retrieved_documents", True) for m in self.suite.metrics)
+        self.keeps_documents = self.suite.keeps_documents
         #: The GenAI conventions emitted: conventions.V1_41 or conventions.LATEST (``OTEL_SEMCONV_STABILITY_OPT_IN``).
         self.conventions = conventions
         latest = semconv_mode.is_latest(conventions)

@@ -260,3 +260,93 @@ def test_an_application_that_configured_the_sdk_first_gets_its_providers_used_be
         )
         _no_warnings(done)
         assert got == {"ready": True, "same": True, "names": ["chat gpt-4o-mini"]}
+
+
+def test_a_metric_that_raises_when_read_raises_in_instrument_and_leaves_nothing_active():
+    with OtlpSink() as sink:
+        done, got = _run(
+            """
+            class Broken(micrometrics.MicroMetric):
+                name = "broken"
+                @property
+                def reads_retrieved_documents(self):
+                    raise RuntimeError("broken metric property")
+                def evaluate(self, call):
+                    return micrometrics.Result("pass")
+            try:
+                micrometrics.instrument(exporter="otlp", endpoint="__URL__", metrics=[Broken()])
+            except RuntimeError as exc:
+                error = str(exc)
+            from micrometrics import active
+            installed = active.installed()
+            handle = micrometrics.instrument(exporter="otlp", endpoint="__URL__", metrics=[])  # a corrected call works
+            chat()
+            handle.shutdown(10)
+            report(error=error, installed_after_error=installed)
+            """,
+            sink,
+        )
+        _no_warnings(done)
+        assert got == {"error": "broken metric property", "installed_after_error": False}
+        assert len(_chat_spans(sink)) == 1
+
+
+SETUP_PRELUDE = """
+import logging, threading
+from micrometrics import active, internal_errors
+records = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        records.append(record.getMessage())
+logging.getLogger("micrometrics").addHandler(Keep())
+"""
+
+
+def test_a_setup_that_fails_is_logged_once_and_leaves_nothing_active():
+    with OtlpSink() as sink:
+        done, got = _run(
+            SETUP_PRELUDE + textwrap.dedent("""
+            setup = active.Setup(lambda: 1 / 0)
+            during = active.installed()
+            setup.start()
+            first, second = setup.wait(5), active.current()
+            report(during=during, first=first, second=second, installed=active.installed(), messages=records,
+                   counted=internal_errors.totals.get("setup"))
+            """),
+            sink,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert got["during"] is True and got["counted"] == 1  # micrometrics.internal.errors, stage "setup"
+        assert got["first"] is None and got["second"] is None and got["installed"] is False
+        assert got["messages"][0] == "micrometrics: setting up OpenTelemetry failed (ZeroDivisionError: division by zero); calls are not traced"
+        assert len([m for m in got["messages"] if "setting up OpenTelemetry failed" in m]) == 1
+
+
+def test_a_setup_that_outlives_the_wait_is_cancelled_and_what_it_builds_is_discarded():
+    with OtlpSink() as sink:
+        done, got = _run(
+            SETUP_PRELUDE + textwrap.dedent("""
+            release = threading.Event()
+            discarded = []
+            class Built:
+                runtime = object()
+                def discard(self):
+                    discarded.append(True)
+            def slow():
+                release.wait(10)
+                return Built()
+            setup = active.Setup(slow)
+            setup.start()
+            waited = [setup.wait(0.2), setup.wait(0.2)]  # too short: untraced, said once
+            setup.cancel()
+            release.set()
+            setup._thread.join(10)
+            report(waited=waited, discarded=discarded, current=active.current(), installed=active.installed(),
+                   slow_messages=[m for m in records if "still being set up" in m])
+            """),
+            sink,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert got["waited"] == [None, None]
+        assert got["discarded"] == [True] and got["current"] is None and got["installed"] is False
+        assert got["slow_messages"] == ["micrometrics: OpenTelemetry is still being set up after 0.2 s; this call is not traced"]
