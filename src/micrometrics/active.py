@@ -95,12 +95,17 @@ class Setup:
             internal_errors.report("setup", exc if isinstance(exc, Exception) else RuntimeError(type(exc).__name__))
         try:
             if result is not None and self._cancelled:
-                result.discard()  # uninstrument() came first and stopped waiting: nothing of it may stay active
+                try:
+                    result.discard()  # uninstrument() came first and stopped waiting: nothing of it may stay active
+                except Exception as exc:
+                    internal_errors.report("setup", exc)
                 result = None
             self.result = result
             if result is not None:
                 self.runtime = result.runtime
                 set_current(result.runtime)
+            elif _pending is self:
+                callcontext.active_metrics = None  # nothing runs them: context() stops naming them
         finally:
             if _pending is self:
                 _pending = None
@@ -123,6 +128,7 @@ class Setup:
         self._cancelled = True
         if _pending is self:
             _pending = None
+            callcontext.active_metrics = None
 
 
 def _exit_guard(setup: Setup) -> None:
