@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import weakref
 from typing import Any, Callable
 
 from micrometrics import callcontext, internal_errors
@@ -71,17 +70,12 @@ class Setup:
         callcontext.active_metrics = metrics
         _pending = self
         self._thread = threading.Thread(target=self._run, name="micrometrics-setup", daemon=True)
-        _exit_guard(self)
-        _fork_guard()
+        _guard()
 
     def start(self) -> None:
         """Start building; apart (last in ``instrument()``) so that the build does not share the interpreter with
         the rest of ``instrument()``."""
         self._thread.start()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
 
     def _run(self) -> None:
         global _pending
@@ -131,49 +125,35 @@ class Setup:
             callcontext.active_metrics = None
 
 
-def _exit_guard(setup: Setup) -> None:
-    """A program whose main thread ends during the set-up waits for it (bounded) before the interpreter's exit
-    begins, then shuts it down in order like any other (``instrument()``'s exit hook).
+_guarded = False
+
+
+def _guard() -> None:
+    """Register, once, what waits for a set-up in progress (bounded): a ``fork()`` (the child must not inherit a
+    half-built pipeline, nor a thread that no longer runs there), and a program whose main thread ends (it then
+    shuts the set-up down in order like any other, ``instrument()``'s exit hook).
 
     The SDK cannot be set up once the interpreter exits: its resource detection runs on a thread pool that refuses
     new work by then. ``threading._register_atexit`` (the hook ``concurrent.futures`` itself uses) runs hooks in
-    reverse order before threads are joined, so ours, registered after the pool's, runs while it still works.
+    reverse order before threads are joined, and before-fork hooks also run in reverse order: ours, registered
+    after the pool's (imported here first), run while the pool still takes work and before it takes its lock.
     """
-    import concurrent.futures.thread  # noqa: F401  (registers the pool's hook first, if not yet)
-
-    register = getattr(threading, "_register_atexit", None)
-    if register is None:  # pragma: no cover (CPython 3.9 to 3.14 have it)
+    global _guarded
+    if _guarded:
         return
-    ref = weakref.ref(setup)  # the hook cannot be removed: it must not keep an ended set-up (and its runtime) alive
+    _guarded = True
+    import concurrent.futures.thread  # noqa: F401  (registers the pool's hooks first, if not yet)
 
-    def wait_at_exit() -> None:
-        pending = _pending
-        if pending is not None and pending is ref():
-            pending.wait()
-
-    try:
-        register(wait_at_exit)
-    except RuntimeError:  # already exiting: nothing to wait for
-        pass
-
-
-_fork_guarded = False
-
-
-def _fork_guard() -> None:
-    """A fork during the set-up waits for it: the child must not inherit a half-built pipeline (nor a thread that
-    no longer runs there)."""
-    global _fork_guarded
-    if _fork_guarded or not hasattr(os, "register_at_fork"):
-        return
-    _fork_guarded = True
-    # Before-fork hooks run in reverse order of registration: ours must run before the thread pool's, which takes
-    # the lock the SDK's resource detection (on the set-up thread) needs to submit its work.
-    import concurrent.futures.thread  # noqa: F401
-
-    def before() -> None:
+    def wait_for_pending() -> None:
         pending = _pending
         if pending is not None:
             pending.wait()
 
-    os.register_at_fork(before=before)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=wait_for_pending)
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:  # CPython 3.9 to 3.14 have it
+        try:
+            register(wait_for_pending)
+        except RuntimeError:  # already exiting: nothing to wait for
+            pass

@@ -198,7 +198,7 @@ class Instrumentation:
             setup = self._setup
             if built is None and not isinstance(setup, _Built):
                 setup.cancel()
-            if built is not None and active.installed() and active.current() is built.runtime:
+            if built is not None and active.current() is built.runtime:
                 active.set_current(None)
             if _handle is self:
                 _handle = None

@@ -59,18 +59,21 @@ PIPELINES: dict[str, Callable[[Settings], Pipeline]] = {
 }
 
 
-def pipeline_for(settings: Settings) -> Pipeline:
+def _pipeline_builder(settings: Settings) -> Callable[[Settings], Pipeline]:
     build_pipeline = PIPELINES.get(settings.exporter)
     if build_pipeline is None:
         raise ValueError(f"micrometrics: no exporter preset named {settings.exporter!r}")
-    return build_pipeline(settings)
+    return build_pipeline
+
+
+def pipeline_for(settings: Settings) -> Pipeline:
+    return _pipeline_builder(settings)(settings)
 
 
 def check(settings: Settings) -> None:
     """What building the pipeline would raise on the application's configuration (the environment a preset reads),
     raised now and without importing the SDK, so that ``instrument()`` can build it later on another thread."""
-    if settings.exporter not in PIPELINES:
-        raise ValueError(f"micrometrics: no exporter preset named {settings.exporter!r}")
+    _pipeline_builder(settings)
     if settings.exporter == "datadog":
         from micrometrics.export import datadog_site
 
