@@ -617,11 +617,17 @@ def detect_language(
     had_code = had_code or dropped_lines
 
     yield_point()
-    tokens = _TOKEN_RE.findall(_ngram().normalize_vi(prose).translate(_NORM))
+    ngram = _ngram()
+    if any(mark in prose for mark in ngram.DMARK_CLASS):
+        # langdetect's Vietnamese normalisation joins a vowel and a following combining mark: without
+        # such a mark (almost all text) its regular expression has nothing to replace.
+        prose = ngram.normalize_vi(prose)
+    tokens = _TOKEN_RE.findall(prose.translate(_NORM))
     letters = sum(map(len, tokens)) - tokens.count(_BREAK)
     if letters == 0:
         return Detection(None, 0.0, "code" if had_code else "no_letters")
-    if letters * 5 < len("".join(prose.split())) * 2:
+    # Letters under 40% of the visible characters (their count bounded by the length: prose skips the count).
+    if letters * 5 < len(prose) * 2 and letters * 5 < len("".join(prose.split())) * 2:
         return Detection(None, 0.0, "no_letters")
     if letters < min_chars:
         return Detection(None, 0.0, "code" if had_code else "too_short")
