@@ -38,7 +38,7 @@ sys.path.insert(0, str(HERE))
 
 import workload as w  # noqa: E402
 
-#: Element -> (what it is, contract or ours, times per call with the default metrics).
+#: Element -> (what it is, its kind: the contract's, ours or the evaluation, times per call with the default metrics).
 ELEMENTS: dict[str, tuple[str, str, float]] = {
     "span attributes": ("the result's label, score, passed and details on the call's span (`set_attributes`)", "contract", 2),
     "span event": ("`micrometrics.evaluation` (`add_event`)", "contract", 2),
@@ -188,7 +188,7 @@ def report(r: dict[str, Any]) -> str:
         f"µs per element, hot loop through the OpenTelemetry SDK with the attributes of a real call (median and minimum of "
         f"{r['rounds']} interleaved rounds of {r['number']:,}); per call: times the default metrics emit it",
         "",
-        "| element | what | per | median µs | min µs | per call µs |",
+        "| element | what | kind | median µs | min µs | per call µs |",
         "|---|---|---|---:|---:|---:|",
     ]
     totals: dict[str, float] = {}
