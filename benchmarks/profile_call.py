@@ -19,7 +19,6 @@ and log processors) or is the cost of a second busy thread in the process.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -149,11 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    r = measure(args.calls, args.rounds)
-    if args.json:
-        args.json.write_text(json.dumps(r, indent=1))
-    print(report(r))
-    return 0
+    return w.publish(measure(args.calls, args.rounds), args.json, report)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ metrics emit (two: LanguageMatch, ResponseLength; one score point, ResponseLengt
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import timeit
@@ -212,11 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--number", type=int, default=2000)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    r = measure(args.rounds, args.number)
-    if args.json:
-        args.json.write_text(json.dumps(r, indent=1))
-    print(report(r))
-    return 0
+    return w.publish(measure(args.rounds, args.number), args.json, report)
 
 
 if __name__ == "__main__":
