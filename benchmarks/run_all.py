@@ -462,7 +462,7 @@ def _fourth_round(results: dict[str, Any]) -> list[str]:
         "+545 µs): under the interpreter lock a caller whose answer arrives while the worker runs waits for the worker's slice, so 21.4 "
         "moves with 21.2.",
         "- `stream_chunks.py` at 8 rounds of 20 calls does not resolve the per-chunk slope on this VM today: the same code measured "
-        "between -1 and +23 µs per chunk on the caller in six runs (an A/B against the commit before, two runs each: 6.3-9.7 before, "
+        "between -1 and +24 µs per chunk on the caller (default metrics) in five runs (an A/B against the commit before, two runs each: 6.3-9.7 before, "
         "-1.0-16.2 after, for a change that does not touch streams); the 07:59 run's +5.7 and this run's figure are both inside that spread.",
         "- LanguageMatch: langdetect's Vietnamese normalisation is skipped when the text holds none of the combining marks it joins, and "
         "the visible-character count when the text's length already settles the no-letters check: about -5 µs (3 %) per detection in a "
