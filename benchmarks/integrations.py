@@ -11,8 +11,9 @@ blocks, untimed). Figures: the original's median µs per call (median over round
 timed per side; the spans exported per instrumented call, counted over the instrumented blocks only (the library's own
 OpenTelemetry spans included: elasticsearch makes one of its own; 0 would mean the instrumented side was not traced).
 
-The parts are the tests' own: the scripted wire-format demo server on loopback (examples/demo_server.py) for the
-model providers, the loopback REST fakes of tests/retrieval/store_servers.py for Pinecone, Elasticsearch and
+The parts are the tests' own: the scripted wire-format demo server on loopback (examples/demo_server.py, in a process of
+its own, so that its request handling does not compete with the measured calls for the interpreter lock) for the model
+providers, the loopback REST fakes of tests/retrieval/store_servers.py for Pinecone, Elasticsearch and
 OpenSearch, embedded Chroma / LanceDB / Qdrant (``:memory:``) / milvus-lite, pgserver's PostgreSQL + pgvector on
 loopback, the MCP weather server over stdio. Spans, points and logs go through the SDK's batch processors to
 exporters that count and drop them. An integration whose parts are missing gets a row saying why, not a number.
@@ -24,7 +25,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -86,12 +89,41 @@ MESSAGES = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": G
 _shared: dict[str, Any] = {}
 
 
-def demo(stack: contextlib.ExitStack) -> Any:
-    """The scripted provider server on loopback, one for every provider row."""
-    if "demo" not in _shared:
+class DemoProcess:
+    """``examples/demo_server.py`` in a process of its own. On a thread of the measured process its request handling
+    competed with the calls for the interpreter lock and moved the provider rows by several times between runs (anthropic
+    +35 and +298 µs on the same code); in its own process it costs the measured calls only the loopback round trip."""
+
+    def __init__(self) -> None:
         from demo_server import DemoServer
 
-        _shared["demo"] = stack.enter_context(DemoServer())
+        cmd = [sys.executable, str(ROOT / "examples" / "demo_server.py"), "--port", "0", "--quiet", "--chunk-delay", "0"]
+        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        found = re.search(r"http://([^\s:/]+):(\d+)", line)
+        if found is None:
+            self.close()
+            raise RuntimeError(f"the demo server did not start: {line!r}")
+        #: Not started here: its URL properties for this host and port (openai_base_url, anthropic_base_url, ...).
+        self.urls = DemoServer(found.group(1), int(found.group(2)))
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
+def demo(stack: contextlib.ExitStack) -> Any:
+    """The scripted provider server on loopback, in a process of its own, one for every provider row: its URLs."""
+    if "demo" not in _shared:
+        server = DemoProcess()
+        stack.callback(server.close)
+        _shared["demo"] = server.urls
     return _shared["demo"]
 
 
