@@ -461,6 +461,11 @@ def _fourth_round(results: dict[str, Any]) -> list[str]:
         "+71 µs [-27, 174]; the evaluator process +199 µs [53, 308]. The added latency follows the CPU the process adds per call (default "
         "+545 µs): under the interpreter lock a caller whose answer arrives while the worker runs waits for the worker's slice, so 21.4 "
         "moves with 21.2.",
+        "- `integrations.py` (issue 21.6's table, re-measured 2026-12-03 12:30 with `run_all.py --only integrations` and merged): the demo "
+        "server of the provider rows runs in a process of its own. On a thread of the measured process its request handling competed with "
+        "the calls for the interpreter lock: the anthropic row's library-alone time moved from 1,135 to 2,472 µs between two runs of the "
+        "same code; in its own process 1,174, 1,184 and 1,188 in three. The added figures of the slow clients (Mistral, about 5 ms a call) "
+        "still move by hundreds of µs between runs: read their ratios.",
         "- `stream_chunks.py` at 8 rounds of 20 calls does not resolve the per-chunk slope on this VM today: the same code measured "
         "between -1 and +24 µs per chunk on the caller (default metrics) in five runs (an A/B against the commit before, two runs each: 6.3-9.7 before, "
         "-1.0-16.2 after, for a change that does not touch streams); the 07:59 run's +5.7 and this run's figure are both inside that spread.",
