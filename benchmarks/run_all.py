@@ -611,7 +611,7 @@ def render(results: dict[str, Any]) -> str:
     merged = results.get("merged_from")
     if merged:
         out.append("")
-        out.append(f"Parts measured in an earlier run of the same code ({merged['generated']}, `--merge`): {', '.join(merged['parts'])}.")
+        out.append(f"Parts kept from an earlier run ({merged['generated']}, `--merge`; the history line of this run says which code each measured): {', '.join(merged['parts'])}.")
     out.append("")
     out.append(f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['os']}, Python {m['python']}, GIL switch interval {m['switch_interval_ms']:.0f} ms. "
                f"Load average before the run: {', '.join(f'{x:.1f}' for x in m['load_before'])}; after: {', '.join(f'{x:.1f}' for x in results['load_after'])} "
