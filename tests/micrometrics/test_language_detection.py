@@ -240,6 +240,9 @@ def test_decomposed_vietnamese_is_read_like_composed() -> None:
     assert want.language == got.language == "vi"
     # Read without the normalisation the tone marks are no letters: 0.917 here.
     assert got.confidence > 0.9999, got
+    # The share of letters among the visible characters counts the text as written (ten vowels, ten marks, six digits:
+    # under 40 %), not as normalised (ten letters of sixteen).
+    assert detect_language("a\u0301" * 10 + " 123456", min_chars=0, min_confidence=0.0).reason == "no_letters"
 
 
 def test_traditional_chinese() -> None:

@@ -618,11 +618,10 @@ def detect_language(
 
     yield_point()
     ngram = _ngram()
-    if any(mark in prose for mark in ngram.DMARK_CLASS):
-        # langdetect's Vietnamese normalisation joins a vowel and a following combining mark: without
-        # such a mark (almost all text) its regular expression has nothing to replace.
-        prose = ngram.normalize_vi(prose)
-    tokens = _TOKEN_RE.findall(prose.translate(_NORM))
+    # langdetect's Vietnamese normalisation joins a vowel and a following combining mark: without such a
+    # mark (almost all text) its regular expression has nothing to replace.
+    normalized = ngram.normalize_vi(prose) if any(mark in prose for mark in ngram.DMARK_CLASS) else prose
+    tokens = _TOKEN_RE.findall(normalized.translate(_NORM))
     letters = sum(map(len, tokens)) - tokens.count(_BREAK)
     if letters == 0:
         return Detection(None, 0.0, "code" if had_code else "no_letters")
