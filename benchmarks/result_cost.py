@@ -7,8 +7,8 @@ decision about the contract (shared/DESIGN.md: per result span attributes, a spa
 ``gen_ai.evaluation.result`` log record, the ``micrometrics.evaluations`` counter and the ``micrometrics.score``
 histogram; ``micrometrics.evaluation.duration`` is ours) can be taken on figures:
 
-1. One real call (the OpenAI client of ``workload.py``, the default metrics, the SDK's in-memory exporters) gives
-   the exact attribute sets micrometrics emits: the span's result attributes, the events, the log records, the
+1. One real call (the OpenAI client of ``workload.py``, the default metrics and one that keeps the CallView they saw,
+   the SDK's in-memory exporters) gives the exact attribute sets micrometrics emits for LanguageMatch's result: the span's result attributes, the events, the log records, the
    metric points' attributes.
 2. Each element is then timed on its own with those attributes, through the real OpenTelemetry SDK (a span's
    ``set_attributes`` and ``add_event``, a logger's ``emit`` into a batch processor, a histogram's ``record``,
