@@ -316,14 +316,8 @@ def _result_prices(results: dict[str, Any]) -> dict[str, float] | None:
     data = (results.get("others", {}).get("result_cost.py") or {}).get("data")
     if not data:
         return None
-    elements = data["elements"]
-    out = {"evaluation": 0.0, "contract": 0.0, "ours": 0.0, "encoding": 0.0}
-    for name, (_, kind, times) in result_cost.ELEMENTS.items():
-        per_call = elements[name]["median_us"] * times
-        out[kind] += per_call
-        if "OTLP encoding" in name:
-            out["encoding"] += per_call
-    out["LanguageMatch"] = elements["LanguageMatch"]["median_us"]
+    out = result_cost.per_call(data["elements"])
+    out["LanguageMatch"] = data["elements"]["LanguageMatch"]["median_us"]
     in_situ = results.get("profile", {}).get("medians", {}).get("default", {}).get("worker: LanguageMatch")
     if in_situ is not None:
         out["in_situ"] = in_situ
